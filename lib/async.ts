@@ -1,0 +1,177 @@
+/**
+ * Small async helpers with the semantics of denoland/std's `async/` module
+ * (`delay`, `deadline`, `retry`), re-created here because JSR is unreachable from our
+ * build machines.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode delay}. */
+export interface DelayOptions {
+  /** Signal used to abort the delay. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Resolves after the given number of milliseconds.
+ *
+ * @param ms Duration to wait, in milliseconds.
+ * @param options Additional options.
+ * @returns A promise that resolves after `ms` milliseconds.
+ * @throws {unknown} `signal.reason` when the signal is (or becomes) aborted; the timer
+ * and the abort listener are both cleaned up.
+ *
+ * @example
+ * ```ts
+ * await delay(100);
+ * ```
+ */
+export function delay(ms: number, options: DelayOptions = {}): Promise<void> {
+  const { signal } = options;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", abort, { once: true });
+  });
+}
+
+/** Options for {@linkcode deadline}. */
+export interface DeadlineOptions {
+  /** Signal used to abort the deadline. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Races `p` against a timer of `ms` milliseconds.
+ *
+ * It does **not** cancel `p`: whoever started the work (a child process, a request)
+ * must stop it.
+ *
+ * @param p The promise to wait for.
+ * @param ms How long to wait, in milliseconds.
+ * @param options Additional options.
+ * @returns The value of `p` if it settles first.
+ * @throws {DOMException} named `TimeoutError` when `ms` elapses first.
+ * @throws {unknown} `signal.reason` when the signal aborts first.
+ */
+export function deadline<T>(p: Promise<T>, ms: number, options: DeadlineOptions = {}): Promise<T> {
+  const timeout = AbortSignal.timeout(ms);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
+}
+
+/** Options for {@linkcode retry}. */
+export interface RetryOptions {
+  /**
+   * How much to multiply the wait by after each attempt.
+   * @default {2}
+   */
+  multiplier?: number;
+  /**
+   * The most to wait between two attempts, in milliseconds.
+   * @default {60000}
+   */
+  maxTimeout?: number;
+  /**
+   * How many times to call `fn` in total.
+   * @default {5}
+   */
+  maxAttempts?: number;
+  /**
+   * The wait before the second attempt, in milliseconds.
+   * @default {1000}
+   */
+  minTimeout?: number;
+  /**
+   * How much of each wait is random: 0 waits exactly, 1 waits anywhere between 0 and
+   * the full wait.
+   * @default {1}
+   */
+  jitter?: number;
+  /**
+   * Decides whether an error is worth another attempt; other errors are rethrown at once.
+   * @default {() => true}
+   */
+  isRetriable?: (err: unknown) => boolean;
+  /** Signal used to stop retrying; the wait rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Thrown by {@linkcode retry} when every attempt failed. `cause` is the last error. */
+export class RetryError extends Error {
+  constructor(cause: unknown, attempts: number) {
+    super(`Retrying exceeded the maxAttempts (${attempts})`, { cause });
+    this.name = "RetryError";
+  }
+}
+
+/**
+ * Calls `fn` until it succeeds, waiting
+ * `(1 - jitter * random) * min(maxTimeout, minTimeout * multiplier ** n)` milliseconds
+ * after the n-th failure (n from 0).
+ *
+ * @param fn The operation to attempt.
+ * @param options Additional options.
+ * @returns The first value `fn` resolves to.
+ * @throws {RetryError} with the last error as `cause` when `maxAttempts` run out.
+ * @throws {RangeError} when `maxTimeout`, `maxAttempts`, `minTimeout` or `jitter` is invalid.
+ * @throws {unknown} the error of `fn` when `isRetriable` returns false for it.
+ * @throws {unknown} `signal.reason` when the signal aborts.
+ */
+export async function retry<T>(
+  fn: () => Promise<T> | T,
+  options: RetryOptions = {},
+): Promise<T> {
+  const {
+    multiplier = 2,
+    maxTimeout = 60000,
+    maxAttempts = 5,
+    minTimeout = 1000,
+    jitter = 1,
+    isRetriable = () => true,
+    signal,
+  } = options;
+  if (!(maxTimeout > 0)) {
+    throw new RangeError(
+      `Cannot retry as 'maxTimeout' must be positive: current value is ${maxTimeout}`,
+    );
+  }
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new RangeError(
+      `Cannot retry as 'maxAttempts' must be a positive integer: current value is ${maxAttempts}`,
+    );
+  }
+  if (!(minTimeout >= 0) || minTimeout > maxTimeout) {
+    throw new RangeError(
+      `Cannot retry as 'minTimeout' must be between 0 and 'maxTimeout' (${maxTimeout}): current value is ${minTimeout}`,
+    );
+  }
+  if (!(jitter >= 0 && jitter <= 1)) {
+    throw new RangeError(
+      `Cannot retry as 'jitter' must be between 0 and 1: current value is ${jitter}`,
+    );
+  }
+  for (let attempt = 0;; attempt++) {
+    signal?.throwIfAborted();
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isRetriable(err)) throw err;
+      if (attempt + 1 >= maxAttempts) throw new RetryError(err, maxAttempts);
+      const wait = Math.min(maxTimeout, minTimeout * multiplier ** attempt);
+      await delay((1 - jitter * Math.random()) * wait, signal ? { signal } : {});
+    }
+  }
+}
