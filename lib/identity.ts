@@ -1,0 +1,108 @@
+/**
+ * Who holds the lock: the holder identity written to the Lease and the annotations that
+ * tell waiters which job holds it, for how long, and where to look.
+ *
+ * @module
+ */
+
+/** Prefix of every annotation helm-lock writes on its Lease. */
+export const ANNOTATION_PREFIX = "helm-lock.dev/";
+
+/** Annotation keys helm-lock writes on its Lease. */
+export const Annotation = {
+  ciJobUrl: `${ANNOTATION_PREFIX}ci-job-url`,
+  user: `${ANNOTATION_PREFIX}user`,
+  host: `${ANNOTATION_PREFIX}host`,
+  command: `${ANNOTATION_PREFIX}command`,
+  startedAt: `${ANNOTATION_PREFIX}started-at`,
+} as const;
+
+/** Kubernetes caps all annotations of an object at 256 KiB; a command line need not come close. */
+const MAX_COMMAND_LENGTH = 1024;
+
+/**
+ * The host name to show: the pod name in Kubernetes (`HOSTNAME` is the pod name there),
+ * else the machine's host name.
+ */
+function hostName(env: Record<string, string | undefined>): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return env.HOSTNAME ?? env.COMPUTERNAME ?? "unknown-host";
+  }
+}
+
+/**
+ * A holder identity unique per process: `<host>-<pid>-<random>`.
+ *
+ * The random part (64 bits) keeps two jobs apart even when they share a host name and a pid,
+ * as containers started in the same second often do — the fault of identities built from
+ * the host and the start time.
+ *
+ * @returns The identity, for example `runner-7-1234-9f86d081884c7d65`.
+ */
+export function holderIdentity(): string {
+  const random = crypto.getRandomValues(new Uint8Array(8));
+  const hex = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hostName(Deno.env.toObject())}-${Deno.pid}-${hex}`;
+}
+
+/**
+ * The URL of the CI job running this process, when a known CI system says so:
+ * GitLab (`CI_JOB_URL`), GitHub Actions (`GITHUB_SERVER_URL`/`GITHUB_REPOSITORY`/
+ * `actions/runs/GITHUB_RUN_ID`) or Jenkins (`BUILD_URL`).
+ *
+ * @param env The environment to read.
+ * @returns The URL, or `undefined` outside a known CI system.
+ */
+export function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
+  if (env.CI_JOB_URL) return env.CI_JOB_URL;
+  if (env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY) {
+    const server = (env.GITHUB_SERVER_URL || "https://github.com").replace(/\/+$/, "");
+    return `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+  }
+  if (env.BUILD_URL) return env.BUILD_URL;
+  return undefined;
+}
+
+/** Options for {@linkcode lockAnnotations}. */
+export interface LockAnnotationsOptions {
+  /** The helm command line, with secrets already redacted. */
+  command: string;
+  /**
+   * The environment to read the CI job and user from.
+   * @default {Deno.env.toObject()}
+   */
+  env?: Record<string, string | undefined>;
+  /**
+   * The start time to record.
+   * @default {new Date()}
+   */
+  now?: Date;
+}
+
+/**
+ * The annotations helm-lock writes on its Lease, under `helm-lock.dev/`: `ci-job-url`
+ * (only when known), `user`, `host`, `command` and `started-at` (RFC 3339).
+ *
+ * @param options What to record.
+ * @returns The annotations, ready for `metadata.annotations`.
+ */
+export function lockAnnotations(options: LockAnnotationsOptions): Record<string, string> {
+  const env = options.env ?? Deno.env.toObject();
+  const now = options.now ?? new Date();
+  const annotations: Record<string, string> = {};
+  const url = ciJobUrl(env);
+  if (url) annotations[Annotation.ciJobUrl] = url;
+  // GITLAB_USER_LOGIN and GITHUB_ACTOR name the person who started the pipeline, which is
+  // what a waiting colleague wants to know; the OS user of a runner is always the same.
+  const user = env.GITLAB_USER_LOGIN ?? env.GITHUB_ACTOR ?? env.BUILD_USER_ID ?? env.USER ??
+    env.USERNAME ?? env.LOGNAME;
+  if (user) annotations[Annotation.user] = user;
+  annotations[Annotation.host] = hostName(env);
+  annotations[Annotation.command] = options.command.length > MAX_COMMAND_LENGTH
+    ? `${options.command.slice(0, MAX_COMMAND_LENGTH - 1)}…`
+    : options.command;
+  annotations[Annotation.startedAt] = now.toISOString();
+  return annotations;
+}
