@@ -1,0 +1,84 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task test`: builds or fetches the test binaries (cached), starts one control plane
+ * for the whole run, runs `deno test` against it and stops it again, also when tests fail
+ * or the run is interrupted. Arguments are passed to `deno test` (default: `tests/`).
+ *
+ * With `HELM_LOCK_TEST_KUBECONFIG` set, that existing cluster is used instead and no
+ * control plane is started.
+ *
+ * @module
+ */
+import { ensureBinaries, kubernetesVersion } from "./controlplane/binaries.ts";
+import { type ControlPlane, startControlPlane } from "./controlplane/controlplane.ts";
+
+const log = (msg: string) => console.error(`test-env: ${msg}`);
+
+/** Deno's closing line, e.g. `FAILED | 3 passed (2 steps) | 1 failed | 2 ignored (9s)`. */
+function summarize(output: string): string | undefined {
+  // deno-lint-ignore no-control-regex
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const line = plain.split("\n").reverse().find((l) => /^(ok|FAILED) \| \d+ passed/.test(l));
+  if (!line) return undefined;
+  const count = (word: string) => line.match(new RegExp(`(\\d+) ${word}`))?.[1] ?? "0";
+  // The plain form CI reads, whatever the runner.
+  return `tests: ${count("passed")} passed, ${count("failed")} failed, ${count("ignored")} skipped`;
+}
+
+const external = Deno.env.get("HELM_LOCK_TEST_KUBECONFIG");
+const bins = await ensureBinaries({ controlPlane: !external, log });
+const env: Record<string, string> = {
+  HELM_LOCK_TEST_HELM3: bins.helm3,
+  HELM_LOCK_TEST_HELM4: bins.helm4,
+};
+
+let plane: ControlPlane | undefined;
+let code = 1;
+let child: Deno.ChildProcess | undefined;
+const onSignal = (signal: Deno.Signal) => () => {
+  log(`${signal}: stopping the tests and the control plane`);
+  try {
+    child?.kill(signal);
+  } catch { /* not running */ }
+};
+const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, onSignal(s)] as const);
+for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+
+try {
+  if (external) {
+    log(`using the existing cluster of HELM_LOCK_TEST_KUBECONFIG=${external}`);
+  } else {
+    const started = performance.now();
+    plane = await startControlPlane({ kubeApiserver: bins.kubeApiserver!, etcd: bins.etcd! });
+    const secs = ((performance.now() - started) / 1000).toFixed(1);
+    log(`kube-apiserver ${await kubernetesVersion()} + etcd ready at ${plane.server} in ${secs} s`);
+    env.HELM_LOCK_TEST_KUBECONFIG = plane.kubeconfig;
+    env.HELM_LOCK_TEST_CA_CERT = plane.ca.cert;
+    env.HELM_LOCK_TEST_CA_KEY = plane.ca.key;
+  }
+  const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
+  child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "--allow-all", ...args],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  // Tee the runner's output so its closing line can be restated in the plain form.
+  let tailText = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    await Deno.stdout.write(chunk);
+    tailText = (tailText + decoder.decode(chunk, { stream: true })).slice(-4096);
+  }
+  code = (await child.status).code;
+  const summary = summarize(tailText);
+  if (summary) console.log(summary);
+} finally {
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  if (plane) {
+    await plane.stop();
+    log("control plane stopped");
+  }
+}
+Deno.exit(code);

@@ -1,0 +1,99 @@
+/**
+ * Runs the real helm binaries from end-to-end tests (argv arrays, never a shell).
+ *
+ * @module
+ */
+
+/** What a finished helm process printed and returned. */
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bin args...` to completion with `env` added to the environment. */
+export async function run(
+  bin: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Output> {
+  const out = await new Deno.Command(bin, {
+    args,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** `helm status <release> -o json`'s `info.status`, or `undefined` when there is no release. */
+export async function releaseStatus(
+  bin: string,
+  release: string,
+  namespace: string,
+  env: Record<string, string>,
+): Promise<{ status: string; revision: number } | undefined> {
+  const out = await run(bin, ["status", release, "-n", namespace, "-o", "json"], env);
+  if (out.code !== 0) {
+    if (/not found/.test(out.stderr)) return undefined;
+    throw new Error(`helm status ${release} failed: ${out.stderr.trim()}`);
+  }
+  const json = JSON.parse(out.stdout);
+  return { status: json.info.status, revision: json.version };
+}
+
+/** Polls until `check()` returns a value other than `undefined`, or throws after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * Starts `helm upgrade --install --wait` of the slow chart and returns once the release is
+ * `pending-upgrade` (or `pending-install` for a first install): helm is then mid-operation.
+ */
+export async function startStuckUpgrade(
+  bin: string,
+  release: string,
+  namespace: string,
+  env: Record<string, string>,
+  chart: string,
+  pending: "pending-install" | "pending-upgrade",
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(bin, {
+    args: [
+      "upgrade",
+      "--install",
+      release,
+      chart,
+      "-n",
+      namespace,
+      "--wait",
+      "--timeout",
+      "5m",
+      "--set",
+      `tag=${crypto.randomUUID().slice(0, 6)}`,
+    ],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitFor(`release ${release} to be ${pending}`, async () => {
+    const s = await releaseStatus(bin, release, namespace, env);
+    return s?.status === pending ? true : undefined;
+  });
+  return child;
+}
