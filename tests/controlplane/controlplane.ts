@@ -27,6 +27,8 @@ export interface ControlPlane {
   kubeconfig: string;
   /** The CA, to mint client certificates for less-privileged users. */
   ca: CertFiles;
+  /** Process ids of etcd and kube-apiserver. */
+  pids: number[];
   /** Stops every process this control plane started, and removes `dir`. Idempotent. */
   stop(): Promise<void>;
 }
@@ -204,7 +206,7 @@ export async function startControlPlane(
     } finally {
       client.close();
     }
-    return { dir, server, kubeconfig, ca, stop };
+    return { dir, server, kubeconfig, ca, pids: procs.map((p) => p.child.pid), stop };
   } catch (e) {
     await stop();
     throw e;
