@@ -31,7 +31,10 @@ export interface HelmResult {
 
 /** Options for {@linkcode helmCapture}. */
 export interface HelmCaptureOptions {
-  /** Variables added to (or overriding) the inherited environment. @default {{}} */
+  /**
+   * Variables added to (or overriding) the inherited environment; a `HELM_BIN` here also
+   * chooses the helm to run. @default {{}}
+   */
   env?: Record<string, string>;
   /** Aborting sends helm SIGTERM; the call then rejects with `signal.reason`. */
   signal?: AbortSignal;
@@ -52,7 +55,7 @@ export async function helmCapture(
   args: string[],
   opts: HelmCaptureOptions = {},
 ): Promise<HelmResult> {
-  const bin = helmBin();
+  const bin = helmBin({ ...Deno.env.toObject(), ...opts.env });
   opts.signal?.throwIfAborted();
   let out: Deno.CommandOutput;
   try {

@@ -85,8 +85,10 @@ const KNOWN_STATUSES: ReadonlySet<string> = new Set<ReleaseStatus>([
  * | newest revision | action |
  * |---|---|
  * | none (not found), `deployed`, `uninstalled`, `superseded`, `unknown` | proceed (helm decides) |
- * | `pending-upgrade`, `pending-rollback`, `failed`, with a good revision before it | rollback to the newest `deployed` or `superseded` revision |
- * | `pending-install`; or any of the above with no good revision | uninstall when the command can create the release, else error |
+ * | `pending-upgrade`, `pending-rollback` with a good revision before it | rollback to the newest `deployed` (else `superseded`) revision |
+ * | `pending-install`; or the above with no good revision | uninstall when the command can create the release, else error |
+ * | `failed` with no good revision (a failed first install) | as `pending-install` for `install` and `upgrade --install`, else proceed |
+ * | `failed` otherwise | proceed: helm upgrades a failed release itself |
  * | `uninstalling` | error |
  *
  * @param state The release as {@linkcode readRelease} found it.
@@ -122,8 +124,7 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
           `then run the command again`,
       };
     case "pending-upgrade":
-    case "pending-rollback":
-    case "failed": {
+    case "pending-rollback": {
       const good = lastGoodRevision(state.history, current.revision);
       if (good !== undefined) {
         return {
@@ -134,6 +135,16 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
       }
       break;
     }
+    case "failed":
+      // Not stuck: Helm 3.17 and 4.1 upgrade over a failed release themselves. A rollback
+      // first is no help and can break the deploy: when the failed revision renamed a
+      // resource, `helm rollback` fails with "no ConfigMap with the name ... found"
+      // (helm/helm#13437) and marks the failed revision superseded. Only a failed first
+      // install is removed, so that `helm install` can reuse the name.
+      if (!canCreate || lastGoodRevision(state.history, current.revision) !== undefined) {
+        return { action: "proceed", reason: `${at}; helm upgrades a failed release itself` };
+      }
+      break;
     case "pending-install":
       // A first install that never finished: rolling back to an older good revision (one from
       // before an `uninstall --keep-history`) would resurrect what the user removed.
@@ -150,21 +161,24 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
   };
 }
 
-/** The newest revision before `before` that was `deployed` or `superseded`, if any. */
+/**
+ * The revision to roll back to: the newest `deployed` one before `before`, else the newest
+ * `superseded` one. `deployed` comes first because helm also marks failed revisions
+ * `superseded` (the base of a later upgrade, or of a failed rollback), so a `superseded`
+ * revision newer than the `deployed` one never was a good one.
+ */
 function lastGoodRevision(history: ReleaseRevision[], before: number): number | undefined {
-  let best: number | undefined;
-  for (const r of history) {
-    if (r.revision >= before) continue;
-    if (r.status !== "deployed" && r.status !== "superseded") continue;
-    if (best === undefined || r.revision > best) best = r.revision;
-  }
-  return best;
+  const older = history.filter((r) => r.revision < before).sort((a, b) => b.revision - a.revision);
+  return (older.find((r) => r.status === "deployed") ??
+    older.find((r) => r.status === "superseded"))?.revision;
 }
 
 /** Options for {@linkcode readRelease} and {@linkcode recoverRelease}. */
 export interface ReleaseOptions {
   /** The release namespace, named in error messages. */
   namespace?: string;
+  /** Environment for helm on top of the inherited one (see {@linkcode helmCapture}). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -185,7 +199,7 @@ export async function readRelease(
   opts: ReleaseOptions = {},
 ): Promise<ReleaseState> {
   const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
-  const res = await helmCapture(args);
+  const res = await helmCapture(args, opts.env ? { env: opts.env } : {});
   const where = describe(release, opts.namespace);
   if (res.code !== 0) {
     if (/\brelease: not found\b/.test(res.stderr)) return { found: false, history: [] };
@@ -271,7 +285,11 @@ export async function recoverRelease(
     case "rollback": {
       log(plan.reason);
       const rev = String(plan.toRevision);
-      await runOrThrow(["rollback", release, rev, ...globalArgs], `roll back ${where} to ${rev}`);
+      await runOrThrow(
+        ["rollback", release, rev, ...globalArgs],
+        `roll back ${where} to revision ${rev}`,
+        opts,
+      );
       log(`rolled back ${where} to revision ${rev}`);
       return;
     }
@@ -280,6 +298,7 @@ export async function recoverRelease(
       await runOrThrow(
         ["uninstall", release, "--no-hooks", ...globalArgs],
         `uninstall the stale ${where}`,
+        opts,
       );
       log(`uninstalled the stale ${where}`);
       return;
@@ -287,8 +306,8 @@ export async function recoverRelease(
   }
 }
 
-async function runOrThrow(args: string[], what: string): Promise<void> {
-  const res = await helmCapture(args);
+async function runOrThrow(args: string[], what: string, opts: ReleaseOptions): Promise<void> {
+  const res = await helmCapture(args, opts.env ? { env: opts.env } : {});
   if (res.code === 0) return;
   throw new HelmLockError(
     ExitCode.RecoveryFailed,

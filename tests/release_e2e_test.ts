@@ -1,0 +1,231 @@
+/**
+ * `readRelease` and `recoverRelease` against the real API server with real Helm 3 and Helm 4:
+ * every state of DESIGN §3 is produced the way it happens in CI (a killed helm, a manifest
+ * the API server rejects), then read, planned for and recovered.
+ */
+import assert from "node:assert/strict";
+import { ExitCode, HelmLockError } from "../lib/errors.ts";
+import { planRecovery, readRelease, recoverRelease } from "../lib/release.ts";
+import { createNamespace, helmEnv, helms, mintUser } from "./support/cluster.ts";
+import { releaseStatus, run, startStuckUpgrade } from "./support/helm.ts";
+
+const FAST = "tests/fixtures/fast";
+const SLOW = "tests/fixtures/slow";
+
+/** A fresh namespace and helm environment (with `HELM_BIN`) for one case. */
+async function setup(bin: string, prefix: string) {
+  const namespace = await createNamespace(prefix);
+  const env = { ...await helmEnv(), HELM_BIN: bin };
+  const helm = async (...args: string[]) => {
+    const out = await run(bin, [...args, "-n", namespace], env);
+    assert.equal(out.code, 0, `helm ${args.join(" ")}: ${out.stderr}`);
+    return out;
+  };
+  return { namespace, env, helm, globalArgs: ["-n", namespace], opts: { namespace, env } };
+}
+
+function statuses(history: { status: string }[]): string[] {
+  return history.map((r) => r.status);
+}
+
+for (const { name, bin } of helms) {
+  Deno.test(`${name}: readRelease() finds no release`, async () => {
+    const { globalArgs, opts } = await setup(bin, `rel-none-${name}`);
+    assert.deepEqual(await readRelease("absent", globalArgs, opts), { found: false, history: [] });
+  });
+
+  Deno.test(`${name}: readRelease() reads a deployed release and planRecovery() proceeds`, async () => {
+    const { helm, globalArgs, opts } = await setup(bin, `rel-deployed-${name}`);
+    await helm("install", "app", FAST);
+    await helm("upgrade", "app", FAST, "--set", "tag=v2");
+    const state = await readRelease("app", globalArgs, opts);
+    assert.equal(state.found, true);
+    assert.deepEqual(
+      state.history.map((r) => [r.revision, r.status, r.description]),
+      [[1, "superseded", "Install complete"], [2, "deployed", "Upgrade complete"]],
+    );
+    assert.deepEqual(state.current, state.history[1]);
+    assert.match(state.current?.updated ?? "", /^\d{4}-\d\d-\d\dT/);
+    assert.equal(planRecovery(state, { command: "upgrade", install: false }).action, "proceed");
+  });
+
+  Deno.test(`${name}: a killed upgrade is pending-upgrade and a rollback lets plain helm upgrade again`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-pending-up-${name}`);
+    await helm("install", "app", SLOW);
+    const child = await startStuckUpgrade(bin, "app", namespace, env, SLOW, "pending-upgrade");
+    child.kill("SIGKILL");
+    await child.status;
+
+    const state = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(state.history), ["deployed", "pending-upgrade"]);
+    assert.equal(state.current?.revision, 2);
+    const plan = planRecovery(state, {
+      command: "upgrade",
+      install: false,
+      release: "app",
+      namespace,
+    });
+    assert.equal(plan.action === "rollback" && plan.toRevision, 1);
+
+    const lines: string[] = [];
+    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), opts);
+    assert.deepEqual(lines, [
+      `release "app" in namespace "${namespace}" is pending-upgrade at revision 2; the last good revision is 1`,
+      `rolled back release "app" in namespace "${namespace}" to revision 1`,
+    ]);
+    // No --wait on the rollback: it returns although the Deployment never becomes ready.
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 3,
+    });
+    await helm("upgrade", "app", SLOW, "--set", "tag=v3");
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 4,
+    });
+    // helm keeps the killed revision pending-upgrade; the state is the newest revision.
+    const after = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(after.history), [
+      "superseded",
+      "pending-upgrade",
+      "superseded",
+      "deployed",
+    ]);
+    assert.equal(planRecovery(after, { command: "upgrade", install: false }).action, "proceed");
+  });
+
+  Deno.test(`${name}: a killed first install is pending-install, uninstalled for --install only`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-pending-in-${name}`);
+    const child = await startStuckUpgrade(bin, "app", namespace, env, SLOW, "pending-install");
+    child.kill("SIGKILL");
+    await child.status;
+
+    const state = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(state.history.map((r) => [r.revision, r.status]), [[1, "pending-install"]]);
+    const plain = planRecovery(state, {
+      command: "upgrade",
+      install: false,
+      release: "app",
+      namespace,
+    });
+    assert.equal(plain.action, "error");
+    assert.match(plain.action === "error" ? plain.message : "", /pending-install.*--install/);
+    // The error plan is refused by recoverRelease too, with the recovery exit code.
+    await assert.rejects(
+      recoverRelease("app", plain, globalArgs, () => {}, opts),
+      (e: unknown) => e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed,
+    );
+
+    const plan = planRecovery(state, {
+      command: "upgrade",
+      install: true,
+      release: "app",
+      namespace,
+    });
+    assert.equal(plan.action, "uninstall");
+    const lines: string[] = [];
+    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), opts);
+    assert.equal(lines[1], `uninstalled the stale release "app" in namespace "${namespace}"`);
+    assert.deepEqual(await readRelease("app", globalArgs, opts), { found: false, history: [] });
+
+    await helm("upgrade", "--install", "app", SLOW);
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 1,
+    });
+  });
+
+  Deno.test(`${name}: a failed upgrade needs no recovery: plain helm upgrades over it`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-failed-${name}`);
+    await helm("install", "app", FAST);
+    await helm("upgrade", "app", FAST, "--set", "tag=v2");
+    const bad = await run(
+      bin,
+      ["upgrade", "app", FAST, "-n", namespace, "--set", "fail=true"],
+      env,
+    );
+    assert.notEqual(bad.code, 0);
+
+    const state = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(state.history), ["superseded", "deployed", "failed"]);
+    for (const install of [false, true]) {
+      assert.equal(planRecovery(state, { command: "upgrade", install }).action, "proceed");
+    }
+    await helm("upgrade", "app", FAST, "--set", "tag=v3");
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 4,
+    });
+  });
+
+  Deno.test(`${name}: a failed first install is uninstalled, then installs`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-failed-1st-${name}`);
+    const bad = await run(
+      bin,
+      ["install", "app", FAST, "-n", namespace, "--set", "fail=true"],
+      env,
+    );
+    assert.notEqual(bad.code, 0);
+
+    const state = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(state.history.map((r) => [r.revision, r.status]), [[1, "failed"]]);
+    const plan = planRecovery(state, { command: "install", install: false });
+    assert.equal(plan.action, "uninstall");
+    await recoverRelease("app", plan, globalArgs, () => {}, opts);
+    await helm("install", "app", FAST);
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 1,
+    });
+  });
+
+  Deno.test(`${name}: recoverRelease() fails with helm's error and the recovery exit code`, async () => {
+    // Why a failed release is not rolled back (helm/helm#13437): the failed revision renamed
+    // the ConfigMap, and helm cannot roll back over a resource its last revision does not list.
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-rb-fail-${name}`);
+    await helm("install", "app", FAST);
+    const bad = await run(
+      bin,
+      ["upgrade", "app", FAST, "-n", namespace, "--set", "fail=true"],
+      env,
+    );
+    assert.notEqual(bad.code, 0);
+    const plan = { action: "rollback", toRevision: 1, reason: "test" } as const;
+    await assert.rejects(
+      recoverRelease("app", plan, globalArgs, () => {}, opts),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
+        e.message.startsWith(
+          `Cannot roll back release "app" in namespace "${namespace}" to revision 1: ` +
+            `"helm rollback" exited with code 1: `,
+        ) && e.message.includes('ConfigMap with the name "app-config"') &&
+        !e.message.includes("\n"),
+    );
+  });
+
+  Deno.test(`${name}: readRelease() maps a forbidden or unreachable cluster to their exit codes`, async () => {
+    const { namespace, env, globalArgs } = await setup(bin, `rel-denied-${name}`);
+    const kubeconfig = await mintUser({
+      name: "no-secrets",
+      namespace,
+      rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }],
+    });
+    await assert.rejects(
+      readRelease("app", globalArgs, { namespace, env: { ...env, KUBECONFIG: kubeconfig } }),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === ExitCode.Forbidden &&
+        /secrets is forbidden: User "[^"]*no-secrets" cannot list resource "secrets"/.test(
+          e.message,
+        ),
+    );
+    await assert.rejects(
+      readRelease("app", [...globalArgs, "--kube-apiserver", "https://127.0.0.1:1"], {
+        namespace,
+        env,
+      }),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === ExitCode.Unreachable &&
+        /cluster unreachable/i.test(e.message),
+    );
+  });
+}
