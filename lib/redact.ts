@@ -132,7 +132,7 @@ function splitAssignments(value: string): string[] {
  * @returns The text with every `scheme://userinfo@` replaced.
  */
 export function redactUrls(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, `$1${MASK}@`);
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/]+@/gi, `$1${MASK}@`);
 }
 
 /**

@@ -38,6 +38,7 @@ const SECRET_FORMS: string[][] = [
   [`--client-secret=${SECRET}`],
   ["--repo", `https://ci:${SECRET}@charts.example.com/stable`],
   [`oci://robot:${SECRET}@registry.example.com/charts/app`],
+  [`https://ci:p@${SECRET}@charts.example.com`],
 ];
 
 for (const form of SECRET_FORMS) {
