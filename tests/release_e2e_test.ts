@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { ExitCode, HelmLockError } from "../lib/errors.ts";
+import { helmCapture, helmSpawn } from "../lib/exec.ts";
 import { planRecovery, readRelease, recoverRelease } from "../lib/release.ts";
-import { createNamespace, helmEnv, helms, mintUser } from "./support/cluster.ts";
-import { releaseStatus, run, startStuckUpgrade } from "./support/helm.ts";
+import { adminKubeconfig, createNamespace, helmEnv, helms, mintUser } from "./support/cluster.ts";
+import { releaseStatus, run, startStuckUpgrade, waitFor } from "./support/helm.ts";
 
 const FAST = "tests/fixtures/fast";
 const SLOW = "tests/fixtures/slow";
@@ -229,3 +230,79 @@ for (const { name, bin } of helms) {
     );
   });
 }
+
+/** Runs `fn` with `$HELM_BIN` set to `bin`, as the plugin system would set it. */
+async function withHelmBin<T>(bin: string, fn: () => Promise<T>): Promise<T> {
+  const saved = Deno.env.get("HELM_BIN");
+  Deno.env.set("HELM_BIN", bin);
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) Deno.env.delete("HELM_BIN");
+    else Deno.env.set("HELM_BIN", saved);
+  }
+}
+
+for (const { name, bin } of helms) {
+  Deno.test(`${name}: helmSpawn() forwards SIGTERM and helm marks the release failed, not pending`, async () => {
+    const { namespace, env, helm } = await setup(bin, `exec-term-${name}`);
+    await helm("install", "app", SLOW);
+    // The spawned helm inherits our environment, so point it at the test cluster.
+    const savedKubeconfig = Deno.env.get("KUBECONFIG");
+    Deno.env.set("KUBECONFIG", adminKubeconfig());
+    try {
+      const run = await withHelmBin(bin, () =>
+        Promise.resolve(helmSpawn([
+          "upgrade",
+          "app",
+          SLOW,
+          "-n",
+          namespace,
+          "--wait",
+          "--timeout",
+          "5m",
+          "--set",
+          "tag=v2",
+        ])));
+      await waitFor("pending-upgrade", async () => {
+        const s = await releaseStatus(bin, "app", namespace, env);
+        return s?.status === "pending-upgrade" ? s : undefined;
+      });
+      run.kill("SIGTERM");
+      const status = await run.status;
+      assert.notEqual(status.code, 0);
+      run.kill("SIGTERM"); // helm has exited: a no-op, not an error
+    } finally {
+      if (savedKubeconfig === undefined) Deno.env.delete("KUBECONFIG");
+      else Deno.env.set("KUBECONFIG", savedKubeconfig);
+    }
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "failed",
+      revision: 2,
+    });
+  });
+}
+
+Deno.test("helmSpawn() and helmCapture() name a helm that cannot be started and $HELM_BIN", async () => {
+  const missing = "/nonexistent/helm";
+  const isSpawnError = (e: unknown) =>
+    e instanceof HelmLockError && e.code === ExitCode.Internal &&
+    e.message === `Cannot run helm as "${missing}": it was not found; install helm or set ` +
+        "$HELM_BIN to its path";
+  await withHelmBin(missing, () => {
+    assert.throws(() => helmSpawn(["version"]), isSpawnError);
+    return Promise.resolve();
+  });
+  await assert.rejects(helmCapture(["version"], { env: { HELM_BIN: missing } }), isSpawnError);
+});
+
+Deno.test("helmCapture() returns helm's exit code and output", async () => {
+  const [helm3] = helms;
+  assert(helm3);
+  const out = await helmCapture(["version", "--short"], { env: { HELM_BIN: helm3.bin } });
+  assert.equal(out.code, 0);
+  assert.match(out.stdout, /^v3\.17\.2/);
+  const bad = await helmCapture(["no-such-command"], { env: { HELM_BIN: helm3.bin } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown command "no-such-command"/);
+});
