@@ -551,3 +551,72 @@ Deno.test("parseArgs() does not change its input", () => {
   parseArgs(args);
   assert.deepEqual(args, ["upgrade", "my-rel", "./c", "--lock-timeout", "5m"]);
 });
+
+// pflag semantics checked against the real binaries: `helm template` reads its flags like
+// `helm install` (same flag set for these shapes), and prints the release and namespace.
+const HELM_BINS = [Deno.env.get("HELM_LOCK_TEST_HELM3"), Deno.env.get("HELM_LOCK_TEST_HELM4")];
+const SHAPES: { before?: string[]; after: string[] }[] = [
+  { after: ["-nprod", "rel", "CHART"] },
+  { after: ["-n=prod", "rel", "CHART"] },
+  { after: ["--namespace=prod", "rel", "CHART"] },
+  { after: ["--namespace", "prod", "rel", "CHART"] },
+  { after: ["--namespace", "--wait", "rel", "CHART"] },
+  { after: ["--wait", "rel", "CHART"] },
+  { after: ["--wait-for-jobs", "--dry-run", "rel", "CHART"] },
+  { after: ["--", "rel", "CHART"] },
+  { after: ["-n", "prod", "--", "rel", "CHART"] },
+  { after: ["--set", "a=b,c=d", "--set-string", "e=f=g", "rel", "CHART"] },
+  { after: ["--description", "hello wörld 🚀", "rel", "CHART", "-n", "x"] },
+  { after: ["--kube-context", "ctx", "--timeout", "5m", "rel", "CHART"] },
+  { after: ["--skip-crds", "--labels", "a=b", "-f", "VALUES", "-f", "VALUES", "rel", "CHART"] },
+  { after: ["--post-renderer-args", "x", "--keyring", "k", "rel", "CHART"] },
+  { before: ["-n", "prod", "--debug"], after: ["rel", "CHART"] },
+  { before: ["--namespace=prod"], after: ["rel", "CHART", "--namespace", "last"] },
+];
+
+for (const [index, bin] of HELM_BINS.entries()) {
+  Deno.test({
+    name: `parseArgs() finds the release and namespace helm ${index + 3} finds`,
+    ignore: bin === undefined,
+    async fn() {
+      const dir = await Deno.makeTempDir({ prefix: "helm-lock-argv-" });
+      try {
+        const chart = `${dir}/chart`;
+        await Deno.mkdir(`${chart}/templates`, { recursive: true });
+        await Deno.writeTextFile(`${dir}/values.yaml`, "a: b\n");
+        await Deno.writeTextFile(
+          `${chart}/Chart.yaml`,
+          "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+        );
+        await Deno.writeTextFile(
+          `${chart}/templates/cm.yaml`,
+          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name | quote }}\n" +
+            "  namespace: {{ .Release.Namespace | quote }}\n",
+        );
+        for (const shape of SHAPES) {
+          const after = shape.after.map((arg) =>
+            arg === "CHART" ? chart : arg === "VALUES" ? `${dir}/values.yaml` : arg
+          );
+          const before = shape.before ?? [];
+          const output = await new Deno.Command(bin ?? "", {
+            args: [...before, "template", ...after],
+            clearEnv: true,
+            env: { HOME: dir, PATH: Deno.env.get("PATH") ?? "" },
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const stdout = new TextDecoder().decode(output.stdout);
+          assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+          const parsed = parseArgs([...before, "install", ...after]);
+          assert.ok(parsed.kind === "run");
+          const inv = parsed.invocation;
+          assert.match(stdout, new RegExp(`name: ${JSON.stringify(inv.release)}`), after.join(" "));
+          const namespace = JSON.stringify(inv.cluster.namespace ?? "default");
+          assert.ok(stdout.includes(`namespace: ${namespace}`), `${after.join(" ")}: ${stdout}`);
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
