@@ -91,14 +91,15 @@ download() {
   if have curl; then
     curl --fail --silent --show-error --location --retry "$retries" --retry-delay 1 \
       --retry-connrefused --connect-timeout 10 --max-time 600 -o "$2" "$1"
+  elif have wget && wget --help 2>&1 | grep -q -e --retry-on-http-error; then
+    # GNU wget >= 1.19.1 retries these itself, and not a 404.
+    wget -q -T 30 --tries=$((retries + 1)) --waitretry=1 --retry-connrefused \
+      --retry-on-http-error=408,429,500,502,503,504 -O "$2" "$1"
   elif have wget; then
+    # BusyBox or an old wget: its exit code does not tell a 404 from a 503, so retry any failure.
     attempt=0
-    while :; do
-      status=0
-      wget -q -T 30 -O "$2" "$1" || status=$?
-      [ "$status" -eq 0 ] && return 0
-      # GNU wget: 8 = the server answered with an error (404 and the like): not transient.
-      if [ "$status" -eq 8 ] || [ "$attempt" -ge "$retries" ]; then return "$status"; fi
+    until wget -q -T 30 -O "$2" "$1"; do
+      [ "$attempt" -lt "$retries" ] || return 1
       attempt=$((attempt + 1))
       sleep 1
     done

@@ -50,6 +50,19 @@ function both(out: Output): string {
   return out.stdout + out.stderr;
 }
 
+/** A directory for PATH with what install-binary.sh needs, plus `extra`, and no deno. */
+async function toolsDir(parent: string, extra: string[]): Promise<string> {
+  const tools = join(parent, "tools");
+  await Deno.mkdir(tools);
+  const needed = ["sh", "sed", "awk", "tr", "cut", "mktemp", "rm", "uname", "dirname", "basename"];
+  const more = ["mkdir", "cp", "chmod", "mv", "tar", "gzip", "sha256sum", "sleep", "cat", "grep"];
+  for (const tool of [...needed, ...more, ...extra]) {
+    const found = (await exec("sh", ["-c", `command -v ${tool}`])).stdout.trim();
+    await Deno.symlink(found, join(tools, tool));
+  }
+  return tools;
+}
+
 const shellcheck = (await exec("sh", ["-c", "command -v shellcheck"])).code === 0;
 
 Deno.test({
@@ -143,13 +156,7 @@ Deno.test("install-binary.sh falls back to the deno launcher when the mirror ref
 Deno.test("install-binary.sh without deno on PATH fails on a 404 naming the ways out", () =>
   withTemp(async (dir) => {
     const src = await copyPluginSource(dir);
-    // A PATH with the tools the script uses but no deno.
-    const tools = join(dir, "tools");
-    await Deno.mkdir(tools);
-    for (const tool of ["sh", "curl", "sed", "awk", "tr", "cut", "mktemp", "rm", "uname"]) {
-      const found = (await exec("sh", ["-c", `command -v ${tool}`])).stdout.trim();
-      await Deno.symlink(found, join(tools, tool));
-    }
+    const tools = await toolsDir(dir, ["curl"]);
     await using mirror = serveMirror(new Map());
     const out = await exec(join(tools, "sh"), [join(src, "install-binary.sh")], {
       env: { PATH: tools, HELM_PLUGIN_DIR: src, HELM_LOCK_DOWNLOAD_URL: mirror.url },
@@ -164,6 +171,30 @@ Deno.test("install-binary.sh without deno on PATH fails on a 404 naming the ways
       ),
     );
     assert.equal(await exists(join(src, "bin")), false);
+  }));
+
+Deno.test("install-binary.sh downloads with wget when curl is missing, retrying a 503", () =>
+  withTemp(async (dir) => {
+    const src = await copyPluginSource(dir);
+    const tools = await toolsDir(dir, ["wget"]);
+    await using mirror = serveMirror(await releaseFiles(fakeBinary("via wget")));
+    mirror.flaky.set("checksums.txt", 1);
+    const out = await exec(join(tools, "sh"), [join(src, "install-binary.sh")], {
+      env: { PATH: tools, HELM_PLUGIN_DIR: src, HELM_LOCK_DOWNLOAD_URL: mirror.url },
+    });
+    assert.equal(out.code, 0, both(out));
+    assert.match(out.stderr, /verified sha256/);
+    assert.equal(mirror.requests.filter((p) => p.endsWith("/checksums.txt")).length, 2);
+    assert.equal((await exec(join(src, "bin", "helm-lock"), [])).stdout, "via wget\n");
+    // A 404 is not retried.
+    mirror.files.clear();
+    mirror.requests.length = 0;
+    const gone = await exec(join(tools, "sh"), [join(src, "install-binary.sh"), "-u"], {
+      env: { PATH: tools, HELM_PLUGIN_DIR: src, HELM_LOCK_DOWNLOAD_URL: mirror.url },
+    });
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /Cannot download .*, and deno is not on PATH/);
+    assert.equal(mirror.requests.length, 1);
   }));
 
 Deno.test("install-binary.sh keeps a binary of this version, replaces it with -u", () =>
