@@ -231,6 +231,91 @@ for (const { name, bin } of helms) {
   });
 }
 
+/**
+ * A chart whose pre-rollback and pre-delete hook Job never completes (no controllers run on
+ * the test control plane), so `helm rollback` and `helm uninstall` stay mid-operation.
+ */
+async function hooksChart(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "helm-lock-hooks-chart-" });
+  await Deno.mkdir(`${dir}/templates`);
+  await Deno.writeTextFile(`${dir}/Chart.yaml`, "apiVersion: v2\nname: hooks\nversion: 0.1.0\n");
+  await Deno.writeTextFile(
+    `${dir}/templates/all.yaml`,
+    `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  tag: {{ .Values.tag | default "v1" | quote }}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-hook
+  annotations:
+    helm.sh/hook: pre-rollback,pre-delete
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: hook
+          image: example.invalid/never-pulled:v1
+`,
+  );
+  return dir;
+}
+
+/** Starts `helm args...`, waits until the release reaches `status`, then SIGKILLs helm. */
+async function killWhen(
+  bin: string,
+  args: string[],
+  env: Record<string, string>,
+  namespace: string,
+  status: string,
+): Promise<void> {
+  const child = new Deno.Command(bin, {
+    args: [...args, "-n", namespace],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitFor(`release app to be ${status}`, async () => {
+      const s = await releaseStatus(bin, "app", namespace, env);
+      return s?.status === status ? true : undefined;
+    });
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+}
+
+for (const { name, bin } of helms) {
+  Deno.test(`${name}: readRelease() sees a killed rollback and a killed uninstall`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-hooks-${name}`);
+    const chart = await hooksChart();
+    await helm("install", "app", chart);
+    await helm("upgrade", "app", chart, "--set", "tag=v2");
+
+    await killWhen(bin, ["rollback", "app", "1"], env, namespace, "pending-rollback");
+    const rolling = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(rolling.history), ["superseded", "deployed", "pending-rollback"]);
+    const plan = planRecovery(rolling, { command: "upgrade", install: false });
+    assert.equal(plan.action === "rollback" && plan.toRevision, 2);
+
+    // helm uninstall marks the newest revision, pending or not, uninstalling.
+    await killWhen(bin, ["uninstall", "app"], env, namespace, "uninstalling");
+    const removing = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(removing.history), ["superseded", "deployed", "uninstalling"]);
+    for (const install of [false, true]) {
+      const refused = planRecovery(removing, { command: "upgrade", install, release: "app" });
+      assert.equal(refused.action, "error");
+    }
+  });
+}
+
 /** Runs `fn` with `$HELM_BIN` set to `bin`, as the plugin system would set it. */
 async function withHelmBin<T>(bin: string, fn: () => Promise<T>): Promise<T> {
   const saved = Deno.env.get("HELM_BIN");
@@ -251,7 +336,7 @@ for (const { name, bin } of helms) {
     const savedKubeconfig = Deno.env.get("KUBECONFIG");
     Deno.env.set("KUBECONFIG", adminKubeconfig());
     try {
-      const run = await withHelmBin(bin, () =>
+      const child = await withHelmBin(bin, () =>
         Promise.resolve(helmSpawn([
           "upgrade",
           "app",
@@ -268,10 +353,10 @@ for (const { name, bin } of helms) {
         const s = await releaseStatus(bin, "app", namespace, env);
         return s?.status === "pending-upgrade" ? s : undefined;
       });
-      run.kill("SIGTERM");
-      const status = await run.status;
+      child.kill("SIGTERM");
+      const status = await child.status;
       assert.notEqual(status.code, 0);
-      run.kill("SIGTERM"); // helm has exited: a no-op, not an error
+      child.kill("SIGTERM"); // helm has exited: a no-op, not an error
     } finally {
       if (savedKubeconfig === undefined) Deno.env.delete("KUBECONFIG");
       else Deno.env.set("KUBECONFIG", savedKubeconfig);
