@@ -142,7 +142,7 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
       // (helm/helm#13437) and marks the failed revision superseded. Only a failed first
       // install is removed, so that `helm install` can reuse the name.
       if (!canCreate || lastGoodRevision(state.history, current.revision) !== undefined) {
-        return { action: "proceed", reason: `${at}; helm upgrades a failed release itself` };
+        return { action: "proceed", reason: `${at}; a failed release needs no recovery` };
       }
       break;
     case "pending-install":
@@ -165,7 +165,7 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
  * The revision to roll back to: the newest `deployed` one before `before`, else the newest
  * `superseded` one. `deployed` comes first because helm also marks failed revisions
  * `superseded` (the base of a later upgrade, or of a failed rollback), so a `superseded`
- * revision newer than the `deployed` one never was a good one.
+ * revision newer than the `deployed` one was not a good one.
  */
 function lastGoodRevision(history: ReleaseRevision[], before: number): number | undefined {
   const older = history.filter((r) => r.revision < before).sort((a, b) => b.revision - a.revision);
