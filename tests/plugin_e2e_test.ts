@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { adminKubeconfig, createNamespace, helms } from "./support/cluster.ts";
+import * as k8s from "@kubernetes/client-node";
+import { adminKubeConfig, adminKubeconfig, createNamespace, helms } from "./support/cluster.ts";
 import { releaseStatus } from "./support/helm.ts";
 import {
   clonePluginSource,
@@ -302,9 +303,14 @@ for (const helm of helms) {
         env,
       );
       assert.equal(upgrade.code, 0, both(upgrade));
+      // helm-lock ran (its own log lines), in X from HELM_NAMESPACE, and released its Lease.
+      assert.match(upgrade.stderr, /^helm-lock: /m);
       const status = await releaseStatus(helm.bin, "rel", namespace, env);
       assert.equal(status?.status, "deployed");
       assert.equal(await releaseStatus(helm.bin, "rel", "default", env), undefined);
+      const leases = await adminKubeConfig().makeApiClient(k8s.CoordinationV1Api)
+        .listNamespacedLease({ namespace });
+      assert.deepEqual(leases.items.map((l) => l.metadata?.name), []);
     }));
 
   Deno.test(`helm plugin install (${helm.name}) fails on a tampered archive, leaving no bin/`, () =>
