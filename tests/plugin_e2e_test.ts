@@ -18,6 +18,7 @@ import {
   pluginHome,
   releaseFiles,
   serveMirror,
+  which,
   writeRelease,
 } from "./support/plugin_release.ts";
 import { VERSION } from "../lib/version.ts";
@@ -58,13 +59,14 @@ async function toolsDir(parent: string, extra: string[]): Promise<string> {
   const needed = ["sh", "sed", "awk", "tr", "cut", "mktemp", "rm", "uname", "dirname", "basename"];
   const more = ["mkdir", "cp", "chmod", "mv", "tar", "gzip", "sha256sum", "sleep", "cat", "grep"];
   for (const tool of [...needed, ...more, ...extra]) {
-    const found = (await exec("sh", ["-c", `command -v ${tool}`])).stdout.trim();
+    const found = await which(tool);
+    if (found === undefined) throw new Error(`Cannot find ${tool} on PATH`);
     await Deno.symlink(found, join(tools, tool));
   }
   return tools;
 }
 
-const shellcheck = (await exec("sh", ["-c", "command -v shellcheck"])).code === 0;
+const shellcheck = await which("shellcheck") !== undefined;
 
 Deno.test({
   name: "install-binary.sh and the launcher it writes are shellcheck clean",

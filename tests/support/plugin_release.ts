@@ -210,6 +210,20 @@ export function pluginHome(home: string): Record<string, string> {
   };
 }
 
+/** The path of `tool` on PATH, or `undefined`. */
+export async function which(tool: string): Promise<string | undefined> {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir === "") continue;
+    try {
+      const info = await Deno.stat(join(dir, tool));
+      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return join(dir, tool);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return undefined;
+}
+
 /** Whether `path` exists. */
 export async function exists(path: string): Promise<boolean> {
   try {
