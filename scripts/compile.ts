@@ -18,7 +18,11 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { VERSION } from "../lib/version.ts";
+
+/** The repository root: `deno compile` runs there, so it finds deno.json and deno.lock. */
+const ROOT = new URL("..", import.meta.url).pathname;
 
 /** A platform helm-lock is released for. */
 export interface Target {
@@ -88,16 +92,18 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /**
- * Fails fast when `deno compile` could not download denort for `target`.
+ * Fails fast when `deno compile` could not download denort for `target`: passes when it is
+ * cached in `options.denoDir` or `DENORT_BIN` is set, else probes `options.url` (default: the
+ * download URL) with a HEAD request bounded by `options.timeoutMs` (default 15 s).
  *
  * @throws {Error} naming the URL and the cause when dl.deno.land does not answer in time
  */
 export async function assertDenortReachable(
   target: Target,
-  options: { timeoutMs?: number; denoDir?: string } = {},
+  options: { timeoutMs?: number; denoDir?: string; url?: string } = {},
 ): Promise<void> {
   if (Deno.env.get("DENORT_BIN")) return;
-  const url = denortUrl(Deno.version.deno, target.triple);
+  const url = options.url ?? denortUrl(Deno.version.deno, target.triple);
   if (options.denoDir !== undefined) {
     const cached =
       `${options.denoDir}/dl/release/v${Deno.version.deno}/denort-${target.triple}.zip`;
@@ -142,7 +148,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function run(cmd: string, args: string[], timeoutS: number): Promise<void> {
-  const child = new Deno.Command(cmd, { args, stdin: "null" }).spawn();
+  const child = new Deno.Command(cmd, { args, cwd: ROOT, stdin: "null" }).spawn();
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -230,7 +236,11 @@ function parseArgs(args: string[]): { targets: Target[]; outDir: string; checksu
       );
     }
   }
-  return { targets: targets.length > 0 ? targets : [...TARGETS], outDir, checksumsOnly };
+  return {
+    targets: targets.length > 0 ? targets : [...TARGETS],
+    outDir: resolve(outDir),
+    checksumsOnly,
+  };
 }
 
 async function main(args: string[]): Promise<void> {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   archiveName,
+  assertDenortReachable,
   findTarget,
   formatChecksums,
   TARGETS,
@@ -99,5 +100,55 @@ Deno.test("deno task compile fails fast naming denort when dl.deno.land is unrea
     assert.deepEqual(files, []);
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("assertDenortReachable() gives up on a host that never answers after its timeout", async () => {
+  const never = Promise.withResolvers<void>();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async () => {
+      await never.promise;
+      return new Response("late");
+    },
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/denort.zip`;
+    const started = Date.now();
+    await assert.rejects(
+      assertDenortReachable(findTarget("linux-amd64"), { url, timeoutMs: 300 }),
+      (error: unknown) => {
+        assert.ok(error instanceof Error);
+        assert.match(
+          error.message,
+          new RegExp(
+            `^Cannot compile for x86_64-unknown-linux-gnu: deno compile needs denort from ${url}, which is unreachable \\(The operation was aborted due to timeout\\)`,
+          ),
+        );
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 5_000);
+  } finally {
+    never.resolve();
+    await server.shutdown();
+  }
+});
+
+Deno.test("assertDenortReachable() passes for a denort in the Deno cache without probing", async () => {
+  const denoDir = await Deno.makeTempDir();
+  try {
+    const target = findTarget("darwin-arm64");
+    const dir = `${denoDir}/dl/release/v${Deno.version.deno}`;
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(`${dir}/denort-${target.triple}.zip`, "cached");
+    // An unusable URL proves no request was made.
+    await assertDenortReachable(target, { denoDir, url: "http://127.0.0.1:9/never" });
+    await assert.rejects(assertDenortReachable(findTarget("linux-arm64"), {
+      denoDir,
+      url: "http://127.0.0.1:9/never",
+    }));
+  } finally {
+    await Deno.remove(denoDir, { recursive: true });
   }
 });
