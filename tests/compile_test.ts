@@ -152,3 +152,34 @@ Deno.test("assertDenortReachable() passes for a denort in the Deno cache without
     await Deno.remove(denoDir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "the release's plugin source tarball (git archive) holds what helm plugin install needs",
+  ignore: !(await Deno.stat(`${root}.git`).then(() => true, () => false)),
+  fn: async () => {
+    // The same command as .github/workflows/release.yml, on HEAD instead of the tag.
+    const archive = await new Deno.Command("git", {
+      args: ["archive", "--format=tar", "--prefix=helm-lock/", "HEAD"],
+      cwd: root,
+      stdout: "piped",
+    }).output();
+    assert.equal(archive.code, 0);
+    const list = new Deno.Command("tar", { args: ["-t"], stdin: "piped", stdout: "piped" }).spawn();
+    const writer = list.stdin.getWriter();
+    await writer.write(archive.stdout);
+    await writer.close();
+    const names = new TextDecoder().decode((await list.output()).stdout).split("\n");
+    for (
+      const needed of [
+        "plugin.yaml",
+        "install-binary.sh",
+        "main.ts",
+        "deno.json",
+        "deno.lock",
+        "lib/version.ts",
+      ]
+    ) {
+      assert.ok(names.includes(`helm-lock/${needed}`), `helm-lock/${needed} is in the tarball`);
+    }
+  },
+});
