@@ -13,9 +13,10 @@
 #   HELM_LOCK_DOWNLOAD_URL      base URL of the release files (a mirror); default
 #                               https://github.com/helm-lock/helm-lock/releases/download/v<version>
 #   HELM_LOCK_ARCHIVE           install this local archive instead of downloading (air-gapped)
-#   HELM_LOCK_CHECKSUMS         checksums.txt for HELM_LOCK_ARCHIVE; default: the checksums.txt
-#                               beside the archive. With neither, the archive is installed
-#                               unverified, with a warning: the user picked a file on their disk.
+#   HELM_LOCK_CHECKSUMS         a local checksums.txt to verify against instead of the mirror's
+#                               (or, for HELM_LOCK_ARCHIVE, the one beside the archive). A local
+#                               archive with neither is installed unverified, with a warning:
+#                               the user picked a file on their own disk.
 #   HELM_LOCK_FROM_SOURCE=1     skip the download, install the deno launcher
 #   HELM_LOCK_DOWNLOAD_RETRIES  retries per download on transient errors (default 5)
 #   SKIP_BIN_INSTALL=1          install nothing
@@ -233,7 +234,13 @@ if ! download "$base_url/$archive_name" "$tmp/$archive_name"; then
   fall_back_to_source "Cannot download $base_url/$archive_name"
 fi
 # From here on a failure is fatal, never a fallback: a bad checksum may mean a tampered mirror.
-download "$base_url/checksums.txt" "$tmp/checksums.txt" ||
-  die "Cannot download $base_url/checksums.txt: refusing to install an unverified binary"
-verify "$tmp/$archive_name" "$archive_name" "$tmp/checksums.txt" "$base_url/checksums.txt"
+if [ -n "${HELM_LOCK_CHECKSUMS:-}" ]; then
+  # A checksums.txt from a source the user trusts more than the mirror.
+  [ -f "$HELM_LOCK_CHECKSUMS" ] || die "HELM_LOCK_CHECKSUMS '$HELM_LOCK_CHECKSUMS' is not a file"
+  verify "$tmp/$archive_name" "$archive_name" "$HELM_LOCK_CHECKSUMS" "$HELM_LOCK_CHECKSUMS"
+else
+  download "$base_url/checksums.txt" "$tmp/checksums.txt" ||
+    die "Cannot download $base_url/checksums.txt: refusing to install an unverified binary"
+  verify "$tmp/$archive_name" "$archive_name" "$tmp/checksums.txt" "$base_url/checksums.txt"
+fi
 install_archive "$tmp/$archive_name"

@@ -136,6 +136,26 @@ Deno.test("install-binary.sh refuses when checksums.txt lacks the archive or is 
     assert.equal(await exists(join(src, "bin")), false);
   }));
 
+Deno.test("install-binary.sh verifies a mirror's archive against HELM_LOCK_CHECKSUMS instead", () =>
+  withTemp(async (dir) => {
+    const src = await copyPluginSource(dir);
+    const trusted = await releaseFiles(fakeBinary("release"));
+    await Deno.writeFile(join(dir, "trusted.txt"), trusted.get("checksums.txt")!);
+    // The mirror was tampered with as a whole: archive and checksums.txt agree.
+    const evil = await releaseFiles(fakeBinary("evil"));
+    await using mirror = serveMirror(evil);
+    const env = { HELM_LOCK_DOWNLOAD_URL: mirror.url, ...NO_RETRY };
+    const out = await hook(src, { ...env, HELM_LOCK_CHECKSUMS: join(dir, "trusted.txt") });
+    assert.equal(out.code, 1);
+    assert.match(out.stderr, new RegExp(`Checksum mismatch .*\\(from ${dir}/trusted\\.txt\\)`));
+    assert.ok(!mirror.requests.some((p) => p.endsWith("/checksums.txt")));
+    assert.equal(await exists(join(src, "bin")), false);
+    mirror.files.set(hostArchiveName(), trusted.get(hostArchiveName())!);
+    const ok = await hook(src, { ...env, HELM_LOCK_CHECKSUMS: join(dir, "trusted.txt") });
+    assert.equal(ok.code, 0, both(ok));
+    assert.equal((await exec(join(src, "bin", "helm-lock"), [])).stdout, "release\n");
+  }));
+
 Deno.test("install-binary.sh falls back to the deno launcher when the mirror refuses connections", () =>
   withTemp(async (dir) => {
     const src = await copyPluginSource(dir);
@@ -416,6 +436,29 @@ Deno.test("helm 4 installs a plugin from a git URL only with --verify=false, as 
     assert.ok(
       docs.includes("helm plugin install https://github.com/helm-lock/helm-lock --verify=false"),
     );
+  });
+});
+
+Deno.test("helm 4 installs the release's plugin tarball from a URL with --verify=false", async () => {
+  const helm4 = helms.find((h) => h.name === "helm4")!;
+  await withTemp(async (dir) => {
+    // The plugin source tarball as release.yml makes it: everything under helm-lock/.
+    const src = await copyPluginSource(dir);
+    const tarball = join(dir, `helm-lock-plugin-${VERSION}.tar.gz`);
+    const tar = await exec("tar", ["-czf", tarball, "-C", dir, "helm-lock"]);
+    assert.equal(tar.code, 0, both(tar));
+    await Deno.remove(src, { recursive: true });
+    const files = await releaseFiles(launcher);
+    files.set(`helm-lock-plugin-${VERSION}.tar.gz`, await Deno.readFile(tarball));
+    await using mirror = serveMirror(files);
+    const env = { ...pluginHome(join(dir, "home")), HELM_LOCK_DOWNLOAD_URL: mirror.url };
+    const url = `${mirror.url}/helm-lock-plugin-${VERSION}.tar.gz`;
+    const install = await exec(helm4.bin, ["plugin", "install", url, "--verify=false"], { env });
+    assert.equal(install.code, 0, both(install));
+    assert.match(install.stderr, /verified sha256/);
+    const version = await exec(helm4.bin, ["lock", "--version"], { env });
+    assert.equal(version.code, 0, both(version));
+    assert.equal(version.stdout.trim(), `helm-lock ${VERSION}`);
   });
 });
 
