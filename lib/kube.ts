@@ -1,0 +1,439 @@
+/**
+ * The Kubernetes connection, built the way helm builds it, so that the Lease lives on the
+ * cluster, namespace and identity helm itself uses; and the mapping of API client errors to
+ * helm-lock's exit codes.
+ *
+ * @module
+ */
+
+import {
+  ApiException,
+  type Cluster,
+  type Context,
+  KubeConfig,
+  type RequestContext,
+  type User,
+} from "@kubernetes/client-node";
+import { ExitCode, HelmLockError } from "./errors.ts";
+import type { ClusterFlags } from "./cluster_flags.ts";
+
+/** Where a pod finds its ServiceAccount credentials (client-go's in-cluster config). */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** A ready-to-use connection to the cluster helm would talk to. */
+export interface KubeConnection {
+  /** Client configuration holding only the selected context, with every override applied. */
+  kubeConfig: KubeConfig;
+  /** The namespace of the release (and of the Lease). */
+  namespace: string;
+  /** The API server URL, for messages. */
+  server: string;
+  /** Who we act as, for messages: the impersonated user, else the kubeconfig user entry. */
+  user: string;
+}
+
+/**
+ * A KubeConfig that also sends `Impersonate-Group`, which client-node does not support
+ * (it only knows the user's `as`). Only one group: client-node's request context keeps one
+ * value per header, and a comma-joined value would name a single, wrong group.
+ */
+class ImpersonatingKubeConfig extends KubeConfig {
+  constructor(private readonly group: string) {
+    super();
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    context.setHeaderParam("Impersonate-Group", this.group);
+  }
+}
+
+/** Go's strconv.ParseBool, which helm uses for boolean environment variables. */
+function parseBool(value: string | undefined): boolean | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
+  if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
+  throw new HelmLockError(
+    ExitCode.Usage,
+    `Cannot parse HELM_KUBEINSECURE_SKIP_TLS_VERIFY as a boolean: current value is "${value}"`,
+  );
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function loadFile(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(path);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    throw new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot load kubeconfig "${path}": ${reason}`,
+      { cause: err },
+    );
+  }
+  return kc;
+}
+
+/** The kubeconfig files helm reads, in priority order (client-go's loading rules). */
+function kubeconfigFiles(flags: ClusterFlags, env: Record<string, string | undefined>): string[] {
+  if (flags.kubeconfig) {
+    if (!exists(flags.kubeconfig)) {
+      throw new HelmLockError(
+        ExitCode.Unreachable,
+        `Cannot read kubeconfig "${flags.kubeconfig}" given by --kubeconfig: no such file`,
+      );
+    }
+    return [flags.kubeconfig];
+  }
+  if (env.KUBECONFIG) {
+    const sep = Deno.build.os === "windows" ? ";" : ":";
+    // client-go skips list entries that do not exist.
+    return env.KUBECONFIG.split(sep).filter((f) => f !== "" && exists(f));
+  }
+  const home = env.HOME ?? env.USERPROFILE;
+  const file = home ? `${home}/.kube/config` : undefined;
+  return file && exists(file) ? [file] : [];
+}
+
+interface Merged {
+  clusters: Cluster[];
+  users: User[];
+  contexts: Context[];
+  currentContext: string | undefined;
+}
+
+/** Merges like client-go: the first file to define a name (or current-context) wins. */
+function merge(files: string[]): Merged {
+  const merged: Merged = { clusters: [], users: [], contexts: [], currentContext: undefined };
+  for (const file of files) {
+    const kc = loadFile(file);
+    merged.currentContext ||= kc.getCurrentContext() || undefined;
+    for (const c of kc.getClusters()) {
+      if (!merged.clusters.some((x) => x.name === c.name)) merged.clusters.push(c);
+    }
+    for (const u of kc.getUsers()) {
+      if (!merged.users.some((x) => x.name === u.name)) merged.users.push(u);
+    }
+    for (const c of kc.getContexts()) {
+      if (!merged.contexts.some((x) => x.name === c.name)) merged.contexts.push(c);
+    }
+  }
+  return merged;
+}
+
+/** The ServiceAccount's username from its token, for messages; the token is not kept. */
+function serviceAccountUser(tokenFile: string): string {
+  try {
+    const payload = Deno.readTextFileSync(tokenFile).trim().split(".")[1] ?? "";
+    const json = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
+    if (typeof json.sub === "string") return json.sub;
+  } catch {
+    // An opaque token: fall through.
+  }
+  return "in-cluster service account";
+}
+
+interface Selected {
+  cluster: Cluster;
+  user: User;
+  namespace: string | undefined;
+  userName: string;
+}
+
+function inCluster(env: Record<string, string | undefined>, saDir: string): Selected | undefined {
+  const host = env.KUBERNETES_SERVICE_HOST;
+  const port = env.KUBERNETES_SERVICE_PORT;
+  const tokenFile = `${saDir}/token`;
+  if (!host || !port || !exists(tokenFile)) return undefined;
+  const hostPart = host.includes(":") ? `[${host}]` : host;
+  let namespace = env.POD_NAMESPACE;
+  if (!namespace) {
+    try {
+      namespace = Deno.readTextFileSync(`${saDir}/namespace`).trim();
+    } catch {
+      namespace = undefined;
+    }
+  }
+  return {
+    cluster: {
+      name: "in-cluster",
+      server: `https://${hostPart}:${port}`,
+      caFile: `${saDir}/ca.crt`,
+      skipTLSVerify: false,
+    },
+    // client-node re-reads a tokenFile every minute, as client-go does for rotated tokens.
+    user: { name: "in-cluster", authProvider: { name: "tokenFile", config: { tokenFile } } },
+    namespace: namespace || undefined,
+    userName: serviceAccountUser(tokenFile),
+  };
+}
+
+/**
+ * Resolves the cluster connection exactly as helm does: `--kubeconfig`, else the
+ * `KUBECONFIG` list, else `~/.kube/config`, else the in-cluster ServiceAccount; then the
+ * context (`--kube-context`/`HELM_KUBECONTEXT`) and the `--kube-*`/`HELM_KUBE*` overrides.
+ * The namespace is `--namespace`, else `HELM_NAMESPACE`, else the context's, else the
+ * pod's (in-cluster), else `default`.
+ *
+ * @param flags The connection flags found on helm's command line.
+ * @param env The environment (defaults to the process environment).
+ * @param saDir Where to look for ServiceAccount credentials (tests point it elsewhere).
+ * @returns The connection.
+ * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when no cluster is configured or the
+ * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value.
+ */
+export function resolveConnection(
+  flags: ClusterFlags,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+  saDir: string = SERVICE_ACCOUNT_DIR,
+): KubeConnection {
+  const files = kubeconfigFiles(flags, env);
+  const merged = merge(files);
+  const contextName = flags.kubeContext || env.HELM_KUBECONTEXT || merged.currentContext;
+  const where = files.length > 0 ? `kubeconfig ${files.map((f) => `"${f}"`).join(", ")}` : "";
+  const server = flags.kubeApiserver || env.HELM_KUBEAPISERVER || undefined;
+
+  let selected: Selected | undefined;
+  if (contextName) {
+    const context = merged.contexts.find((c) => c.name === contextName);
+    if (!context) {
+      const known = merged.contexts.map((c) => c.name).join(", ") || "none";
+      throw new HelmLockError(
+        ExitCode.Unreachable,
+        `Cannot find kube context "${contextName}" in ${
+          where || "any kubeconfig"
+        } (contexts: ${known}); check --kube-context, HELM_KUBECONTEXT or KUBECONFIG`,
+      );
+    }
+    const cluster = merged.clusters.find((c) => c.name === context.cluster);
+    if (!cluster && !server) {
+      throw new HelmLockError(
+        ExitCode.Unreachable,
+        `Cannot use kube context "${contextName}": its cluster "${context.cluster}" is not in ${where}`,
+      );
+    }
+    const user = merged.users.find((u) => u.name === context.user) ??
+      { name: context.user || "anonymous" };
+    selected = {
+      cluster: cluster ?? { name: context.cluster, server: "", skipTLSVerify: false },
+      user,
+      namespace: context.namespace || undefined,
+      userName: user.name,
+    };
+  } else {
+    // client-go uses the in-cluster config only when the kubeconfig gave nothing usable.
+    selected = inCluster(env, saDir);
+    if (!selected && server) {
+      selected = {
+        cluster: { name: "flags", server, skipTLSVerify: false },
+        user: { name: "flags" },
+        namespace: undefined,
+        userName: "flags",
+      };
+    }
+  }
+  if (!selected) {
+    throw new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot find a Kubernetes cluster: no kubeconfig context (${
+        where || "no kubeconfig file found"
+      }) and not running in a pod; set --kubeconfig, KUBECONFIG or --kube-context`,
+    );
+  }
+  return applyOverrides(selected, flags, env, server);
+}
+
+function applyOverrides(
+  selected: Selected,
+  flags: ClusterFlags,
+  env: Record<string, string | undefined>,
+  server: string | undefined,
+): KubeConnection {
+  const token = flags.kubeToken || env.HELM_KUBETOKEN || undefined;
+  const caFile = flags.kubeCaFile || env.HELM_KUBECAFILE || undefined;
+  const insecure = flags.kubeInsecureSkipTlsVerify ??
+    parseBool(env.HELM_KUBEINSECURE_SKIP_TLS_VERIFY);
+  const tlsServerName = flags.kubeTlsServerName || env.HELM_KUBETLS_SERVER_NAME || undefined;
+  const asUser = flags.kubeAsUser || env.HELM_KUBEASUSER || undefined;
+  const asGroups = flags.kubeAsGroups?.length
+    ? flags.kubeAsGroups
+    : (env.HELM_KUBEASGROUPS ?? "").split(",").map((g) => g.trim()).filter((g) => g);
+  if (asGroups.length > 1) {
+    throw new HelmLockError(
+      ExitCode.Usage,
+      `Cannot impersonate more than one group: --kube-as-group was given ${asGroups.length} values (${
+        asGroups.join(", ")
+      })`,
+    );
+  }
+
+  let cluster: Cluster = { ...selected.cluster };
+  if (server) cluster = { ...cluster, server };
+  if (caFile) {
+    // A CA override replaces embedded CA data and turns verification back on, as in client-go.
+    const { caData: _data, ...rest } = cluster;
+    cluster = { ...rest, caFile, skipTLSVerify: false };
+  }
+  if (insecure !== undefined) {
+    // client-go drops the CA when verification is skipped: the two may not be combined.
+    const { caData: _data, caFile: _file, ...rest } = cluster;
+    cluster = insecure ? { ...rest, skipTLSVerify: true } : { ...cluster, skipTLSVerify: false };
+  }
+  if (tlsServerName) cluster = { ...cluster, tlsServerName };
+  if (!cluster.server) {
+    throw new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot connect to cluster "${cluster.name}": it has no server URL; set --kube-apiserver`,
+    );
+  }
+
+  let user: User = { ...selected.user };
+  if (token) {
+    // A bearer token replaces the user's other credentials that would send a header.
+    const { authProvider: _provider, exec: _exec, ...rest } = user;
+    user = { ...rest, token };
+  }
+  if (asUser) user = { ...user, impersonateUser: asUser };
+
+  const kubeConfig = asGroups[0] ? new ImpersonatingKubeConfig(asGroups[0]) : new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [cluster],
+    users: [user],
+    contexts: [{ name: "helm-lock", cluster: cluster.name, user: user.name }],
+    currentContext: "helm-lock",
+  });
+  const namespace = flags.namespace || env.HELM_NAMESPACE || selected.namespace || "default";
+  return {
+    kubeConfig,
+    namespace,
+    server: cluster.server,
+    user: asUser ?? (token && selected.userName === "flags" ? "token" : selected.userName),
+  };
+}
+
+/** What a failed request was trying to do, for {@linkcode apiError}. */
+export interface ApiAction {
+  /** The Kubernetes verb: `get`, `create`, `update`, `delete`, `watch`. */
+  verb: string;
+  /** The resource, plural: `leases`. */
+  resource: string;
+  namespace: string;
+  user: string;
+  server: string;
+}
+
+/** Node's and undici's codes for a server that cannot be reached or trusted. */
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_SOCKET",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** The first `code` (or Deno error name) in an error's cause chain, if any. */
+function networkCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 6; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
+    if (e instanceof Deno.errors.ConnectionRefused) return "ECONNREFUSED";
+    if (e instanceof Error && /certificate|TLS|ssl/i.test(e.message)) return "TLS";
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function statusMessage(err: ApiException<unknown>): string | undefined {
+  const body = err.body;
+  const parsed = typeof body === "string"
+    ? (() => {
+      try {
+        return JSON.parse(body);
+      } catch {
+        return undefined;
+      }
+    })()
+    : body;
+  const message = (parsed as { message?: unknown } | undefined)?.message;
+  return typeof message === "string" ? message : undefined;
+}
+
+/** Whether `err` is an API response with the given HTTP status. */
+export function isStatus(err: unknown, code: number): boolean {
+  return err instanceof ApiException && err.code === code;
+}
+
+/**
+ * Maps an error from the Kubernetes client to a {@linkcode HelmLockError}: 401/403 become
+ * {@linkcode ExitCode.Forbidden} naming the verb, resource, namespace and user (the user
+ * the API server reports when it says so); a connection, DNS or TLS failure becomes
+ * {@linkcode ExitCode.Unreachable} naming the server. Anything else is
+ * {@linkcode ExitCode.Internal}. A `HelmLockError` passes through unchanged.
+ *
+ * @param err The error thrown by the client.
+ * @param what What the request was trying to do.
+ * @returns The error to throw.
+ */
+export function apiError(err: unknown, what: ApiAction): HelmLockError {
+  if (err instanceof HelmLockError) return err;
+  const { verb, resource, namespace, server } = what;
+  if (err instanceof ApiException) {
+    const detail = statusMessage(err);
+    if (err.code === 403) {
+      // The server knows who we really are (token subject, impersonation); prefer its name.
+      const user = detail?.match(/User "([^"]*)"/)?.[1] ?? what.user;
+      return new HelmLockError(
+        ExitCode.Forbidden,
+        `Cannot ${verb} ${resource} in namespace "${namespace}" as user "${user}": forbidden`,
+        { cause: err },
+      );
+    }
+    if (err.code === 401) {
+      return new HelmLockError(
+        ExitCode.Forbidden,
+        `Cannot ${verb} ${resource} in namespace "${namespace}" as user "${what.user}": unauthorized (the API server ${server} rejected the credentials)`,
+        { cause: err },
+      );
+    }
+    return new HelmLockError(
+      ExitCode.Internal,
+      `Cannot ${verb} ${resource} in namespace "${namespace}": the API server ${server} answered ${err.code}${
+        detail ? ` (${detail})` : ""
+      }`,
+      { cause: err },
+    );
+  }
+  const code = networkCode(err);
+  if (code) {
+    return new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot reach the Kubernetes API server ${server}: ${code}`,
+      { cause: err },
+    );
+  }
+  const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
+  return new HelmLockError(
+    ExitCode.Unreachable,
+    `Cannot ${verb} ${resource} in namespace "${namespace}" on ${server}: ${reason}`,
+    { cause: err },
+  );
+}

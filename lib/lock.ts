@@ -1,0 +1,363 @@
+/**
+ * The lock: a `coordination.k8s.io/v1` Lease named `helm-lock-<release>` in the release
+ * namespace (shared/DESIGN.md §2).
+ *
+ * - Acquire: create the Lease, or take it over when its holder is empty or it expired.
+ *   Expiry is judged like client-go's leader election: from the local (monotonic) time at
+ *   which this process last saw the record change, plus the record's own
+ *   `leaseDurationSeconds` — never by comparing our clock with the holder's `renewTime`.
+ * - Every write carries the resourceVersion it was based on; a 409 means someone else
+ *   moved first: re-read and carry on.
+ * - Wait: a watch on the single Lease wakes the waiter as soon as it is released or
+ *   deleted; a jittered poll covers a broken watch.
+ * - Hold: renew every third of the lease duration; `lost` fires when another holder has the
+ *   Lease, it was deleted, or renewals failed for a whole lease duration.
+ * - Release: delete guarded by uid and resourceVersion, so a lock that is no longer ours
+ *   is never removed.
+ *
+ * @module
+ */
+
+import { type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
+import { deadline, delay } from "./async.ts";
+import { ExitCode, HelmLockError } from "./errors.ts";
+import { ANNOTATION_PREFIX } from "./identity.ts";
+import { type ApiAction, apiError, isStatus } from "./kube.ts";
+import { kubeLeaseApi, type LeaseApi } from "./lease_api.ts";
+import { formatDuration, holderInfo, type LockHolderInfo, Waiter } from "./lock_wait.ts";
+
+export { formatDuration, holderInfo };
+export type { LockHolderInfo };
+
+/** What {@linkcode LockOptions.onProgress} reports while waiting. */
+export interface WaitProgress {
+  /** Who holds the lock. */
+  holder: LockHolderInfo;
+  /** How long we have waited so far, in milliseconds. */
+  waitedMs: number;
+  /** How long the holder has held it (by its own clock), in milliseconds, when known. */
+  heldForMs?: number;
+}
+
+/** A monotonic clock for durations and a wall clock for timestamps written to the Lease. */
+export interface Clock {
+  /** Monotonic milliseconds (like `performance.now()`). */
+  now(): number;
+  /** The current wall-clock time. */
+  date(): Date;
+}
+
+/** Waits `ms` milliseconds; rejects with `signal.reason` when `signal` aborts. */
+export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
+
+/** Options for {@linkcode acquireLock}. */
+export interface LockOptions {
+  /** The connection helm uses. */
+  kubeConfig: KubeConfig;
+  /** The release namespace; the Lease lives there. */
+  namespace: string;
+  /** The release name; the Lease is `helm-lock-<release>`. */
+  release: string;
+  /** This process's holder identity (see `holderIdentity()`). */
+  identity: string;
+  /** Annotations telling waiters who we are (see `lockAnnotations()`). */
+  annotations: Record<string, string>;
+  /** How long to wait for the lock, in milliseconds (`--lock-timeout`). */
+  timeoutMs: number;
+  /**
+   * The lease duration written to the Lease, in seconds.
+   * @default {15}
+   */
+  leaseDurationSeconds?: number;
+  /** Called about every 10 s while waiting, for a progress line. */
+  onProgress?: (progress: WaitProgress) => void;
+  /** Aborts waiting (the user pressed Ctrl-C); rejects with its reason. */
+  signal?: AbortSignal;
+  /** The user and server for messages. @default {from `kubeConfig`} */
+  user?: string;
+  /** @default {from `kubeConfig`} */
+  server?: string;
+  /** The Lease operations (tests put a fake API server here). @default {kubeLeaseApi(...)} */
+  api?: LeaseApi;
+  /** @default {performance.now() and new Date()} */
+  clock?: Clock;
+  /** @default {delay} */
+  sleep?: Sleep;
+  /** Source of jitter, in [0, 1). @default {Math.random} */
+  random?: () => number;
+}
+
+/** A lock we hold. */
+export interface HeldLock {
+  /** Aborts, with a {@linkcode HelmLockError} ({@linkcode ExitCode.LockLost}) reason, if the lock is lost. */
+  readonly lost: AbortSignal;
+  /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
+  release(): Promise<void>;
+}
+
+/** Defaults shared by the waiting and the holding side. */
+export const LockDefaults = {
+  leaseDurationSeconds: 15,
+  /** A single API request may not take longer than this. */
+  requestTimeoutMs: 10_000,
+} as const;
+
+/** Everything the waiting and holding code share. */
+export interface LockContext {
+  api: LeaseApi;
+  name: string;
+  namespace: string;
+  release: string;
+  identity: string;
+  annotations: Record<string, string>;
+  durationSeconds: number;
+  clock: Clock;
+  sleep: Sleep;
+  random: () => number;
+  user: string;
+  server: string;
+}
+
+/** Bounds an API request: a stalled connection must not stall renewals or the wait. */
+export function request<T>(p: Promise<T>): Promise<T> {
+  return deadline(p, LockDefaults.requestTimeoutMs);
+}
+
+/** The {@linkcode apiError} description of a request on our Lease. */
+export function action(ctx: LockContext, verb: string): ApiAction {
+  return { verb, resource: "leases", namespace: ctx.namespace, user: ctx.user, server: ctx.server };
+}
+
+/** Whether an error is worth retrying: a network failure, a timeout, 429 or a 5xx. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof HelmLockError) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "number") return code === 429 || code >= 500;
+  return true;
+}
+
+/** A Lease body that makes us the holder, based on `base` (or a new Lease). */
+export function holderLease(ctx: LockContext, base: V1Lease | undefined): V1Lease {
+  const now = new V1MicroTime(ctx.clock.date().getTime());
+  const { managedFields: _managed, ...meta } = base?.metadata ?? {};
+  const others = Object.entries(meta.annotations ?? {}).filter(([k]) =>
+    !k.startsWith(ANNOTATION_PREFIX)
+  );
+  const previous = base?.spec?.holderIdentity;
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      ...meta,
+      name: ctx.name,
+      namespace: ctx.namespace,
+      labels: { ...meta.labels, "app.kubernetes.io/managed-by": "helm-lock" },
+      annotations: { ...Object.fromEntries(others), ...ctx.annotations },
+    },
+    spec: {
+      holderIdentity: ctx.identity,
+      leaseDurationSeconds: ctx.durationSeconds,
+      acquireTime: now,
+      renewTime: now,
+      leaseTransitions: (base?.spec?.leaseTransitions ?? 0) +
+        (previous && previous !== ctx.identity ? 1 : 0),
+    },
+  };
+}
+
+/**
+ * Acquires the lock for a release, waiting up to `timeoutMs`.
+ *
+ * @param options What to lock and how long to wait.
+ * @returns The held lock; call `release()` on every exit path.
+ * @throws {HelmLockError} {@linkcode ExitCode.LockTimeout} when the wait times out (the
+ * message names the holder, its CI job, since when, and `--lock-timeout`);
+ * {@linkcode ExitCode.Forbidden} or {@linkcode ExitCode.Unreachable} when the API server
+ * refuses or cannot be reached.
+ * @throws {unknown} `signal.reason` when `signal` aborts; nothing is left held.
+ */
+export async function acquireLock(options: LockOptions): Promise<HeldLock> {
+  const name = `helm-lock-${options.release}`;
+  const kc = options.kubeConfig;
+  const kubeUser = kc.getCurrentUser();
+  const ctx: LockContext = {
+    api: options.api ?? kubeLeaseApi(kc, options.namespace, name),
+    name,
+    namespace: options.namespace,
+    release: options.release,
+    identity: options.identity,
+    annotations: options.annotations,
+    durationSeconds: options.leaseDurationSeconds ?? LockDefaults.leaseDurationSeconds,
+    clock: options.clock ?? { now: () => performance.now(), date: () => new Date() },
+    sleep: options.sleep ?? ((ms, signal) => delay(ms, { signal })),
+    random: options.random ?? Math.random,
+    user: options.user ?? kubeUser?.impersonateUser ?? kubeUser?.name ?? "unknown",
+    server: options.server ?? kc.getCurrentCluster()?.server ?? "unknown",
+  };
+  if (!(ctx.durationSeconds >= 1) || !Number.isInteger(ctx.durationSeconds)) {
+    throw new RangeError(
+      `Cannot lock as 'leaseDurationSeconds' must be a positive integer: current value is ${ctx.durationSeconds}`,
+    );
+  }
+  const waiter = new Waiter(ctx, options);
+  const { lease, sentAt } = await waiter.run();
+  const held = new Held(ctx, lease, sentAt);
+  if (options.signal?.aborted) {
+    // Aborted while our create/takeover was in flight: hand the lock straight back.
+    await held.release();
+    throw options.signal.reason;
+  }
+  return held;
+}
+
+/** The holding side: renewals, loss detection and release. */
+class Held implements HeldLock {
+  readonly #ctx: LockContext;
+  readonly #lost = new AbortController();
+  readonly #stop = new AbortController();
+  #lease: V1Lease;
+  /** When the last successful renewal was sent: others count our expiry from later than that. */
+  #renewedAt: number;
+  readonly #loop: Promise<void>;
+  #released: Promise<void> | undefined;
+
+  constructor(ctx: LockContext, lease: V1Lease, sentAt: number) {
+    this.#ctx = ctx;
+    this.#lease = lease;
+    this.#renewedAt = sentAt;
+    this.#loop = this.#renewLoop();
+  }
+
+  get lost(): AbortSignal {
+    return this.#lost.signal;
+  }
+
+  release(): Promise<void> {
+    return this.#released ??= this.#release();
+  }
+
+  #lose(reason: string, cause?: unknown): void {
+    if (this.#lost.signal.aborted) return;
+    const { name, namespace, release } = this.#ctx;
+    this.#lost.abort(
+      new HelmLockError(
+        ExitCode.LockLost,
+        `Lost the lock on release "${release}" in namespace "${namespace}" (Lease "${name}"): ${reason}`,
+        cause === undefined ? {} : { cause },
+      ),
+    );
+    this.#stop.abort();
+  }
+
+  async #renewLoop(): Promise<void> {
+    const { clock, sleep, durationSeconds } = this.#ctx;
+    const durationMs = durationSeconds * 1000;
+    const intervalMs = durationMs / 3;
+    let waitMs = intervalMs;
+    while (!this.#stop.signal.aborted) {
+      // Never sleep past the moment others may take the Lease over.
+      const untilLoss = this.#renewedAt + durationMs - clock.now();
+      try {
+        await sleep(Math.max(0, Math.min(waitMs, untilLoss)), this.#stop.signal);
+      } catch {
+        return;
+      }
+      const outcome = await this.#renewOnce(durationMs);
+      waitMs = outcome === "ok" ? intervalMs : outcome === "again" ? 0 : intervalMs / 4;
+    }
+  }
+
+  async #renewOnce(durationMs: number): Promise<"ok" | "again" | "retry" | "lost"> {
+    const { api, clock, identity } = this.#ctx;
+    const sentAt = clock.now();
+    if (sentAt - this.#renewedAt >= durationMs) {
+      this.#lose(`no renewal succeeded for ${formatDuration(sentAt - this.#renewedAt)}`);
+      return "lost";
+    }
+    const { managedFields: _managed, ...meta } = this.#lease.metadata ?? {};
+    const body: V1Lease = {
+      ...this.#lease,
+      metadata: meta,
+      spec: { ...this.#lease.spec, renewTime: new V1MicroTime(clock.date().getTime()) },
+    };
+    try {
+      this.#lease = await request(api.replace(body));
+      this.#renewedAt = sentAt;
+      return "ok";
+    } catch (err) {
+      if (this.#stop.signal.aborted) return "lost";
+      if (isStatus(err, 404)) {
+        this.#lose("the Lease was deleted by someone else");
+        return "lost";
+      }
+      if (isStatus(err, 409)) {
+        try {
+          const fresh = await request(api.get());
+          if (!fresh) {
+            this.#lose("the Lease was deleted by someone else");
+            return "lost";
+          }
+          if (fresh.spec?.holderIdentity !== identity) {
+            const holder = holderInfo(fresh);
+            this.#lose(
+              holder.identity
+                ? `it is now held by "${holder.identity}"${
+                  holder.ciJobUrl ? ` (CI job ${holder.ciJobUrl})` : ""
+                }`
+                : "it was released by someone else",
+            );
+            return "lost";
+          }
+          // Still ours, only changed (say, someone edited a label): renew from the new version.
+          this.#lease = fresh;
+          return "again";
+        } catch {
+          return "retry";
+        }
+      }
+      if (!isTransient(err)) {
+        this.#lose(
+          "the API server refused the renewal",
+          apiError(err, action(this.#ctx, "update")),
+        );
+        return "lost";
+      }
+      return "retry";
+    }
+  }
+
+  async #release(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+    if (this.#lost.signal.aborted) return;
+    const { api, identity, sleep } = this.#ctx;
+    let lease = this.#lease;
+    for (let attempt = 0;; attempt++) {
+      const uid = lease.metadata?.uid ?? "";
+      const resourceVersion = lease.metadata?.resourceVersion ?? "";
+      try {
+        await request(api.delete({ uid, resourceVersion }));
+        return;
+      } catch (err) {
+        if (isStatus(err, 404)) return;
+        if (isStatus(err, 409) || isStatus(err, 400) || isStatus(err, 422)) {
+          const fresh = await request(api.get()).catch(() => undefined);
+          if (!fresh || fresh.metadata?.uid !== uid || fresh.spec?.holderIdentity !== identity) {
+            return; // No longer ours: leave it alone.
+          }
+          if (isStatus(err, 409) && attempt < 5) {
+            lease = fresh;
+            continue;
+          }
+          // Delete preconditions unsupported: clearing the holder releases it just as well.
+          const { holderIdentity: _holder, ...spec } = fresh.spec ?? {};
+          const cleared = { ...fresh, spec };
+          await request(api.replace(cleared)).catch(() => {});
+          return;
+        }
+        if (!isTransient(err) || attempt >= 4) throw apiError(err, action(this.#ctx, "delete"));
+        await sleep(200 * 2 ** attempt, new AbortController().signal);
+      }
+    }
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * The waiting side of the lock: observe the Lease (watch + jittered poll), judge expiry by
+ * local observation time, and try to create or take over the Lease when it is free.
+ *
+ * @module
+ */
+
+import type { V1Lease } from "@kubernetes/client-node";
+import { ExitCode, HelmLockError } from "./errors.ts";
+import { Annotation } from "./identity.ts";
+import { apiError, isStatus } from "./kube.ts";
+import type { LeaseEvent } from "./lease_api.ts";
+import {
+  action,
+  holderLease,
+  isTransient,
+  type LockContext,
+  type LockOptions,
+  request,
+} from "./lock.ts";
+
+/** Who holds a lock, from its Lease. */
+export interface LockHolderInfo {
+  identity: string;
+  ciJobUrl?: string;
+  user?: string;
+  host?: string;
+  command?: string;
+  /** When the holder took the lock (by its own clock). */
+  since?: Date;
+}
+
+/** Waiting tunables. The poll intervals keep a waiter at ≤ 6 API requests a minute. */
+export const WaitTimings = {
+  progressMs: 10_000,
+  /** Safety re-read while the watch is healthy. */
+  pollWatchingMs: 60_000,
+  /** Re-read while the watch is down. */
+  pollFallbackMs: 12_000,
+  /** Re-read after a transient error. */
+  pollErrorMs: 2_000,
+  /** Waits before re-opening a failed watch, then the last one over and over. */
+  watchRetryMs: [2_000, 10_000, 30_000, 60_000],
+  /** A watch that ends sooner than this without events counts as failed (backs off). */
+  watchMinLifeMs: 5_000,
+} as const;
+
+function toDate(value: unknown): Date | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const date = value instanceof Date ? value : new Date(String(value));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** Reads the holder and its annotations from a Lease. */
+export function holderInfo(lease: V1Lease): LockHolderInfo {
+  const a = lease.metadata?.annotations ?? {};
+  const info: LockHolderInfo = { identity: lease.spec?.holderIdentity ?? "" };
+  const set = (key: "ciJobUrl" | "user" | "host" | "command", value: string | undefined) => {
+    if (value) info[key] = value;
+  };
+  set("ciJobUrl", a[Annotation.ciJobUrl]);
+  set("user", a[Annotation.user]);
+  set("host", a[Annotation.host]);
+  set("command", a[Annotation.command]);
+  const since = toDate(a[Annotation.startedAt]) ?? toDate(lease.spec?.acquireTime);
+  if (since) info.since = since;
+  return info;
+}
+
+/** Go-style duration for messages: `1h2m3s`, `4m0s`, `12s`, `350ms`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const total = Math.round(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (h > 0) return `${h}h${m}m${s}s`;
+  if (m > 0) return `${m}m${s}s`;
+  return `${s}s`;
+}
+
+/** What changes when the holder renews or hands over; equal keys mean "no news". */
+function recordKey(lease: V1Lease | undefined): string {
+  if (!lease) return "absent";
+  const s = lease.spec ?? {};
+  const time = (t: unknown) => toDate(t)?.toISOString() ?? String(t ?? "");
+  return JSON.stringify([
+    s.holderIdentity ?? "",
+    time(s.renewTime),
+    time(s.acquireTime),
+    s.leaseDurationSeconds ?? null,
+    s.leaseTransitions ?? null,
+    lease.metadata?.uid ?? "",
+  ]);
+}
+
+/** One wait for the lock. */
+export class Waiter {
+  readonly #ctx: LockContext;
+  readonly #opts: LockOptions;
+  #lease: V1Lease | undefined;
+  #rv = "";
+  #observedKey = "";
+  #observedAt = 0;
+  #watching = false;
+  #relist = false;
+  /** Set by watch events, so one arriving during a request is not slept through. */
+  #dirty = false;
+  #wake: AbortController | undefined;
+
+  constructor(ctx: LockContext, opts: LockOptions) {
+    this.#ctx = ctx;
+    this.#opts = opts;
+  }
+
+  #observe(lease: V1Lease | undefined): void {
+    this.#lease = lease;
+    if (lease?.metadata?.resourceVersion) this.#rv = lease.metadata.resourceVersion;
+    const key = recordKey(lease);
+    if (key !== this.#observedKey) {
+      this.#observedKey = key;
+      this.#observedAt = this.#ctx.clock.now();
+    }
+  }
+
+  #onEvent = (event: LeaseEvent): void => {
+    const rv = event.object?.metadata?.resourceVersion;
+    switch (event.type) {
+      case "ADDED":
+      case "MODIFIED":
+        this.#observe(event.object);
+        break;
+      case "DELETED":
+        this.#observe(undefined);
+        break;
+      case "BOOKMARK":
+        if (rv) this.#rv = rv;
+        return;
+      case "ERROR":
+        // 410 Gone: our resourceVersion is too old to resume from; read afresh.
+        this.#relist = true;
+        return;
+      default:
+        return;
+    }
+    if (rv) this.#rv = rv;
+    this.#dirty = true;
+    this.#wake?.abort();
+  };
+
+  async #watchLoop(signal: AbortSignal): Promise<void> {
+    const { api, clock, sleep } = this.#ctx;
+    let failures = 0;
+    while (!signal.aborted) {
+      const openedAt = clock.now();
+      let events = 0;
+      try {
+        if (this.#relist) {
+          this.#relist = false;
+          this.#observe(await request(api.get()));
+        }
+        const { ended } = await api.watch(this.#rv, (e) => {
+          events++;
+          this.#onEvent(e);
+        }, signal);
+        this.#watching = true;
+        await ended;
+        this.#watching = false;
+        if (events > 0 || clock.now() - openedAt >= WaitTimings.watchMinLifeMs) {
+          failures = 0;
+          continue;
+        }
+      } catch {
+        this.#watching = false;
+        if (signal.aborted) return;
+      }
+      const retries = WaitTimings.watchRetryMs;
+      const wait = retries[Math.min(failures++, retries.length - 1)] ?? 60_000;
+      await sleep(this.#jitter(wait), signal).catch(() => {});
+    }
+  }
+
+  #jitter(ms: number): number {
+    return ms * (0.75 + 0.5 * this.#ctx.random());
+  }
+
+  #expiresAt(lease: V1Lease): number {
+    const seconds = lease.spec?.leaseDurationSeconds ?? this.#ctx.durationSeconds;
+    return this.#observedAt + seconds * 1000;
+  }
+
+  #isFree(lease: V1Lease, now: number): boolean {
+    const holder = lease.spec?.holderIdentity;
+    return !holder || holder === this.#ctx.identity || now >= this.#expiresAt(lease);
+  }
+
+  /** Creates or takes over the Lease if it is free; `undefined` when someone holds it. */
+  async #tryAcquire(): Promise<{ lease: V1Lease; sentAt: number } | undefined> {
+    const { api, clock } = this.#ctx;
+    const lease = this.#lease;
+    const sentAt = clock.now();
+    if (lease && !this.#isFree(lease, sentAt)) return undefined;
+    const verb = lease ? "update" : "create";
+    try {
+      const body = holderLease(this.#ctx, lease);
+      const written = await request(lease ? api.replace(body) : api.create(body));
+      return { lease: written, sentAt };
+    } catch (err) {
+      if (isStatus(err, 409)) {
+        this.#observe(await request(api.get())); // Someone moved first.
+        return undefined;
+      }
+      if (isStatus(err, 404) && lease) {
+        this.#observe(undefined);
+        return undefined;
+      }
+      if (isStatus(err, 404)) {
+        throw new HelmLockError(
+          ExitCode.Internal,
+          `Cannot create the lock Lease "${this.#ctx.name}": namespace "${this.#ctx.namespace}" does not exist (the lock is taken before helm could create it); create the namespace first`,
+          { cause: err },
+        );
+      }
+      throw err instanceof HelmLockError ? err : isTransient(err) ? err : apiError(err, {
+        ...action(this.#ctx, verb),
+      });
+    }
+  }
+
+  #timeoutError(waitedMs: number): HelmLockError {
+    const { name, namespace, release } = this.#ctx;
+    const lease = this.#lease;
+    const holder = lease ? holderInfo(lease) : undefined;
+    let who = "an unknown holder";
+    if (holder?.identity) {
+      const details = [
+        holder.ciJobUrl ? `CI job ${holder.ciJobUrl}` : "no CI job recorded",
+        holder.user ? `user ${holder.user}` : undefined,
+        holder.host ? `host ${holder.host}` : undefined,
+      ].filter((d) => d).join(", ");
+      const since = holder.since ? ` since ${holder.since.toISOString()}` : "";
+      who = `"${holder.identity}" (${details})${since}`;
+    }
+    return new HelmLockError(
+      ExitCode.LockTimeout,
+      `Cannot acquire the lock on release "${release}" in namespace "${namespace}" (Lease "${name}") within ${
+        formatDuration(waitedMs)
+      }: it is held by ${who}; raise --lock-timeout to wait longer`,
+    );
+  }
+
+  #progress(now: number, startedAt: number): void {
+    const lease = this.#lease;
+    const holder = lease ? holderInfo(lease) : undefined;
+    if (!holder?.identity || !this.#opts.onProgress) return;
+    const heldForMs = holder.since
+      ? Math.max(0, this.#ctx.clock.date().getTime() - holder.since.getTime())
+      : undefined;
+    this.#opts.onProgress({
+      holder,
+      waitedMs: now - startedAt,
+      ...(heldForMs === undefined ? {} : { heldForMs }),
+    });
+  }
+
+  /** Waits until the lock is ours; returns the written Lease and when the write was sent. */
+  async run(): Promise<{ lease: V1Lease; sentAt: number }> {
+    const { api, clock, sleep } = this.#ctx;
+    const userSignal = this.#opts.signal;
+    userSignal?.throwIfAborted();
+    const startedAt = clock.now();
+    const deadlineAt = startedAt + this.#opts.timeoutMs;
+    let nextProgress = startedAt + WaitTimings.progressMs;
+    try {
+      this.#observe(await request(api.get()));
+    } catch (err) {
+      throw apiError(err, action(this.#ctx, "get"));
+    }
+    const stopWatch = new AbortController();
+    let watch: Promise<void> | undefined;
+    let nextPoll = Infinity;
+    try {
+      for (;;) {
+        userSignal?.throwIfAborted();
+        this.#dirty = false;
+        try {
+          const acquired = await this.#tryAcquire();
+          if (acquired) return acquired;
+        } catch (err) {
+          // A blip while waiting is not a reason to give up: re-read soon and carry on.
+          if (!isTransient(err)) throw err;
+          nextPoll = Math.min(nextPoll, clock.now() + this.#jitter(WaitTimings.pollErrorMs));
+        }
+        // Watch only once the Lease is known to be held: most locks are free at once.
+        watch ??= this.#watchLoop(stopWatch.signal);
+        let now = clock.now();
+        if (nextPoll === Infinity) nextPoll = now + this.#pollInterval();
+        if (now >= deadlineAt) throw this.#timeoutError(now - startedAt);
+        if (now >= nextProgress) {
+          this.#progress(now, startedAt);
+          while (nextProgress <= now) nextProgress += WaitTimings.progressMs;
+        }
+        if (now >= nextPoll) {
+          try {
+            this.#observe(await request(api.get()));
+            nextPoll = clock.now() + this.#pollInterval();
+          } catch (err) {
+            if (!isTransient(err)) throw apiError(err, action(this.#ctx, "get"));
+            nextPoll = clock.now() + this.#jitter(WaitTimings.pollErrorMs);
+          }
+          continue;
+        }
+        if (this.#dirty) continue;
+        const lease = this.#lease;
+        const wakeAt = Math.min(
+          deadlineAt,
+          nextProgress,
+          nextPoll,
+          lease?.spec?.holderIdentity ? this.#expiresAt(lease) : now,
+        );
+        this.#wake = new AbortController();
+        const signals = [this.#wake.signal, ...(userSignal ? [userSignal] : [])];
+        await sleep(Math.max(0, wakeAt - now), AbortSignal.any(signals)).catch(() => {});
+        this.#wake = undefined;
+        now = clock.now();
+        // A watch that went down mid-wait: poll at the fallback rate from now on.
+        if (!this.#watching && nextPoll - now > WaitTimings.pollFallbackMs * 1.25) {
+          nextPoll = now + this.#pollInterval();
+        }
+      }
+    } finally {
+      stopWatch.abort();
+      await watch;
+    }
+  }
+
+  #pollInterval(): number {
+    return this.#jitter(this.#watching ? WaitTimings.pollWatchingMs : WaitTimings.pollFallbackMs);
+  }
+}

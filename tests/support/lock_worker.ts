@@ -1,0 +1,106 @@
+// deno-lint-ignore-file no-console
+/**
+ * A separate OS process that takes the lock, for the multi-process end-to-end tests and
+ * the bench. Usage: `deno run -A tests/support/lock_worker.ts '<WorkerConfig as JSON>'`.
+ *
+ * Prints one JSON line per event to stdout; `t` is wall-clock milliseconds with sub-ms
+ * precision (`performance.timeOrigin + performance.now()`), comparable across processes
+ * on the same machine:
+ * `{"event":"ready"}`, `{"event":"acquired","t":…}`, `{"event":"releasing","t":…}`,
+ * `{"event":"released","t":…}`, `{"event":"lost","t":…,"code":4,"message":"…"}`,
+ * `{"event":"progress",…}`, `{"event":"error","code":3,"message":"…"}`,
+ * `{"event":"requests","count":…,"minutes":…}`.
+ *
+ * @module
+ */
+
+import { KubeConfig } from "@kubernetes/client-node";
+import { HelmLockError } from "../../lib/errors.ts";
+import { holderIdentity, lockAnnotations } from "../../lib/identity.ts";
+import { countingLeaseApi, kubeLeaseApi } from "../../lib/lease_api.ts";
+import { acquireLock } from "../../lib/lock.ts";
+
+/** What a worker does. */
+export interface WorkerConfig {
+  kubeconfig: string;
+  namespace: string;
+  release: string;
+  timeoutMs: number;
+  leaseDurationSeconds?: number;
+  /**
+   * After acquiring: `release` after `holdMs`; `hold` until killed (or stdin closes, then
+   * release); `until-lost` until the lost signal fires.
+   */
+  mode: "release" | "hold" | "until-lost";
+  holdMs?: number;
+  /** Extra environment for the annotations (CI_JOB_URL, ...). */
+  env?: Record<string, string>;
+  /** Take the lock this many times in a row (the bench), releasing each time. */
+  rounds?: number;
+  /** Wait for a line on stdin before each acquire (the bench paces rounds). */
+  paced?: boolean;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const emit = (event: Record<string, unknown>) => console.log(JSON.stringify(event));
+
+const config: WorkerConfig = JSON.parse(Deno.args[0] ?? "{}");
+const kubeConfig = new KubeConfig();
+kubeConfig.loadFromFile(config.kubeconfig);
+const counter = countingLeaseApi(
+  kubeLeaseApi(kubeConfig, config.namespace, `helm-lock-${config.release}`),
+);
+const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+const ctrlC = new AbortController();
+Deno.addSignalListener("SIGTERM", () => ctrlC.abort(new Error("SIGTERM")));
+
+emit({ event: "ready", pid: Deno.pid });
+try {
+  for (let round = 0; round < (config.rounds ?? 1); round++) {
+    if (config.paced && (await lines.read()).done) break;
+    const startedWaiting = now();
+    const countBefore = counter.count();
+    const lock = await acquireLock({
+      kubeConfig,
+      namespace: config.namespace,
+      release: config.release,
+      identity: holderIdentity(),
+      annotations: lockAnnotations({
+        command: `upgrade ${config.release}`,
+        env: { ...Deno.env.toObject(), ...config.env },
+      }),
+      timeoutMs: config.timeoutMs,
+      api: counter.api,
+      signal: ctrlC.signal,
+      onProgress: (p) => emit({ event: "progress", ...p }),
+      ...(config.leaseDurationSeconds ? { leaseDurationSeconds: config.leaseDurationSeconds } : {}),
+    });
+    const acquiredAt = now();
+    emit({
+      event: "acquired",
+      t: acquiredAt,
+      waitedMs: acquiredAt - startedWaiting,
+      requests: counter.count() - countBefore,
+    });
+    lock.lost.addEventListener("abort", () => {
+      const reason = lock.lost.reason as HelmLockError;
+      emit({ event: "lost", t: now(), code: reason.code, message: reason.message });
+    });
+    if (config.mode === "until-lost") {
+      await new Promise((resolve) => lock.lost.addEventListener("abort", resolve));
+    } else if (config.mode === "hold") {
+      await lines.read(); // Until the test writes a line or closes stdin.
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, config.holdMs ?? 0));
+    }
+    emit({ event: "releasing", t: now() });
+    await lock.release();
+    emit({ event: "released", t: now() });
+  }
+} catch (err) {
+  const code = err instanceof HelmLockError ? err.code : 1;
+  emit({ event: "error", code, message: err instanceof Error ? err.message : String(err) });
+  Deno.exitCode = 10 + code;
+}
+lines.releaseLock();
+Deno.exit();
