@@ -3,7 +3,8 @@
  *
  *     helm lock <HELM_COMMAND> <RELEASE_NAME> [CHART] [FLAGS]
  *
- * Our own flags (`--lock-timeout <duration>`, `--lock-no-recover`) are taken out wherever
+ * Our own flags (`--lock-timeout <duration>`, `--lock-lease-duration <duration>`,
+ * `--lock-no-recover`) are taken out wherever
  * they stand before a lone `--`; every other argument reaches helm verbatim and in order.
  * The release is the first positional argument after the command, found with helm's own
  * flag tables (`lib/helm_flags.ts`) the way pflag reads them:
@@ -81,13 +82,24 @@ export interface Invocation {
   lockTimeoutMs: number;
   /** `false` with `--lock-no-recover`: only lock, do not check or repair the release. */
   recover: boolean;
+  /**
+   * `--lock-lease-duration` in whole seconds: how long a Lease outlives its last renewal,
+   * so how soon a killed holder's lock can be taken over. @default {15}
+   */
+  leaseDurationSeconds: number;
+  /** `--create-namespace` given: the release namespace may not exist yet. */
+  createNamespace: boolean;
 }
 
 /** `--lock-timeout` when not given: 10 minutes. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 600_000;
 
 const USAGE = "helm lock <HELM_COMMAND> <RELEASE_NAME> [CHART] [FLAGS]";
-const LOCK_FLAGS = "--lock-timeout <duration> or --lock-no-recover";
+const LOCK_FLAGS =
+  "--lock-timeout <duration>, --lock-lease-duration <duration> or --lock-no-recover";
+
+/** `--lock-lease-duration` when not given: client-go's leader-election default. */
+export const DEFAULT_LEASE_DURATION_SECONDS = 15;
 const COMMAND_USAGE: Readonly<Record<LockableCommand, string>> = {
   install: "helm lock install <release> <chart>",
   upgrade: "helm lock upgrade <release> <chart>",
@@ -125,6 +137,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   let table: FlagTable = flagTable("global");
   let lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS;
   let recover = true;
+  let leaseDurationSeconds = DEFAULT_LEASE_DURATION_SECONDS;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -138,19 +151,30 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
     if (arg.startsWith("--lock-")) {
       const [name = "", inline] = splitInline(arg.slice(2));
-      if (name === "lock-timeout") {
+      if (name === "lock-timeout" || name === "lock-lease-duration") {
         const value = inline ?? argv[++i];
         if (value === undefined) {
           throw usage(
-            `Cannot run as --lock-timeout has no value: expected a duration such as ` +
-              `"--lock-timeout 5m", ${found}`,
+            `Cannot run as --${name} has no value: expected a duration such as ` +
+              `"--${name} 5m", ${found}`,
           );
         }
         const ms = checkDuration(value);
         if (typeof ms !== "number") {
-          throw usage(`Cannot use --lock-timeout as ${ms.reason}: ${ms.expected}`);
+          throw usage(`Cannot use --${name} as ${ms.reason}: ${ms.expected}`);
         }
-        lockTimeoutMs = ms;
+        if (name === "lock-timeout") {
+          lockTimeoutMs = ms;
+        } else if (ms < 1000) {
+          // The Lease records whole seconds, and renewals every third of it need room.
+          throw usage(
+            `Cannot use --lock-lease-duration as it must be at least 1s: found ${
+              JSON.stringify(value)
+            }`,
+          );
+        } else {
+          leaseDurationSeconds = Math.round(ms / 1000);
+        }
       } else if (name === "lock-no-recover") {
         recover = !parseBool(inline, "--lock-no-recover", usage);
       } else {
@@ -279,6 +303,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     debug: lastBool("debug", "--debug"),
     lockTimeoutMs,
     recover,
+    leaseDurationSeconds,
+    createNamespace: canonical !== "rollback" && canonical !== "uninstall" &&
+      lastBool("create-namespace", "--create-namespace"),
   };
   if ((canonical === "install" || canonical === "upgrade") && second !== undefined) {
     invocation.chart = second;

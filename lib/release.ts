@@ -124,7 +124,11 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
           `then run the command again`,
       };
     case "pending-upgrade":
-    case "pending-rollback": {
+    case "pending-rollback":
+    case "failed": {
+      // DESIGN §3: back to the last good revision first, so the user's command starts from a
+      // known-good state. (A rollback can itself fail when the failed revision renamed a
+      // resource, helm/helm#13437: that is reported as a failed recovery, never hidden.)
       const good = lastGoodRevision(state.history, current.revision);
       if (good !== undefined) {
         return {
@@ -135,16 +139,6 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
       }
       break;
     }
-    case "failed":
-      // Not stuck: Helm 3.17 and 4.1 upgrade over a failed release themselves. A rollback
-      // first is no help and can break the deploy: when the failed revision renamed a
-      // resource, `helm rollback` fails with "no ConfigMap with the name ... found"
-      // (helm/helm#13437) and marks the failed revision superseded. Only a failed first
-      // install is removed, so that `helm install` can reuse the name.
-      if (!canCreate || lastGoodRevision(state.history, current.revision) !== undefined) {
-        return { action: "proceed", reason: `${at}; a failed release needs no recovery` };
-      }
-      break;
     case "pending-install":
       // A first install that never finished: rolling back to an older good revision (one from
       // before an `uninstall --keep-history`) would resurrect what the user removed.

@@ -136,13 +136,13 @@ for (const { name, bin } of helms) {
     });
   });
 
-  Deno.test(`${name}: a failed upgrade needs no recovery: plain helm upgrades over it`, async () => {
+  Deno.test(`${name}: a failed upgrade is rolled back to its last good revision, then upgrades`, async () => {
     const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-failed-${name}`);
     await helm("install", "app", FAST);
     await helm("upgrade", "app", FAST, "--set", "tag=v2");
     const bad = await run(
       bin,
-      ["upgrade", "app", FAST, "-n", namespace, "--set", "fail=true"],
+      ["upgrade", "app", FAST, "-n", namespace, "--set", "broken=true"],
       env,
     );
     assert.notEqual(bad.code, 0);
@@ -150,13 +150,24 @@ for (const { name, bin } of helms) {
     const state = await readRelease("app", globalArgs, opts);
     assert.deepEqual(statuses(state.history), ["superseded", "deployed", "failed"]);
     for (const install of [false, true]) {
-      assert.equal(planRecovery(state, { command: "upgrade", install }).action, "proceed");
+      const plan = planRecovery(state, { command: "upgrade", install });
+      assert.deepEqual([plan.action, "toRevision" in plan && plan.toRevision], ["rollback", 2]);
     }
+    await recoverRelease(
+      "app",
+      planRecovery(state, { command: "upgrade", install: false }),
+      globalArgs,
+      () => {},
+      opts,
+    );
     await helm("upgrade", "app", FAST, "--set", "tag=v3");
-    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
-      status: "deployed",
-      revision: 4,
-    });
+    assert.deepEqual(statuses((await readRelease("app", globalArgs, opts)).history), [
+      "superseded",
+      "superseded",
+      "failed",
+      "superseded",
+      "deployed",
+    ]);
   });
 
   Deno.test(`${name}: a failed first install is uninstalled, then installs`, async () => {
@@ -181,8 +192,8 @@ for (const { name, bin } of helms) {
   });
 
   Deno.test(`${name}: recoverRelease() fails with helm's error and the recovery exit code`, async () => {
-    // Why a failed release is not rolled back (helm/helm#13437): the failed revision renamed
-    // the ConfigMap, and helm cannot roll back over a resource its last revision does not list.
+    // A rollback helm cannot do (helm/helm#13437): the failed revision renamed the ConfigMap,
+    // and helm cannot roll back over a resource its last revision does not list.
     const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-rb-fail-${name}`);
     await helm("install", "app", FAST);
     const bad = await run(

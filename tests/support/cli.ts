@@ -1,0 +1,102 @@
+/**
+ * Runs helm-lock the way a user does: `main.ts` in its own process, with the permissions the
+ * source launcher grants, real helm as `$HELM_BIN`, and the test cluster's kubeconfig.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { lines } from "./lines.ts";
+import type { Output } from "./helm.ts";
+
+const ROOT = join(import.meta.dirname!, "..", "..");
+
+/** The same permissions as the launcher `install-binary.sh` writes. */
+export const DENO_RUN = [
+  "run",
+  "--quiet",
+  "--no-prompt",
+  "--allow-env",
+  "--allow-run",
+  "--allow-net",
+  "--allow-read",
+  "--allow-sys",
+  "--config",
+  join(ROOT, "deno.json"),
+  join(ROOT, "main.ts"),
+];
+
+/** A running helm-lock whose stderr lines are collected, each with the time it arrived. */
+export class LockProcess {
+  readonly child: Deno.ChildProcess;
+  readonly stderrLines: Array<{ at: number; line: string }> = [];
+  readonly #stdout: Promise<string>;
+  readonly #stderrDone: Promise<void>;
+  readonly #waiters: Array<{ re: RegExp; resolve: (at: number) => void }> = [];
+
+  constructor(args: string[], env: Record<string, string>) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...DENO_RUN, ...args],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.child = child;
+    this.#stdout = new Response(child.stdout).text();
+    this.#stderrDone = (async () => {
+      for await (const line of lines(child.stderr)) {
+        const at = performance.now();
+        this.stderrLines.push({ at, line });
+        for (const w of this.#waiters.filter((w) => w.re.test(line))) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(at);
+        }
+      }
+    })();
+  }
+
+  /** Resolves with the arrival time of the first stderr line matching `re`. */
+  waitForLine(re: RegExp): Promise<number> {
+    const seen = this.stderrLines.find((l) => re.test(l.line));
+    if (seen) return Promise.resolve(seen.at);
+    return new Promise((resolve) => this.#waiters.push({ re, resolve }));
+  }
+
+  /** When the first stderr line matching `re` arrived, if one did. */
+  lineAt(re: RegExp): number | undefined {
+    return this.stderrLines.find((l) => re.test(l.line))?.at;
+  }
+
+  /** Waits for the process to exit and returns what it printed. */
+  async output(): Promise<Output & { signal: Deno.Signal | null }> {
+    const status = await this.child.status;
+    await this.#stderrDone;
+    return {
+      code: status.code,
+      signal: status.signal,
+      stdout: await this.#stdout,
+      stderr: this.stderrLines.map((l) => l.line).join("\n"),
+    };
+  }
+}
+
+/** Runs helm-lock to completion. */
+export function helmLock(
+  args: string[],
+  env: Record<string, string>,
+): Promise<Output & { signal: Deno.Signal | null }> {
+  return new LockProcess(args, env).output();
+}
+
+/** Process ids of the direct children of `pid` (Linux /proc). */
+export async function childPids(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`).catch(() => "");
+    // Fields after the parenthesised command name: state, ppid, ...
+    const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1];
+    if (ppid === String(pid)) found.push(Number(entry.name));
+  }
+  return found;
+}
