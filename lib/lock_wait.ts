@@ -36,7 +36,7 @@ export const WaitTimings = {
   /** Safety re-read while the watch is healthy. */
   pollWatchingMs: 60_000,
   /** Re-read while the watch is down. */
-  pollFallbackMs: 12_000,
+  pollFallbackMs: 15_000,
   /** Re-read after a transient error. */
   pollErrorMs: 2_000,
   /** Waits before re-opening a failed watch, then the last one over and over. */
@@ -166,6 +166,7 @@ export class Waiter {
         this.#watching = true;
         await ended;
         this.#watching = false;
+        this.#wake?.abort(); // Let the waiter switch to the fallback poll rate.
         if (events > 0 || clock.now() - openedAt >= WaitTimings.watchMinLifeMs) {
           failures = 0;
           continue;
@@ -173,6 +174,7 @@ export class Waiter {
       } catch {
         this.#watching = false;
         if (signal.aborted) return;
+        this.#wake?.abort();
       }
       const retries = WaitTimings.watchRetryMs;
       const wait = retries[Math.min(failures++, retries.length - 1)] ?? 60_000;
@@ -279,6 +281,7 @@ export class Waiter {
     const stopWatch = new AbortController();
     let watch: Promise<void> | undefined;
     let nextPoll = Infinity;
+    let pollWatching = false;
     try {
       for (;;) {
         userSignal?.throwIfAborted();
@@ -323,8 +326,9 @@ export class Waiter {
         await sleep(Math.max(0, wakeAt - now), AbortSignal.any(signals)).catch(() => {});
         this.#wake = undefined;
         now = clock.now();
-        // A watch that went down mid-wait: poll at the fallback rate from now on.
-        if (!this.#watching && nextPoll - now > WaitTimings.pollFallbackMs * 1.25) {
+        // The watch came up (poll less) or went down (poll at the fallback rate from now on).
+        if (this.#watching !== pollWatching) {
+          pollWatching = this.#watching;
           nextPoll = now + this.#pollInterval();
         }
       }

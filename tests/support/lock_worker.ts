@@ -39,6 +39,8 @@ export interface WorkerConfig {
   rounds?: number;
   /** Wait for a line on stdin before each acquire (the bench paces rounds). */
   paced?: boolean;
+  /** Pause between rounds, so that a waiting process gets the lock first. */
+  pauseMs?: number;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -96,6 +98,7 @@ try {
     emit({ event: "releasing", t: now() });
     await lock.release();
     emit({ event: "released", t: now() });
+    if (config.pauseMs) await new Promise((resolve) => setTimeout(resolve, config.pauseMs));
   }
 } catch (err) {
   const code = err instanceof HelmLockError ? err.code : 1;
