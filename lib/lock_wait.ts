@@ -102,6 +102,8 @@ export class Waiter {
   #rv = "";
   #observedKey = "";
   #observedAt = 0;
+  /** When we last heard the Lease's state from the server (a read or a watch event). */
+  #syncedAt = -Infinity;
   #watching = false;
   #relist = false;
   /** Set by watch events, so one arriving during a request is not slept through. */
@@ -116,6 +118,7 @@ export class Waiter {
   #observe(lease: V1Lease | undefined): void {
     this.#lease = lease;
     if (lease?.metadata?.resourceVersion) this.#rv = lease.metadata.resourceVersion;
+    this.#syncedAt = this.#ctx.clock.now();
     const key = recordKey(lease);
     if (key !== this.#observedKey) {
       this.#observedKey = key;
@@ -202,6 +205,13 @@ export class Waiter {
     const lease = this.#lease;
     const sentAt = clock.now();
     if (lease && !this.#isFree(lease, sentAt)) return undefined;
+    if (
+      lease?.spec?.holderIdentity && !this.#watching && this.#syncedAt < this.#expiresAt(lease)
+    ) {
+      // Expired by what we knew, but without a watch we may have missed renewals: look first.
+      this.#observe(await request(api.get()));
+      return undefined;
+    }
     const verb = lease ? "update" : "create";
     try {
       const body = holderLease(this.#ctx, lease);
@@ -281,7 +291,7 @@ export class Waiter {
     const stopWatch = new AbortController();
     let watch: Promise<void> | undefined;
     let nextPoll = Infinity;
-    let pollWatching = false;
+    let pollBase: [number, boolean] = [NaN, false];
     try {
       for (;;) {
         userSignal?.throwIfAborted();
@@ -296,8 +306,12 @@ export class Waiter {
         }
         // Watch only once the Lease is known to be held: most locks are free at once.
         watch ??= this.#watchLoop(stopWatch.signal);
-        let now = clock.now();
-        if (nextPoll === Infinity) nextPoll = now + this.#pollInterval();
+        const now = clock.now();
+        // Poll only when the server has not told us anything for a poll interval.
+        if (pollBase[0] !== this.#syncedAt || pollBase[1] !== this.#watching) {
+          pollBase = [this.#syncedAt, this.#watching];
+          nextPoll = this.#syncedAt + this.#pollInterval();
+        }
         if (now >= deadlineAt) throw this.#timeoutError(now - startedAt);
         if (now >= nextProgress) {
           this.#progress(now, startedAt);
@@ -306,7 +320,6 @@ export class Waiter {
         if (now >= nextPoll) {
           try {
             this.#observe(await request(api.get()));
-            nextPoll = clock.now() + this.#pollInterval();
           } catch (err) {
             if (!isTransient(err)) throw apiError(err, action(this.#ctx, "get"));
             nextPoll = clock.now() + this.#jitter(WaitTimings.pollErrorMs);
@@ -325,12 +338,6 @@ export class Waiter {
         const signals = [this.#wake.signal, ...(userSignal ? [userSignal] : [])];
         await sleep(Math.max(0, wakeAt - now), AbortSignal.any(signals)).catch(() => {});
         this.#wake = undefined;
-        now = clock.now();
-        // The watch came up (poll less) or went down (poll at the fallback rate from now on).
-        if (this.#watching !== pollWatching) {
-          pollWatching = this.#watching;
-          nextPoll = now + this.#pollInterval();
-        }
       }
     } finally {
       stopWatch.abort();
