@@ -282,7 +282,8 @@ export class Waiter {
     userSignal?.throwIfAborted();
     const startedAt = clock.now();
     const deadlineAt = startedAt + this.#opts.timeoutMs;
-    let nextProgress = startedAt + WaitTimings.progressMs;
+    // The first line at once: a waiting CI job should say what it waits for right away.
+    let nextProgress = startedAt;
     try {
       this.#observe(await request(api.get()));
     } catch (err) {

@@ -326,11 +326,22 @@ for (const helm of helms) {
         { apiGroups: [""], resources: ["configmaps", "secrets"], verbs: ["*"] },
       ],
     });
+    // Another job's Lease that is never renewed: helm-lock must watch it, wait for it to expire
+    // and take it over, so every verb of the Role is used.
+    const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
+    await api.createNamespacedLease({
+      namespace,
+      body: {
+        metadata: { name: "helm-lock-app" },
+        spec: { holderIdentity: "gone-job", leaseDurationSeconds: 2 },
+      },
+    });
     const out = await helmLock(["upgrade", "--install", "app", FAST, "-n", namespace], {
       ...env,
       KUBECONFIG: kubeconfig,
     });
     assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stderr, /held by gone-job/);
     assert.deepEqual(await leases(namespace), []);
   });
 }
@@ -340,7 +351,7 @@ const README_LEASE_RULES: k8s.V1PolicyRule[] = [
   {
     apiGroups: ["coordination.k8s.io"],
     resources: ["leases"],
-    verbs: ["get", "list", "watch", "create", "update", "delete"],
+    verbs: ["get", "watch", "create", "update", "delete"],
   },
 ];
 

@@ -217,7 +217,7 @@ Deno.test("acquireLock() times out naming the holder, its CI job, since when and
   assert.equal(server.lease?.spec?.holderIdentity, OTHER);
 });
 
-Deno.test("acquireLock() reports progress about every 10 s while waiting", async () => {
+Deno.test("acquireLock() reports progress at once, then about every 10 s while waiting", async () => {
   const progress: { waitedMs: number; heldForMs?: number; identity: string }[] = [];
   const { clock, server, options } = setup({
     timeoutMs: 35_000,
@@ -230,10 +230,10 @@ Deno.test("acquireLock() reports progress about every 10 s while waiting", async
     server.renew(clock.date());
   }
   await done;
-  assert.deepEqual(progress.map((p) => p.waitedMs), [10_000, 20_000, 30_000]);
+  assert.deepEqual(progress.map((p) => p.waitedMs), [0, 10_000, 20_000, 30_000]);
   assert.ok(progress.every((p) => p.identity === OTHER));
   // Held since 11:55 by its annotation; the fake clock starts at 12:00.
-  assert.equal(progress[0]?.heldForMs, 5 * 60_000 + 10_000);
+  assert.equal(progress[1]?.heldForMs, 5 * 60_000 + 10_000);
 });
 
 Deno.test("acquireLock() rejects with the signal's reason when aborted, writing nothing", async () => {
