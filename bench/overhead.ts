@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-console
 /**
  * Wrapper overhead: wall time of `helm lock upgrade` against plain `helm upgrade` of the
  * fast chart, interleaved so that machine noise hits both alike. Reports medians, their
