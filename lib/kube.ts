@@ -278,6 +278,12 @@ function applyOverrides(
 
   let cluster: Cluster = { ...selected.cluster };
   if (server) cluster = { ...cluster, server };
+  if (caFile && !exists(caFile)) {
+    throw new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot read the CA file "${caFile}" given by --kube-ca-file or HELM_KUBECAFILE: no such file`,
+    );
+  }
   if (caFile) {
     // A CA override replaces embedded CA data and turns verification back on, as in client-go.
     const { caData: _data, ...rest } = cluster;
@@ -331,35 +337,23 @@ export interface ApiAction {
   server: string;
 }
 
-/** Node's and undici's codes for a server that cannot be reached or trusted. */
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_SOCKET",
-  "CERT_HAS_EXPIRED",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
-/** The first `code` (or Deno error name) in an error's cause chain, if any. */
-function networkCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 6; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
-    if (e instanceof Deno.errors.ConnectionRefused) return "ECONNREFUSED";
-    if (e instanceof Error && /certificate|TLS|ssl/i.test(e.message)) return "TLS";
-    e = (e as { cause?: unknown }).cause;
+/**
+ * Why a request never got an answer, from the innermost error of a cause chain (undici
+ * wraps the socket error in "fetch failed"): `connect ECONNREFUSED 127.0.0.1:6443`,
+ * `getaddrinfo ENOTFOUND host`, a TLS verification failure, ...
+ */
+function networkReason(err: unknown): string {
+  let innermost: unknown = err;
+  for (let depth = 0; depth < 8; depth++) {
+    const cause = (innermost as { cause?: unknown } | undefined)?.cause;
+    if (!cause) break;
+    innermost = cause;
   }
-  return undefined;
+  if (innermost instanceof DOMException && innermost.name === "TimeoutError") {
+    return "no answer in time";
+  }
+  const message = innermost instanceof Error ? innermost.message : String(innermost);
+  return message.split("\n")[0] || "unknown error";
 }
 
 function statusMessage(err: ApiException<unknown>): string | undefined {
@@ -422,18 +416,10 @@ export function apiError(err: unknown, what: ApiAction): HelmLockError {
       { cause: err },
     );
   }
-  const code = networkCode(err);
-  if (code) {
-    return new HelmLockError(
-      ExitCode.Unreachable,
-      `Cannot reach the Kubernetes API server ${server}: ${code}`,
-      { cause: err },
-    );
-  }
-  const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
+  // Anything but an API answer means the server could not be reached (or trusted).
   return new HelmLockError(
     ExitCode.Unreachable,
-    `Cannot ${verb} ${resource} in namespace "${namespace}" on ${server}: ${reason}`,
+    `Cannot reach the Kubernetes API server ${server}: ${networkReason(err)}`,
     { cause: err },
   );
 }

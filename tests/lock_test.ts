@@ -270,7 +270,7 @@ Deno.test("acquireLock() names the server when it cannot be reached", async () =
   assert.equal(state.error.code, ExitCode.Unreachable);
   assert.equal(
     state.error.message,
-    "Cannot reach the Kubernetes API server https://k8s.example:6443: ECONNREFUSED",
+    "Cannot reach the Kubernetes API server https://k8s.example:6443: connect ECONNREFUSED",
   );
 });
 

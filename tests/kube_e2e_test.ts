@@ -1,0 +1,69 @@
+/** The helm-style connection against the real API server: client certificates, impersonation. */
+import assert from "node:assert/strict";
+import { ExitCode } from "../lib/errors.ts";
+import { resolveConnection } from "../lib/kube.ts";
+import { acquireLock } from "../lib/lock.ts";
+import { adminKubeconfig, createNamespace } from "./support/cluster.ts";
+
+function lock(conn: ReturnType<typeof resolveConnection>) {
+  return acquireLock({
+    kubeConfig: conn.kubeConfig,
+    namespace: conn.namespace,
+    release: "app",
+    identity: `test-${crypto.randomUUID()}`,
+    annotations: {},
+    timeoutMs: 5_000,
+    user: conn.user,
+    server: conn.server,
+  });
+}
+
+Deno.test("resolveConnection() connects with the kubeconfig's client certificate", async () => {
+  const namespace = await createNamespace("kube-conn");
+  const conn = resolveConnection({ kubeconfig: adminKubeconfig(), namespace }, {});
+  assert.equal(conn.namespace, namespace);
+  const held = await lock(conn);
+  await held.release();
+  assert.equal(held.lost.aborted, false);
+});
+
+Deno.test("resolveConnection() impersonates --kube-as-user, and RBAC judges that user", async () => {
+  const namespace = await createNamespace("kube-as");
+  const conn = resolveConnection({ kubeconfig: adminKubeconfig(), namespace }, {
+    HELM_KUBEASUSER: "nobody-in-particular",
+  });
+  await assert.rejects(lock(conn), {
+    name: "HelmLockError",
+    code: ExitCode.Forbidden,
+    message:
+      `Cannot get leases in namespace "${namespace}" as user "nobody-in-particular": forbidden`,
+  });
+});
+
+Deno.test("resolveConnection() names the server when nothing listens there", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close(); // A port that was free a moment ago: nothing listens there now.
+  const server = `https://127.0.0.1:${port}`;
+  const conn = resolveConnection({ kubeconfig: adminKubeconfig(), kubeApiserver: server }, {});
+  await assert.rejects(lock(conn), {
+    name: "HelmLockError",
+    code: ExitCode.Unreachable,
+    message:
+      `Cannot reach the Kubernetes API server ${server}: connect ECONNREFUSED 127.0.0.1:${port}`,
+  });
+});
+
+Deno.test("resolveConnection() names the server whose certificate does not match", async () => {
+  const conn = resolveConnection({
+    kubeconfig: adminKubeconfig(),
+    kubeTlsServerName: "not-the-api-server.example",
+  }, {});
+  await assert.rejects(lock(conn), {
+    name: "HelmLockError",
+    code: ExitCode.Unreachable,
+    message: new RegExp(
+      `^Cannot reach the Kubernetes API server ${conn.server}: .*not-the-api-server`,
+    ),
+  });
+});
