@@ -19,15 +19,23 @@
  */
 
 import { type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
-import { deadline, delay } from "./async.ts";
+import { delay } from "./async.ts";
 import { ExitCode, HelmLockError } from "./errors.ts";
-import { ANNOTATION_PREFIX } from "./identity.ts";
-import { type ApiAction, apiError, isStatus } from "./kube.ts";
+import { apiError, isStatus } from "./kube.ts";
 import { kubeLeaseApi, type LeaseApi } from "./lease_api.ts";
+import {
+  action,
+  type Clock,
+  isTransient,
+  type LockContext,
+  LockDefaults,
+  request,
+  type Sleep,
+} from "./lock_context.ts";
 import { formatDuration, holderInfo, type LockHolderInfo, Waiter } from "./lock_wait.ts";
 
-export { formatDuration, holderInfo };
-export type { LockHolderInfo };
+export { formatDuration, holderInfo, LockDefaults };
+export type { Clock, LockHolderInfo, Sleep };
 
 /** What {@linkcode LockOptions.onProgress} reports while waiting. */
 export interface WaitProgress {
@@ -38,17 +46,6 @@ export interface WaitProgress {
   /** How long the holder has held it (by its own clock), in milliseconds, when known. */
   heldForMs?: number;
 }
-
-/** A monotonic clock for durations and a wall clock for timestamps written to the Lease. */
-export interface Clock {
-  /** Monotonic milliseconds (like `performance.now()`). */
-  now(): number;
-  /** The current wall-clock time. */
-  date(): Date;
-}
-
-/** Waits `ms` milliseconds; rejects with `signal.reason` when `signal` aborts. */
-export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
 
 /** Options for {@linkcode acquireLock}. */
 export interface LockOptions {
@@ -93,76 +90,6 @@ export interface HeldLock {
   readonly lost: AbortSignal;
   /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
   release(): Promise<void>;
-}
-
-/** Defaults shared by the waiting and the holding side. */
-export const LockDefaults = {
-  leaseDurationSeconds: 15,
-  /** A single API request may not take longer than this. */
-  requestTimeoutMs: 10_000,
-} as const;
-
-/** Everything the waiting and holding code share. */
-export interface LockContext {
-  api: LeaseApi;
-  name: string;
-  namespace: string;
-  release: string;
-  identity: string;
-  annotations: Record<string, string>;
-  durationSeconds: number;
-  clock: Clock;
-  sleep: Sleep;
-  random: () => number;
-  user: string;
-  server: string;
-}
-
-/** Bounds an API request: a stalled connection must not stall renewals or the wait. */
-export function request<T>(p: Promise<T>): Promise<T> {
-  return deadline(p, LockDefaults.requestTimeoutMs);
-}
-
-/** The {@linkcode apiError} description of a request on our Lease. */
-export function action(ctx: LockContext, verb: string): ApiAction {
-  return { verb, resource: "leases", namespace: ctx.namespace, user: ctx.user, server: ctx.server };
-}
-
-/** Whether an error is worth retrying: a network failure, a timeout, 429 or a 5xx. */
-export function isTransient(err: unknown): boolean {
-  if (err instanceof HelmLockError) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === "number") return code === 429 || code >= 500;
-  return true;
-}
-
-/** A Lease body that makes us the holder, based on `base` (or a new Lease). */
-export function holderLease(ctx: LockContext, base: V1Lease | undefined): V1Lease {
-  const now = new V1MicroTime(ctx.clock.date().getTime());
-  const { managedFields: _managed, ...meta } = base?.metadata ?? {};
-  const others = Object.entries(meta.annotations ?? {}).filter(([k]) =>
-    !k.startsWith(ANNOTATION_PREFIX)
-  );
-  const previous = base?.spec?.holderIdentity;
-  return {
-    apiVersion: "coordination.k8s.io/v1",
-    kind: "Lease",
-    metadata: {
-      ...meta,
-      name: ctx.name,
-      namespace: ctx.namespace,
-      labels: { ...meta.labels, "app.kubernetes.io/managed-by": "helm-lock" },
-      annotations: { ...Object.fromEntries(others), ...ctx.annotations },
-    },
-    spec: {
-      holderIdentity: ctx.identity,
-      leaseDurationSeconds: ctx.durationSeconds,
-      acquireTime: now,
-      renewTime: now,
-      leaseTransitions: (base?.spec?.leaseTransitions ?? 0) +
-        (previous && previous !== ctx.identity ? 1 : 0),
-    },
-  };
 }
 
 /**

@@ -10,14 +10,8 @@ import { ExitCode, HelmLockError } from "./errors.ts";
 import { Annotation } from "./identity.ts";
 import { apiError, isStatus } from "./kube.ts";
 import type { LeaseEvent } from "./lease_api.ts";
-import {
-  action,
-  holderLease,
-  isTransient,
-  type LockContext,
-  type LockOptions,
-  request,
-} from "./lock.ts";
+import type { LockOptions } from "./lock.ts";
+import { action, holderLease, isTransient, type LockContext, request } from "./lock_context.ts";
 
 /** Who holds a lock, from its Lease. */
 export interface LockHolderInfo {
