@@ -296,7 +296,8 @@ export class Waiter {
           if (acquired) return acquired;
         } catch (err) {
           // A blip while waiting is not a reason to give up: re-read soon and carry on.
-          if (!isTransient(err)) throw err;
+          // (Refused writes arrive mapped already; only the re-read's failures are raw.)
+          if (!isTransient(err)) throw apiError(err, action(this.#ctx, "get"));
           nextPoll = Math.min(nextPoll, clock.now() + this.#jitter(WaitTimings.pollErrorMs));
         }
         // Watch only once the Lease is known to be held: most locks are free at once.
@@ -335,8 +336,9 @@ export class Waiter {
         this.#wake = undefined;
       }
     } finally {
+      // Not awaited: a watch still connecting must not delay the lock we already hold.
       stopWatch.abort();
-      await watch;
+      watch?.catch(() => {});
     }
   }
 

@@ -243,6 +243,23 @@ Deno.test("acquireLock() fires lost on a takeover and its release leaves the new
   assert.equal((await read()).spec?.holderIdentity, "intruder");
 });
 
+Deno.test("HeldLock renews the Lease on the real API server", async () => {
+  const namespace = await createNamespace("lock-renew");
+  const lock = await lockAs(adminKubeconfig(), namespace);
+  try {
+    const first = await leases(namespace).read();
+    await new Promise((r) => setTimeout(r, DURATION_S * 1000 + 500));
+    const later = await leases(namespace).read();
+    const renewed = new Date(String(later.spec?.renewTime)).getTime();
+    const acquired = new Date(String(first.spec?.acquireTime)).getTime();
+    assert.ok(renewed - acquired >= 2_000, `renewed ${renewed - acquired} ms after acquiring`);
+    assert.equal(later.spec?.holderIdentity, first.spec?.holderIdentity);
+    assert.equal(lock.lost.aborted, false);
+  } finally {
+    await lock.release();
+  }
+});
+
 Deno.test("HeldLock.release() deletes the Lease and is idempotent", async () => {
   const namespace = await createNamespace("lock-release");
   const lock = await lockAs(adminKubeconfig(), namespace);
