@@ -67,3 +67,14 @@ Deno.test("resolveConnection() names the server whose certificate does not match
     ),
   });
 });
+
+Deno.test("resolveConnection() skips verification with HELM_KUBEINSECURE_SKIP_TLS_VERIFY", async () => {
+  const namespace = await createNamespace("kube-insecure");
+  const conn = resolveConnection(
+    { kubeconfig: adminKubeconfig(), kubeTlsServerName: "not-the-api-server.example", namespace },
+    { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "true" },
+  );
+  const held = await lock(conn);
+  await held.release();
+  assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+});
