@@ -208,7 +208,9 @@ class Held implements HeldLock {
       spec: { ...this.#lease.spec, renewTime: new V1MicroTime(clock.date().getTime()) },
     };
     try {
-      this.#lease = await request(api.replace(body));
+      // A renewal answered after others may take over is worth nothing: do not wait longer.
+      const budget = Math.max(1, this.#renewedAt + durationMs - sentAt);
+      this.#lease = await request(this.#ctx, api.replace(body), budget);
       this.#renewedAt = sentAt;
       return "ok";
     } catch (err) {
@@ -219,7 +221,7 @@ class Held implements HeldLock {
       }
       if (isStatus(err, 409)) {
         try {
-          const fresh = await request(api.get());
+          const fresh = await request(this.#ctx, api.get());
           if (!fresh) {
             this.#lose("the Lease was deleted by someone else");
             return "lost";
@@ -263,12 +265,12 @@ class Held implements HeldLock {
       const uid = lease.metadata?.uid ?? "";
       const resourceVersion = lease.metadata?.resourceVersion ?? "";
       try {
-        await request(api.delete({ uid, resourceVersion }));
+        await request(this.#ctx, api.delete({ uid, resourceVersion }));
         return;
       } catch (err) {
         if (isStatus(err, 404)) return;
         if (isStatus(err, 409) || isStatus(err, 400) || isStatus(err, 422)) {
-          const fresh = await request(api.get()).catch(() => undefined);
+          const fresh = await request(this.#ctx, api.get()).catch(() => undefined);
           if (!fresh || fresh.metadata?.uid !== uid || fresh.spec?.holderIdentity !== identity) {
             return; // No longer ours: leave it alone.
           }
@@ -279,7 +281,7 @@ class Held implements HeldLock {
           // Delete preconditions unsupported: clearing the holder releases it just as well.
           const { holderIdentity: _holder, ...spec } = fresh.spec ?? {};
           const cleared = { ...fresh, spec };
-          await request(api.replace(cleared)).catch(() => {});
+          await request(this.#ctx, api.replace(cleared)).catch(() => {});
           return;
         }
         if (!isTransient(err) || attempt >= 4) throw apiError(err, action(this.#ctx, "delete"));

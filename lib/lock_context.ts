@@ -6,7 +6,6 @@
  */
 
 import { type V1Lease, V1MicroTime } from "@kubernetes/client-node";
-import { deadline } from "./async.ts";
 import { HelmLockError } from "./errors.ts";
 import { ANNOTATION_PREFIX } from "./identity.ts";
 import type { ApiAction } from "./kube.ts";
@@ -46,9 +45,26 @@ export interface LockContext {
   server: string;
 }
 
-/** Bounds an API request: a stalled connection must not stall renewals or the wait. */
-export function request<T>(p: Promise<T>): Promise<T> {
-  return deadline(p, LockDefaults.requestTimeoutMs);
+/**
+ * Bounds an API request on the injected clock: a stalled connection must not stall
+ * renewals or the wait. Like `deadline()`, it does not cancel the request; it rejects with
+ * a `DOMException` named `TimeoutError`.
+ */
+export async function request<T>(
+  ctx: LockContext,
+  p: Promise<T>,
+  limitMs: number = LockDefaults.requestTimeoutMs,
+): Promise<T> {
+  const settled = new AbortController();
+  const timeout = ctx.sleep(Math.min(limitMs, LockDefaults.requestTimeoutMs), settled.signal)
+    .then(() => {
+      throw new DOMException("The API server did not answer in time", "TimeoutError");
+    }, () => undefined as never);
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    settled.abort();
+  }
 }
 
 /** The {@linkcode apiError} description of a request on our Lease. */

@@ -154,7 +154,7 @@ export class Waiter {
       try {
         if (this.#relist) {
           this.#relist = false;
-          this.#observe(await request(api.get()));
+          this.#observe(await request(this.#ctx, api.get()));
         }
         const { ended } = await api.watch(this.#rv, (e) => {
           events++;
@@ -203,17 +203,17 @@ export class Waiter {
       lease?.spec?.holderIdentity && !this.#watching && this.#syncedAt < this.#expiresAt(lease)
     ) {
       // Expired by what we knew, but without a watch we may have missed renewals: look first.
-      this.#observe(await request(api.get()));
+      this.#observe(await request(this.#ctx, api.get()));
       return undefined;
     }
     const verb = lease ? "update" : "create";
     try {
       const body = holderLease(this.#ctx, lease);
-      const written = await request(lease ? api.replace(body) : api.create(body));
+      const written = await request(this.#ctx, lease ? api.replace(body) : api.create(body));
       return { lease: written, sentAt };
     } catch (err) {
       if (isStatus(err, 409)) {
-        this.#observe(await request(api.get())); // Someone moved first.
+        this.#observe(await request(this.#ctx, api.get())); // Someone moved first.
         return undefined;
       }
       if (isStatus(err, 404) && lease) {
@@ -279,7 +279,7 @@ export class Waiter {
     // The first line at once: a waiting CI job should say what it waits for right away.
     let nextProgress = startedAt;
     try {
-      this.#observe(await request(api.get()));
+      this.#observe(await request(this.#ctx, api.get()));
     } catch (err) {
       throw apiError(err, action(this.#ctx, "get"));
     }
@@ -315,7 +315,7 @@ export class Waiter {
         }
         if (now >= nextPoll) {
           try {
-            this.#observe(await request(api.get()));
+            this.#observe(await request(this.#ctx, api.get()));
           } catch (err) {
             if (!isTransient(err)) throw apiError(err, action(this.#ctx, "get"));
             nextPoll = clock.now() + this.#jitter(WaitTimings.pollErrorMs);

@@ -310,6 +310,35 @@ Deno.test("HeldLock.lost fires when renewals fail for a whole lease duration, no
   assert.equal(server.calls.delete, 0, "a lost lock is not ours to delete");
 });
 
+Deno.test("HeldLock.lost fires on time when a renewal gets no answer", async () => {
+  const { clock, server, options } = setup();
+  const { state } = start(options, clock);
+  await clock.flush();
+  server.hang.add("replace");
+  await clock.advance(14_999);
+  assert.equal(state.lock?.lost.aborted, false);
+  await clock.advance(1);
+  assert.equal(state.lock?.lost.aborted, true);
+  server.hang.clear();
+  await state.lock?.release();
+});
+
+Deno.test("acquireLock() gives up on an API server that never answers", async () => {
+  const { clock, server, options } = setup();
+  server.hang.add("get");
+  const { state } = start(options, clock);
+  await clock.advance(9_999);
+  assert.equal(state.error, undefined);
+  await clock.advance(1);
+  const error: unknown = state.error;
+  assert.ok(error instanceof HelmLockError);
+  assert.equal(error.code, ExitCode.Unreachable);
+  assert.equal(
+    error.message,
+    "Cannot reach the Kubernetes API server https://k8s.example:6443: no answer in time",
+  );
+});
+
 Deno.test("HeldLock.lost fires when another holder took the Lease", async () => {
   const { clock, server, options } = setup();
   const { state } = start(options, clock);

@@ -77,6 +77,10 @@ function status(code: number, message: string): ApiException<string> {
 
 type Op = "get" | "create" | "replace" | "delete" | "watch";
 
+/** Thrown inside the fake to mean "never answer". */
+const HANG = Symbol("hang");
+const never = new Promise<never>(() => {});
+
 /** One Lease on a fake API server. */
 export class FakeLeaseServer implements LeaseApi {
   lease: V1Lease | undefined;
@@ -88,6 +92,8 @@ export class FakeLeaseServer implements LeaseApi {
   down = false;
   /** While true, watches fail to open (the fallback poll must do). */
   watchDown = false;
+  /** Operations whose requests never get an answer (a stalled connection). */
+  readonly hang = new Set<Op>();
   /** Errors the next requests of an operation throw, in order. */
   readonly failures: Partial<Record<Op, unknown[]>> = {};
   #rv = 100;
@@ -96,6 +102,7 @@ export class FakeLeaseServer implements LeaseApi {
 
   #request(op: Op): void {
     this.calls[op]++;
+    if (this.hang.has(op)) throw HANG;
     const next = this.failures[op]?.shift();
     if (next !== undefined) throw next;
     if (this.down) throw networkError();
@@ -146,7 +153,7 @@ export class FakeLeaseServer implements LeaseApi {
       this.#request("get");
       return Promise.resolve(this.lease && this.#clone(this.lease));
     } catch (err) {
-      return Promise.reject(err);
+      return err === HANG ? never : Promise.reject(err);
     }
   }
 
@@ -157,7 +164,7 @@ export class FakeLeaseServer implements LeaseApi {
       this.put(body);
       return Promise.resolve(this.#clone(this.lease!));
     } catch (err) {
-      return Promise.reject(err);
+      return err === HANG ? never : Promise.reject(err);
     }
   }
 
@@ -171,7 +178,7 @@ export class FakeLeaseServer implements LeaseApi {
       this.put(body);
       return Promise.resolve(this.#clone(this.lease!));
     } catch (err) {
-      return Promise.reject(err);
+      return err === HANG ? never : Promise.reject(err);
     }
   }
 
@@ -189,7 +196,7 @@ export class FakeLeaseServer implements LeaseApi {
       this.put(undefined);
       return Promise.resolve();
     } catch (err) {
-      return Promise.reject(err);
+      return err === HANG ? never : Promise.reject(err);
     }
   }
 
@@ -202,7 +209,7 @@ export class FakeLeaseServer implements LeaseApi {
       this.#request("watch");
       if (this.watchDown) throw networkError();
     } catch (err) {
-      return Promise.reject(err);
+      return err === HANG ? never : Promise.reject(err);
     }
     const { promise: ended, resolve } = Promise.withResolvers<void>();
     const watcher = (e: LeaseEvent) => {
