@@ -164,7 +164,8 @@ class Held implements HeldLock {
   }
 
   #lose(reason: string, cause?: unknown): void {
-    if (this.#lost.signal.aborted) return;
+    // A renewal still in flight during release sees our own delete: that is no loss.
+    if (this.#lost.signal.aborted || this.#stop.signal.aborted) return;
     const { name, namespace, release } = this.#ctx;
     this.#lost.abort(
       new HelmLockError(
@@ -256,8 +257,10 @@ class Held implements HeldLock {
   }
 
   async #release(): Promise<void> {
+    // Not waiting for a renewal in flight: if it lands first, the delete's resourceVersion
+    // precondition fails and we retry from a fresh read; if it lands after, it finds no Lease.
     this.#stop.abort();
-    await this.#loop;
+    this.#loop.catch(() => {});
     if (this.#lost.signal.aborted) return;
     const { api, identity, sleep } = this.#ctx;
     let lease = this.#lease;

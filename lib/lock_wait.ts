@@ -223,7 +223,7 @@ export class Waiter {
       if (isStatus(err, 404)) {
         throw new HelmLockError(
           ExitCode.Internal,
-          `Cannot create the lock Lease "${this.#ctx.name}": namespace "${this.#ctx.namespace}" does not exist (the lock is taken before helm could create it); create the namespace first`,
+          `Cannot create the lock Lease "${this.#ctx.name}": namespace "${this.#ctx.namespace}" does not exist (the lock is taken before helm runs); create it first or pass --create-namespace`,
           { cause: err },
         );
       }

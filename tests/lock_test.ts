@@ -364,6 +364,21 @@ Deno.test("HeldLock.release() deletes guarded by uid and the latest resourceVers
   assert.equal(server.lease, undefined);
 });
 
+Deno.test("HeldLock.release() does not wait for a renewal in flight", async () => {
+  const { clock, server, options } = setup();
+  const { state } = start(options, clock);
+  await clock.flush();
+  server.hang.add("replace");
+  await clock.advance(5_000); // The renewal is sent and never answered.
+  assert.equal(server.calls.replace, 1);
+  let released = false;
+  state.lock?.release().then(() => released = true);
+  await clock.flush();
+  assert.equal(released, true, "released with no time passing");
+  assert.equal(server.lease, undefined);
+  assert.equal(state.lock?.lost.aborted, false);
+});
+
 Deno.test("HeldLock.release() clears the holder when delete preconditions are refused", async () => {
   const { clock, server, options } = setup();
   const { state } = start(options, clock);
