@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, adminKubeconfig, createNamespace, helms } from "./support/cluster.ts";
+import { DENO_RUN } from "./support/cli.ts";
 import { releaseStatus } from "./support/helm.ts";
 import {
   clonePluginSource,
@@ -278,6 +279,14 @@ Deno.test("install-binary.sh installs HELM_LOCK_ARCHIVE, verified when checksums
     );
     assert.equal((await exec(join(src, "bin", "helm-lock"), [])).stdout, "other\n");
   }));
+
+Deno.test("the launcher grants main.ts the permissions the CLI tests run it with", async () => {
+  const text = await makeLauncher();
+  const runLine = text.slice(text.indexOf('exec "$deno" run'));
+  const launcherFlags: string[] = runLine.match(/--[a-z-]+/g) ?? [];
+  assert.deepEqual(launcherFlags, DENO_RUN.filter((a) => a.startsWith("--")));
+  assert.ok(launcherFlags.includes("--allow-sys"));
+});
 
 // --- Through the plugin systems of Helm 3 and Helm 4 -------------------------------------
 
