@@ -6,10 +6,10 @@
  * Prints one JSON line per event to stdout; `t` is wall-clock milliseconds with sub-ms
  * precision (`performance.timeOrigin + performance.now()`), comparable across processes
  * on the same machine:
- * `{"event":"ready"}`, `{"event":"acquired","t":…}`, `{"event":"releasing","t":…}`,
- * `{"event":"released","t":…}`, `{"event":"lost","t":…,"code":4,"message":"…"}`,
- * `{"event":"progress",…}`, `{"event":"error","code":3,"message":"…"}`,
- * `{"event":"requests","count":…,"minutes":…}`.
+ * `{"event":"ready"}`, `{"event":"acquired","t":…,"waitedMs":…,"requests":…}` (requests
+ * sent while acquiring), `{"event":"releasing","t":…}`, `{"event":"released","t":…}`,
+ * `{"event":"lost","t":…,"code":4,"message":"…"}`, `{"event":"progress",…}`,
+ * `{"event":"error","code":3,"message":"…"}` (then exit code 10 + code).
  *
  * @module
  */
@@ -37,8 +37,6 @@ export interface WorkerConfig {
   env?: Record<string, string>;
   /** Take the lock this many times in a row (the bench), releasing each time. */
   rounds?: number;
-  /** Wait for a line on stdin before each acquire (the bench paces rounds). */
-  paced?: boolean;
   /** Pause between rounds, so that a waiting process gets the lock first. */
   pauseMs?: number;
 }
@@ -59,7 +57,6 @@ Deno.addSignalListener("SIGTERM", () => ctrlC.abort(new Error("SIGTERM")));
 emit({ event: "ready", pid: Deno.pid });
 try {
   for (let round = 0; round < (config.rounds ?? 1); round++) {
-    if (config.paced && (await lines.read()).done) break;
     const startedWaiting = now();
     const countBefore = counter.count();
     const lock = await acquireLock({
