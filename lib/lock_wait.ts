@@ -151,6 +151,7 @@ export class Waiter {
     while (!signal.aborted) {
       const openedAt = clock.now();
       let events = 0;
+      let opened = false;
       try {
         if (this.#relist) {
           this.#relist = false;
@@ -160,18 +161,18 @@ export class Waiter {
           events++;
           this.#onEvent(e);
         }, signal);
-        this.#watching = true;
+        opened = this.#watching = true;
+        // Ends on the server's timeout, client-node's 30 s inactivity limit, or an error.
         await ended;
-        this.#watching = false;
-        this.#wake?.abort(); // Let the waiter switch to the fallback poll rate.
-        if (events > 0 || clock.now() - openedAt >= WaitTimings.watchMinLifeMs) {
-          failures = 0;
-          continue;
-        }
       } catch {
-        this.#watching = false;
-        if (signal.aborted) return;
-        this.#wake?.abort();
+        // Handled below: reconnect, with a backoff unless the watch had been useful.
+      }
+      this.#watching = false;
+      if (signal.aborted) return;
+      this.#wake?.abort(); // Let the waiter switch to the fallback poll rate.
+      if (opened && (events > 0 || clock.now() - openedAt >= WaitTimings.watchMinLifeMs)) {
+        failures = 0;
+        continue;
       }
       const retries = WaitTimings.watchRetryMs;
       const wait = retries[Math.min(failures++, retries.length - 1)] ?? 60_000;

@@ -162,6 +162,23 @@ Deno.test("acquireLock() wakes at once when the holder releases, through the wat
   await releaseHeld(state);
 });
 
+Deno.test("acquireLock() re-opens at once a watch that served events, and still wakes on release", async () => {
+  const { clock, server, options } = setup();
+  server.put(othersLease(clock.date()));
+  const { state } = start(options, clock);
+  await clock.advance(5_000);
+  server.renew(clock.date());
+  await clock.flush();
+  server.breakWatches();
+  await clock.flush();
+  assert.equal(server.calls.watch, 2, "re-opened without a backoff");
+  const releasedAt = clock.now();
+  server.put(undefined);
+  await clock.flush();
+  assert.equal(state.at, releasedAt);
+  await releaseHeld(state);
+});
+
 Deno.test("acquireLock() falls back to a jittered poll when the watch is down", async () => {
   const { clock, server, options } = setup();
   server.watchDown = true;
