@@ -159,7 +159,12 @@ Deno.test("acquireLock() gives up at its deadline naming the holder and its CI j
   }
 });
 
-async function lockAs(kubeconfig: string, namespace: string) {
+async function lockAs(
+  kubeconfig: string,
+  namespace: string,
+  timeoutMs = 5_000,
+  leaseDurationSeconds = DURATION_S,
+) {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(kubeconfig);
   return await acquireLock({
@@ -168,8 +173,8 @@ async function lockAs(kubeconfig: string, namespace: string) {
     release: "app",
     identity: `test-${crypto.randomUUID()}`,
     annotations: lockAnnotations({ command: "upgrade app", env: {} }),
-    timeoutMs: 5_000,
-    leaseDurationSeconds: DURATION_S,
+    timeoutMs,
+    leaseDurationSeconds,
   });
 }
 
@@ -211,6 +216,32 @@ Deno.test("acquireLock() names the create verb for a user who may only read Leas
     ),
   });
   assert.deepEqual(await leases(namespace).list(), []);
+});
+
+Deno.test("acquireLock() falls back to polling when RBAC refuses the watch", async () => {
+  const namespace = await createNamespace("lock-nowatch");
+  const kubeconfig = await mintUser({
+    name: "no-watch",
+    namespace,
+    rules: [{
+      apiGroups: ["coordination.k8s.io"],
+      resources: ["leases"],
+      verbs: ["get", "create", "update", "delete"],
+    }],
+  });
+  // A long lease, so that only the poll (not an expiry check) can find the lock free.
+  const holder = await lockAs(adminKubeconfig(), namespace, 5_000, 60);
+  const waiting = lockAs(kubeconfig, namespace, 30_000);
+  await new Promise((r) => setTimeout(r, 1_000));
+  await holder.release();
+  const releasedAt = Date.now();
+  const lock = await waiting;
+  const tookMs = Date.now() - releasedAt;
+  // Without the watch, the jittered poll (15 s ± 25 %) finds the lock free.
+  assert.ok(tookMs < 20_000, `acquired ${tookMs} ms after the release`);
+  assert.ok(tookMs > 5_000, `acquired after ${tookMs} ms: was the watch refused at all?`);
+  assert.equal((await leases(namespace).list()).length, 1);
+  await lock.release();
 });
 
 Deno.test("acquireLock() fires lost when the Lease is deleted behind the holder", async () => {
