@@ -124,6 +124,20 @@ export function formatDuration(ms: number): string {
   return `${seconds}s`;
 }
 
+/**
+ * A duration for messages to people: {@linkcode formatDuration} of `ms` rounded to whole
+ * milliseconds below a second and to whole seconds above (`350ms`, `12s`, `4m0s`, `1h30m30s`).
+ *
+ * @param ms A non-negative duration in milliseconds.
+ * @returns The rounded duration in Go syntax.
+ */
+export function roughDuration(ms: number): string {
+  const positive = Math.max(0, ms);
+  return formatDuration(
+    positive < 1000 ? Math.round(positive) : Math.round(positive / 1000) * 1000,
+  );
+}
+
 // Up to nanosecond precision, without float noise such as 0.30000000000000004.
 function trim(value: number): string {
   return String(Number(value.toFixed(9)));

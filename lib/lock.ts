@@ -32,9 +32,10 @@ import {
   request,
   type Sleep,
 } from "./lock_context.ts";
-import { formatDuration, holderInfo, type LockHolderInfo, Waiter } from "./lock_wait.ts";
+import { roughDuration } from "./duration.ts";
+import { holderInfo, type LockHolderInfo, Waiter } from "./lock_wait.ts";
 
-export { formatDuration, holderInfo, LockDefaults };
+export { holderInfo, LockDefaults };
 export type { Clock, LockHolderInfo, Sleep };
 
 /** What {@linkcode LockOptions.onProgress} reports while waiting. */
@@ -199,7 +200,7 @@ class Held implements HeldLock {
     const { api, clock, identity } = this.#ctx;
     const sentAt = clock.now();
     if (sentAt - this.#renewedAt >= durationMs) {
-      this.#lose(`no renewal succeeded for ${formatDuration(sentAt - this.#renewedAt)}`);
+      this.#lose(`no renewal succeeded for ${roughDuration(sentAt - this.#renewedAt)}`);
       return "lost";
     }
     const { managedFields: _managed, ...meta } = this.#lease.metadata ?? {};

@@ -6,6 +6,7 @@
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
+import { roughDuration } from "./duration.ts";
 import { ExitCode, HelmLockError } from "./errors.ts";
 import { Annotation } from "./identity.ts";
 import { apiError, isStatus } from "./kube.ts";
@@ -59,18 +60,6 @@ export function holderInfo(lease: V1Lease): LockHolderInfo {
   const since = toDate(a[Annotation.startedAt]) ?? toDate(lease.spec?.acquireTime);
   if (since) info.since = since;
   return info;
-}
-
-/** Go-style duration for messages: `1h2m3s`, `4m0s`, `12s`, `350ms`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
-  const total = Math.round(ms / 1000);
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  if (h > 0) return `${h}h${m}m${s}s`;
-  if (m > 0) return `${m}m${s}s`;
-  return `${s}s`;
 }
 
 /** What changes when the holder renews or hands over; equal keys mean "no news". */
@@ -251,7 +240,7 @@ export class Waiter {
     return new HelmLockError(
       ExitCode.LockTimeout,
       `Cannot acquire the lock on release "${release}" in namespace "${namespace}" (Lease "${name}") within ${
-        formatDuration(waitedMs)
+        roughDuration(waitedMs)
       }: it is held by ${who}; raise --lock-timeout to wait longer`,
     );
   }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Invocation } from "./argv.ts";
-import { formatDuration } from "./duration.ts";
+import { roughDuration } from "./duration.ts";
 import { ExitCode, HelmLockError } from "./errors.ts";
 import { helmSpawn } from "./exec.ts";
 import { holderIdentity, lockAnnotations } from "./identity.ts";
@@ -73,7 +73,7 @@ function describeHolder(p: WaitProgress): string {
   const parts = [`held by ${h.identity}`];
   if (h.ciJobUrl) parts.push(`CI job ${h.ciJobUrl}`);
   if (h.user) parts.push(`user ${h.user}`);
-  if (p.heldForMs !== undefined) parts.push(`for ${formatDuration(p.heldForMs)}`);
+  if (p.heldForMs !== undefined) parts.push(`for ${roughDuration(p.heldForMs)}`);
   return parts.join(", ");
 }
 
@@ -135,7 +135,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
       }
       throw e;
     }
-    report.info(`acquired ${where} after ${formatDuration(Date.now() - waitStart)}`);
+    report.info(`acquired ${where} after ${roughDuration(Date.now() - waitStart)}`);
 
     if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
       const opts = { namespace: conn.namespace };

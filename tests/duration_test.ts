@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkDuration, formatDuration, parseDuration } from "../lib/duration.ts";
+import { checkDuration, formatDuration, parseDuration, roughDuration } from "../lib/duration.ts";
 
 const VALID: [string, number][] = [
   ["0", 0],
@@ -86,3 +86,10 @@ for (const [ms, text] of FORMATTED) {
     assert.equal(parseDuration(text), ms);
   });
 }
+
+Deno.test("roughDuration() rounds to milliseconds below a second and to seconds above", () => {
+  assert.deepEqual(
+    [0.4, 350, 999.6, 12_345, 240_000, 5_430_400, -5].map(roughDuration),
+    ["0s", "350ms", "1s", "12s", "4m0s", "1h30m30s", "0s"],
+  );
+});

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../lib/errors.ts";
 import { Annotation } from "../lib/identity.ts";
-import { acquireLock, formatDuration, type HeldLock, type LockOptions } from "../lib/lock.ts";
+import { acquireLock, type HeldLock, type LockOptions } from "../lib/lock.ts";
 import { FakeClock, FakeLeaseServer, networkError } from "./support/fake_lease.ts";
 
 const ME = "runner-1-42-aaaaaaaaaaaaaaaa";
@@ -405,11 +405,4 @@ Deno.test("HeldLock.release() clears the holder when delete preconditions are re
   await state.lock?.release();
   assert.ok(server.lease);
   assert.equal(server.lease.spec?.holderIdentity, undefined);
-});
-
-Deno.test("formatDuration() writes Go-style durations", () => {
-  assert.deepEqual(
-    [350, 12_000, 240_000, 5_430_000].map(formatDuration),
-    ["350ms", "12s", "4m0s", "1h30m30s"],
-  );
 });
