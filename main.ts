@@ -47,7 +47,8 @@ EXIT CODES
   6    the Kubernetes API server could not be reached
   7    the API server refused a request (authentication or RBAC)
   1    any other error
-  130, 143  interrupted by SIGINT, SIGTERM (forwarded to helm; the lock is released)
+  130, 143  interrupted by SIGINT, SIGTERM (forwarded to helm; the lock is released;
+            a third signal kills helm)
 `;
 
 function truthy(value: string | undefined): boolean {

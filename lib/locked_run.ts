@@ -25,6 +25,8 @@ export interface Reporter {
 }
 
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
+/** The signal count at which helm is killed instead of asked to stop (see `runHelm`). */
+const KILL_AT_SIGNAL = 3;
 type ForwardedSignal = keyof typeof SIGNAL_NUMBERS;
 
 /** Signals received so far; the first decides the exit code. */
@@ -174,12 +176,19 @@ async function runHelm(
   report.info(`running helm ${commandLine}`);
   const helm = helmSpawn(inv.helmArgs);
   signals.onSignal = (sig, count) => {
-    if (count === 1) {
-      // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending.
-      report.info(`${sig} received: forwarding it to helm and waiting for helm to exit`);
+    if (count < KILL_AT_SIGNAL) {
+      // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A
+      // repeated signal is forwarded too (helm ignores it): CI runners and shell wrappers
+      // often deliver the same SIGTERM twice, and killing helm for that would leave the very
+      // pending release helm-lock exists to prevent.
+      report.info(
+        count === 1
+          ? `${sig} received: forwarding it to helm and waiting for helm to exit`
+          : `${sig} received again: still waiting for helm; a third signal kills it`,
+      );
       helm.kill(sig);
     } else {
-      report.info(`${sig} received again: killing helm (the next run recovers the release)`);
+      report.info(`${sig} received ${count} times: killing helm (the next run recovers it)`);
       helm.kill("SIGKILL");
     }
   };

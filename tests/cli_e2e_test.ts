@@ -234,6 +234,30 @@ for (const helm of helms) {
     ]);
   });
 
+  Deno.test(`${helm.name}: a SIGTERM delivered twice still lets helm finish its cancellation`, async () => {
+    const { namespace, env } = await setup("sigterm-twice");
+    assert.equal((await run(helm.bin, ["install", "app", SLOW, "-n", namespace], env)).code, 0);
+    const holder = new LockProcess(
+      ["upgrade", "app", SLOW, "-n", namespace, "--wait", "--set", "tag=v2"],
+      env,
+    );
+    await holder.waitForLine(/running helm/);
+    await waitFor("pending-upgrade", async () => {
+      const s = await releaseStatus(helm.bin, "app", namespace, env);
+      return s?.status === "pending-upgrade" ? true : undefined;
+    });
+    // What a CI runner that signals the process group, then the process, does.
+    holder.child.kill("SIGTERM");
+    await holder.waitForLine(/SIGTERM received/);
+    holder.child.kill("SIGTERM");
+    const out = await holder.output();
+    assert.equal(out.code, 143, out.stderr);
+    assert.match(out.stderr, /SIGTERM received again: still waiting for helm/);
+    assert.doesNotMatch(out.stderr, /killing helm/);
+    assert.equal((await releaseStatus(helm.bin, "app", namespace, env))?.status, "failed");
+    assert.deepEqual(await leases(namespace), []);
+  });
+
   Deno.test(`${helm.name}: a job that cannot get the lock in --lock-timeout fails naming the holder`, async () => {
     const { namespace, env } = await setup("timeout");
     assert.equal((await run(helm.bin, ["install", "app", SLOW, "-n", namespace], env)).code, 0);
