@@ -5,21 +5,20 @@
  * @module
  */
 import { join } from "node:path";
+import { PERMISSIONS } from "../../scripts/compile.ts";
 import { lines } from "./lines.ts";
 import type { Output } from "./helm.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 
-/** The same permissions as the launcher `install-binary.sh` writes. */
+/**
+ * `deno run` with the permissions the compiled binary has, which are also the ones the
+ * launcher of `install-binary.sh` grants (tests/plugin_e2e_test.ts checks that).
+ */
 export const DENO_RUN = [
   "run",
   "--quiet",
-  "--no-prompt",
-  "--allow-env",
-  "--allow-run",
-  "--allow-net",
-  "--allow-read",
-  "--allow-sys",
+  ...PERMISSIONS,
   "--config",
   join(ROOT, "deno.json"),
   join(ROOT, "main.ts"),
