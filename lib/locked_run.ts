@@ -159,9 +159,18 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
     return await runHelm(inv, commandLine, held, signals, report);
   } finally {
     signals.close();
-    if (held) {
-      await held.release();
-      report.info(`released ${where}`);
+    if (held && !held.lost.aborted) {
+      try {
+        await held.release();
+        report.info(`released ${where}`);
+      } catch (err) {
+        // helm's outcome is what the job reports; a Lease left behind only expires later.
+        const why = err instanceof Error ? err.message : String(err);
+        report.info(
+          `could not release ${where}, it expires ${inv.leaseDurationSeconds}s after the last ` +
+            `renewal: ${why}`,
+        );
+      }
     }
   }
 }
