@@ -16,6 +16,7 @@ import {
 } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "./errors.ts";
 import type { ClusterFlags } from "./cluster_flags.ts";
+import { redactUrls } from "./redact.ts";
 
 /** Where a pod finds its ServiceAccount credentials (client-go's in-cluster config). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -26,7 +27,7 @@ export interface KubeConnection {
   kubeConfig: KubeConfig;
   /** The namespace of the release (and of the Lease). */
   namespace: string;
-  /** The API server URL, for messages. */
+  /** The API server URL, for messages (credentials in it hidden). */
   server: string;
   /** Who we act as, for messages: the impersonated user, else the kubeconfig user entry. */
   user: string;
@@ -289,10 +290,12 @@ function applyOverrides(
     const { caData: _data, ...rest } = cluster;
     cluster = { ...rest, caFile, skipTLSVerify: false };
   }
-  if (insecure !== undefined) {
+  // Only true overrides: helm always passes the setting (as a plugin, the variable is
+  // "false" by default), and client-go never lets a false replace the kubeconfig's true.
+  if (insecure === true) {
     // client-go drops the CA when verification is skipped: the two may not be combined.
     const { caData: _data, caFile: _file, ...rest } = cluster;
-    cluster = insecure ? { ...rest, skipTLSVerify: true } : { ...cluster, skipTLSVerify: false };
+    cluster = { ...rest, skipTLSVerify: true };
   }
   if (tlsServerName) cluster = { ...cluster, tlsServerName };
   if (!cluster.server) {
@@ -321,7 +324,7 @@ function applyOverrides(
   return {
     kubeConfig,
     namespace,
-    server: cluster.server,
+    server: redactUrls(cluster.server),
     user: asUser ?? (token && selected.userName === "flags" ? "token" : selected.userName),
   };
 }
@@ -353,7 +356,7 @@ function networkReason(err: unknown): string {
     return "no answer in time";
   }
   const message = innermost instanceof Error ? innermost.message : String(innermost);
-  return message.split("\n")[0] || "unknown error";
+  return redactUrls(message.split("\n")[0] || "unknown error");
 }
 
 function statusMessage(err: ApiException<unknown>): string | undefined {
@@ -389,7 +392,8 @@ export function isStatus(err: unknown, code: number): boolean {
  */
 export function apiError(err: unknown, what: ApiAction): HelmLockError {
   if (err instanceof HelmLockError) return err;
-  const { verb, resource, namespace, server } = what;
+  const { verb, resource, namespace } = what;
+  const server = redactUrls(what.server);
   if (err instanceof ApiException) {
     const detail = statusMessage(err);
     if (err.code === 403) {

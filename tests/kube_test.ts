@@ -158,6 +158,59 @@ Deno.test("resolveConnection() lets flags win over HELM_KUBE* variables", () => 
   assert.equal(cluster?.caFile, undefined, "no CA alongside skipped verification, as client-go");
 });
 
+Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify under helm's false", () => {
+  // As a plugin, helm always exports HELM_KUBEINSECURE_SKIP_TLS_VERIFY, "false" by default;
+  // client-go never lets a false override replace the kubeconfig's true.
+  const path = join(dir, "insecure.yaml");
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{
+        name: "c",
+        cluster: { server: "https://c.example:6443", "insecure-skip-tls-verify": true },
+      }],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  for (const flags of [{}, { kubeInsecureSkipTlsVerify: false }]) {
+    const conn = resolveConnection(
+      { kubeconfig: path, ...flags },
+      { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
+      NO_SA,
+    );
+    assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+  }
+  const verified = resolveConnection(
+    { kubeconfig: main },
+    { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
+    NO_SA,
+  );
+  assert.equal(verified.kubeConfig.getCurrentCluster()?.skipTLSVerify, false);
+  assert.equal(
+    verified.kubeConfig.getCurrentCluster()?.caFile,
+    join(dir, "ca.crt"),
+    "the CA stays",
+  );
+});
+
+Deno.test("resolveConnection() hides the credentials of a server URL", () => {
+  const conn = resolveConnection(
+    { kubeconfig: main, kubeApiserver: "https://admin:hunter2@flag.example" },
+    {},
+    NO_SA,
+  );
+  assert.equal(conn.server, "https://***@flag.example");
+  assert.equal(
+    conn.kubeConfig.getCurrentCluster()?.server,
+    "https://admin:hunter2@flag.example",
+    "the connection itself is unchanged",
+  );
+});
+
 Deno.test("resolveConnection() refuses impersonating several groups", () => {
   assert.throws(
     () => resolveConnection({ kubeconfig: main, kubeAsGroups: ["a", "b"] }, {}, NO_SA),
@@ -243,6 +296,19 @@ Deno.test("apiError() maps a refused connection to Unreachable naming the server
     err.message,
     "Cannot reach the Kubernetes API server https://k8s.example:6443: connect ECONNREFUSED 127.0.0.1:6443",
   );
+});
+
+Deno.test("apiError() hides the credentials of the server URL", () => {
+  const server = "https://admin:hunter2@k8s.example:6443";
+  const errors = [
+    apiError(new TypeError("fetch failed"), { ...what, server }),
+    apiError(new ApiException(401, "Unauthorized", "{}", {}), { ...what, server }),
+    apiError(new ApiException(500, "Internal", "{}", {}), { ...what, server }),
+  ];
+  for (const err of errors) {
+    assert.doesNotMatch(err.message, /hunter2/);
+    assert.match(err.message, /https:\/\/\*\*\*@k8s\.example:6443/);
+  }
 });
 
 Deno.test("apiError() keeps other API errors apart, with the server's message", () => {
