@@ -7,7 +7,7 @@
 
 import { type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import { HelmLockError } from "./errors.ts";
-import { ANNOTATION_PREFIX } from "./identity.ts";
+import { Annotation, ANNOTATION_PREFIX } from "./identity.ts";
 import type { ApiAction } from "./kube.ts";
 import type { LeaseApi } from "./lease_api.ts";
 
@@ -80,9 +80,13 @@ export function isTransient(err: unknown): boolean {
   return true;
 }
 
-/** A Lease body that makes us the holder, based on `base` (or a new Lease). */
+/**
+ * A Lease body that makes us the holder, based on `base` (or a new Lease), stamped
+ * `started-at` now. Renewals keep that stamp: they rewrite only `renewTime`.
+ */
 export function holderLease(ctx: LockContext, base: V1Lease | undefined): V1Lease {
-  const now = new V1MicroTime(ctx.clock.date().getTime());
+  const date = ctx.clock.date();
+  const now = new V1MicroTime(date.getTime());
   const { managedFields: _managed, ...meta } = base?.metadata ?? {};
   const others = Object.entries(meta.annotations ?? {}).filter(([k]) =>
     !k.startsWith(ANNOTATION_PREFIX)
@@ -96,7 +100,12 @@ export function holderLease(ctx: LockContext, base: V1Lease | undefined): V1Leas
       name: ctx.name,
       namespace: ctx.namespace,
       labels: { ...meta.labels, "app.kubernetes.io/managed-by": "helm-lock" },
-      annotations: { ...Object.fromEntries(others), ...ctx.annotations },
+      annotations: {
+        ...Object.fromEntries(others),
+        ...ctx.annotations,
+        // Now, not when we began waiting: waiters read it as "held since".
+        [Annotation.startedAt]: date.toISOString(),
+      },
     },
     spec: {
       holderIdentity: ctx.identity,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../lib/errors.ts";
 import { Annotation } from "../lib/identity.ts";
-import { acquireLock, type HeldLock, type LockOptions } from "../lib/lock.ts";
+import { acquireLock, type HeldLock, holderInfo, type LockOptions } from "../lib/lock.ts";
 import { FakeClock, FakeLeaseServer, networkError } from "./support/fake_lease.ts";
 
 const ME = "runner-1-42-aaaaaaaaaaaaaaaa";
@@ -113,6 +113,24 @@ Deno.test("acquireLock() takes over an unrenewed Lease one lease duration after 
   assert.equal(state.at! - t0, 15_000);
   assert.equal(server.lease?.spec?.holderIdentity, ME);
   assert.equal(server.lease?.spec?.leaseTransitions, 4);
+  await releaseHeld(state);
+});
+
+Deno.test("acquireLock() stamps started-at when it becomes the holder, not when it began waiting", async () => {
+  const waitingSince = "2026-03-01T11:00:00.000Z";
+  const { clock, server, options } = setup({
+    annotations: { [Annotation.startedAt]: waitingSince, [Annotation.command]: "upgrade" },
+  });
+  server.put(othersLease(clock.date()));
+  const { state } = start(options, clock);
+  await clock.advance(15_000);
+  assert.ok(state.lock);
+  const acquiredAt = clock.date().toISOString();
+  assert.equal(server.lease?.metadata?.annotations?.[Annotation.startedAt], acquiredAt);
+  assert.equal(holderInfo(server.lease!).since?.toISOString(), acquiredAt);
+  await clock.advance(5_000); // A renewal keeps it.
+  assert.ok(server.calls.replace >= 2);
+  assert.equal(server.lease?.metadata?.annotations?.[Annotation.startedAt], acquiredAt);
   await releaseHeld(state);
 });
 
