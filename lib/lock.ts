@@ -67,6 +67,12 @@ export interface LockOptions {
    * @default {15}
    */
   leaseDurationSeconds?: number;
+  /**
+   * Whether a missing namespace's message suggests `--create-namespace` (only helm's
+   * install and upgrade have it).
+   * @default {false}
+   */
+  createNamespaceHint?: boolean;
   /** Called about every 10 s while waiting, for a progress line. */
   onProgress?: (progress: WaitProgress) => void;
   /** Aborts waiting (the user pressed Ctrl-C); rejects with its reason. */

@@ -211,9 +211,12 @@ export class Waiter {
         return undefined;
       }
       if (isStatus(err, 404)) {
+        // The lock is taken before helm runs, so before helm could create the namespace.
+        const { release, namespace } = this.#ctx;
+        const hint = this.#opts.createNamespaceHint ? "; pass --create-namespace to create it" : "";
         throw new HelmLockError(
           ExitCode.Internal,
-          `Cannot create the lock Lease "${this.#ctx.name}": namespace "${this.#ctx.namespace}" does not exist (the lock is taken before helm runs); create it first or pass --create-namespace`,
+          `Cannot lock release "${release}" as namespace "${namespace}" does not exist${hint}`,
           { cause: err },
         );
       }

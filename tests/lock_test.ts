@@ -309,6 +309,23 @@ Deno.test("acquireLock() names the server when it cannot be reached", async () =
   );
 });
 
+Deno.test("acquireLock() says when the namespace does not exist, hinting --create-namespace only if asked", async () => {
+  const { ApiException } = await import("@kubernetes/client-node");
+  for (const hint of [true, false]) {
+    const { clock, server, options } = setup({ createNamespaceHint: hint });
+    server.failures.create = [new ApiException(404, "NotFound", "{}", {})];
+    const { state } = start(options, clock);
+    await clock.flush();
+    assert.ok(state.error instanceof HelmLockError);
+    assert.equal(state.error.code, ExitCode.Internal);
+    assert.equal(
+      state.error.message,
+      'Cannot lock release "app" as namespace "prod" does not exist' +
+        (hint ? "; pass --create-namespace to create it" : ""),
+    );
+  }
+});
+
 Deno.test("HeldLock renews every third of the lease duration", async () => {
   const { clock, server, options } = setup({ leaseDurationSeconds: 9 });
   const { state } = start(options, clock);
