@@ -10,6 +10,7 @@ import { parseArgs } from "./lib/argv.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { helmSpawn } from "./lib/exec.ts";
 import { lockedRun, type Reporter } from "./lib/locked_run.ts";
+import { redactText, secretValues } from "./lib/redact.ts";
 import { VERSION } from "./lib/version.ts";
 
 const HELP =
@@ -29,8 +30,11 @@ USAGE
 OPTIONS
   --lock-timeout <duration>  How long to wait for the lock (Go duration: 90s, 5m, 1h30m).
                              Default: 10m
+  --lock-lease-duration <duration>
+                             How long the Lease outlives its last renewal, so how soon a
+                             killed job's lock is taken over. Default: 15s
   --lock-no-recover          Only take the lock: do not roll back or uninstall a stuck or
-                             failed release before running helm
+                             failed release before running helm. A --dry-run never does
   -h, --help                 Show this help (helm's own help: helm lock upgrade --help)
   --version                  Show helm-lock's version
 
@@ -51,15 +55,26 @@ EXIT CODES
             a third signal kills helm)
 `;
 
+/** `HELM_DEBUG` as helm reads it (Go's strconv.ParseBool). */
 function truthy(value: string | undefined): boolean {
-  return value !== undefined && /^(1|t|true|y|yes)$/i.test(value);
+  return value !== undefined && ["1", "t", "T", "TRUE", "true", "True"].includes(value);
+}
+
+const SECRETS = secretValues(Deno.args);
+
+/**
+ * Every line helm-lock prints goes through here: prefixed, and scrubbed of the secret values
+ * on the command line, whatever message (helm's error output included) carries them.
+ */
+function say(line: string): void {
+  console.error(`helm-lock: ${redactText(line, SECRETS)}`);
 }
 
 function reporter(debug: boolean): Reporter {
   return {
-    info: (line) => console.error(`helm-lock: ${line}`),
+    info: say,
     debug: (line) => {
-      if (debug) console.error(`helm-lock: [debug] ${line}`);
+      if (debug) say(`[debug] ${line}`);
     },
   };
 }
@@ -99,17 +114,15 @@ if (import.meta.main) {
   } catch (error) {
     const debug = Deno.args.includes("--debug") || truthy(Deno.env.get("HELM_DEBUG"));
     if (error instanceof HelmLockError) {
-      console.error(`helm-lock: ${error.message}`);
+      say(error.message);
       code = error.code;
     } else {
-      console.error(
-        `helm-lock: unexpected error: ${error instanceof Error ? error.message : error}`,
-      );
-      if (debug && error instanceof Error && error.stack) console.error(error.stack);
+      say(`unexpected error: ${error instanceof Error ? error.message : error}`);
+      if (debug && error instanceof Error && error.stack) say(error.stack);
       code = ExitCode.Internal;
     }
     if (debug) {
-      for (const line of describeCauses(error)) console.error(`helm-lock:   caused by ${line}`);
+      for (const line of describeCauses(error)) say(`  caused by ${line}`);
     }
   }
   Deno.exit(code);

@@ -46,7 +46,7 @@ import {
   LOCKABLE_COMMANDS,
   type LockableCommand,
 } from "./helm_flags.ts";
-import { redactCommandLine } from "./redact.ts";
+import { redactCommandLine, redactText, secretValues } from "./redact.ts";
 
 /** What the command line asks for. */
 export type ParsedArgs =
@@ -89,6 +89,8 @@ export interface Invocation {
   leaseDurationSeconds: number;
   /** `--create-namespace` given: the release namespace may not exist yet. */
   createNamespace: boolean;
+  /** `--dry-run` given (any value but `false`/`none`): helm-lock then changes nothing itself. */
+  dryRun: boolean;
 }
 
 /** `--lock-timeout` when not given: 10 minutes. */
@@ -127,7 +129,13 @@ interface FlagUse {
  * command line cannot be used.
  */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const found = `found "helm lock${argv.length ? " " : ""}${redactCommandLine(argv)}"`;
+  // A positional may really be the value of a flag helm-lock does not know (`--x secret`):
+  // whatever a message quotes is scrubbed of the secret values on the command line.
+  const secrets = secretValues(argv);
+  const quote = (token: string) => redactText(JSON.stringify(token), secrets);
+  const found = `found "helm lock${argv.length ? " " : ""}${
+    redactText(redactCommandLine(argv), secrets)
+  }"`;
   const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
 
   const helmArgs: string[] = [];
@@ -179,7 +187,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         recover = !parseBool(inline, "--lock-no-recover", usage);
       } else {
         throw usage(
-          `Cannot run as ${JSON.stringify(arg)} is not a helm-lock flag: expected ` +
+          `Cannot run as ${quote(arg)} is not a helm-lock flag: expected ` +
             `${LOCK_FLAGS}`,
         );
       }
@@ -251,7 +259,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const canonical = canonicalCommand(command);
   if (!canonical) {
     throw usage(
-      `Cannot lock as ${JSON.stringify(command)} does not change a release: expected ` +
+      `Cannot lock as ${quote(command)} does not change a release: expected ` +
         `a helm command that does (${LOCKABLE_COMMANDS.join(", ")}), ${found}`,
     );
   }
@@ -278,7 +286,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   }
   if (release.length > MAX_RELEASE_NAME || !RELEASE_NAME.test(release)) {
     throw usage(
-      `Cannot lock release ${JSON.stringify(release)} as it is not a valid ` +
+      `Cannot lock release ${quote(release)} as it is not a valid ` +
         `release name: expected lowercase letters, digits, "-" and "." (at most ` +
         `${MAX_RELEASE_NAME} characters), ${found}`,
     );
@@ -306,6 +314,14 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     leaseDurationSeconds,
     createNamespace: canonical !== "rollback" && canonical !== "uninstall" &&
       lastBool("create-namespace", "--create-namespace"),
+    // helm's --dry-run takes client, server, none, or pflag booleans, the last one winning.
+    dryRun: flags.reduce(
+      (on, use) =>
+        use.name === "dry-run"
+          ? use.value === undefined || !/^(none|false|f|0|FALSE|False|F)$/.test(use.value)
+          : on,
+      false,
+    ),
   };
   if ((canonical === "install" || canonical === "upgrade") && second !== undefined) {
     invocation.chart = second;

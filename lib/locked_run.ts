@@ -93,7 +93,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
   const commandLine = redactCommandLine(inv.helmArgs);
   report.debug(`API server ${conn.server} as ${conn.user}`);
 
-  if (inv.createNamespace) {
+  if (inv.createNamespace && !inv.dryRun) {
     try {
       if (await ensureNamespace(conn.kubeConfig, conn.namespace)) {
         report.info(`created namespace "${conn.namespace}" (--create-namespace) to hold the lock`);
@@ -140,16 +140,17 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
     report.info(`acquired ${where} after ${roughDuration(Date.now() - waitStart)}`);
 
     if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
-      const opts = { namespace: conn.namespace };
-      const state = await readRelease(inv.release, inv.globalArgs, opts);
-      const plan = planRecovery(state, {
-        command: inv.command,
-        install: inv.install,
-        release: inv.release,
-        namespace: conn.namespace,
-      });
-      if (plan.action === "proceed") report.info(plan.reason);
-      await recoverRelease(inv.release, plan, inv.globalArgs, report.info, opts);
+      if (inv.dryRun) {
+        report.info("--dry-run: the release is neither checked nor recovered");
+      } else {
+        try {
+          await recover(inv, conn.namespace, AbortSignal.any([signals.signal, held.lost]), report);
+        } catch (e) {
+          // A signal or the lost lock stopped recovery's helm (SIGTERM): say that, not how
+          // helm died of it.
+          if (!signals.first && !held.lost.aborted) throw e;
+        }
+      }
     }
     if (signals.first) {
       report.info(`${signals.first} received: helm did not run`);
@@ -158,7 +159,8 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
     held.lost.throwIfAborted();
     return await runHelm(inv, commandLine, held, signals, report);
   } finally {
-    signals.close();
+    // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
+    // process before the Lease is deleted, or the next job waits for it to expire.
     if (held && !held.lost.aborted) {
       try {
         await held.release();
@@ -172,7 +174,27 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
         );
       }
     }
+    signals.close();
   }
+}
+
+/** Reads the release and, when it is stuck or failed, recovers it (DESIGN §3). */
+async function recover(
+  inv: Invocation,
+  namespace: string,
+  signal: AbortSignal,
+  report: Reporter,
+): Promise<void> {
+  const opts = { namespace, signal };
+  const state = await readRelease(inv.release, inv.globalArgs, opts);
+  const plan = planRecovery(state, {
+    command: inv.command,
+    install: inv.install,
+    release: inv.release,
+    namespace,
+  });
+  if (plan.action === "proceed") report.info(plan.reason);
+  await recoverRelease(inv.release, plan, inv.globalArgs, report.info, opts);
 }
 
 async function runHelm(

@@ -85,10 +85,8 @@ const KNOWN_STATUSES: ReadonlySet<string> = new Set<ReleaseStatus>([
  * | newest revision | action |
  * |---|---|
  * | none (not found), `deployed`, `uninstalled`, `superseded`, `unknown` | proceed (helm decides) |
- * | `pending-upgrade`, `pending-rollback` with a good revision before it | rollback to the newest `deployed` (else `superseded`) revision |
+ * | `pending-upgrade`, `pending-rollback`, `failed` with a good revision before it | rollback to the newest `deployed` (else `superseded`) revision |
  * | `pending-install`; or the above with no good revision | uninstall when the command can create the release, else error |
- * | `failed` with no good revision (a failed first install) | as `pending-install` for `install` and `upgrade --install`, else proceed |
- * | `failed` otherwise | proceed: helm upgrades a failed release itself |
  * | `uninstalling` | error |
  *
  * @param state The release as {@linkcode readRelease} found it.
@@ -173,6 +171,15 @@ export interface ReleaseOptions {
   namespace?: string;
   /** Environment for helm on top of the inherited one (see {@linkcode helmCapture}). */
   env?: Record<string, string>;
+  /** Aborting stops the running helm with SIGTERM; the call then rejects with the reason. */
+  signal?: AbortSignal;
+}
+
+function captureOptions(opts: ReleaseOptions) {
+  return {
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
 }
 
 /**
@@ -193,7 +200,7 @@ export async function readRelease(
   opts: ReleaseOptions = {},
 ): Promise<ReleaseState> {
   const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
-  const res = await helmCapture(args, opts.env ? { env: opts.env } : {});
+  const res = await helmCapture(args, captureOptions(opts));
   const where = describe(release, opts.namespace);
   if (res.code !== 0) {
     if (/\brelease: not found\b/.test(res.stderr)) return { found: false, history: [] };
@@ -301,7 +308,7 @@ export async function recoverRelease(
 }
 
 async function runOrThrow(args: string[], what: string, opts: ReleaseOptions): Promise<void> {
-  const res = await helmCapture(args, opts.env ? { env: opts.env } : {});
+  const res = await helmCapture(args, captureOptions(opts));
   if (res.code === 0) return;
   throw new HelmLockError(
     ExitCode.RecoveryFailed,

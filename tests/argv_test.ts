@@ -535,6 +535,9 @@ Deno.test("parseArgs() never shows a --set secret in its errors", () => {
       ["upgrade", "--set=db.password=hunter2", "--namespace"],
       ["list", "--kube-token", "hunter2"],
       ["upgrade", "--password=hunter2"],
+      // The secret lands where the command or the release is expected, and is quoted there.
+      ["--set-string", "db.password=hunter2", "upgrade", "app", "./chart"],
+      ["upgrade", "--set", "x=hunter2", "--unknown-flag", "Bad_hunter2", "./chart"],
     ]
   ) {
     assert.throws(() => parseArgs(args), (err) => {
@@ -544,6 +547,21 @@ Deno.test("parseArgs() never shows a --set secret in its errors", () => {
       return true;
     });
   }
+});
+
+Deno.test("parseArgs() tells a dry run from a real one", () => {
+  const dryRun = (...flags: string[]) => {
+    const parsed = parseArgs(["upgrade", "app", "./chart", ...flags]);
+    assert.ok(parsed.kind === "run");
+    return parsed.invocation.dryRun;
+  };
+  assert.equal(dryRun(), false);
+  assert.equal(dryRun("--dry-run"), true);
+  assert.equal(dryRun("--dry-run=server"), true);
+  assert.equal(dryRun("--dry-run=client"), true);
+  assert.equal(dryRun("--dry-run=none"), false);
+  assert.equal(dryRun("--dry-run=false"), false);
+  assert.equal(dryRun("--dry-run", "--dry-run=none"), false);
 });
 
 Deno.test("parseArgs() does not change its input", () => {

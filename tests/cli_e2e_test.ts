@@ -193,6 +193,38 @@ for (const helm of helms) {
     ]);
   });
 
+  Deno.test(`${helm.name}: a --dry-run takes the lock but neither recovers nor creates anything`, async () => {
+    const { namespace, env } = await setup("dry-run");
+    assert.equal((await run(helm.bin, ["install", "app", FAST, "-n", namespace], env)).code, 0);
+    const failing = await run(
+      helm.bin,
+      ["upgrade", "app", FAST, "-n", namespace, "--set", "broken=true"],
+      env,
+    );
+    assert.notEqual(failing.code, 0);
+
+    const out = await helmLock(
+      ["upgrade", "app", FAST, "-n", namespace, "--dry-run", "--create-namespace"],
+      env,
+    );
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stderr, /--dry-run: the release is neither checked nor recovered/);
+    assert.match(out.stderr, /released lock/);
+    assert.deepEqual(await history(helm.bin, "app", namespace, env), ["1:deployed", "2:failed"]);
+
+    const missing = `${namespace}-new`;
+    const install = await helmLock(
+      ["upgrade", "--install", "app", FAST, "-n", missing, "--dry-run", "--create-namespace"],
+      env,
+    );
+    assert.notEqual(install.code, 0);
+    const core = adminKubeConfig().makeApiClient(k8s.CoreV1Api);
+    await assert.rejects(
+      core.readNamespace({ name: missing }),
+      (e: unknown) => e instanceof k8s.ApiException && e.code === 404,
+    );
+  });
+
   Deno.test(`${helm.name}: SIGTERM is forwarded to helm, the release ends failed, the lock passes on at once`, async () => {
     const { namespace, env } = await setup("sigterm");
     assert.equal((await run(helm.bin, ["install", "app", SLOW, "-n", namespace], env)).code, 0);
@@ -266,6 +298,13 @@ for (const helm of helms) {
       { ...env, CI_JOB_URL: "https://gitlab.example/group/app/-/jobs/42" },
     );
     await holder.waitForLine(/running helm/);
+    // What the Lease tells waiters, and the one copy of the command left on the cluster.
+    const [lease] = await leases(namespace);
+    const identity = lease?.spec?.holderIdentity ?? "";
+    const annotations = lease?.metadata?.annotations ?? {};
+    assert.match(identity, new RegExp(`-${holder.child.pid}-[0-9a-f]+$`));
+    assert.match(annotations["helm-lock.dev/command"] ?? "", /--set db\.password=\*\*\*/);
+    assert.doesNotMatch(JSON.stringify(lease), /hunter2/);
 
     const started = performance.now();
     const waiter = await helmLock(
@@ -284,7 +323,7 @@ for (const helm of helms) {
     );
     assert.equal(waiter.code, ExitCode.LockTimeout, waiter.stderr);
     assert.ok(performance.now() - started >= 3000, "gave up before --lock-timeout");
-    assert.match(waiter.stderr, /helm-lock-app/);
+    assert.ok(waiter.stderr.includes(identity), waiter.stderr);
     assert.match(waiter.stderr, /https:\/\/gitlab\.example\/group\/app\/-\/jobs\/42/);
     assert.match(waiter.stderr, /--lock-timeout/);
     assert.doesNotMatch(waiter.stderr, /running helm/);
