@@ -11,7 +11,9 @@
  * - Wait: a watch on the single Lease wakes the waiter as soon as it is released or
  *   deleted; a jittered poll covers a broken watch.
  * - Hold: renew every third of the lease duration; `lost` fires when another holder has the
- *   Lease, it was deleted, or renewals failed for a whole lease duration.
+ *   Lease, it was deleted, or no renewal succeeded for two thirds of the lease duration (the
+ *   renew deadline): declared before others may take over, so helm has the rest of the
+ *   lease to stop.
  * - Release: delete guarded by uid and resourceVersion, so a lock that is no longer ours
  *   is never removed.
  *
@@ -188,24 +190,27 @@ class Held implements HeldLock {
     const { clock, sleep, durationSeconds } = this.#ctx;
     const durationMs = durationSeconds * 1000;
     const intervalMs = durationMs / 3;
+    // Like client-go's renew deadline (10 s of a 15 s lease): a waiter may take over right
+    // at expiry, and helm needs time to stop after SIGTERM, so loss is declared earlier.
+    const deadlineMs = (durationMs * 2) / 3;
     let waitMs = intervalMs;
     while (!this.#stop.signal.aborted) {
-      // Never sleep past the moment others may take the Lease over.
-      const untilLoss = this.#renewedAt + durationMs - clock.now();
+      // Never sleep past the renew deadline.
+      const untilLoss = this.#renewedAt + deadlineMs - clock.now();
       try {
         await sleep(Math.max(0, Math.min(waitMs, untilLoss)), this.#stop.signal);
       } catch {
         return;
       }
-      const outcome = await this.#renewOnce(durationMs);
+      const outcome = await this.#renewOnce(deadlineMs);
       waitMs = outcome === "ok" ? intervalMs : outcome === "again" ? 0 : intervalMs / 4;
     }
   }
 
-  async #renewOnce(durationMs: number): Promise<"ok" | "again" | "retry" | "lost"> {
+  async #renewOnce(deadlineMs: number): Promise<"ok" | "again" | "retry" | "lost"> {
     const { api, clock, identity } = this.#ctx;
     const sentAt = clock.now();
-    if (sentAt - this.#renewedAt >= durationMs) {
+    if (sentAt - this.#renewedAt >= deadlineMs) {
       this.#lose(`no renewal succeeded for ${roughDuration(sentAt - this.#renewedAt)}`);
       return "lost";
     }
@@ -216,8 +221,8 @@ class Held implements HeldLock {
       spec: { ...this.#lease.spec, renewTime: new V1MicroTime(clock.date().getTime()) },
     };
     try {
-      // A renewal answered after others may take over is worth nothing: do not wait longer.
-      const budget = Math.max(1, this.#renewedAt + durationMs - sentAt);
+      // A renewal answered after the deadline is worth nothing: do not wait longer.
+      const budget = Math.max(1, this.#renewedAt + deadlineMs - sentAt);
       this.#lease = await request(this.#ctx, api.replace(body), budget);
       this.#renewedAt = sentAt;
       return "ok";
