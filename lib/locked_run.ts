@@ -125,6 +125,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
         annotations: lockAnnotations({ command: `helm ${commandLine}` }),
         timeoutMs: inv.lockTimeoutMs,
         leaseDurationSeconds: inv.leaseDurationSeconds,
+        createNamespaceHint: inv.command === "install" || inv.command === "upgrade",
         user: conn.user,
         server: conn.server,
         signal: signals.signal,
