@@ -409,14 +409,13 @@ for (const helm of helms) {
   });
 }
 
-/** The Lease rules of the Role in the README's "RBAC" section. */
-const README_LEASE_RULES: k8s.V1PolicyRule[] = [
-  {
-    apiGroups: ["coordination.k8s.io"],
-    resources: ["leases"],
-    verbs: ["get", "watch", "create", "update", "delete"],
-  },
-];
+/** The rules of the Role in the README's "RBAC" section, read from the README itself. */
+const README_LEASE_RULES: k8s.V1PolicyRule[] = (() => {
+  const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
+  const block = readme.match(/```yaml\n(apiVersion: rbac[^`]*?kind: Role\n[^`]*?)```/)?.[1];
+  if (!block) throw new Error("README.md has no Role in a yaml block");
+  return k8s.loadYaml<k8s.V1Role>(block).rules ?? [];
+})();
 
 Deno.test("bad input exits 2 with one line and writes nothing to the cluster", async () => {
   const namespace = await createNamespace("bad-input");
