@@ -32,8 +32,12 @@ export const WaitTimings = {
   pollWatchingMs: 60_000,
   /** Re-read while the watch is down. */
   pollFallbackMs: 15_000,
-  /** Re-read after a transient error. */
-  pollErrorMs: 2_000,
+  /**
+   * After a failed request, no request (read or write) before this long, doubling with
+   * each further failure up to `retryMaxMs`, then that over and over.
+   */
+  retryFirstMs: 1_000,
+  retryMaxMs: 15_000,
   /** Waits before re-opening a failed watch, then the last one over and over. */
   watchRetryMs: [2_000, 10_000, 30_000, 60_000],
   /** A watch that ends sooner than this without events counts as failed (backs off). */
@@ -92,6 +96,9 @@ export class Waiter {
   /** Set by watch events, so one arriving during a request is not slept through. */
   #dirty = false;
   #wake: AbortController | undefined;
+  /** Requests that failed in a row; no request is sent before `#retryAt`. */
+  #failures = 0;
+  #retryAt = -Infinity;
 
   constructor(ctx: LockContext, opts: LockOptions) {
     this.#ctx = ctx;
@@ -107,6 +114,9 @@ export class Waiter {
       this.#observedKey = key;
       this.#observedAt = this.#ctx.clock.now();
     }
+    // The server answers and there is nothing to write: a later failure starts a fresh
+    // backoff. Not while the Lease is free: then reads may work while our writes fail.
+    if (lease && !this.#isFree(lease, this.#ctx.clock.now())) this.#failures = 0;
   }
 
   #onEvent = (event: LeaseEvent): void => {
@@ -171,6 +181,17 @@ export class Waiter {
 
   #jitter(ms: number): number {
     return ms * (0.75 + 0.5 * this.#ctx.random());
+  }
+
+  /**
+   * Backs off after a transient failure. Without it a Lease that expired while the API
+   * server fails (5xx, down) would be retried at once, over and over: its expiry has passed.
+   */
+  #failed(err: unknown): void {
+    if (!isTransient(err)) throw apiError(err, action(this.#ctx, "get"));
+    const { retryFirstMs, retryMaxMs } = WaitTimings;
+    const backoff = Math.min(retryFirstMs * 2 ** Math.min(this.#failures++, 16), retryMaxMs);
+    this.#retryAt = this.#ctx.clock.now() + this.#jitter(backoff);
   }
 
   #expiresAt(lease: V1Lease): number {
@@ -284,14 +305,15 @@ export class Waiter {
       for (;;) {
         userSignal?.throwIfAborted();
         this.#dirty = false;
-        try {
-          const acquired = await this.#tryAcquire();
-          if (acquired) return acquired;
-        } catch (err) {
-          // A blip while waiting is not a reason to give up: re-read soon and carry on.
-          // (Refused writes arrive mapped already; only the re-read's failures are raw.)
-          if (!isTransient(err)) throw apiError(err, action(this.#ctx, "get"));
-          nextPoll = Math.min(nextPoll, clock.now() + this.#jitter(WaitTimings.pollErrorMs));
+        if (clock.now() >= this.#retryAt) {
+          try {
+            const acquired = await this.#tryAcquire();
+            if (acquired) return acquired;
+          } catch (err) {
+            // A blip while waiting is not a reason to give up: back off and carry on.
+            // (Refused writes arrive mapped already; only the re-read's failures are raw.)
+            this.#failed(err);
+          }
         }
         // Watch only once the Lease is known to be held: most locks are free at once.
         watch ??= this.#watchLoop(stopWatch.signal);
@@ -306,23 +328,22 @@ export class Waiter {
           this.#progress(now, startedAt);
           while (nextProgress <= now) nextProgress += WaitTimings.progressMs;
         }
-        if (now >= nextPoll) {
+        if (now >= nextPoll && now >= this.#retryAt) {
           try {
             this.#observe(await request(this.#ctx, api.get()));
           } catch (err) {
-            if (!isTransient(err)) throw apiError(err, action(this.#ctx, "get"));
-            nextPoll = clock.now() + this.#jitter(WaitTimings.pollErrorMs);
+            this.#failed(err);
           }
           continue;
         }
-        if (this.#dirty) continue;
+        if (this.#dirty && now >= this.#retryAt) continue;
         const lease = this.#lease;
-        const wakeAt = Math.min(
-          deadlineAt,
-          nextProgress,
-          nextPoll,
-          lease?.spec?.holderIdentity ? this.#expiresAt(lease) : now,
+        // Whatever is due (a poll, an expiry, a free Lease) waits for the retry time.
+        const due = Math.max(
+          this.#retryAt,
+          Math.min(nextPoll, lease?.spec?.holderIdentity ? this.#expiresAt(lease) : now),
         );
+        const wakeAt = Math.min(deadlineAt, nextProgress, due);
         this.#wake = new AbortController();
         const signals = [this.#wake.signal, ...(userSignal ? [userSignal] : [])];
         await sleep(Math.max(0, wakeAt - now), AbortSignal.any(signals)).catch(() => {});

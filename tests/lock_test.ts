@@ -296,6 +296,54 @@ Deno.test("acquireLock() keeps waiting through a transient API error", async () 
   await releaseHeld(state);
 });
 
+/** Reads and writes sent in each of `minutes` fake minutes. */
+async function requestsPerMinute(server: FakeLeaseServer, clock: FakeClock, minutes: number) {
+  const sent = () => server.calls.get + server.calls.create + server.calls.replace;
+  const counts: number[] = [];
+  for (let i = 0; i < minutes; i++) {
+    const before = sent();
+    await clock.advance(60_000);
+    counts.push(sent() - before);
+  }
+  return counts;
+}
+
+Deno.test("acquireLock() backs off while writes to an expired Lease keep failing", async () => {
+  const { ApiException } = await import("@kubernetes/client-node");
+  const { clock, server, options } = setup({ random: () => 0 }); // The shortest jitter.
+  server.put(othersLease(clock.date()));
+  const { state } = start(options, clock);
+  await clock.flush();
+  const unavailable = () => new ApiException(503, "Unavailable", "{}", {});
+  server.failures.replace = Array.from({ length: 1_000 }, unavailable);
+  const counts = await requestsPerMinute(server, clock, 5);
+  assert.ok(counts[0]! <= 10, `${counts[0]} requests in the first minute`);
+  for (const n of counts.slice(1)) assert.ok(n <= 6, `${counts.join(", ")} requests a minute`);
+  assert.equal(state.lock, undefined);
+  server.failures.replace = [];
+  await clock.advance(15_000);
+  assert.ok(state.lock, "acquired within the longest backoff once writes work");
+  await releaseHeld(state);
+});
+
+Deno.test("acquireLock() backs off while the API server is unreachable and the watch is down", async () => {
+  const { clock, server, options } = setup({ random: () => 0 });
+  server.watchDown = true;
+  server.put(othersLease(clock.date()));
+  const { state } = start(options, clock);
+  await clock.flush();
+  server.failures.get = Array.from({ length: 1_000 }, networkError);
+  const counts = await requestsPerMinute(server, clock, 5);
+  assert.ok(counts[0]! <= 10, `${counts[0]} requests in the first minute`);
+  for (const n of counts.slice(1)) assert.ok(n <= 6, `${counts.join(", ")} requests a minute`);
+  assert.equal(server.calls.replace + server.calls.create, 0, "never written without a read");
+  assert.ok(server.calls.watch <= 10, `${server.calls.watch} watch attempts`);
+  server.failures.get = [];
+  await clock.advance(30_000);
+  assert.ok(state.lock, "acquired once the server answers");
+  await releaseHeld(state);
+});
+
 Deno.test("acquireLock() names the server when it cannot be reached", async () => {
   const { clock, server, options } = setup();
   server.down = true;
