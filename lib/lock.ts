@@ -9,7 +9,8 @@
  * - Every write carries the resourceVersion it was based on; a 409 means someone else
  *   moved first: re-read and carry on.
  * - Wait: a watch on the single Lease wakes the waiter as soon as it is released or
- *   deleted; a jittered poll covers a broken watch.
+ *   deleted; a jittered poll covers a broken watch; failed requests back off (1 s doubling
+ *   to 15 s, jittered).
  * - Hold: renew every third of the lease duration; `lost` fires when another holder has the
  *   Lease, it was deleted, or no renewal succeeded for two thirds of the lease duration (the
  *   renew deadline): declared before others may take over, so helm has the rest of the
