@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ExitCode } from "../lib/errors.ts";
 import { resolveConnection } from "../lib/kube.ts";
 import { acquireLock } from "../lib/lock.ts";
-import { adminKubeconfig, createNamespace } from "./support/cluster.ts";
+import { adminKubeConfig, adminKubeconfig, createNamespace } from "./support/cluster.ts";
 
 function lock(conn: ReturnType<typeof resolveConnection>) {
   return acquireLock({
@@ -77,4 +77,29 @@ Deno.test("resolveConnection() skips verification with HELM_KUBEINSECURE_SKIP_TL
   const held = await lock(conn);
   await held.release();
   assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+});
+
+Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify under helm's false", async () => {
+  // As a plugin, helm exports HELM_KUBEINSECURE_SKIP_TLS_VERIFY=false by default; a
+  // kubeconfig that skips verification (and has no CA) must still connect.
+  const namespace = await createNamespace("kube-insecure-cfg");
+  const config = JSON.parse(adminKubeConfig().exportConfig());
+  for (const c of config.clusters) {
+    delete c.cluster["certificate-authority-data"];
+    delete c.cluster["certificate-authority"];
+    c.cluster["insecure-skip-tls-verify"] = true;
+  }
+  const path = await Deno.makeTempFile({ prefix: "helm-lock-insecure-", suffix: ".json" });
+  try {
+    await Deno.writeTextFile(path, JSON.stringify(config));
+    const conn = resolveConnection(
+      { kubeconfig: path, namespace },
+      { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
+    );
+    const held = await lock(conn);
+    await held.release();
+    assert.equal(held.lost.aborted, false);
+  } finally {
+    await Deno.remove(path);
+  }
 });
