@@ -49,15 +49,15 @@ class ImpersonatingKubeConfig extends KubeConfig {
   }
 }
 
-/** Go's strconv.ParseBool, which helm uses for boolean environment variables. */
+/**
+ * A boolean environment variable as helm reads it (`envBoolOr`): Go's strconv.ParseBool,
+ * and a value it cannot parse counts as unset, so helm and helm-lock agree on it.
+ */
 function parseBool(value: string | undefined): boolean | undefined {
-  if (value === undefined || value === "") return undefined;
+  if (value === undefined) return undefined;
   if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
   if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
-  throw new HelmLockError(
-    ExitCode.Usage,
-    `Cannot parse HELM_KUBEINSECURE_SKIP_TLS_VERIFY as a boolean: current value is "${value}"`,
-  );
+  return undefined;
 }
 
 function exists(path: string): boolean {

@@ -197,6 +197,23 @@ Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify u
   );
 });
 
+Deno.test("resolveConnection() reads an unparsable HELM_KUBEINSECURE_SKIP_TLS_VERIFY as unset, like helm", () => {
+  for (const value of ["yes", "", "on"]) {
+    const conn = resolveConnection(
+      { kubeconfig: main },
+      { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: value },
+      NO_SA,
+    );
+    assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, false, value);
+  }
+  const on = resolveConnection(
+    { kubeconfig: main },
+    { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "True" },
+    NO_SA,
+  );
+  assert.equal(on.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+});
+
 Deno.test("resolveConnection() hides the credentials of a server URL", () => {
   const conn = resolveConnection(
     { kubeconfig: main, kubeApiserver: "https://admin:hunter2@flag.example" },
