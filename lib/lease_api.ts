@@ -12,7 +12,7 @@ import {
   type V1Lease,
   Watch,
 } from "@kubernetes/client-node";
-import { isStatus } from "./kube.ts";
+import { isStatus } from "./api_error.ts";
 
 /** A watch event on the Lease (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`). */
 export interface LeaseEvent {

@@ -24,7 +24,7 @@
 import { type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import { delay } from "./async.ts";
 import { ExitCode, HelmLockError } from "./errors.ts";
-import { apiError, isStatus } from "./kube.ts";
+import { apiError, isStatus } from "./api_error.ts";
 import { kubeLeaseApi, type LeaseApi } from "./lease_api.ts";
 import {
   action,

@@ -8,7 +8,7 @@
 import { type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import { HelmLockError } from "./errors.ts";
 import { Annotation, ANNOTATION_PREFIX } from "./identity.ts";
-import type { ApiAction } from "./kube.ts";
+import type { ApiAction } from "./api_error.ts";
 import type { LeaseApi } from "./lease_api.ts";
 
 /** A monotonic clock for durations and a wall clock for timestamps written to the Lease. */

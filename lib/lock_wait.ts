@@ -9,7 +9,7 @@ import type { V1Lease } from "@kubernetes/client-node";
 import { roughDuration } from "./duration.ts";
 import { ExitCode, HelmLockError } from "./errors.ts";
 import { Annotation } from "./identity.ts";
-import { apiError, isStatus } from "./kube.ts";
+import { apiError, isStatus } from "./api_error.ts";
 import type { LeaseEvent } from "./lease_api.ts";
 import type { LockOptions } from "./lock.ts";
 import { action, holderLease, isTransient, type LockContext, request } from "./lock_context.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { isStatus } from "./kube.ts";
+import { isStatus } from "./api_error.ts";
 
 /**
  * Creates `namespace` when it does not exist, as `helm --create-namespace` would. A user who

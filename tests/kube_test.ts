@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ApiException, HttpMethod, RequestContext } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../lib/errors.ts";
-import { apiError, resolveConnection } from "../lib/kube.ts";
+import { apiError } from "../lib/api_error.ts";
+import { resolveConnection } from "../lib/kube.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "helm-lock-kube-test-" });
 const NO_SA = join(dir, "no-service-account");
