@@ -74,23 +74,18 @@ export interface LockAnnotationsOptions {
    * @default {Deno.env.toObject()}
    */
   env?: Record<string, string | undefined>;
-  /**
-   * The start time to record.
-   * @default {new Date()}
-   */
-  now?: Date;
 }
 
 /**
  * The annotations helm-lock writes on its Lease, under `helm-lock.dev/`: `ci-job-url`
- * (only when known), `user`, `host`, `command` and `started-at` (RFC 3339).
+ * (only when known), `user`, `host` and `command`. `started-at` is added by the lock itself
+ * at the moment it is taken (`holderLease()`), not when waiting began.
  *
  * @param options What to record.
  * @returns The annotations, ready for `metadata.annotations`.
  */
 export function lockAnnotations(options: LockAnnotationsOptions): Record<string, string> {
   const env = options.env ?? Deno.env.toObject();
-  const now = options.now ?? new Date();
   const annotations: Record<string, string> = {};
   const url = ciJobUrl(env);
   if (url) annotations[Annotation.ciJobUrl] = url;
@@ -103,6 +98,5 @@ export function lockAnnotations(options: LockAnnotationsOptions): Record<string,
   annotations[Annotation.command] = options.command.length > MAX_COMMAND_LENGTH
     ? `${options.command.slice(0, MAX_COMMAND_LENGTH - 1)}…`
     : options.command;
-  annotations[Annotation.startedAt] = now.toISOString();
   return annotations;
 }

@@ -41,18 +41,16 @@ Deno.test("ciJobUrl() is undefined outside CI", () => {
   assert.equal(ciJobUrl({ HOME: "/home/me" }), undefined);
 });
 
-Deno.test("lockAnnotations() records job, user, host, command and start time", () => {
+Deno.test("lockAnnotations() records job, user, host and command", () => {
   const annotations = lockAnnotations({
     command: "upgrade my-rel ./chart --set password=***",
     env: { CI_JOB_URL: "https://gitlab.example/jobs/1", GITLAB_USER_LOGIN: "alice", USER: "root" },
-    now: new Date("2026-01-02T03:04:05.678Z"),
   });
   assert.deepEqual(annotations, {
     [Annotation.ciJobUrl]: "https://gitlab.example/jobs/1",
     [Annotation.user]: "alice",
     [Annotation.host]: Deno.hostname(),
     [Annotation.command]: "upgrade my-rel ./chart --set password=***",
-    [Annotation.startedAt]: "2026-01-02T03:04:05.678Z",
   });
 });
 
