@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, createNamespace, helmEnv, helms, mintUser } from "./support/cluster.ts";
-import { releaseStatus, run, startStuckUpgrade, waitFor } from "./support/helm.ts";
+import { releaseStatus, run, startStuckUpgrade, waitForStatus } from "./support/helm.ts";
 import { childPids, helmLock, LockProcess } from "./support/cli.ts";
 import { ExitCode } from "../lib/errors.ts";
 
@@ -93,10 +93,7 @@ for (const helm of helms) {
       ],
       env,
     );
-    await waitFor("pending-upgrade", async () => {
-      const s = await releaseStatus(helm.bin, "app", namespace, env);
-      return s?.status === "pending-upgrade" ? true : undefined;
-    });
+    await waitForStatus(helm.bin, "app", namespace, env, "pending-upgrade");
     // A cancelled CI job: the runner kills the whole process tree at once.
     const helmPids = await childPids(job.child.pid);
     job.child.kill("SIGKILL");
@@ -235,10 +232,7 @@ for (const helm of helms) {
       env,
     );
     await holder.waitForLine(/running helm/);
-    await waitFor("pending-upgrade", async () => {
-      const s = await releaseStatus(helm.bin, "app", namespace, env);
-      return s?.status === "pending-upgrade" ? true : undefined;
-    });
+    await waitForStatus(helm.bin, "app", namespace, env, "pending-upgrade");
     const waiter = new LockProcess(
       ["upgrade", "app", FAST, "-n", namespace, "--set", "tag=v3"],
       env,
@@ -274,10 +268,7 @@ for (const helm of helms) {
       env,
     );
     await holder.waitForLine(/running helm/);
-    await waitFor("pending-upgrade", async () => {
-      const s = await releaseStatus(helm.bin, "app", namespace, env);
-      return s?.status === "pending-upgrade" ? true : undefined;
-    });
+    await waitForStatus(helm.bin, "app", namespace, env, "pending-upgrade");
     // What a CI runner that signals the process group, then the process, does.
     holder.child.kill("SIGTERM");
     await holder.waitForLine(/SIGTERM received/);
@@ -343,10 +334,7 @@ for (const helm of helms) {
       env,
     );
     await holder.waitForLine(/running helm/);
-    await waitFor("pending-upgrade", async () => {
-      const s = await releaseStatus(helm.bin, "app", namespace, env);
-      return s?.status === "pending-upgrade" ? true : undefined;
-    });
+    await waitForStatus(helm.bin, "app", namespace, env, "pending-upgrade");
     // Someone deletes the Lease behind the holder's back (an admin, or a bug elsewhere).
     const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
     await api.deleteNamespacedLease({ name: "helm-lock-app", namespace });

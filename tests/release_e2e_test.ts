@@ -8,7 +8,7 @@ import { ExitCode, HelmLockError } from "../lib/errors.ts";
 import { helmCapture, helmSpawn } from "../lib/exec.ts";
 import { planRecovery, readRelease, recoverRelease } from "../lib/release.ts";
 import { adminKubeconfig, createNamespace, helmEnv, helms, mintUser } from "./support/cluster.ts";
-import { releaseStatus, run, startStuckUpgrade, waitFor } from "./support/helm.ts";
+import { releaseStatus, run, startStuckUpgrade, waitForStatus } from "./support/helm.ts";
 
 const FAST = "tests/fixtures/fast";
 const SLOW = "tests/fixtures/slow";
@@ -293,10 +293,7 @@ async function killWhen(
     stderr: "null",
   }).spawn();
   try {
-    await waitFor(`release app to be ${status}`, async () => {
-      const s = await releaseStatus(bin, "app", namespace, env);
-      return s?.status === status ? true : undefined;
-    });
+    await waitForStatus(bin, "app", namespace, env, status);
   } finally {
     child.kill("SIGKILL");
     await child.status;
@@ -360,10 +357,7 @@ for (const { name, bin } of helms) {
           "--set",
           "tag=v2",
         ])));
-      await waitFor("pending-upgrade", async () => {
-        const s = await releaseStatus(bin, "app", namespace, env);
-        return s?.status === "pending-upgrade" ? s : undefined;
-      });
+      await waitForStatus(bin, "app", namespace, env, "pending-upgrade");
       child.kill("SIGTERM");
       const status = await child.status;
       assert.notEqual(status.code, 0);

@@ -60,6 +60,20 @@ export async function waitFor<T>(
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** Polls `helm status` until the release is in `status`. */
+export function waitForStatus(
+  bin: string,
+  release: string,
+  namespace: string,
+  env: Record<string, string>,
+  status: string,
+): Promise<true> {
+  return waitFor(`release ${release} to be ${status}`, async () => {
+    const s = await releaseStatus(bin, release, namespace, env);
+    return s?.status === status ? true : undefined;
+  });
+}
+
 /**
  * Starts `helm upgrade --install --wait` of the slow chart and returns once the release is
  * `pending-upgrade` (or `pending-install` for a first install): helm is then mid-operation.
@@ -91,9 +105,6 @@ export async function startStuckUpgrade(
     stdout: "null",
     stderr: "null",
   }).spawn();
-  await waitFor(`release ${release} to be ${pending}`, async () => {
-    const s = await releaseStatus(bin, release, namespace, env);
-    return s?.status === pending ? true : undefined;
-  });
+  await waitForStatus(bin, release, namespace, env, pending);
   return child;
 }
