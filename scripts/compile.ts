@@ -20,6 +20,7 @@
 
 import { resolve } from "node:path";
 import { VERSION } from "../lib/version.ts";
+import { exists, sha256File } from "./_util.ts";
 
 /** The repository root: `deno compile` runs there, so it finds deno.json and deno.lock. */
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -85,12 +86,6 @@ export function findTarget(name: string): Target {
   return found;
 }
 
-/** The hex SHA-256 of a file. */
-export async function sha256File(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Fails fast when `deno compile` could not download denort for `target`: passes when it is
  * cached in `options.denoDir` or `DENORT_BIN` is set, else probes `options.url` (default: the
@@ -135,16 +130,6 @@ function describe(error: unknown): string {
   const messages: string[] = [];
   for (let e = error; e instanceof Error; e = e.cause) messages.push(e.message);
   return messages.at(-1) ?? String(error);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 async function run(cmd: string, args: string[], timeoutS: number): Promise<void> {

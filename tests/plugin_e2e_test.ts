@@ -6,13 +6,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, adminKubeconfig, createNamespace, helms } from "./support/cluster.ts";
+import { exists } from "../scripts/_util.ts";
 import { DENO_RUN } from "./support/cli.ts";
 import { releaseStatus } from "./support/helm.ts";
 import {
   clonePluginSource,
   copyPluginSource,
   exec,
-  exists,
   hostArchiveName,
   makeLauncher,
   type Output,

@@ -7,6 +7,7 @@
  * @module
  */
 import { join } from "node:path";
+import { exists, sha256File, sha256Hex } from "../../scripts/_util.ts";
 
 /** Paths of the binaries a test run needs. */
 export interface TestBinaries {
@@ -47,16 +48,6 @@ export function cacheDir(): string {
   return join(xdg, "helm-lock-test");
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 async function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<void> {
   const out = await new Deno.Command(cmd, { args, ...opts, stdout: "piped", stderr: "piped" })
     .output();
@@ -64,11 +55,6 @@ async function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Pr
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-15).join("\n");
     throw new Error(`Cannot run ${cmd} ${args.join(" ")}: exit ${out.code}\n${err}`);
   }
-}
-
-async function sha256File(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Moves a finished `tmp` directory into place; a concurrent run may have won the race. */
@@ -100,13 +86,10 @@ async function sourceKey(): Promise<string> {
     }
   }
   files.sort();
-  const enc = new TextEncoder();
   const parts = await Promise.all(
     files.map(async (f) => f + "\0" + await sha256File(join(HERE, f))),
   );
-  const digest = await crypto.subtle.digest("SHA-256", enc.encode(parts.join("\n")));
-  return Array.from(new Uint8Array(digest).slice(0, 6), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
+  return (await sha256Hex(new TextEncoder().encode(parts.join("\n")))).slice(0, 12);
 }
 
 async function ensureControlPlane(log: (msg: string) => void) {

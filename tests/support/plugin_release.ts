@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { formatChecksums } from "../../scripts/compile.ts";
+import { sha256Hex } from "../../scripts/_util.ts";
 import { VERSION } from "../../lib/version.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -132,12 +133,6 @@ export async function tarGz(content: string): Promise<Uint8Array> {
   }
 }
 
-/** Hex SHA-256 of bytes. */
-export async function sha256(data: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Release files for this machine: `{archive name → tar.gz of binary, checksums.txt}`.
  * `tamper` changes the archive after its checksum was taken.
@@ -148,7 +143,7 @@ export async function releaseFiles(
 ): Promise<Map<string, Uint8Array>> {
   const name = hostArchiveName(options.version);
   const archive = await tarGz(binary);
-  const sums = formatChecksums(new Map([[name, await sha256(archive)]]));
+  const sums = formatChecksums(new Map([[name, await sha256Hex(archive)]]));
   const served = options.tamper ? await tarGz(`${binary}\n# tampered\n`) : archive;
   return new Map([[name, served], ["checksums.txt", new TextEncoder().encode(sums)]]);
 }
@@ -222,15 +217,4 @@ export async function which(tool: string): Promise<string | undefined> {
     }
   }
   return undefined;
-}
-
-/** Whether `path` exists. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
