@@ -6,10 +6,9 @@
  *
  * @module
  */
-import { parseArgs } from "./lib/argv.ts";
+import { lockedRun, parseArgs, type Reporter } from "./lib/cli/mod.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
-import { helmSpawn } from "./lib/exec.ts";
-import { lockedRun, type Reporter } from "./lib/locked_run.ts";
+import { helmSpawn } from "./lib/helm/mod.ts";
 import { redactText, secretValues } from "./lib/redact.ts";
 import { VERSION } from "./lib/version.ts";
 

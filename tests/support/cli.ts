@@ -13,7 +13,7 @@ const ROOT = join(import.meta.dirname!, "..", "..");
 
 /**
  * `deno run` with the permissions the compiled binary has, which are also the ones the
- * launcher of `install-binary.sh` grants (tests/plugin_e2e_test.ts checks that).
+ * launcher of `install-binary.sh` grants (tests/packaging/plugin_e2e_test.ts checks that).
  */
 export const DENO_RUN = [
   "run",

@@ -7,8 +7,8 @@
  */
 
 import { ApiException, type V1Lease } from "@kubernetes/client-node";
-import type { LeaseApi, LeaseEvent } from "../../lib/lease_api.ts";
-import type { Clock, Sleep } from "../../lib/lock.ts";
+import type { LeaseApi, LeaseEvent } from "../../lib/lock/lease_api.ts";
+import type { Clock, Sleep } from "../../lib/lock/lock.ts";
 
 interface Timer {
   at: number;

@@ -16,9 +16,9 @@
 
 import { KubeConfig } from "@kubernetes/client-node";
 import { HelmLockError } from "../../lib/errors.ts";
-import { holderIdentity, lockAnnotations } from "../../lib/identity.ts";
-import { countingLeaseApi, kubeLeaseApi } from "../../lib/lease_api.ts";
-import { acquireLock } from "../../lib/lock.ts";
+import { holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
+import { countingLeaseApi, kubeLeaseApi } from "../../lib/lock/lease_api.ts";
+import { acquireLock } from "../../lib/lock/lock.ts";
 
 /** What a worker does. */
 export interface WorkerConfig {

@@ -1,0 +1,236 @@
+/**
+ * The command line of `helm lock` / `helm-lock` (DESIGN §1):
+ *
+ *     helm lock <HELM_COMMAND> <RELEASE_NAME> [CHART] [FLAGS]
+ *
+ * Our own flags (`--lock-timeout <duration>`, `--lock-lease-duration <duration>`,
+ * `--lock-no-recover`) are taken out wherever
+ * they stand before a lone `--`; every other argument reaches helm verbatim and in order.
+ * The release is the first positional argument after the command, found with helm's own
+ * flag tables (`lib/helm/flags.ts`) the way pflag reads them (`lib/helm/argv.ts`); a flag
+ * neither helm version documents is assumed boolean unless written `--x=y`, so write unknown
+ * value-taking flags with `=` to keep the release detection right.
+ *
+ * Helm's global flags are also accepted before the command (`helm-lock -n prod upgrade ...`),
+ * as helm accepts them.
+ *
+ * Decisions where DESIGN is silent:
+ * - Lockable commands are install, upgrade, rollback, uninstall (and its aliases del,
+ *   delete, un) and test. Any other command is a usage error: helm-lock is for changing a
+ *   release; run plain helm for the rest.
+ * - `--help`/`-h` with a lockable command is helm's help for that command: the result is
+ *   `{ kind: "passthrough" }`, meaning "run helm with these args, without a lock".
+ * - `install --generate-name`/`--name-template` and `uninstall` of several releases are
+ *   usage errors, since one lock names one release.
+ * - The release name must be valid for helm (lowercase DNS name, at most 53 characters),
+ *   which also keeps the Lease name `helm-lock-<release>` valid.
+ *
+ * @module
+ */
+
+import type { ClusterFlags } from "../kube/cluster_flags.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
+import { canonicalCommand, type FlagUse, parseBool, scanHelmArgs } from "../helm/argv.ts";
+import { isGlobalFlag, LOCKABLE_COMMANDS, type LockableCommand } from "../helm/flags.ts";
+import { redactCommandLine, redactText, secretValues } from "../redact.ts";
+import { applyLockFlag, defaultLockSettings, type LockSettings } from "./lock_flags.ts";
+
+/** What the command line asks for. */
+export type ParsedArgs =
+  | { kind: "help" }
+  | { kind: "version" }
+  /** Run helm directly, without a lock (helm's own `--help` for a command). */
+  | { kind: "passthrough"; helmArgs: string[] }
+  | { kind: "run"; invocation: Invocation };
+
+/** A helm command to run under the lock. */
+export interface Invocation extends LockSettings {
+  /** The canonical helm command: `install`, `upgrade`, `rollback`, `uninstall` or `test`. */
+  command: LockableCommand;
+  /** The release name: the first positional argument after the command. */
+  release: string;
+  /** The chart (second positional argument) of `install` and `upgrade`, when given. */
+  chart?: string;
+  /** The argv for helm, verbatim and in order, with only helm-lock's `--lock-*` flags removed. */
+  helmArgs: string[];
+  /** The cluster connection flags found in `helmArgs`. */
+  cluster: ClusterFlags;
+  /**
+   * Helm's global flags from `helmArgs` as written (`["-n", "prod", "--kube-context=x"]`),
+   * for helm-lock's own helm calls. A shorthand combined with others (`-in prod`) is given
+   * on its own (`["-n", "prod"]`).
+   */
+  globalArgs: string[];
+  /** Whether the command can create the release: `install`, or `upgrade -i/--install`. */
+  install: boolean;
+  /** Whether `--debug` was given. */
+  debug: boolean;
+  /** `--create-namespace` given: the release namespace may not exist yet. */
+  createNamespace: boolean;
+  /** `--dry-run` given (any value but `false`/`none`): helm-lock then changes nothing itself. */
+  dryRun: boolean;
+}
+
+const USAGE = "helm lock <HELM_COMMAND> <RELEASE_NAME> [CHART] [FLAGS]";
+const COMMAND_USAGE: Readonly<Record<LockableCommand, string>> = {
+  install: "helm lock install <release> <chart>",
+  upgrade: "helm lock upgrade <release> <chart>",
+  rollback: "helm lock rollback <release> [revision]",
+  uninstall: "helm lock uninstall <release>",
+  test: "helm lock test <release>",
+};
+// chartutil.ValidateReleaseName in Helm 3.17 and 4.1.
+const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const MAX_RELEASE_NAME = 53;
+
+/**
+ * Parses the command line of helm-lock (see the module documentation).
+ *
+ * @param argv The arguments after the program name (`Deno.args`).
+ * @returns What to do: print help or the version, run helm directly, or run under the lock.
+ * @throws {HelmLockError} With {@linkcode ExitCode.Usage} and a one-line message when the
+ * command line cannot be used.
+ */
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  // A positional may really be the value of a flag helm-lock does not know (`--x secret`):
+  // whatever a message quotes is scrubbed of the secret values on the command line.
+  const secrets = secretValues(argv);
+  const quote = (token: string) => redactText(JSON.stringify(token), secrets);
+  const found = `found "helm lock${argv.length ? " " : ""}${
+    redactText(redactCommandLine(argv), secrets)
+  }"`;
+  const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
+
+  const settings = defaultLockSettings();
+  const { helmArgs, flags, command, positionals } = scanHelmArgs(
+    argv,
+    (arg, next) => applyLockFlag(settings, arg, next, quote, found),
+    found,
+  );
+
+  const lastBool = (name: string, flag: string) =>
+    flags.reduce(
+      (on, use) => use.name === name ? parseBool(use.value, flag, usage) : on,
+      false,
+    );
+
+  if (command === undefined) {
+    if (lastBool("help", "--help")) return { kind: "help" };
+    if (flags.some((use) => use.name === "version")) return { kind: "version" };
+    throw usage(`Cannot run as the helm command is missing: expected "${USAGE}", ${found}`);
+  }
+  const canonical = canonicalCommand(command);
+  if (!canonical) {
+    throw usage(
+      `Cannot lock as ${quote(command)} does not change a release: expected ` +
+        `a helm command that does (${LOCKABLE_COMMANDS.join(", ")}), ${found}`,
+    );
+  }
+  if (lastBool("help", "--help")) return { kind: "passthrough", helmArgs };
+
+  if (canonical === "install") {
+    const generated = flags.find((use) =>
+      (use.name === "generate-name" && parseBool(use.value, "--generate-name", usage)) ||
+      use.name === "name-template"
+    );
+    if (generated) {
+      throw usage(
+        `Cannot lock as the release name is generated by --${generated.name}: ` +
+          `expected "${COMMAND_USAGE.install}" with the name given, ${found}`,
+      );
+    }
+  }
+  const [release, second] = positionals;
+  if (release === undefined) {
+    throw usage(
+      `Cannot lock as the release name is missing: expected ` +
+        `"${COMMAND_USAGE[canonical]}", ${found}`,
+    );
+  }
+  if (release.length > MAX_RELEASE_NAME || !RELEASE_NAME.test(release)) {
+    throw usage(
+      `Cannot lock release ${quote(release)} as it is not a valid ` +
+        `release name: expected lowercase letters, digits, "-" and "." (at most ` +
+        `${MAX_RELEASE_NAME} characters), ${found}`,
+    );
+  }
+  if (canonical === "uninstall" && second !== undefined) {
+    throw usage(
+      `Cannot lock more than one release: expected "${COMMAND_USAGE.uninstall}" ` +
+        `once per release, ${found}`,
+    );
+  }
+
+  const invocation: Invocation = {
+    command: canonical,
+    release,
+    helmArgs,
+    cluster: clusterFlags(flags, usage),
+    globalArgs: flags
+      .filter((use) => isGlobalFlag(use.name) && use.name !== "help")
+      .flatMap((use) => use.tokens),
+    install: canonical === "install" ||
+      (canonical === "upgrade" && lastBool("install", "--install")),
+    debug: lastBool("debug", "--debug"),
+    ...settings,
+    createNamespace: canonical !== "rollback" && canonical !== "uninstall" &&
+      lastBool("create-namespace", "--create-namespace"),
+    // helm's --dry-run takes client, server, none, or pflag booleans, the last one winning.
+    dryRun: flags.reduce(
+      (on, use) =>
+        use.name === "dry-run"
+          ? use.value === undefined || !/^(none|false|f|0|FALSE|False|F)$/.test(use.value)
+          : on,
+      false,
+    ),
+  };
+  if ((canonical === "install" || canonical === "upgrade") && second !== undefined) {
+    invocation.chart = second;
+  }
+  return { kind: "run", invocation };
+}
+
+function clusterFlags(
+  flags: readonly FlagUse[],
+  usage: (message: string) => HelmLockError,
+): ClusterFlags {
+  const cluster: ClusterFlags = {};
+  for (const { name, value } of flags) {
+    if (name === "kube-insecure-skip-tls-verify") {
+      cluster.kubeInsecureSkipTlsVerify = parseBool(value, `--${name}`, usage);
+      continue;
+    }
+    if (value === undefined) continue;
+    switch (name) {
+      case "namespace":
+        cluster.namespace = value;
+        break;
+      case "kube-context":
+        cluster.kubeContext = value;
+        break;
+      case "kubeconfig":
+        cluster.kubeconfig = value;
+        break;
+      case "kube-apiserver":
+        cluster.kubeApiserver = value;
+        break;
+      case "kube-token":
+        cluster.kubeToken = value;
+        break;
+      case "kube-ca-file":
+        cluster.kubeCaFile = value;
+        break;
+      case "kube-as-user":
+        cluster.kubeAsUser = value;
+        break;
+      case "kube-as-group":
+        // A stringArray: repeatable, and a comma is part of the group name.
+        cluster.kubeAsGroups = [...cluster.kubeAsGroups ?? [], value];
+        break;
+      case "kube-tls-server-name":
+        cluster.kubeTlsServerName = value;
+        break;
+    }
+  }
+  return cluster;
+}

@@ -1,0 +1,246 @@
+/**
+ * What `helm lock <command> <release> ...` does once its command line is understood: take
+ * the Lease, recover the release if it is stuck, run helm with signals forwarded, and
+ * always release the Lease (DESIGN §2–§4).
+ *
+ * @module
+ */
+import type { Invocation } from "./args.ts";
+import { roughDuration } from "../duration.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
+import { helmSpawn } from "../helm/exec.ts";
+import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
+import { apiError } from "../kube/api_error.ts";
+import { resolveConnection } from "../kube/connection.ts";
+import { ensureNamespace } from "../kube/namespace.ts";
+import { acquireLock, type HeldLock, type WaitProgress } from "../lock/lock.ts";
+import { redactCommandLine } from "../redact.ts";
+import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
+
+/** Where {@linkcode lockedRun} reports what it does. */
+export interface Reporter {
+  /** One line a user should see (already without the `helm-lock:` prefix). */
+  info(line: string): void;
+  /** Detail shown with `--debug` / `HELM_DEBUG`. */
+  debug(line: string): void;
+}
+
+const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
+/** The signal count at which helm is killed instead of asked to stop (see `runHelm`). */
+const KILL_AT_SIGNAL = 3;
+type ForwardedSignal = keyof typeof SIGNAL_NUMBERS;
+
+/** Signals received so far; the first decides the exit code. */
+class Signals {
+  readonly #controller = new AbortController();
+  #received: ForwardedSignal[] = [];
+  #listeners: Array<[ForwardedSignal, () => void]> = [];
+  onSignal: (signal: ForwardedSignal, count: number) => void = () => {};
+
+  /** Aborted at the first SIGINT or SIGTERM. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get first(): ForwardedSignal | undefined {
+    return this.#received[0];
+  }
+
+  listen(): void {
+    for (const sig of Object.keys(SIGNAL_NUMBERS) as ForwardedSignal[]) {
+      const handler = () => {
+        this.#received.push(sig);
+        this.#controller.abort(
+          new HelmLockError(ExitCode.Internal, `Interrupted by ${sig}`),
+        );
+        this.onSignal(sig, this.#received.length);
+      };
+      Deno.addSignalListener(sig, handler);
+      this.#listeners.push([sig, handler]);
+    }
+  }
+
+  close(): void {
+    for (const [sig, handler] of this.#listeners) Deno.removeSignalListener(sig, handler);
+    this.#listeners = [];
+  }
+
+  /** 128 + the number of the first signal, the shell's convention. */
+  exitCode(): number {
+    return 128 + SIGNAL_NUMBERS[this.first ?? "SIGTERM"];
+  }
+}
+
+function describeHolder(p: WaitProgress): string {
+  const h = p.holder;
+  const parts = [`held by ${h.identity}`];
+  if (h.ciJobUrl) parts.push(`CI job ${h.ciJobUrl}`);
+  if (h.user) parts.push(`user ${h.user}`);
+  if (p.heldForMs !== undefined) parts.push(`for ${roughDuration(p.heldForMs)}`);
+  return parts.join(", ");
+}
+
+/**
+ * Runs the invocation under the lock and returns the exit code to end with: helm's own, or
+ * 128 + signal when interrupted.
+ *
+ * @throws {HelmLockError} for a lock timeout, a lost lock, a failed recovery, an unreachable
+ *   or refusing API server; the lock is released before it is thrown.
+ */
+export async function lockedRun(inv: Invocation, report: Reporter): Promise<number> {
+  const conn = resolveConnection(inv.cluster);
+  const lease = `helm-lock-${inv.release}`;
+  const where = `lock ${lease} in namespace "${conn.namespace}"`;
+  const commandLine = redactCommandLine(inv.helmArgs);
+  report.debug(`API server ${conn.server} as ${conn.user}`);
+
+  if (inv.createNamespace && !inv.dryRun) {
+    try {
+      if (await ensureNamespace(conn.kubeConfig, conn.namespace)) {
+        report.info(`created namespace "${conn.namespace}" (--create-namespace) to hold the lock`);
+      }
+    } catch (err) {
+      throw apiError(err, {
+        verb: "create",
+        resource: "namespaces",
+        namespace: conn.namespace,
+        user: conn.user,
+        server: conn.server,
+      });
+    }
+  }
+
+  const signals = new Signals();
+  signals.listen();
+  let held: HeldLock | undefined;
+  try {
+    const identity = holderIdentity();
+    report.debug(`holder identity ${identity}`);
+    const waitStart = Date.now();
+    try {
+      held = await acquireLock({
+        kubeConfig: conn.kubeConfig,
+        namespace: conn.namespace,
+        release: inv.release,
+        identity,
+        annotations: lockAnnotations({ command: `helm ${commandLine}` }),
+        timeoutMs: inv.lockTimeoutMs,
+        leaseDurationSeconds: inv.leaseDurationSeconds,
+        createNamespaceHint: inv.command === "install" || inv.command === "upgrade",
+        user: conn.user,
+        server: conn.server,
+        signal: signals.signal,
+        onProgress: (p) => report.info(`waiting for ${where}: ${describeHolder(p)}`),
+      });
+    } catch (e) {
+      if (signals.first) {
+        report.info(`${signals.first} while waiting for ${where}: helm did not run`);
+        return signals.exitCode();
+      }
+      throw e;
+    }
+    report.info(`acquired ${where} after ${roughDuration(Date.now() - waitStart)}`);
+
+    if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
+      if (inv.dryRun) {
+        report.info("--dry-run: the release is neither checked nor recovered");
+      } else {
+        try {
+          await recover(inv, conn.namespace, AbortSignal.any([signals.signal, held.lost]), report);
+        } catch (e) {
+          // A signal or the lost lock stopped recovery's helm (SIGTERM): say that, not how
+          // helm died of it.
+          if (!signals.first && !held.lost.aborted) throw e;
+        }
+      }
+    }
+    if (signals.first) {
+      report.info(`${signals.first} received: helm did not run`);
+      return signals.exitCode();
+    }
+    held.lost.throwIfAborted();
+    return await runHelm(inv, commandLine, held, signals, report);
+  } finally {
+    // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
+    // process before the Lease is deleted, or the next job waits for it to expire.
+    if (held && !held.lost.aborted) {
+      try {
+        await held.release();
+        report.info(`released ${where}`);
+      } catch (err) {
+        // helm's outcome is what the job reports; a Lease left behind only expires later.
+        const why = err instanceof Error ? err.message : String(err);
+        report.info(
+          `could not release ${where}, it expires ${inv.leaseDurationSeconds}s after the last ` +
+            `renewal: ${why}`,
+        );
+      }
+    }
+    signals.close();
+  }
+}
+
+/** Reads the release and, when it is stuck or failed, recovers it (DESIGN §3). */
+async function recover(
+  inv: Invocation,
+  namespace: string,
+  signal: AbortSignal,
+  report: Reporter,
+): Promise<void> {
+  const opts = { namespace, signal };
+  const state = await readRelease(inv.release, inv.globalArgs, opts);
+  const plan = planRecovery(state, {
+    command: inv.command,
+    install: inv.install,
+    release: inv.release,
+    namespace,
+  });
+  if (plan.action === "proceed") report.info(plan.reason);
+  await recoverRelease(inv.release, plan, inv.globalArgs, report.info, opts);
+}
+
+async function runHelm(
+  inv: Invocation,
+  commandLine: string,
+  held: HeldLock,
+  signals: Signals,
+  report: Reporter,
+): Promise<number> {
+  report.info(`running helm ${commandLine}`);
+  const helm = helmSpawn(inv.helmArgs);
+  signals.onSignal = (sig, count) => {
+    if (count < KILL_AT_SIGNAL) {
+      // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A
+      // repeated signal is forwarded too (helm ignores it): CI runners and shell wrappers
+      // often deliver the same SIGTERM twice, and killing helm for that would leave the very
+      // pending release helm-lock exists to prevent.
+      report.info(
+        count === 1
+          ? `${sig} received: forwarding it to helm and waiting for helm to exit`
+          : `${sig} received again: still waiting for helm; a third signal kills it`,
+      );
+      helm.kill(sig);
+    } else {
+      report.info(`${sig} received ${count} times: killing helm (the next run recovers it)`);
+      helm.kill("SIGKILL");
+    }
+  };
+  const onLost = () => {
+    report.info(`lost ${inv.release}'s lock while helm ran: stopping helm with SIGTERM`);
+    helm.kill("SIGTERM");
+  };
+  held.lost.addEventListener("abort", onLost, { once: true });
+  const status = await helm.status;
+  held.lost.removeEventListener("abort", onLost);
+  if (held.lost.aborted) {
+    const reason = held.lost.reason;
+    throw reason instanceof HelmLockError ? reason : new HelmLockError(
+      ExitCode.LockLost,
+      `Lost the lock of release "${inv.release}" while helm ran: helm was stopped`,
+      { cause: reason },
+    );
+  }
+  if (signals.first) return signals.exitCode();
+  report.debug(`helm exited with code ${status.code}`);
+  return status.code;
+}

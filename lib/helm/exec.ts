@@ -1,0 +1,141 @@
+/**
+ * The one place helm-lock starts helm (DESIGN §4). Always an argv array, never a shell, so
+ * values such as `--set a=b,c=d` or quoted text with spaces reach helm byte for byte.
+ *
+ * @module
+ */
+
+import { ExitCode, HelmLockError } from "../errors.ts";
+
+/**
+ * The helm executable to run: `$HELM_BIN` when set and not empty (the plugin system sets it
+ * to the helm that started us), else `helm` from `PATH`.
+ *
+ * @param env The environment to read. @default {Deno.env.toObject()}
+ * @returns The path or name of the helm executable.
+ */
+export function helmBin(env?: Record<string, string | undefined>): string {
+  const bin = env ? env["HELM_BIN"] : Deno.env.get("HELM_BIN");
+  return bin ? bin : "helm";
+}
+
+/** What a captured helm call printed and how it ended. */
+export interface HelmResult {
+  /** The exit code; 128 + n when helm was ended by signal n. */
+  code: number;
+  /** Everything helm printed to stdout, decoded as UTF-8. */
+  stdout: string;
+  /** Everything helm printed to stderr, decoded as UTF-8. */
+  stderr: string;
+}
+
+/** Options for {@linkcode helmCapture}. */
+export interface HelmCaptureOptions {
+  /**
+   * Variables added to (or overriding) the inherited environment; a `HELM_BIN` here also
+   * chooses the helm to run. @default {{}}
+   */
+  env?: Record<string, string>;
+  /** Aborting sends helm SIGTERM; the call then rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs helm with its output captured, for helm-lock's own calls (`history`, `rollback`,
+ * `uninstall`). stdin is closed so helm can never wait for input. The environment is
+ * inherited, which is how `HELM_DRIVER`, `HELM_NAMESPACE`, `KUBECONFIG`, ... reach helm.
+ *
+ * @param args helm's arguments, without the executable.
+ * @param opts Extra environment and an abort signal.
+ * @returns helm's exit code and output; a non-zero code is not an error here.
+ * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
+ * @throws {unknown} `opts.signal.reason` when the signal aborts the call.
+ */
+export async function helmCapture(
+  args: string[],
+  opts: HelmCaptureOptions = {},
+): Promise<HelmResult> {
+  const bin = helmBin({ ...Deno.env.toObject(), ...opts.env });
+  opts.signal?.throwIfAborted();
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(bin, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }).output();
+  } catch (error) {
+    throw spawnError(bin, error);
+  }
+  opts.signal?.throwIfAborted();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** A running helm started by {@linkcode helmSpawn}. */
+export interface HelmRun {
+  /** helm's process id. */
+  readonly pid: number;
+  /** Resolves when helm has exited; never rejects. */
+  readonly status: Promise<Deno.CommandStatus>;
+  /** Sends helm a signal; does nothing once helm has exited. */
+  kill(signal: Deno.Signal): void;
+}
+
+/**
+ * Starts the user's helm command with stdin, stdout and stderr inherited, so helm talks to
+ * the terminal or CI log exactly as it would without helm-lock.
+ *
+ * @param args helm's arguments, verbatim and in order.
+ * @returns A handle to wait for helm and to forward signals to it.
+ * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
+ */
+export function helmSpawn(args: string[]): HelmRun {
+  const bin = helmBin();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(bin, {
+      args,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (error) {
+    throw spawnError(bin, error);
+  }
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  return {
+    pid: child.pid,
+    status,
+    kill(signal: Deno.Signal): void {
+      if (exited) return;
+      try {
+        child.kill(signal);
+      } catch (error) {
+        // helm may exit between the check above and the kill; Deno then throws a TypeError
+        // ("Child process has already terminated"). Anything else is a real failure.
+        if (!(error instanceof TypeError)) throw error;
+      }
+    },
+  };
+}
+
+function spawnError(bin: string, error: unknown): HelmLockError {
+  const why = error instanceof Deno.errors.NotFound
+    ? "it was not found"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission was denied"
+    : String(error);
+  return new HelmLockError(
+    ExitCode.Internal,
+    `Cannot run helm as "${bin}": ${why}; install helm or set $HELM_BIN to its path`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,349 @@
+/**
+ * The release check and recovery of DESIGN §3, run only once the lock is held: read the
+ * release's history with the user's own helm and connection flags, decide what to do
+ * ({@linkcode planRecovery}, pure), and do it ({@linkcode recoverRelease}).
+ *
+ * Checked against Helm 3.17.2 and 4.1.4: both print the same `helm history -o json` (an array
+ * of `{revision, updated, status, chart, app_version, description}`, oldest first), both
+ * exit 1 with `Error: release: not found` for an unknown release, and both leave a killed
+ * upgrade's revision `pending-upgrade` in the history even after a rollback, so only the
+ * newest revision tells the release's state.
+ *
+ * @module
+ */
+
+import { ExitCode, HelmLockError } from "../errors.ts";
+import { helmCapture } from "./exec.ts";
+
+/** A revision's status as helm prints it; `unknown` also stands for any status we do not know. */
+export type ReleaseStatus =
+  | "deployed"
+  | "superseded"
+  | "failed"
+  | "uninstalling"
+  | "uninstalled"
+  | "pending-install"
+  | "pending-upgrade"
+  | "pending-rollback"
+  | "unknown";
+
+/** One entry of `helm history`. */
+export interface ReleaseRevision {
+  revision: number;
+  status: ReleaseStatus;
+  /** When helm last wrote this revision (RFC 3339), as helm prints it. */
+  updated?: string;
+  /** helm's description, e.g. `Upgrade complete` or `Preparing upgrade`. */
+  description?: string;
+}
+
+/** A release as found in the cluster. */
+export interface ReleaseState {
+  /** `false` when helm has no record of the release. */
+  found: boolean;
+  /** The newest revision: the release's state. */
+  current?: ReleaseRevision;
+  /** All revisions helm keeps (up to 256), oldest first. */
+  history: ReleaseRevision[];
+}
+
+/** What to do before running the user's command. */
+export type RecoveryPlan =
+  | { action: "proceed"; reason: string }
+  | { action: "rollback"; toRevision: number; reason: string }
+  | { action: "uninstall"; reason: string }
+  | { action: "error"; message: string };
+
+/** The user's command as {@linkcode planRecovery} needs it. */
+export interface RecoveryCommand {
+  /** The helm command, e.g. `upgrade`. */
+  command: string;
+  /** Whether the command can create the release (`upgrade --install`; implied by `install`). */
+  install: boolean;
+  /** Named in messages when given. */
+  release?: string;
+  /** Named in messages when given. */
+  namespace?: string;
+}
+
+const KNOWN_STATUSES: ReadonlySet<string> = new Set<ReleaseStatus>([
+  "deployed",
+  "superseded",
+  "failed",
+  "uninstalling",
+  "uninstalled",
+  "pending-install",
+  "pending-upgrade",
+  "pending-rollback",
+  "unknown",
+]);
+
+/**
+ * Decides, from the release's state, what to do before the user's command (DESIGN §3).
+ * Only `install` and `upgrade` are recovered; every other command proceeds.
+ *
+ * | newest revision | action |
+ * |---|---|
+ * | none (not found), `deployed`, `uninstalled`, `superseded`, `unknown` | proceed (helm decides) |
+ * | `pending-upgrade`, `pending-rollback`, `failed` with a good revision before it | rollback to the newest `deployed` (else `superseded`) revision |
+ * | `pending-install`; or the above with no good revision | uninstall when the command can create the release, else error |
+ * | `uninstalling` | error |
+ *
+ * @param state The release as {@linkcode readRelease} found it.
+ * @param cmd The user's command.
+ * @returns The plan; an `error` plan's message is meant for the user as is.
+ */
+export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): RecoveryPlan {
+  const name = cmd.release === undefined ? "the release" : `release "${cmd.release}"`;
+  const where = cmd.namespace === undefined ? "" : ` in namespace "${cmd.namespace}"`;
+  const Name = name.charAt(0).toUpperCase() + name.slice(1);
+  const current = state.current;
+  if (cmd.command !== "install" && cmd.command !== "upgrade") {
+    return { action: "proceed", reason: `no release check for "helm ${cmd.command}"` };
+  }
+  if (!state.found || current === undefined) {
+    return { action: "proceed", reason: `${name}${where} does not exist yet` };
+  }
+  const at = `${name}${where} is ${current.status} at revision ${current.revision}`;
+  const canCreate = cmd.install || cmd.command === "install";
+  switch (current.status) {
+    case "deployed":
+    case "superseded":
+    case "uninstalled":
+    case "unknown":
+      // Nothing stuck: whatever helm does with such a release, it does without helm-lock too
+      // (e.g. `helm install` of a deployed release fails with helm's own message).
+      return { action: "proceed", reason: at };
+    case "uninstalling":
+      return {
+        action: "error",
+        message: `${Name}${where} is stuck in state "uninstalling" at revision ` +
+          `${current.revision}: finish it with "helm uninstall ${cmd.release ?? "<release>"}", ` +
+          `then run the command again`,
+      };
+    case "pending-upgrade":
+    case "pending-rollback":
+    case "failed": {
+      // DESIGN §3: back to the last good revision first, so the user's command starts from a
+      // known-good state. (A rollback can itself fail when the failed revision renamed a
+      // resource, helm/helm#13437: that is reported as a failed recovery, never hidden.)
+      const good = lastGoodRevision(state.history, current.revision);
+      if (good !== undefined) {
+        return {
+          action: "rollback",
+          toRevision: good,
+          reason: `${at}; the last good revision is ${good}`,
+        };
+      }
+      break;
+    }
+    case "pending-install":
+      // A first install that never finished: rolling back to an older good revision (one from
+      // before an `uninstall --keep-history`) would resurrect what the user removed.
+      break;
+  }
+  if (canCreate) {
+    return { action: "uninstall", reason: `${at} with no good revision to roll back to` };
+  }
+  return {
+    action: "error",
+    message: `Cannot upgrade ${name}${where}: it is ${current.status} at revision ` +
+      `${current.revision} with no good revision to roll back to; add --install to let ` +
+      `helm-lock uninstall the stale release and install it again`,
+  };
+}
+
+/**
+ * The revision to roll back to: the newest `deployed` one before `before`, else the newest
+ * `superseded` one. `deployed` comes first because helm also marks failed revisions
+ * `superseded` (the base of a later upgrade, or of a failed rollback), so a `superseded`
+ * revision newer than the `deployed` one was not a good one.
+ */
+function lastGoodRevision(history: ReleaseRevision[], before: number): number | undefined {
+  const older = history.filter((r) => r.revision < before).sort((a, b) => b.revision - a.revision);
+  return (older.find((r) => r.status === "deployed") ??
+    older.find((r) => r.status === "superseded"))?.revision;
+}
+
+/** Options for {@linkcode readRelease} and {@linkcode recoverRelease}. */
+export interface ReleaseOptions {
+  /** The release namespace, named in error messages. */
+  namespace?: string;
+  /** Environment for helm on top of the inherited one (see {@linkcode helmCapture}). */
+  env?: Record<string, string>;
+  /** Aborting stops the running helm with SIGTERM; the call then rejects with the reason. */
+  signal?: AbortSignal;
+}
+
+function captureOptions(opts: ReleaseOptions) {
+  return {
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+}
+
+/**
+ * Reads the release with `helm history <release> -o json --max 256` and the user's global
+ * flags, so it sees the same cluster, namespace, identity and storage driver as the command.
+ *
+ * @param release The release name.
+ * @param globalArgs The user's helm global flag tokens, e.g. `["-n", "prod"]`.
+ * @param opts The namespace for messages.
+ * @returns `{found: false, history: []}` when helm has no such release.
+ * @throws {HelmLockError} {@linkcode ExitCode.Forbidden} when the API server refused us,
+ *   {@linkcode ExitCode.Unreachable} when it cannot be reached, else
+ *   {@linkcode ExitCode.RecoveryFailed}; the message includes helm's error.
+ */
+export async function readRelease(
+  release: string,
+  globalArgs: string[],
+  opts: ReleaseOptions = {},
+): Promise<ReleaseState> {
+  const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
+  const res = await helmCapture(args, captureOptions(opts));
+  const where = describe(release, opts.namespace);
+  if (res.code !== 0) {
+    if (/\brelease: not found\b/.test(res.stderr)) return { found: false, history: [] };
+    const said = helmSaid(res.stderr);
+    throw new HelmLockError(
+      classify(res.stderr),
+      `Cannot read the state of ${where}: "helm history" exited with code ${res.code}: ${said}`,
+    );
+  }
+  let history: ReleaseRevision[];
+  try {
+    history = parseHistory(res.stdout);
+  } catch (error) {
+    throw new HelmLockError(
+      ExitCode.RecoveryFailed,
+      `Cannot read the state of ${where}: expected a JSON list from "helm history -o json", ` +
+        `found ${JSON.stringify(res.stdout.trim().slice(0, 80))}`,
+      { cause: error },
+    );
+  }
+  const current = history[history.length - 1];
+  if (current === undefined) return { found: false, history };
+  return { found: true, current, history };
+}
+
+/** Parses `helm history -o json`, oldest revision first. */
+export function parseHistory(json: string): ReleaseRevision[] {
+  const data: unknown = JSON.parse(json);
+  if (!Array.isArray(data)) throw new TypeError("Expected a JSON array");
+  const history = data.map((entry: unknown): ReleaseRevision => {
+    if (typeof entry !== "object" || entry === null) {
+      throw new TypeError(`Expected an object per revision: found ${JSON.stringify(entry)}`);
+    }
+    const e = entry as Record<string, unknown>;
+    if (typeof e.revision !== "number" || !Number.isInteger(e.revision)) {
+      throw new TypeError(`Expected an integer revision: found ${JSON.stringify(e.revision)}`);
+    }
+    const status = typeof e.status === "string" && KNOWN_STATUSES.has(e.status)
+      ? e.status as ReleaseStatus
+      : "unknown";
+    const rev: ReleaseRevision = { revision: e.revision, status };
+    if (typeof e.updated === "string") rev.updated = e.updated;
+    if (typeof e.description === "string") rev.description = e.description;
+    return rev;
+  });
+  return history.sort((a, b) => a.revision - b.revision);
+}
+
+/**
+ * Carries out a `rollback` or `uninstall` plan with the user's helm and global flags; does
+ * nothing for `proceed`. Logs what was found (the plan's reason) and what was done, one line
+ * each, without the `helm-lock:` prefix.
+ *
+ * - rollback: `helm rollback <release> <revision>` without `--wait`. Waiting for readiness
+ *   is the user's command's business (it runs right after), and a wait here could hang for
+ *   the whole `--timeout` on workloads that never get ready. Rollback hooks still run, as
+ *   they would in a rollback by hand.
+ * - uninstall: `helm uninstall <release> --no-hooks`. The release never finished installing,
+ *   so its delete hooks would run against half-created resources; one that fails or hangs
+ *   would leave the release `uninstalling`, which is worse than where we started.
+ *
+ * @param release The release name.
+ * @param plan The plan from {@linkcode planRecovery}.
+ * @param globalArgs The user's helm global flag tokens.
+ * @param log Receives one line per finding and action.
+ * @param opts The namespace for messages.
+ * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when helm fails (with helm's
+ *   error), or for an `error` plan (with its message).
+ */
+export async function recoverRelease(
+  release: string,
+  plan: RecoveryPlan,
+  globalArgs: string[],
+  log: (line: string) => void,
+  opts: ReleaseOptions = {},
+): Promise<void> {
+  const where = describe(release, opts.namespace);
+  switch (plan.action) {
+    case "proceed":
+      return;
+    case "error":
+      throw new HelmLockError(ExitCode.RecoveryFailed, plan.message);
+    case "rollback": {
+      log(plan.reason);
+      const rev = String(plan.toRevision);
+      await runOrThrow(
+        ["rollback", release, rev, ...globalArgs],
+        `roll back ${where} to revision ${rev}`,
+        opts,
+      );
+      log(`rolled back ${where} to revision ${rev}`);
+      return;
+    }
+    case "uninstall": {
+      log(plan.reason);
+      await runOrThrow(
+        ["uninstall", release, "--no-hooks", ...globalArgs],
+        `uninstall the stale ${where}`,
+        opts,
+      );
+      log(`uninstalled the stale ${where}`);
+      return;
+    }
+  }
+}
+
+async function runOrThrow(args: string[], what: string, opts: ReleaseOptions): Promise<void> {
+  const res = await helmCapture(args, captureOptions(opts));
+  if (res.code === 0) return;
+  throw new HelmLockError(
+    ExitCode.RecoveryFailed,
+    `Cannot ${what}: "helm ${args[0]}" exited with code ${res.code}: ${helmSaid(res.stderr)}`,
+  );
+}
+
+function describe(release: string, namespace: string | undefined): string {
+  return namespace === undefined
+    ? `release "${release}"`
+    : `release "${release}" in namespace "${namespace}"`;
+}
+
+/** The exit code for a failed helm call, judged by helm's error text (both helm 3 and 4). */
+export function classify(stderr: string): ExitCode {
+  // Helm 3 says "Kubernetes cluster unreachable", Helm 4 "kubernetes cluster unreachable",
+  // and both use it for rejected credentials too, so look for authentication words first.
+  if (/\bforbidden\b|\bunauthorized\b|provide credentials/i.test(stderr)) {
+    return ExitCode.Forbidden;
+  }
+  if (
+    /cluster unreachable|connection refused|no such host|i\/o timeout|network is unreachable/i
+      .test(stderr)
+  ) {
+    return ExitCode.Unreachable;
+  }
+  return ExitCode.RecoveryFailed;
+}
+
+/** helm's error as one line: its `Error:` lines (else all it printed), without the prefix. */
+export function helmSaid(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const errors = lines.filter((l) => l.startsWith("Error:"));
+  const text = (errors.length > 0 ? errors : lines)
+    .map((l) => l.replace(/^Error:\s*/, ""))
+    .join("; ");
+  return text === "" ? "no error message" : text;
+}

@@ -1,0 +1,109 @@
+/**
+ * What a failed Kubernetes API request means for helm-lock: the mapping of client errors to
+ * the exit codes for an API server that refuses us or cannot be reached.
+ *
+ * @module
+ */
+
+import { ApiException } from "@kubernetes/client-node";
+import { ExitCode, HelmLockError } from "../errors.ts";
+import { redactUrls } from "../redact.ts";
+
+/** What a failed request was trying to do, for {@linkcode apiError}. */
+export interface ApiAction {
+  /** The Kubernetes verb: `get`, `create`, `update`, `delete`, `watch`. */
+  verb: string;
+  /** The resource, plural: `leases`. */
+  resource: string;
+  namespace: string;
+  user: string;
+  server: string;
+}
+
+/**
+ * Why a request never got an answer, from the innermost error of a cause chain (undici
+ * wraps the socket error in "fetch failed"): `connect ECONNREFUSED 127.0.0.1:6443`,
+ * `getaddrinfo ENOTFOUND host`, a TLS verification failure, ...
+ */
+function networkReason(err: unknown): string {
+  let innermost: unknown = err;
+  for (let depth = 0; depth < 8; depth++) {
+    const cause = (innermost as { cause?: unknown } | undefined)?.cause;
+    if (!cause) break;
+    innermost = cause;
+  }
+  if (innermost instanceof DOMException && innermost.name === "TimeoutError") {
+    return "no answer in time";
+  }
+  const message = innermost instanceof Error ? innermost.message : String(innermost);
+  return redactUrls(message.split("\n")[0] || "unknown error");
+}
+
+function statusMessage(err: ApiException<unknown>): string | undefined {
+  const body = err.body;
+  const parsed = typeof body === "string"
+    ? (() => {
+      try {
+        return JSON.parse(body);
+      } catch {
+        return undefined;
+      }
+    })()
+    : body;
+  const message = (parsed as { message?: unknown } | undefined)?.message;
+  return typeof message === "string" ? message : undefined;
+}
+
+/** Whether `err` is an API response with the given HTTP status. */
+export function isStatus(err: unknown, code: number): boolean {
+  return err instanceof ApiException && err.code === code;
+}
+
+/**
+ * Maps an error from the Kubernetes client to a {@linkcode HelmLockError}: 401/403 become
+ * {@linkcode ExitCode.Forbidden} naming the verb, resource, namespace and user (the user
+ * the API server reports when it says so); a connection, DNS or TLS failure becomes
+ * {@linkcode ExitCode.Unreachable} naming the server. Anything else is
+ * {@linkcode ExitCode.Internal}. A `HelmLockError` passes through unchanged.
+ *
+ * @param err The error thrown by the client.
+ * @param what What the request was trying to do.
+ * @returns The error to throw.
+ */
+export function apiError(err: unknown, what: ApiAction): HelmLockError {
+  if (err instanceof HelmLockError) return err;
+  const { verb, resource, namespace } = what;
+  const server = redactUrls(what.server);
+  if (err instanceof ApiException) {
+    const detail = statusMessage(err);
+    if (err.code === 403) {
+      // The server knows who we really are (token subject, impersonation); prefer its name.
+      const user = detail?.match(/User "([^"]*)"/)?.[1] ?? what.user;
+      return new HelmLockError(
+        ExitCode.Forbidden,
+        `Cannot ${verb} ${resource} in namespace "${namespace}" as user "${user}": forbidden`,
+        { cause: err },
+      );
+    }
+    if (err.code === 401) {
+      return new HelmLockError(
+        ExitCode.Forbidden,
+        `Cannot ${verb} ${resource} in namespace "${namespace}" as user "${what.user}": unauthorized (the API server ${server} rejected the credentials)`,
+        { cause: err },
+      );
+    }
+    return new HelmLockError(
+      ExitCode.Internal,
+      `Cannot ${verb} ${resource} in namespace "${namespace}": the API server ${server} answered ${err.code}${
+        detail ? ` (${detail})` : ""
+      }`,
+      { cause: err },
+    );
+  }
+  // Anything but an API answer means the server could not be reached (or trusted).
+  return new HelmLockError(
+    ExitCode.Unreachable,
+    `Cannot reach the Kubernetes API server ${server}: ${networkReason(err)}`,
+    { cause: err },
+  );
+}

@@ -1,0 +1,330 @@
+/**
+ * The Kubernetes connection, built the way helm builds it, so that the Lease lives on the
+ * cluster, namespace and identity helm itself uses. (What its errors mean: `api_error.ts`.)
+ *
+ * @module
+ */
+
+import {
+  type Cluster,
+  type Context,
+  KubeConfig,
+  type RequestContext,
+  type User,
+} from "@kubernetes/client-node";
+import { ExitCode, HelmLockError } from "../errors.ts";
+import type { ClusterFlags } from "./cluster_flags.ts";
+import { redactUrls } from "../redact.ts";
+
+/** Where a pod finds its ServiceAccount credentials (client-go's in-cluster config). */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** A ready-to-use connection to the cluster helm would talk to. */
+export interface KubeConnection {
+  /** Client configuration holding only the selected context, with every override applied. */
+  kubeConfig: KubeConfig;
+  /** The namespace of the release (and of the Lease). */
+  namespace: string;
+  /** The API server URL, for messages (credentials in it hidden). */
+  server: string;
+  /** Who we act as, for messages: the impersonated user, else the kubeconfig user entry. */
+  user: string;
+}
+
+/**
+ * A KubeConfig that also sends `Impersonate-Group`, which client-node does not support
+ * (it only knows the user's `as`). Only one group: client-node's request context keeps one
+ * value per header, and a comma-joined value would name a single, wrong group.
+ */
+class ImpersonatingKubeConfig extends KubeConfig {
+  constructor(private readonly group: string) {
+    super();
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    context.setHeaderParam("Impersonate-Group", this.group);
+  }
+}
+
+/**
+ * A boolean environment variable as helm reads it (`envBoolOr`): Go's strconv.ParseBool,
+ * and a value it cannot parse counts as unset, so helm and helm-lock agree on it.
+ */
+function parseBool(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
+  if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
+  return undefined;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function loadFile(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(path);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    throw new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot load kubeconfig "${path}": ${reason}`,
+      { cause: err },
+    );
+  }
+  return kc;
+}
+
+/** The kubeconfig files helm reads, in priority order (client-go's loading rules). */
+function kubeconfigFiles(flags: ClusterFlags, env: Record<string, string | undefined>): string[] {
+  if (flags.kubeconfig) {
+    if (!exists(flags.kubeconfig)) {
+      throw new HelmLockError(
+        ExitCode.Unreachable,
+        `Cannot read kubeconfig "${flags.kubeconfig}" given by --kubeconfig: no such file`,
+      );
+    }
+    return [flags.kubeconfig];
+  }
+  if (env.KUBECONFIG) {
+    const sep = Deno.build.os === "windows" ? ";" : ":";
+    // client-go skips list entries that do not exist.
+    return env.KUBECONFIG.split(sep).filter((f) => f !== "" && exists(f));
+  }
+  const home = env.HOME ?? env.USERPROFILE;
+  const file = home ? `${home}/.kube/config` : undefined;
+  return file && exists(file) ? [file] : [];
+}
+
+interface Merged {
+  clusters: Cluster[];
+  users: User[];
+  contexts: Context[];
+  currentContext: string | undefined;
+}
+
+/** Merges like client-go: the first file to define a name (or current-context) wins. */
+function merge(files: string[]): Merged {
+  const merged: Merged = { clusters: [], users: [], contexts: [], currentContext: undefined };
+  for (const file of files) {
+    const kc = loadFile(file);
+    merged.currentContext ||= kc.getCurrentContext() || undefined;
+    for (const c of kc.getClusters()) {
+      if (!merged.clusters.some((x) => x.name === c.name)) merged.clusters.push(c);
+    }
+    for (const u of kc.getUsers()) {
+      if (!merged.users.some((x) => x.name === u.name)) merged.users.push(u);
+    }
+    for (const c of kc.getContexts()) {
+      if (!merged.contexts.some((x) => x.name === c.name)) merged.contexts.push(c);
+    }
+  }
+  return merged;
+}
+
+/** The ServiceAccount's username from its token, for messages; the token is not kept. */
+function serviceAccountUser(tokenFile: string): string {
+  try {
+    const payload = Deno.readTextFileSync(tokenFile).trim().split(".")[1] ?? "";
+    const json = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
+    if (typeof json.sub === "string") return json.sub;
+  } catch {
+    // An opaque token: fall through.
+  }
+  return "in-cluster service account";
+}
+
+interface Selected {
+  cluster: Cluster;
+  user: User;
+  namespace: string | undefined;
+  userName: string;
+}
+
+function inCluster(env: Record<string, string | undefined>, saDir: string): Selected | undefined {
+  const host = env.KUBERNETES_SERVICE_HOST;
+  const port = env.KUBERNETES_SERVICE_PORT;
+  const tokenFile = `${saDir}/token`;
+  if (!host || !port || !exists(tokenFile)) return undefined;
+  const hostPart = host.includes(":") ? `[${host}]` : host;
+  let namespace = env.POD_NAMESPACE;
+  if (!namespace) {
+    try {
+      namespace = Deno.readTextFileSync(`${saDir}/namespace`).trim();
+    } catch {
+      namespace = undefined;
+    }
+  }
+  return {
+    cluster: {
+      name: "in-cluster",
+      server: `https://${hostPart}:${port}`,
+      caFile: `${saDir}/ca.crt`,
+      skipTLSVerify: false,
+    },
+    // client-node re-reads a tokenFile every minute, as client-go does for rotated tokens.
+    user: { name: "in-cluster", authProvider: { name: "tokenFile", config: { tokenFile } } },
+    namespace: namespace || undefined,
+    userName: serviceAccountUser(tokenFile),
+  };
+}
+
+/**
+ * Resolves the cluster connection exactly as helm does: `--kubeconfig`, else the
+ * `KUBECONFIG` list, else `~/.kube/config`, else the in-cluster ServiceAccount; then the
+ * context (`--kube-context`/`HELM_KUBECONTEXT`) and the `--kube-*`/`HELM_KUBE*` overrides.
+ * The namespace is `--namespace`, else `HELM_NAMESPACE`, else the context's, else the
+ * pod's (in-cluster), else `default`.
+ *
+ * @param flags The connection flags found on helm's command line.
+ * @param env The environment (defaults to the process environment).
+ * @param saDir Where to look for ServiceAccount credentials (tests point it elsewhere).
+ * @returns The connection.
+ * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when no cluster is configured or the
+ * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value.
+ */
+export function resolveConnection(
+  flags: ClusterFlags,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+  saDir: string = SERVICE_ACCOUNT_DIR,
+): KubeConnection {
+  const files = kubeconfigFiles(flags, env);
+  const merged = merge(files);
+  const contextName = flags.kubeContext || env.HELM_KUBECONTEXT || merged.currentContext;
+  const where = files.length > 0 ? `kubeconfig ${files.map((f) => `"${f}"`).join(", ")}` : "";
+  const server = flags.kubeApiserver || env.HELM_KUBEAPISERVER || undefined;
+
+  let selected: Selected | undefined;
+  if (contextName) {
+    const context = merged.contexts.find((c) => c.name === contextName);
+    if (!context) {
+      const known = merged.contexts.map((c) => c.name).join(", ") || "none";
+      throw new HelmLockError(
+        ExitCode.Unreachable,
+        `Cannot find kube context "${contextName}" in ${
+          where || "any kubeconfig"
+        } (contexts: ${known}); check --kube-context, HELM_KUBECONTEXT or KUBECONFIG`,
+      );
+    }
+    const cluster = merged.clusters.find((c) => c.name === context.cluster);
+    if (!cluster && !server) {
+      throw new HelmLockError(
+        ExitCode.Unreachable,
+        `Cannot use kube context "${contextName}": its cluster "${context.cluster}" is not in ${where}`,
+      );
+    }
+    const user = merged.users.find((u) => u.name === context.user) ??
+      { name: context.user || "anonymous" };
+    selected = {
+      cluster: cluster ?? { name: context.cluster, server: "", skipTLSVerify: false },
+      user,
+      namespace: context.namespace || undefined,
+      userName: user.name,
+    };
+  } else {
+    // client-go uses the in-cluster config only when the kubeconfig gave nothing usable.
+    selected = inCluster(env, saDir);
+    if (!selected && server) {
+      selected = {
+        cluster: { name: "flags", server, skipTLSVerify: false },
+        user: { name: "flags" },
+        namespace: undefined,
+        userName: "flags",
+      };
+    }
+  }
+  if (!selected) {
+    throw new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot find a Kubernetes cluster: no kubeconfig context (${
+        where || "no kubeconfig file found"
+      }) and not running in a pod; set --kubeconfig, KUBECONFIG or --kube-context`,
+    );
+  }
+  return applyOverrides(selected, flags, env, server);
+}
+
+function applyOverrides(
+  selected: Selected,
+  flags: ClusterFlags,
+  env: Record<string, string | undefined>,
+  server: string | undefined,
+): KubeConnection {
+  const token = flags.kubeToken || env.HELM_KUBETOKEN || undefined;
+  const caFile = flags.kubeCaFile || env.HELM_KUBECAFILE || undefined;
+  const insecure = flags.kubeInsecureSkipTlsVerify ??
+    parseBool(env.HELM_KUBEINSECURE_SKIP_TLS_VERIFY);
+  const tlsServerName = flags.kubeTlsServerName || env.HELM_KUBETLS_SERVER_NAME || undefined;
+  const asUser = flags.kubeAsUser || env.HELM_KUBEASUSER || undefined;
+  const asGroups = flags.kubeAsGroups?.length
+    ? flags.kubeAsGroups
+    : (env.HELM_KUBEASGROUPS ?? "").split(",").map((g) => g.trim()).filter((g) => g);
+  if (asGroups.length > 1) {
+    throw new HelmLockError(
+      ExitCode.Usage,
+      `Cannot impersonate more than one group: --kube-as-group was given ${asGroups.length} values (${
+        asGroups.join(", ")
+      })`,
+    );
+  }
+
+  let cluster: Cluster = { ...selected.cluster };
+  if (server) cluster = { ...cluster, server };
+  if (caFile && !exists(caFile)) {
+    throw new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot read the CA file "${caFile}" given by --kube-ca-file or HELM_KUBECAFILE: no such file`,
+    );
+  }
+  if (caFile) {
+    // A CA override replaces embedded CA data and turns verification back on, as in client-go.
+    const { caData: _data, ...rest } = cluster;
+    cluster = { ...rest, caFile, skipTLSVerify: false };
+  }
+  // Only true overrides: helm always passes the setting (as a plugin, the variable is
+  // "false" by default), and client-go never lets a false replace the kubeconfig's true.
+  if (insecure === true) {
+    // client-go drops the CA when verification is skipped: the two may not be combined.
+    const { caData: _data, caFile: _file, ...rest } = cluster;
+    cluster = { ...rest, skipTLSVerify: true };
+  }
+  if (tlsServerName) cluster = { ...cluster, tlsServerName };
+  if (!cluster.server) {
+    throw new HelmLockError(
+      ExitCode.Unreachable,
+      `Cannot connect to cluster "${cluster.name}": it has no server URL; set --kube-apiserver`,
+    );
+  }
+
+  let user: User = { ...selected.user };
+  if (token) {
+    // A bearer token replaces the user's other credentials that would send a header.
+    const { authProvider: _provider, exec: _exec, ...rest } = user;
+    user = { ...rest, token };
+  }
+  if (asUser) user = { ...user, impersonateUser: asUser };
+
+  const kubeConfig = asGroups[0] ? new ImpersonatingKubeConfig(asGroups[0]) : new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [cluster],
+    users: [user],
+    contexts: [{ name: "helm-lock", cluster: cluster.name, user: user.name }],
+    currentContext: "helm-lock",
+  });
+  const namespace = flags.namespace || env.HELM_NAMESPACE || selected.namespace || "default";
+  return {
+    kubeConfig,
+    namespace,
+    server: redactUrls(cluster.server),
+    user: asUser ?? (token && selected.userName === "flags" ? "token" : selected.userName),
+  };
+}
+
+export { type ApiAction, apiError, isStatus } from "./api_error.ts";

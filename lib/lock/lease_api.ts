@@ -1,0 +1,124 @@
+/**
+ * The five Lease operations the lock needs, on one named Lease, as a small interface so
+ * that unit tests can put a fake API server behind the lock and the bench can count requests.
+ *
+ * @module
+ */
+
+import {
+  type CoordinationV1Api,
+  CoordinationV1Api as CoordinationV1ApiClass,
+  type KubeConfig,
+  type V1Lease,
+  Watch,
+} from "@kubernetes/client-node";
+import { isStatus } from "../kube/api_error.ts";
+
+/** A watch event on the Lease (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`). */
+export interface LeaseEvent {
+  type: string;
+  /** The Lease; for `ERROR` a `Status` object, for `BOOKMARK` only its metadata. */
+  object: V1Lease & { code?: number };
+}
+
+/**
+ * Operations on one Lease. Failures are thrown as the client's `ApiException` (with `code`)
+ * or as a network error.
+ */
+export interface LeaseApi {
+  /** The Lease, or `undefined` when it does not exist. */
+  get(): Promise<V1Lease | undefined>;
+  /** Creates the Lease; 409 when it exists. */
+  create(body: V1Lease): Promise<V1Lease>;
+  /** Replaces the Lease; 409 when `body.metadata.resourceVersion` is not the current one. */
+  replace(body: V1Lease): Promise<V1Lease>;
+  /** Deletes the Lease only if its uid and resourceVersion still match; 409 otherwise. */
+  delete(preconditions: { uid: string; resourceVersion: string }): Promise<void>;
+  /**
+   * Watches the Lease from `resourceVersion`. Resolves once the watch is established and
+   * returns a promise that settles when the watch ends (server timeout, network error,
+   * or `signal` aborting).
+   */
+  watch(
+    resourceVersion: string,
+    onEvent: (event: LeaseEvent) => void,
+    signal: AbortSignal,
+  ): Promise<{ ended: Promise<void> }>;
+}
+
+/** How long the API server may keep one watch open; a fresh one is cheap. */
+const WATCH_TIMEOUT_SECONDS = 290;
+
+/**
+ * The real {@linkcode LeaseApi} on a cluster.
+ *
+ * @param kubeConfig The connection.
+ * @param namespace The Lease's namespace.
+ * @param name The Lease's name.
+ */
+export function kubeLeaseApi(kubeConfig: KubeConfig, namespace: string, name: string): LeaseApi {
+  const api: CoordinationV1Api = kubeConfig.makeApiClient(CoordinationV1ApiClass);
+  return {
+    async get() {
+      try {
+        return await api.readNamespacedLease({ name, namespace });
+      } catch (err) {
+        if (isStatus(err, 404)) return undefined;
+        throw err;
+      }
+    },
+    create: (body) => api.createNamespacedLease({ namespace, body }),
+    replace: (body) => api.replaceNamespacedLease({ name, namespace, body }),
+    async delete(preconditions) {
+      await api.deleteNamespacedLease({ name, namespace, body: { preconditions } });
+    },
+    async watch(resourceVersion, onEvent, signal) {
+      const { promise: ended, resolve, reject } = Promise.withResolvers<void>();
+      // client-node reports the end of a watch (also a failed connect) through `done`.
+      const controller = await new Watch(kubeConfig).watch(
+        `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+        {
+          fieldSelector: `metadata.name=${name}`,
+          resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: WATCH_TIMEOUT_SECONDS,
+        },
+        (type, object) => onEvent({ type, object }),
+        (err) => err ? reject(err) : resolve(),
+      );
+      // Under Deno, client-node does not always call `done` after an abort: end it here.
+      const abort = () => {
+        controller.abort();
+        resolve();
+      };
+      if (signal.aborted) abort();
+      else signal.addEventListener("abort", abort, { once: true });
+      ended.catch(() => {}).finally(() => signal.removeEventListener("abort", abort));
+      // A failed connect has already called `done`: surface it as a failed watch() call.
+      await Promise.race([ended, Promise.resolve()]);
+      return { ended };
+    },
+  };
+}
+
+/**
+ * Wraps a {@linkcode LeaseApi} to count the requests it sends (a watch counts once, when
+ * it is opened). For the bench's requests-per-minute figure.
+ */
+export function countingLeaseApi(api: LeaseApi): { api: LeaseApi; count: () => number } {
+  let n = 0;
+  const counted = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => (...a: A) => {
+    n++;
+    return f(...a);
+  };
+  return {
+    api: {
+      get: counted(api.get.bind(api)),
+      create: counted(api.create.bind(api)),
+      replace: counted(api.replace.bind(api)),
+      delete: counted(api.delete.bind(api)),
+      watch: counted(api.watch.bind(api)),
+    },
+    count: () => n,
+  };
+}

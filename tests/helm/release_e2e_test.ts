@@ -1,0 +1,398 @@
+/**
+ * `readRelease` and `recoverRelease` against the real API server with real Helm 3 and Helm 4:
+ * every state of DESIGN §3 is produced the way it happens in CI (a killed helm, a manifest
+ * the API server rejects), then read, planned for and recovered.
+ */
+import assert from "node:assert/strict";
+import { ExitCode, HelmLockError } from "../../lib/errors.ts";
+import { helmCapture, helmSpawn } from "../../lib/helm/exec.ts";
+import { planRecovery, readRelease, recoverRelease } from "../../lib/helm/release.ts";
+import { adminKubeconfig, createNamespace, helmEnv, helms, mintUser } from "../support/cluster.ts";
+import { releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
+
+const FAST = "tests/fixtures/fast";
+const SLOW = "tests/fixtures/slow";
+
+/** A fresh namespace and helm environment (with `HELM_BIN`) for one case. */
+async function setup(bin: string, prefix: string) {
+  const namespace = await createNamespace(prefix);
+  const env = { ...await helmEnv(), HELM_BIN: bin };
+  const helm = async (...args: string[]) => {
+    const out = await run(bin, [...args, "-n", namespace], env);
+    assert.equal(out.code, 0, `helm ${args.join(" ")}: ${out.stderr}`);
+    return out;
+  };
+  return { namespace, env, helm, globalArgs: ["-n", namespace], opts: { namespace, env } };
+}
+
+function statuses(history: { status: string }[]): string[] {
+  return history.map((r) => r.status);
+}
+
+for (const { name, bin } of helms) {
+  Deno.test(`${name}: readRelease() finds no release`, async () => {
+    const { globalArgs, opts } = await setup(bin, `rel-none-${name}`);
+    assert.deepEqual(await readRelease("absent", globalArgs, opts), { found: false, history: [] });
+  });
+
+  Deno.test(`${name}: readRelease() reads a deployed release and planRecovery() proceeds`, async () => {
+    const { helm, globalArgs, opts } = await setup(bin, `rel-deployed-${name}`);
+    await helm("install", "app", FAST);
+    await helm("upgrade", "app", FAST, "--set", "tag=v2");
+    const state = await readRelease("app", globalArgs, opts);
+    assert.equal(state.found, true);
+    assert.deepEqual(
+      state.history.map((r) => [r.revision, r.status, r.description]),
+      [[1, "superseded", "Install complete"], [2, "deployed", "Upgrade complete"]],
+    );
+    assert.deepEqual(state.current, state.history[1]);
+    assert.match(state.current?.updated ?? "", /^\d{4}-\d\d-\d\dT/);
+    assert.equal(planRecovery(state, { command: "upgrade", install: false }).action, "proceed");
+  });
+
+  Deno.test(`${name}: a killed upgrade is pending-upgrade and a rollback lets plain helm upgrade again`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-pending-up-${name}`);
+    await helm("install", "app", SLOW);
+    const child = await startStuckUpgrade(bin, "app", namespace, env, SLOW, "pending-upgrade");
+    child.kill("SIGKILL");
+    await child.status;
+
+    const state = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(state.history), ["deployed", "pending-upgrade"]);
+    assert.equal(state.current?.revision, 2);
+    const plan = planRecovery(state, {
+      command: "upgrade",
+      install: false,
+      release: "app",
+      namespace,
+    });
+    assert.equal(plan.action === "rollback" && plan.toRevision, 1);
+
+    const lines: string[] = [];
+    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), opts);
+    assert.deepEqual(lines, [
+      `release "app" in namespace "${namespace}" is pending-upgrade at revision 2; the last good revision is 1`,
+      `rolled back release "app" in namespace "${namespace}" to revision 1`,
+    ]);
+    // No --wait on the rollback: it returns although the Deployment never becomes ready.
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 3,
+    });
+    await helm("upgrade", "app", SLOW, "--set", "tag=v3");
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 4,
+    });
+    // helm keeps the killed revision pending-upgrade; the state is the newest revision.
+    const after = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(after.history), [
+      "superseded",
+      "pending-upgrade",
+      "superseded",
+      "deployed",
+    ]);
+    assert.equal(planRecovery(after, { command: "upgrade", install: false }).action, "proceed");
+  });
+
+  Deno.test(`${name}: a killed first install is pending-install, uninstalled for --install only`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-pending-in-${name}`);
+    const child = await startStuckUpgrade(bin, "app", namespace, env, SLOW, "pending-install");
+    child.kill("SIGKILL");
+    await child.status;
+
+    const state = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(state.history.map((r) => [r.revision, r.status]), [[1, "pending-install"]]);
+    const plain = planRecovery(state, {
+      command: "upgrade",
+      install: false,
+      release: "app",
+      namespace,
+    });
+    assert.equal(plain.action, "error");
+    assert.match(plain.action === "error" ? plain.message : "", /pending-install.*--install/);
+    // The error plan is refused by recoverRelease too, with the recovery exit code.
+    await assert.rejects(
+      recoverRelease("app", plain, globalArgs, () => {}, opts),
+      (e: unknown) => e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed,
+    );
+
+    const plan = planRecovery(state, {
+      command: "upgrade",
+      install: true,
+      release: "app",
+      namespace,
+    });
+    assert.equal(plan.action, "uninstall");
+    const lines: string[] = [];
+    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), opts);
+    assert.equal(lines[1], `uninstalled the stale release "app" in namespace "${namespace}"`);
+    assert.deepEqual(await readRelease("app", globalArgs, opts), { found: false, history: [] });
+
+    await helm("upgrade", "--install", "app", SLOW);
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 1,
+    });
+  });
+
+  Deno.test(`${name}: a failed upgrade is rolled back to its last good revision, then upgrades`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-failed-${name}`);
+    await helm("install", "app", FAST);
+    await helm("upgrade", "app", FAST, "--set", "tag=v2");
+    const bad = await run(
+      bin,
+      ["upgrade", "app", FAST, "-n", namespace, "--set", "broken=true"],
+      env,
+    );
+    assert.notEqual(bad.code, 0);
+
+    const state = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(state.history), ["superseded", "deployed", "failed"]);
+    for (const install of [false, true]) {
+      const plan = planRecovery(state, { command: "upgrade", install });
+      assert.deepEqual([plan.action, "toRevision" in plan && plan.toRevision], ["rollback", 2]);
+    }
+    await recoverRelease(
+      "app",
+      planRecovery(state, { command: "upgrade", install: false }),
+      globalArgs,
+      () => {},
+      opts,
+    );
+    await helm("upgrade", "app", FAST, "--set", "tag=v3");
+    assert.deepEqual(statuses((await readRelease("app", globalArgs, opts)).history), [
+      "superseded",
+      "superseded",
+      "failed",
+      "superseded",
+      "deployed",
+    ]);
+  });
+
+  Deno.test(`${name}: a failed first install is uninstalled, then installs`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-failed-1st-${name}`);
+    const bad = await run(
+      bin,
+      ["install", "app", FAST, "-n", namespace, "--set", "fail=true"],
+      env,
+    );
+    assert.notEqual(bad.code, 0);
+
+    const state = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(state.history.map((r) => [r.revision, r.status]), [[1, "failed"]]);
+    const plan = planRecovery(state, { command: "install", install: false });
+    assert.equal(plan.action, "uninstall");
+    await recoverRelease("app", plan, globalArgs, () => {}, opts);
+    await helm("install", "app", FAST);
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "deployed",
+      revision: 1,
+    });
+  });
+
+  Deno.test(`${name}: recoverRelease() fails with helm's error and the recovery exit code`, async () => {
+    // A rollback helm cannot do (helm/helm#13437): the failed revision renamed the ConfigMap,
+    // and helm cannot roll back over a resource its last revision does not list.
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-rb-fail-${name}`);
+    await helm("install", "app", FAST);
+    const bad = await run(
+      bin,
+      ["upgrade", "app", FAST, "-n", namespace, "--set", "fail=true"],
+      env,
+    );
+    assert.notEqual(bad.code, 0);
+    const plan = { action: "rollback", toRevision: 1, reason: "test" } as const;
+    await assert.rejects(
+      recoverRelease("app", plan, globalArgs, () => {}, opts),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
+        e.message.startsWith(
+          `Cannot roll back release "app" in namespace "${namespace}" to revision 1: ` +
+            `"helm rollback" exited with code 1: `,
+        ) && e.message.includes('ConfigMap with the name "app-config"') &&
+        !e.message.includes("\n"),
+    );
+  });
+
+  Deno.test(`${name}: readRelease() maps a forbidden or unreachable cluster to their exit codes`, async () => {
+    const { namespace, env, globalArgs } = await setup(bin, `rel-denied-${name}`);
+    const kubeconfig = await mintUser({
+      name: "no-secrets",
+      namespace,
+      rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }],
+    });
+    await assert.rejects(
+      readRelease("app", globalArgs, { namespace, env: { ...env, KUBECONFIG: kubeconfig } }),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === ExitCode.Forbidden &&
+        /secrets is forbidden: User "[^"]*no-secrets" cannot list resource "secrets"/.test(
+          e.message,
+        ),
+    );
+    await assert.rejects(
+      readRelease("app", [...globalArgs, "--kube-apiserver", "https://127.0.0.1:1"], {
+        namespace,
+        env,
+      }),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === ExitCode.Unreachable &&
+        /cluster unreachable/i.test(e.message),
+    );
+  });
+}
+
+/**
+ * A chart whose pre-rollback and pre-delete hook Job never completes (no controllers run on
+ * the test control plane), so `helm rollback` and `helm uninstall` stay mid-operation.
+ */
+async function hooksChart(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "helm-lock-hooks-chart-" });
+  await Deno.mkdir(`${dir}/templates`);
+  await Deno.writeTextFile(`${dir}/Chart.yaml`, "apiVersion: v2\nname: hooks\nversion: 0.1.0\n");
+  await Deno.writeTextFile(
+    `${dir}/templates/all.yaml`,
+    `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  tag: {{ .Values.tag | default "v1" | quote }}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-hook
+  annotations:
+    helm.sh/hook: pre-rollback,pre-delete
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: hook
+          image: example.invalid/never-pulled:v1
+`,
+  );
+  return dir;
+}
+
+/** Starts `helm args...`, waits until the release reaches `status`, then SIGKILLs helm. */
+async function killWhen(
+  bin: string,
+  args: string[],
+  env: Record<string, string>,
+  namespace: string,
+  status: string,
+): Promise<void> {
+  const child = new Deno.Command(bin, {
+    args: [...args, "-n", namespace],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitForStatus(bin, "app", namespace, env, status);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+}
+
+for (const { name, bin } of helms) {
+  Deno.test(`${name}: readRelease() sees a killed rollback and a killed uninstall`, async () => {
+    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-hooks-${name}`);
+    const chart = await hooksChart();
+    await helm("install", "app", chart);
+    await helm("upgrade", "app", chart, "--set", "tag=v2");
+
+    await killWhen(bin, ["rollback", "app", "1"], env, namespace, "pending-rollback");
+    const rolling = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(rolling.history), ["superseded", "deployed", "pending-rollback"]);
+    const plan = planRecovery(rolling, { command: "upgrade", install: false });
+    assert.equal(plan.action === "rollback" && plan.toRevision, 2);
+
+    // helm uninstall marks the newest revision, pending or not, uninstalling.
+    await killWhen(bin, ["uninstall", "app"], env, namespace, "uninstalling");
+    const removing = await readRelease("app", globalArgs, opts);
+    assert.deepEqual(statuses(removing.history), ["superseded", "deployed", "uninstalling"]);
+    for (const install of [false, true]) {
+      const refused = planRecovery(removing, { command: "upgrade", install, release: "app" });
+      assert.equal(refused.action, "error");
+    }
+  });
+}
+
+/** Runs `fn` with `$HELM_BIN` set to `bin`, as the plugin system would set it. */
+async function withHelmBin<T>(bin: string, fn: () => Promise<T>): Promise<T> {
+  const saved = Deno.env.get("HELM_BIN");
+  Deno.env.set("HELM_BIN", bin);
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) Deno.env.delete("HELM_BIN");
+    else Deno.env.set("HELM_BIN", saved);
+  }
+}
+
+for (const { name, bin } of helms) {
+  Deno.test(`${name}: helmSpawn() forwards SIGTERM and helm marks the release failed, not pending`, async () => {
+    const { namespace, env, helm } = await setup(bin, `exec-term-${name}`);
+    await helm("install", "app", SLOW);
+    // The spawned helm inherits our environment, so point it at the test cluster.
+    const savedKubeconfig = Deno.env.get("KUBECONFIG");
+    Deno.env.set("KUBECONFIG", adminKubeconfig());
+    try {
+      const child = await withHelmBin(bin, () =>
+        Promise.resolve(helmSpawn([
+          "upgrade",
+          "app",
+          SLOW,
+          "-n",
+          namespace,
+          "--wait",
+          "--timeout",
+          "5m",
+          "--set",
+          "tag=v2",
+        ])));
+      await waitForStatus(bin, "app", namespace, env, "pending-upgrade");
+      child.kill("SIGTERM");
+      const status = await child.status;
+      assert.notEqual(status.code, 0);
+      child.kill("SIGTERM"); // helm has exited: a no-op, not an error
+    } finally {
+      if (savedKubeconfig === undefined) Deno.env.delete("KUBECONFIG");
+      else Deno.env.set("KUBECONFIG", savedKubeconfig);
+    }
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "failed",
+      revision: 2,
+    });
+  });
+}
+
+Deno.test("helmSpawn() and helmCapture() name a helm that cannot be started and $HELM_BIN", async () => {
+  const missing = "/nonexistent/helm";
+  const isSpawnError = (e: unknown) =>
+    e instanceof HelmLockError && e.code === ExitCode.Internal &&
+    e.message === `Cannot run helm as "${missing}": it was not found; install helm or set ` +
+        "$HELM_BIN to its path";
+  await withHelmBin(missing, () => {
+    assert.throws(() => helmSpawn(["version"]), isSpawnError);
+    return Promise.resolve();
+  });
+  await assert.rejects(helmCapture(["version"], { env: { HELM_BIN: missing } }), isSpawnError);
+});
+
+Deno.test("helmCapture() returns helm's exit code and output", async () => {
+  const [helm3] = helms;
+  assert(helm3);
+  const out = await helmCapture(["version", "--short"], { env: { HELM_BIN: helm3.bin } });
+  assert.equal(out.code, 0);
+  assert.match(out.stdout, /^v3\.17\.2/);
+  const bad = await helmCapture(["no-such-command"], { env: { HELM_BIN: helm3.bin } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown command "no-such-command"/);
+});

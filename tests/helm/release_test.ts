@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import { ExitCode } from "../../lib/errors.ts";
+import { helmBin } from "../../lib/helm/exec.ts";
+import {
+  classify,
+  helmSaid,
+  parseHistory,
+  planRecovery,
+  type ReleaseRevision,
+  type ReleaseState,
+  type ReleaseStatus,
+} from "../../lib/helm/release.ts";
+
+/** A found release whose revisions have these statuses, revision 1 first. */
+function release(...statuses: ReleaseStatus[]): ReleaseState {
+  const history: ReleaseRevision[] = statuses.map((status, i) => ({ revision: i + 1, status }));
+  const current = history[history.length - 1];
+  return current === undefined ? { found: false, history } : { found: true, current, history };
+}
+
+const upgrade = { command: "upgrade", install: false };
+const upgradeInstall = { command: "upgrade", install: true };
+const install = { command: "install", install: false };
+
+const TABLE: {
+  name: string;
+  state: ReleaseState;
+  cmd: { command: string; install: boolean };
+  want: "proceed" | "uninstall" | "error" | number;
+}[] = [
+  {
+    name: "not found, upgrade",
+    state: { found: false, history: [] },
+    cmd: upgrade,
+    want: "proceed",
+  },
+  {
+    name: "not found, install",
+    state: { found: false, history: [] },
+    cmd: install,
+    want: "proceed",
+  },
+  {
+    name: "deployed, upgrade",
+    state: release("superseded", "deployed"),
+    cmd: upgrade,
+    want: "proceed",
+  },
+  { name: "deployed, install", state: release("deployed"), cmd: install, want: "proceed" },
+  {
+    name: "pending-upgrade after deployed",
+    state: release("superseded", "deployed", "pending-upgrade"),
+    cmd: upgrade,
+    want: 2,
+  },
+  {
+    name: "pending-upgrade skips a failed revision",
+    state: release("deployed", "failed", "pending-upgrade"),
+    cmd: upgrade,
+    want: 1,
+  },
+  {
+    name: "pending-upgrade after an old stuck one and a rollback",
+    // What helm leaves behind after a killed upgrade and `helm rollback 1`: revision 2 stays
+    // pending-upgrade forever; revision 3 is the rollback.
+    state: release("superseded", "pending-upgrade", "superseded", "pending-upgrade"),
+    cmd: upgrade,
+    want: 3,
+  },
+  {
+    name: "pending-rollback",
+    state: release("superseded", "deployed", "pending-rollback"),
+    cmd: upgradeInstall,
+    want: 2,
+  },
+  {
+    name: "pending-upgrade prefers the deployed revision to a newer superseded one",
+    // A failed rollback marks the failed revision it started from superseded.
+    state: release("deployed", "superseded", "failed", "pending-upgrade"),
+    cmd: upgrade,
+    want: 1,
+  },
+  {
+    name: "pending-upgrade with only superseded before it",
+    state: release("superseded", "superseded", "uninstalled", "pending-upgrade"),
+    cmd: upgrade,
+    want: 2,
+  },
+  {
+    name: "failed with a deployed revision before it, upgrade",
+    state: release("superseded", "deployed", "failed"),
+    cmd: upgrade,
+    want: 2,
+  },
+  {
+    name: "failed with a deployed revision before it, upgrade --install",
+    state: release("deployed", "failed"),
+    cmd: upgradeInstall,
+    want: 1,
+  },
+  {
+    name: "failed with a deployed revision before it, install",
+    state: release("deployed", "failed"),
+    cmd: install,
+    want: 1,
+  },
+  {
+    name: "failed first install, upgrade",
+    state: release("failed"),
+    cmd: upgrade,
+    want: "error",
+  },
+  {
+    name: "failed first install, upgrade --install",
+    state: release("failed"),
+    cmd: upgradeInstall,
+    want: "uninstall",
+  },
+  {
+    name: "failed first install, install",
+    state: release("failed"),
+    cmd: install,
+    want: "uninstall",
+  },
+  {
+    name: "pending-install, upgrade",
+    state: release("pending-install"),
+    cmd: upgrade,
+    want: "error",
+  },
+  {
+    name: "pending-install, upgrade --install",
+    state: release("pending-install"),
+    cmd: upgradeInstall,
+    want: "uninstall",
+  },
+  {
+    name: "pending-install, install",
+    state: release("pending-install"),
+    cmd: install,
+    want: "uninstall",
+  },
+  {
+    name: "pending-install after an uninstall --keep-history is not rolled back",
+    state: release("superseded", "uninstalled", "pending-install"),
+    cmd: upgradeInstall,
+    want: "uninstall",
+  },
+  {
+    name: "pending-upgrade with only failed before it, upgrade --install",
+    state: release("failed", "pending-upgrade"),
+    cmd: upgradeInstall,
+    want: "uninstall",
+  },
+  {
+    name: "pending-upgrade with only failed before it, upgrade",
+    state: release("failed", "pending-upgrade"),
+    cmd: upgrade,
+    want: "error",
+  },
+  {
+    name: "uninstalling, upgrade",
+    state: release("deployed", "uninstalling"),
+    cmd: upgrade,
+    want: "error",
+  },
+  {
+    name: "uninstalling, upgrade --install",
+    state: release("uninstalling"),
+    cmd: upgradeInstall,
+    want: "error",
+  },
+  {
+    name: "uninstalled with history, upgrade --install",
+    state: release("superseded", "uninstalled"),
+    cmd: upgradeInstall,
+    want: "proceed",
+  },
+  { name: "unknown status", state: release("deployed", "unknown"), cmd: upgrade, want: "proceed" },
+];
+
+for (const c of TABLE) {
+  Deno.test(`planRecovery() for ${c.name}: ${c.want}`, () => {
+    const plan = planRecovery(c.state, c.cmd);
+    if (typeof c.want === "number") {
+      assert.deepEqual(
+        plan.action === "rollback" ? { action: plan.action, to: plan.toRevision } : plan,
+        { action: "rollback", to: c.want },
+      );
+    } else {
+      assert.equal(plan.action, c.want, JSON.stringify(plan));
+    }
+  });
+}
+
+Deno.test("planRecovery() proceeds without looking for commands other than install and upgrade", () => {
+  for (const command of ["rollback", "uninstall", "status", "template"]) {
+    const plan = planRecovery(release("pending-upgrade"), { command, install: false });
+    assert.equal(plan.action, "proceed", command);
+  }
+});
+
+Deno.test("planRecovery() names the state, release, namespace and --install in its error", () => {
+  const plan = planRecovery(release("pending-install"), {
+    ...upgrade,
+    release: "web",
+    namespace: "prod",
+  });
+  assert.deepEqual(plan, {
+    action: "error",
+    message: 'Cannot upgrade release "web" in namespace "prod": it is pending-install at ' +
+      "revision 1 with no good revision to roll back to; add --install to let helm-lock " +
+      "uninstall the stale release and install it again",
+  });
+});
+
+Deno.test("planRecovery() tells how to finish a stuck uninstall", () => {
+  const plan = planRecovery(release("uninstalling"), { ...upgrade, release: "web" });
+  assert.equal(plan.action, "error");
+  assert.match(
+    plan.action === "error" ? plan.message : "",
+    /^Release "web" is stuck in state "uninstalling" at revision 1: finish it with "helm uninstall web"/,
+  );
+});
+
+Deno.test("planRecovery() reason says what was found and the revision to go back to", () => {
+  const plan = planRecovery(release("deployed", "pending-upgrade"), {
+    ...upgrade,
+    release: "web",
+    namespace: "prod",
+  });
+  assert.deepEqual(plan, {
+    action: "rollback",
+    toRevision: 1,
+    reason: 'release "web" in namespace "prod" is pending-upgrade at revision 2; ' +
+      "the last good revision is 1",
+  });
+});
+
+// Printed by `helm history r -o json` of Helm 3.17.2 and 4.1.4 alike (description shortened).
+const HISTORY_JSON =
+  '[{"revision":1,"updated":"2026-11-25T14:18:33.081048655Z","status":"deployed","chart":"slow-0.1.0","app_version":"","description":"Install complete"},' +
+  '{"revision":2,"updated":"2026-11-25T14:18:33.166458411Z","status":"pending-upgrade","chart":"slow-0.1.0","app_version":"","description":"Preparing upgrade"}]';
+
+Deno.test("parseHistory() reads helm's JSON", () => {
+  assert.deepEqual(parseHistory(HISTORY_JSON), [
+    {
+      revision: 1,
+      status: "deployed",
+      updated: "2026-11-25T14:18:33.081048655Z",
+      description: "Install complete",
+    },
+    {
+      revision: 2,
+      status: "pending-upgrade",
+      updated: "2026-11-25T14:18:33.166458411Z",
+      description: "Preparing upgrade",
+    },
+  ]);
+});
+
+Deno.test("parseHistory() sorts by revision and maps unknown statuses to unknown", () => {
+  const got = parseHistory('[{"revision":3,"status":"exploded"},{"revision":2,"status":"failed"}]');
+  assert.deepEqual(got, [{ revision: 2, status: "failed" }, { revision: 3, status: "unknown" }]);
+});
+
+Deno.test("parseHistory() rejects what is not a revision list", () => {
+  assert.throws(() => parseHistory("{}"), TypeError);
+  assert.throws(() => parseHistory('[{"revision":"1"}]'), TypeError);
+  assert.throws(() => parseHistory("not json"), SyntaxError);
+});
+
+Deno.test("classify() maps helm 3 and helm 4 errors to exit codes", () => {
+  const cases: [string, ExitCode][] = [
+    [
+      'Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:1/version": dial tcp 127.0.0.1:1: connect: connection refused',
+      ExitCode.Unreachable,
+    ],
+    [
+      'Error: kubernetes cluster unreachable: Get "http://localhost:8080/version": dial tcp 127.0.0.1:8080: connect: connection refused',
+      ExitCode.Unreachable,
+    ],
+    [
+      "Error: kubernetes cluster unreachable: the server has asked for the client to provide credentials",
+      ExitCode.Forbidden,
+    ],
+    [
+      'Error: query: failed to query with labels: secrets is forbidden: User "nobody" cannot list resource "secrets" in API group "" in the namespace "default"',
+      ExitCode.Forbidden,
+    ],
+    ["Error: something else broke", ExitCode.RecoveryFailed],
+  ];
+  for (const [stderr, code] of cases) assert.equal(classify(stderr), code, stderr);
+});
+
+Deno.test("helmSaid() keeps helm's Error lines on one line without the prefix", () => {
+  const stderr = 'level=WARN msg="upgrade failed" name=f4\nError: UPGRADE FAILED: bad\n';
+  assert.equal(helmSaid(stderr), "UPGRADE FAILED: bad");
+  assert.equal(helmSaid("line one\n  line two \n"), "line one; line two");
+  assert.equal(helmSaid("\n"), "no error message");
+});
+
+Deno.test("helmBin() prefers a non-empty $HELM_BIN over helm on PATH", () => {
+  assert.equal(helmBin({ HELM_BIN: "/opt/helm/bin/helm" }), "/opt/helm/bin/helm");
+  assert.equal(helmBin({ HELM_BIN: "" }), "helm");
+  assert.equal(helmBin({}), "helm");
+});

@@ -1,0 +1,339 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ApiException, HttpMethod, RequestContext } from "@kubernetes/client-node";
+import { ExitCode, HelmLockError } from "../../lib/errors.ts";
+import { apiError } from "../../lib/kube/api_error.ts";
+import { resolveConnection } from "../../lib/kube/connection.ts";
+
+const dir = Deno.makeTempDirSync({ prefix: "helm-lock-kube-test-" });
+const NO_SA = join(dir, "no-service-account");
+
+function kubeconfig(
+  file: string,
+  opts: {
+    current?: string;
+    contexts: { name: string; cluster: string; user: string; namespace?: string }[];
+  },
+): string {
+  const path = join(dir, file);
+  const clusters = [...new Set(opts.contexts.map((c) => c.cluster))].map((name) => ({
+    name,
+    cluster: { server: `https://${name}.example:6443`, "certificate-authority": "ca.crt" },
+  }));
+  const users = [...new Set(opts.contexts.map((c) => c.user))].map((name) => ({
+    name,
+    user: { token: `token-of-${name}` },
+  }));
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters,
+      users,
+      contexts: opts.contexts.map(({ name, ...context }) => ({ name, context })),
+      ...(opts.current ? { "current-context": opts.current } : {}),
+    }),
+  );
+  return path;
+}
+
+const main = kubeconfig("main.yaml", {
+  current: "dev",
+  contexts: [
+    { name: "dev", cluster: "dev", user: "alice", namespace: "team-a" },
+    { name: "prod", cluster: "prod", user: "ci" },
+  ],
+});
+const second = kubeconfig("second.yaml", {
+  current: "stage",
+  contexts: [
+    { name: "stage", cluster: "stage", user: "bob" },
+    { name: "dev", cluster: "shadow", user: "mallory" },
+  ],
+});
+
+async function headers(kc: import("@kubernetes/client-node").KubeConfig) {
+  const ctx = new RequestContext("https://x.example/api", HttpMethod.GET);
+  await kc.applySecurityAuthentication(ctx);
+  return ctx.getHeaders();
+}
+
+Deno.test("resolveConnection() reads --kubeconfig and its current context", () => {
+  const conn = resolveConnection({ kubeconfig: main }, {}, NO_SA);
+  assert.equal(conn.server, "https://dev.example:6443");
+  assert.equal(conn.namespace, "team-a");
+  assert.equal(conn.user, "alice");
+  // Relative paths in a kubeconfig are relative to the file, as in kubectl.
+  assert.equal(conn.kubeConfig.getCurrentCluster()?.caFile, join(dir, "ca.crt"));
+});
+
+Deno.test("resolveConnection() merges the KUBECONFIG list, the first file winning", () => {
+  const env = { KUBECONFIG: [join(dir, "missing.yaml"), second, main].join(":") };
+  const conn = resolveConnection({}, env, NO_SA);
+  assert.equal(conn.server, "https://stage.example:6443", "current-context from the first file");
+  const dev = resolveConnection({ kubeContext: "dev" }, env, NO_SA);
+  assert.equal(dev.server, "https://shadow.example:6443", "context dev from the first file");
+  assert.equal(dev.user, "mallory");
+  const prod = resolveConnection({ kubeContext: "prod" }, env, NO_SA);
+  assert.equal(prod.server, "https://prod.example:6443", "contexts only in later files count");
+});
+
+Deno.test("resolveConnection() prefers --kubeconfig over KUBECONFIG and finds ~/.kube/config", () => {
+  assert.equal(
+    resolveConnection({ kubeconfig: main }, { KUBECONFIG: second }, NO_SA).server,
+    "https://dev.example:6443",
+  );
+  const home = join(dir, "home");
+  Deno.mkdirSync(join(home, ".kube"), { recursive: true });
+  Deno.copyFileSync(second, join(home, ".kube", "config"));
+  assert.equal(resolveConnection({}, { HOME: home }, NO_SA).server, "https://stage.example:6443");
+});
+
+Deno.test("resolveConnection() takes the context from --kube-context, else HELM_KUBECONTEXT", () => {
+  assert.equal(
+    resolveConnection({ kubeconfig: main }, { HELM_KUBECONTEXT: "prod" }, NO_SA).server,
+    "https://prod.example:6443",
+  );
+  assert.equal(
+    resolveConnection({ kubeconfig: main, kubeContext: "dev" }, { HELM_KUBECONTEXT: "prod" }, NO_SA)
+      .server,
+    "https://dev.example:6443",
+  );
+});
+
+Deno.test("resolveConnection() rejects an unknown context naming the known ones", () => {
+  assert.throws(() => resolveConnection({ kubeconfig: main, kubeContext: "qa" }, {}, NO_SA), {
+    name: "HelmLockError",
+    code: ExitCode.Unreachable,
+    message:
+      `Cannot find kube context "qa" in kubeconfig "${main}" (contexts: dev, prod); check --kube-context, HELM_KUBECONTEXT or KUBECONFIG`,
+  });
+});
+
+Deno.test("resolveConnection() takes the namespace from the flag, HELM_NAMESPACE, the context, or default", () => {
+  const env = { HELM_NAMESPACE: "from-env" };
+  assert.equal(
+    resolveConnection({ kubeconfig: main, namespace: "flag" }, env, NO_SA).namespace,
+    "flag",
+  );
+  assert.equal(resolveConnection({ kubeconfig: main }, env, NO_SA).namespace, "from-env");
+  assert.equal(resolveConnection({ kubeconfig: main }, {}, NO_SA).namespace, "team-a");
+  assert.equal(
+    resolveConnection({ kubeconfig: main, kubeContext: "prod" }, {}, NO_SA).namespace,
+    "default",
+  );
+});
+
+Deno.test("resolveConnection() applies the HELM_KUBE* overrides", async () => {
+  const caFile = join(dir, "override-ca.pem");
+  await Deno.writeTextFile(caFile, "");
+  const conn = resolveConnection({ kubeconfig: main }, {
+    HELM_KUBEAPISERVER: "https://override.example:443",
+    HELM_KUBETOKEN: "s3cret",
+    HELM_KUBECAFILE: caFile,
+    HELM_KUBETLS_SERVER_NAME: "api.internal",
+    HELM_KUBEASUSER: "deployer",
+    HELM_KUBEASGROUPS: "release-managers",
+  }, NO_SA);
+  const cluster = conn.kubeConfig.getCurrentCluster();
+  assert.equal(conn.server, "https://override.example:443");
+  assert.equal(cluster?.caFile, caFile);
+  assert.equal(cluster?.tlsServerName, "api.internal");
+  assert.equal(conn.user, "deployer");
+  const h = await headers(conn.kubeConfig);
+  assert.equal(h["Authorization"], "Bearer s3cret");
+  assert.equal(h["Impersonate-User"], "deployer");
+  assert.equal(h["Impersonate-Group"], "release-managers");
+});
+
+Deno.test("resolveConnection() lets flags win over HELM_KUBE* variables", () => {
+  const conn = resolveConnection(
+    { kubeconfig: main, kubeApiserver: "https://flag.example", kubeInsecureSkipTlsVerify: true },
+    { HELM_KUBEAPISERVER: "https://env.example", HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
+    NO_SA,
+  );
+  const cluster = conn.kubeConfig.getCurrentCluster();
+  assert.equal(conn.server, "https://flag.example");
+  assert.equal(cluster?.skipTLSVerify, true);
+  assert.equal(cluster?.caFile, undefined, "no CA alongside skipped verification, as client-go");
+});
+
+Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify under helm's false", () => {
+  // As a plugin, helm always exports HELM_KUBEINSECURE_SKIP_TLS_VERIFY, "false" by default;
+  // client-go never lets a false override replace the kubeconfig's true.
+  const path = join(dir, "insecure.yaml");
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{
+        name: "c",
+        cluster: { server: "https://c.example:6443", "insecure-skip-tls-verify": true },
+      }],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  for (const flags of [{}, { kubeInsecureSkipTlsVerify: false }]) {
+    const conn = resolveConnection(
+      { kubeconfig: path, ...flags },
+      { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
+      NO_SA,
+    );
+    assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+  }
+  const verified = resolveConnection(
+    { kubeconfig: main },
+    { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
+    NO_SA,
+  );
+  assert.equal(verified.kubeConfig.getCurrentCluster()?.skipTLSVerify, false);
+  assert.equal(
+    verified.kubeConfig.getCurrentCluster()?.caFile,
+    join(dir, "ca.crt"),
+    "the CA stays",
+  );
+});
+
+Deno.test("resolveConnection() reads an unparsable HELM_KUBEINSECURE_SKIP_TLS_VERIFY as unset, like helm", () => {
+  for (const value of ["yes", "", "on"]) {
+    const conn = resolveConnection(
+      { kubeconfig: main },
+      { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: value },
+      NO_SA,
+    );
+    assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, false, value);
+  }
+  const on = resolveConnection(
+    { kubeconfig: main },
+    { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "True" },
+    NO_SA,
+  );
+  assert.equal(on.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+});
+
+Deno.test("resolveConnection() hides the credentials of a server URL", () => {
+  const conn = resolveConnection(
+    { kubeconfig: main, kubeApiserver: "https://admin:hunter2@flag.example" },
+    {},
+    NO_SA,
+  );
+  assert.equal(conn.server, "https://***@flag.example");
+  assert.equal(
+    conn.kubeConfig.getCurrentCluster()?.server,
+    "https://admin:hunter2@flag.example",
+    "the connection itself is unchanged",
+  );
+});
+
+Deno.test("resolveConnection() refuses impersonating several groups", () => {
+  assert.throws(
+    () => resolveConnection({ kubeconfig: main, kubeAsGroups: ["a", "b"] }, {}, NO_SA),
+    { name: "HelmLockError", code: ExitCode.Usage, message: /more than one group.*a, b/ },
+  );
+});
+
+Deno.test("resolveConnection() uses the in-cluster ServiceAccount when there is no kubeconfig", () => {
+  const sa = join(dir, "sa");
+  Deno.mkdirSync(sa, { recursive: true });
+  const payload = btoa(JSON.stringify({ sub: "system:serviceaccount:ci:deployer" }));
+  Deno.writeTextFileSync(join(sa, "token"), `eyJhbGciOiJSUzI1NiJ9.${payload}.sig`);
+  Deno.writeTextFileSync(join(sa, "namespace"), "ci\n");
+  Deno.writeTextFileSync(join(sa, "ca.crt"), "");
+  const env = {
+    HOME: join(dir, "empty-home"),
+    KUBERNETES_SERVICE_HOST: "10.0.0.1",
+    KUBERNETES_SERVICE_PORT: "443",
+  };
+  const conn = resolveConnection({}, env, sa);
+  assert.equal(conn.server, "https://10.0.0.1:443");
+  assert.equal(conn.namespace, "ci");
+  assert.equal(conn.user, "system:serviceaccount:ci:deployer");
+  assert.equal(resolveConnection({ namespace: "other" }, env, sa).namespace, "other");
+});
+
+Deno.test("resolveConnection() explains that no cluster is configured", () => {
+  assert.throws(() => resolveConnection({}, { HOME: join(dir, "empty-home") }, NO_SA), {
+    name: "HelmLockError",
+    code: ExitCode.Unreachable,
+    message: /^Cannot find a Kubernetes cluster: .*set --kubeconfig, KUBECONFIG or --kube-context$/,
+  });
+  assert.throws(() => resolveConnection({ kubeconfig: join(dir, "nope") }, {}, NO_SA), {
+    code: ExitCode.Unreachable,
+    message: `Cannot read kubeconfig "${join(dir, "nope")}" given by --kubeconfig: no such file`,
+  });
+  assert.throws(
+    () => resolveConnection({ kubeconfig: main, kubeCaFile: "/nope/ca.pem" }, {}, NO_SA),
+    {
+      code: ExitCode.Unreachable,
+      message: /^Cannot read the CA file "\/nope\/ca.pem" given by --kube-ca-file/,
+    },
+  );
+});
+
+const what = {
+  verb: "create",
+  resource: "leases",
+  namespace: "prod",
+  user: "ci",
+  server: "https://k8s.example:6443",
+};
+
+Deno.test("apiError() names verb, resource, namespace and the server's user on 403", () => {
+  const body = JSON.stringify({
+    kind: "Status",
+    code: 403,
+    message:
+      'leases.coordination.k8s.io is forbidden: User "system:serviceaccount:ci:deployer" cannot create resource "leases"',
+  });
+  const err = apiError(new ApiException(403, "Forbidden", body, {}), what);
+  assert.equal(err.code, ExitCode.Forbidden);
+  assert.equal(
+    err.message,
+    'Cannot create leases in namespace "prod" as user "system:serviceaccount:ci:deployer": forbidden',
+  );
+});
+
+Deno.test("apiError() falls back to the configured user when the server names none", () => {
+  const err = apiError(new ApiException(403, "Forbidden", "{}", {}), what);
+  assert.equal(err.message, 'Cannot create leases in namespace "prod" as user "ci": forbidden');
+});
+
+Deno.test("apiError() maps a refused connection to Unreachable naming the server", () => {
+  const refused = new TypeError("fetch failed", {
+    cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), {
+      code: "ECONNREFUSED",
+    }),
+  });
+  const err = apiError(refused, what);
+  assert.equal(err.code, ExitCode.Unreachable);
+  assert.equal(
+    err.message,
+    "Cannot reach the Kubernetes API server https://k8s.example:6443: connect ECONNREFUSED 127.0.0.1:6443",
+  );
+});
+
+Deno.test("apiError() hides the credentials of the server URL", () => {
+  const server = "https://admin:hunter2@k8s.example:6443";
+  const errors = [
+    apiError(new TypeError("fetch failed"), { ...what, server }),
+    apiError(new ApiException(401, "Unauthorized", "{}", {}), { ...what, server }),
+    apiError(new ApiException(500, "Internal", "{}", {}), { ...what, server }),
+  ];
+  for (const err of errors) {
+    assert.doesNotMatch(err.message, /hunter2/);
+    assert.match(err.message, /https:\/\/\*\*\*@k8s\.example:6443/);
+  }
+});
+
+Deno.test("apiError() keeps other API errors apart, with the server's message", () => {
+  const body = JSON.stringify({ message: "etcdserver: request timed out" });
+  const err = apiError(new ApiException(500, "Internal", body, {}), what);
+  assert.equal(err.code, ExitCode.Internal);
+  assert.match(err.message, /answered 500 \(etcdserver: request timed out\)$/);
+  const own = new HelmLockError(ExitCode.LockLost, "x");
+  assert.equal(apiError(own, what), own);
+});

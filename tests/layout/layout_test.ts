@@ -1,0 +1,80 @@
+/**
+ * The layout of `lib/` as the folders' `mod.ts` headers state it: which folder may import
+ * which, and no import cycle at all (type-only imports included).
+ */
+import assert from "node:assert/strict";
+import { dirname, join, relative } from "node:path";
+
+const ROOT = join(import.meta.dirname!, "..", "..");
+const LIB = join(ROOT, "lib");
+
+/** Which folders each folder of `lib/` may import; `.` is the shared leaves in `lib/`. */
+const ALLOWED: Record<string, string[]> = {
+  ".": ["."],
+  kube: [".", "kube"],
+  helm: [".", "helm"],
+  lock: [".", "kube", "lock"],
+  cli: [".", "kube", "helm", "lock", "cli"],
+};
+
+function libFiles(dir = LIB): string[] {
+  return [...Deno.readDirSync(dir)].flatMap((e) =>
+    e.isDirectory ? libFiles(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []
+  );
+}
+
+/** The relative imports of a module (static, type-only and re-exports), as absolute paths. */
+function imports(file: string): string[] {
+  const text = Deno.readTextFileSync(file);
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?from\s+"(\.{1,2}\/[^"]+)"/g)]
+    .map((m) => join(dirname(file), m[1]!));
+}
+
+const folder = (file: string) => {
+  const rel = relative(LIB, file);
+  return rel.includes("/") ? rel.split("/")[0]! : ".";
+};
+
+Deno.test("lib/ folders import only what their mod.ts allows", () => {
+  const bad: string[] = [];
+  for (const file of libFiles()) {
+    for (const target of imports(file)) {
+      if (!target.startsWith(LIB)) continue; // deno.json for the version
+      const from = folder(file);
+      const to = folder(target);
+      if (!(ALLOWED[from] ?? []).includes(to)) {
+        bad.push(`${relative(ROOT, file)} -> ${relative(ROOT, target)}`);
+      }
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+Deno.test("lib/ has no import cycle", () => {
+  const graph = new Map(libFiles().map((f) => [f, imports(f).filter((t) => t.startsWith(LIB))]));
+  const state = new Map<string, "visiting" | "done">();
+  const cycles: string[] = [];
+  const visit = (file: string, path: string[]) => {
+    if (state.get(file) === "done") return;
+    if (state.get(file) === "visiting") {
+      cycles.push(
+        [...path.slice(path.indexOf(file)), file].map((f) => relative(LIB, f)).join(" -> "),
+      );
+      return;
+    }
+    state.set(file, "visiting");
+    for (const next of graph.get(file) ?? []) visit(next, [...path, file]);
+    state.set(file, "done");
+  };
+  for (const file of graph.keys()) visit(file, []);
+  assert.deepEqual(cycles, []);
+});
+
+Deno.test("every folder of lib/ has a mod.ts header saying what it may import", () => {
+  for (const entry of Deno.readDirSync(LIB)) {
+    if (!entry.isDirectory) continue;
+    assert.ok(entry.name in ALLOWED, `lib/${entry.name}/ is in this test's table`);
+    const header = Deno.readTextFileSync(join(LIB, entry.name, "mod.ts"));
+    assert.match(header, /May import:/, `lib/${entry.name}/mod.ts says what it may import`);
+  }
+});

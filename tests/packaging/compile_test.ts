@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import {
+  archiveName,
+  assertDenortReachable,
+  findTarget,
+  formatChecksums,
+  TARGETS,
+  writeChecksums,
+} from "../../scripts/compile.ts";
+import { VERSION } from "../../lib/version.ts";
+
+const root = new URL("../..", import.meta.url).pathname;
+
+Deno.test("VERSION equals the version in plugin.yaml", async () => {
+  const yaml = await Deno.readTextFile(`${root}plugin.yaml`);
+  const match = yaml.match(/^version:\s*"([^"]+)"\s*$/m);
+  assert.ok(match, "plugin.yaml has a quoted version line");
+  assert.equal(match[1], VERSION);
+  assert.match(VERSION, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/);
+});
+
+Deno.test("archiveName() names the five release archives as install-binary.sh expects", () => {
+  assert.deepEqual(TARGETS.map((t) => archiveName("1.2.3", t)), [
+    "helm-lock-1.2.3-linux-amd64.tar.gz",
+    "helm-lock-1.2.3-linux-arm64.tar.gz",
+    "helm-lock-1.2.3-darwin-amd64.tar.gz",
+    "helm-lock-1.2.3-darwin-arm64.tar.gz",
+    "helm-lock-1.2.3-windows-amd64.zip",
+  ]);
+  const script = Deno.readTextFileSync(`${root}install-binary.sh`);
+  assert.ok(script.includes("archive_name=helm-lock-$version-$os-$arch.$ext"));
+});
+
+Deno.test("findTarget() accepts triples and os-arch names, rejects others", () => {
+  assert.equal(findTarget("darwin-arm64").triple, "aarch64-apple-darwin");
+  assert.equal(findTarget("x86_64-pc-windows-msvc").os, "windows");
+  assert.throws(
+    () => findTarget("linux-386"),
+    new TypeError(
+      "Cannot compile for target 'linux-386': expected one of linux-amd64, linux-arm64, " +
+        "darwin-amd64, darwin-arm64, windows-amd64",
+    ),
+  );
+});
+
+Deno.test("formatChecksums() sorts by name in sha256sum format", () => {
+  const text = formatChecksums(new Map([["b.zip", "22"], ["a.tar.gz", "11"]]));
+  assert.equal(text, "11  a.tar.gz\n22  b.zip\n");
+});
+
+Deno.test("writeChecksums() output passes sha256sum -c", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/helm-lock-1.0.0-linux-amd64.tar.gz`, "linux");
+    await Deno.writeTextFile(`${dir}/helm-lock-1.0.0-windows-amd64.zip`, "windows");
+    await Deno.writeTextFile(`${dir}/notes.txt`, "not an archive");
+    await writeChecksums(dir);
+    const text = await Deno.readTextFile(`${dir}/checksums.txt`);
+    assert.equal(text.trimEnd().split("\n").length, 2);
+    assert.ok(!text.includes("notes.txt"));
+    const check = await new Deno.Command("sha256sum", { args: ["-c", "checksums.txt"], cwd: dir })
+      .output();
+    assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
+    await Deno.writeTextFile(`${dir}/helm-lock-1.0.0-linux-amd64.tar.gz`, "tampered");
+    const bad = await new Deno.Command("sha256sum", { args: ["-c", "checksums.txt"], cwd: dir })
+      .output();
+    assert.notEqual(bad.code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task compile fails fast naming denort when dl.deno.land is unreachable", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const started = Date.now();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "compile", "--target", "linux-amd64", "--out", out],
+      cwd: root,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // The probe has its own timeout; this one only keeps a regression from hanging the suite.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    const result = await child.output();
+    clearTimeout(timer);
+    const stderr = new TextDecoder().decode(result.stderr);
+    const files = (await Array.fromAsync(Deno.readDir(out))).map((e) => e.name).sort();
+    if (result.code === 0) {
+      // A machine that reaches dl.deno.land builds for real: check what it built.
+      assert.deepEqual(files, ["checksums.txt", `helm-lock-${VERSION}-linux-amd64.tar.gz`]);
+      return;
+    }
+    assert.ok(Date.now() - started < 60_000, "failed within a minute");
+    assert.match(
+      stderr,
+      /Cannot compile for x86_64-unknown-linux-gnu: deno compile needs denort from https:\/\/dl\.deno\.land\/release\/v[\d.]+\/denort-x86_64-unknown-linux-gnu\.zip, which is unreachable/,
+    );
+    assert.deepEqual(files, []);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("assertDenortReachable() gives up on a host that never answers after its timeout", async () => {
+  const never = Promise.withResolvers<void>();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async () => {
+      await never.promise;
+      return new Response("late");
+    },
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/denort.zip`;
+    const started = Date.now();
+    await assert.rejects(
+      assertDenortReachable(findTarget("linux-amd64"), { url, timeoutMs: 300 }),
+      (error: unknown) => {
+        assert.ok(error instanceof Error);
+        assert.match(
+          error.message,
+          new RegExp(
+            `^Cannot compile for x86_64-unknown-linux-gnu: deno compile needs denort from ${url}, which is unreachable \\(The operation was aborted due to timeout\\)`,
+          ),
+        );
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 5_000);
+  } finally {
+    never.resolve();
+    await server.shutdown();
+  }
+});
+
+Deno.test("assertDenortReachable() passes for a denort in the Deno cache without probing", async () => {
+  const denoDir = await Deno.makeTempDir();
+  try {
+    const target = findTarget("darwin-arm64");
+    const dir = `${denoDir}/dl/release/v${Deno.version.deno}`;
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(`${dir}/denort-${target.triple}.zip`, "cached");
+    // An unusable URL proves no request was made.
+    await assertDenortReachable(target, { denoDir, url: "http://127.0.0.1:9/never" });
+    await assert.rejects(assertDenortReachable(findTarget("linux-arm64"), {
+      denoDir,
+      url: "http://127.0.0.1:9/never",
+    }));
+  } finally {
+    await Deno.remove(denoDir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "the release's plugin source tarball (git archive) holds what helm plugin install needs",
+  ignore: !(await Deno.stat(`${root}.git`).then(() => true, () => false)),
+  fn: async () => {
+    // The same command as .github/workflows/release.yml, on HEAD instead of the tag.
+    const archive = await new Deno.Command("git", {
+      args: ["archive", "--format=tar", "--prefix=helm-lock/", "HEAD"],
+      cwd: root,
+      stdout: "piped",
+    }).output();
+    assert.equal(archive.code, 0);
+    const list = new Deno.Command("tar", { args: ["-t"], stdin: "piped", stdout: "piped" }).spawn();
+    const writer = list.stdin.getWriter();
+    await writer.write(archive.stdout);
+    await writer.close();
+    const names = new TextDecoder().decode((await list.output()).stdout).split("\n");
+    for (
+      const needed of [
+        "plugin.yaml",
+        "install-binary.sh",
+        "main.ts",
+        "deno.json",
+        "deno.lock",
+        "lib/version.ts",
+      ]
+    ) {
+      assert.ok(names.includes(`helm-lock/${needed}`), `helm-lock/${needed} is in the tarball`);
+    }
+  },
+});

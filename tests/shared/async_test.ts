@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { deadline, delay, retry, RetryError } from "../../lib/async.ts";
+
+Deno.test("delay() resolves after the timer fires", async () => {
+  let done = false;
+  const p = delay(1).then(() => done = true);
+  assert.equal(done, false);
+  await p;
+  assert.equal(done, true);
+});
+
+Deno.test("delay() rejects with the signal's reason when aborted", async () => {
+  const controller = new AbortController();
+  const p = delay(60_000, { signal: controller.signal });
+  const reason = new Error("stop");
+  controller.abort(reason);
+  await assert.rejects(p, (err) => err === reason);
+});
+
+Deno.test("delay() rejects at once when the signal is already aborted", async () => {
+  await assert.rejects(delay(60_000, { signal: AbortSignal.abort("gone") }), (err) => {
+    return err === "gone";
+  });
+});
+
+Deno.test("deadline() returns the value of a promise that settles in time", async () => {
+  assert.equal(await deadline(Promise.resolve(42), 60_000), 42);
+});
+
+Deno.test("deadline() rejects with a TimeoutError when the time runs out", async () => {
+  const never = new Promise<never>(() => {});
+  await assert.rejects(deadline(never, 1), (err) => {
+    return err instanceof DOMException && err.name === "TimeoutError";
+  });
+});
+
+Deno.test("deadline() rejects with the signal's reason when aborted", async () => {
+  const controller = new AbortController();
+  const p = deadline(new Promise<never>(() => {}), 60_000, { signal: controller.signal });
+  controller.abort(new Error("cancelled"));
+  await assert.rejects(p, { message: "cancelled" });
+});
+
+Deno.test("deadline() passes the promise's own rejection through", async () => {
+  await assert.rejects(deadline(Promise.reject(new Error("boom")), 60_000), { message: "boom" });
+});
+
+Deno.test("retry() returns the first success", async () => {
+  let calls = 0;
+  const value = await retry(() => {
+    calls++;
+    if (calls < 3) throw new Error(`fail ${calls}`);
+    return "ok";
+  }, { minTimeout: 0 });
+  assert.equal(value, "ok");
+  assert.equal(calls, 3);
+});
+
+Deno.test("retry() fails after five errors by default", async () => {
+  let calls = 0;
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      throw new Error(`fail ${calls}`);
+    }, { minTimeout: 0 }),
+    (err) => {
+      assert.ok(err instanceof RetryError);
+      assert.equal((err.cause as Error).message, "fail 5");
+      return true;
+    },
+  );
+  assert.equal(calls, 5);
+});
+
+Deno.test("retry() rethrows at once an error that is not retriable", async () => {
+  let calls = 0;
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      throw new TypeError("bad input");
+    }, { minTimeout: 0, isRetriable: (err) => !(err instanceof TypeError) }),
+    TypeError,
+  );
+  assert.equal(calls, 1);
+});
+
+Deno.test("retry() stops with the signal's reason when aborted", async () => {
+  const controller = new AbortController();
+  let calls = 0;
+  const p = retry(() => {
+    calls++;
+    controller.abort(new Error("user cancelled"));
+    throw new Error("fail");
+  }, { minTimeout: 60_000, maxTimeout: 60_000, signal: controller.signal });
+  await assert.rejects(p, { message: "user cancelled" });
+  assert.equal(calls, 1);
+});
+
+Deno.test("retry() rejects 'maxAttempts' of 0", async () => {
+  await assert.rejects(retry(() => 1, { maxAttempts: 0 }), {
+    name: "RangeError",
+    message: "Cannot retry as 'maxAttempts' must be a positive integer: current value is 0",
+  });
+});
+
+Deno.test("retry() rejects a 'jitter' above 1", async () => {
+  await assert.rejects(retry(() => 1, { jitter: 2 }), RangeError);
+});
