@@ -16,6 +16,15 @@
  * `--flag=value` forms are handled. Redaction errs on the side of hiding: a value helm-lock
  * cannot split safely (unbalanced quotes or braces) is hidden whole.
  *
+ * Secrets are hidden by what they are, where they stand, never by searching helm-lock's own
+ * lines for their text: a `--set env=staging` must not turn `namespace "staging"` into
+ * `namespace "***"`. So a command line is redacted argument by argument
+ * ({@linkcode redactArgs}); URL user info wherever it is ({@linkcode redactUrls}); and only
+ * text helm-lock did not write (helm's error output, an unexpected error) is searched for the
+ * secret values of the command line ({@linkcode redactText}).
+ *
+ * All of it is linear in the length of its input: a 1 MB argument costs milliseconds.
+ *
  * @module
  */
 
@@ -30,8 +39,12 @@ const LITERAL_FLAGS = new Set(["set-literal"]);
 const SECRET_FLAGS = new Set(["kube-token", "password", "username"]);
 const SECRET_NAME = /token|passw(or)?d|secret/i;
 
-// A key as helm's strvals parser reads it, including escaped dots and list indexes.
-const KEY = /^[\p{L}\p{N}_.\-\\/[\]]+(?==)/u;
+// `--name` or `--name=value`.
+const FLAG = /^--([^=]+)(?:=(.*))?$/s;
+
+// A character of a key as helm's strvals parser reads it (letters, digits, `_.-/`, the `\` of
+// escaped dots and the brackets of list indexes), for non-ASCII code points.
+const KEY_CHAR = /^[\p{L}\p{N}]$/u;
 
 type Handling = "key-value" | "literal" | "secret";
 
@@ -63,7 +76,7 @@ export function redactArgs(args: readonly string[]): string[] {
       pending = undefined;
       continue;
     }
-    const flag = /^--([^=]+)(?:=(.*))?$/s.exec(arg);
+    const flag = FLAG.exec(arg);
     const handling = flag ? handlingOf(flag[1] ?? "") : undefined;
     if (flag && handling) {
       const [, name, inline] = flag;
@@ -84,45 +97,73 @@ function redactValue(handling: Handling, value: string): string {
   switch (handling) {
     case "secret":
       return MASK;
-    case "literal": {
-      const key = KEY.exec(value)?.[0];
-      return key === undefined ? MASK : `${key}=${MASK}`;
+    case "literal":
+      return maskAfterKey(value, 0, value.length);
+    case "key-value": {
+      let out = "";
+      forEachAssignment(value, (start, end) => {
+        out += (start === 0 ? "" : ",") + maskAfterKey(value, start, end);
+      });
+      return out;
     }
-    case "key-value":
-      return splitAssignments(value)
-        .map((part) => {
-          const key = KEY.exec(part)?.[0];
-          return key === undefined ? MASK : `${key}=${MASK}`;
-        })
-        .join(",");
   }
 }
 
-// Splits `a=1,b={x,y},c="p,q"` at the commas helm would split at: not escaped, not inside
-// braces, brackets or double quotes. Unbalanced text stays in one part, which is hidden
-// whole, so a value is never shown for want of parsing it.
-function splitAssignments(value: string): string[] {
-  const parts: string[] = [];
+// `key=***` for the assignment value[start, end), or `***` when it does not start with a key.
+function maskAfterKey(value: string, start: number, end: number): string {
+  const eq = keyEnd(value, start, end);
+  return eq < 0 ? MASK : `${value.slice(start, eq)}=${MASK}`;
+}
+
+// The index of the "=" that ends a non-empty key at value[start], before `end`; else -1.
+// A loop, not a regular expression per part: a 1 MB `--set` of 250,000 assignments stays
+// in the milliseconds.
+function keyEnd(value: string, start: number, end: number): number {
+  let i = start;
+  while (i < end) {
+    const c = value.charCodeAt(i);
+    if (c === 0x3d) return i > start ? i : -1;
+    if (c < 0x80) {
+      if (!isAsciiKeyChar(c)) return -1;
+      i++;
+    } else {
+      const point = value.codePointAt(i) ?? 0;
+      if (!KEY_CHAR.test(String.fromCodePoint(point))) return -1;
+      i += point > 0xffff ? 2 : 1;
+    }
+  }
+  return -1;
+}
+
+function isAsciiKeyChar(c: number): boolean {
+  return isLetter(c) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2e || c === 0x2d ||
+    c === 0x5c || c === 0x2f || c === 0x5b || c === 0x5d;
+}
+
+// Calls `part(start, end)` for each assignment of `a=1,b={x,y},c="p,q"`, split at the commas
+// helm would split at: not escaped, not inside braces, brackets or double quotes. Unbalanced
+// text stays in one part, which is hidden whole, so a value is never shown for want of
+// parsing it.
+function forEachAssignment(value: string, part: (start: number, end: number) => void): void {
   let depth = 0;
   let quoted = false;
   let start = 0;
   for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === "\\") {
+    const c = value.charCodeAt(i);
+    if (c === 0x5c) { // \
       i++;
-    } else if (c === '"') {
+    } else if (c === 0x22) { // "
       quoted = !quoted;
-    } else if (!quoted && (c === "{" || c === "[")) {
+    } else if (!quoted && (c === 0x7b || c === 0x5b)) { // { [
       depth++;
-    } else if (!quoted && (c === "}" || c === "]")) {
+    } else if (!quoted && (c === 0x7d || c === 0x5d)) { // } ]
       depth = Math.max(0, depth - 1);
-    } else if (c === "," && depth === 0 && !quoted) {
-      parts.push(value.slice(start, i));
+    } else if (c === 0x2c && depth === 0 && !quoted) { // ,
+      part(start, i);
       start = i + 1;
     }
   }
-  parts.push(value.slice(start));
-  return parts;
+  part(start, value.length);
 }
 
 /**
@@ -132,7 +173,75 @@ function splitAssignments(value: string): string[] {
  * @returns The text with every `scheme://userinfo@` replaced.
  */
 export function redactUrls(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/]+@/gi, `$1${MASK}@`);
+  // A scan rather than a regular expression: the obvious pattern
+  // (/[a-z][a-z0-9+.-]*:\/\/[^\s/]+@/gi) backtracks over every start position, quadratic in
+  // the length of a long argument (issue 9: 100 KB took 10 s). Each character here is looked
+  // at a bounded number of times: the scheme scan stops at the previous "://" (its "/"), and
+  // the authority scan at the next "/" or white space, before which no "://" can start.
+  let out = "";
+  let copied = 0;
+  let at = text.indexOf("://");
+  while (at >= 0) {
+    let start = at;
+    while (start > 0 && isSchemeChar(text.charCodeAt(start - 1))) start--;
+    // A scheme starts with a letter: skip the digits and "+.-" a match could not start with.
+    while (start < at && !isLetter(text.charCodeAt(start))) start++;
+    const authority = at + 3;
+    let end = authority;
+    let lastAt = -1;
+    while (end < text.length && !isAuthorityEnd(text.charCodeAt(end))) {
+      if (text.charCodeAt(end) === AT_SIGN) lastAt = end;
+      end++;
+    }
+    if (start < at && lastAt > authority) {
+      out += text.slice(copied, authority) + MASK;
+      copied = lastAt;
+    }
+    // The next "://" may begin with the authority's last character (`a://b://c@d`).
+    at = text.indexOf("://", Math.max(authority, end - 1));
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+const AT_SIGN = 0x40;
+
+function isLetter(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+}
+
+// RFC 3986 scheme characters after the first: letters, digits, "+", "-", ".".
+function isSchemeChar(c: number): boolean {
+  return isLetter(c) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e;
+}
+
+// Where the user info can no longer go on: "/" or white space (as \s: space, tab, line
+// breaks). "?" and "#" do not end it, so an unescaped "#" in a password is still hidden.
+function isAuthorityEnd(c: number): boolean {
+  return c === 0x2f || c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 ||
+    c === 0x2028 || c === 0x2029 || c === 0xfeff || c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+/**
+ * The arguments that hold secrets by their place in a helm argv: the values of the flags
+ * {@linkcode redactArgs} redacts (`--kube-token`, `--password`, `--set`, ...) given as their
+ * own argument (`--password hunter2`, `--set db.password=hunter2`). A message quoting one
+ * argument (`Cannot lock release "x" ...`) hides it whole when it is one of these: helm-lock
+ * may have read it as a positional argument (after a flag its tables do not know to take a
+ * value), while the redaction of the command line hid it.
+ *
+ * @param args The argv as given to helm.
+ * @returns The set of such arguments.
+ */
+export function secretArgs(args: readonly string[]): Set<string> {
+  const found = new Set<string>();
+  for (let i = 0; i < args.length - 1; i++) {
+    const flag = FLAG.exec(args[i] ?? "");
+    if (flag && flag[2] === undefined && handlingOf(flag[1] ?? "") !== undefined) {
+      found.add(args[++i] ?? "");
+    }
+  }
+  return found;
 }
 
 /**
@@ -151,15 +260,16 @@ export function secretValues(args: readonly string[]): string[] {
       found.add(value);
       return;
     }
-    const parts = handling === "literal" ? [value] : splitAssignments(value);
-    for (const part of parts) {
-      const key = KEY.exec(part)?.[0];
-      const secret = key === undefined ? part : part.slice(key.length + 1);
-      if (secret.length >= 4) found.add(secret);
-    }
+    const addPart = (start: number, end: number) => {
+      const eq = keyEnd(value, start, end);
+      const from = eq < 0 ? start : eq + 1;
+      if (end - from >= 4) found.add(value.slice(from, end));
+    };
+    if (handling === "literal") addPart(0, value.length);
+    else forEachAssignment(value, addPart);
   };
   for (let i = 0; i < args.length; i++) {
-    const flag = /^--([^=]+)(?:=(.*))?$/s.exec(args[i] ?? "");
+    const flag = FLAG.exec(args[i] ?? "");
     const handling = flag ? handlingOf(flag[1] ?? "") : undefined;
     if (!flag || !handling) continue;
     const value = flag[2] ?? args[++i];

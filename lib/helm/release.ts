@@ -14,6 +14,7 @@
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmCapture } from "./exec.ts";
+import { redactText, secretValues } from "../redact.ts";
 
 /** A revision's status as helm prints it; `unknown` also stands for any status we do not know. */
 export type ReleaseStatus =
@@ -204,7 +205,7 @@ export async function readRelease(
   const where = describe(release, opts.namespace);
   if (res.code !== 0) {
     if (/\brelease: not found\b/.test(res.stderr)) return { found: false, history: [] };
-    const said = helmSaid(res.stderr);
+    const said = helmSaid(res.stderr, args);
     throw new HelmLockError(
       classify(res.stderr),
       `Cannot read the state of ${where}: "helm history" exited with code ${res.code}: ${said}`,
@@ -312,7 +313,7 @@ async function runOrThrow(args: string[], what: string, opts: ReleaseOptions): P
   if (res.code === 0) return;
   throw new HelmLockError(
     ExitCode.RecoveryFailed,
-    `Cannot ${what}: "helm ${args[0]}" exited with code ${res.code}: ${helmSaid(res.stderr)}`,
+    `Cannot ${what}: "helm ${args[0]}" exited with code ${res.code}: ${helmSaid(res.stderr, args)}`,
   );
 }
 
@@ -338,12 +339,15 @@ export function classify(stderr: string): ExitCode {
   return ExitCode.RecoveryFailed;
 }
 
-/** helm's error as one line: its `Error:` lines (else all it printed), without the prefix. */
-export function helmSaid(stderr: string): string {
+/**
+ * helm's error as one line: its `Error:` lines (else all it printed), without the prefix,
+ * with the secrets of the `args` helm was given (a `--kube-token`, URL user info) hidden.
+ */
+export function helmSaid(stderr: string, args: readonly string[] = []): string {
   const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
   const errors = lines.filter((l) => l.startsWith("Error:"));
   const text = (errors.length > 0 ? errors : lines)
     .map((l) => l.replace(/^Error:\s*/, ""))
     .join("; ");
-  return text === "" ? "no error message" : text;
+  return text === "" ? "no error message" : redactText(text, secretValues(args));
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { redactUrls } from "../redact.ts";
+
 /** Prefix of every annotation helm-lock writes on its Lease. */
 export const ANNOTATION_PREFIX = "helm-lock.dev/";
 
@@ -58,11 +60,18 @@ export function holderIdentity(): string {
 export function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
   if (env.CI_JOB_URL) return env.CI_JOB_URL;
   if (env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY) {
-    const server = (env.GITHUB_SERVER_URL || "https://github.com").replace(/\/+$/, "");
+    const server = trimSlashes(env.GITHUB_SERVER_URL || "https://github.com");
     return `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
   }
   if (env.BUILD_URL) return env.BUILD_URL;
   return undefined;
+}
+
+// A loop, not /\/+$/: that pattern retries from every "/" of a long run, quadratic.
+function trimSlashes(url: string): string {
+  let end = url.length;
+  while (end > 0 && url[end - 1] === "/") end--;
+  return url.slice(0, end);
 }
 
 /** Options for {@linkcode lockAnnotations}. */
@@ -81,6 +90,10 @@ export interface LockAnnotationsOptions {
  * (only when known), `user`, `host` and `command`. `started-at` is added by the lock itself
  * at the moment it is taken (`holderLease()`), not when waiting began.
  *
+ * Anyone who may read Leases in the namespace reads these, so the user info of every URL in
+ * them is hidden (`CI_JOB_URL=https://ci:pass@ci.example.com/job/7` is stored as
+ * `https://***@ci.example.com/job/7`), whatever variable it came from.
+ *
  * @param options What to record.
  * @returns The annotations, ready for `metadata.annotations`.
  */
@@ -98,5 +111,6 @@ export function lockAnnotations(options: LockAnnotationsOptions): Record<string,
   annotations[Annotation.command] = options.command.length > MAX_COMMAND_LENGTH
     ? `${options.command.slice(0, MAX_COMMAND_LENGTH - 1)}…`
     : options.command;
+  for (const [key, value] of Object.entries(annotations)) annotations[key] = redactUrls(value);
   return annotations;
 }

@@ -1,3 +1,4 @@
+import { ADVERSARIAL, assertLinear } from "../support/linear.ts";
 import assert from "node:assert/strict";
 import { Annotation, ciJobUrl, holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
 
@@ -65,3 +66,35 @@ Deno.test("lockAnnotations() shortens a very long command", () => {
   const annotations = lockAnnotations({ command: "x".repeat(5000), env: {} });
   assert.equal(annotations[Annotation.command]?.length, 1024);
 });
+
+Deno.test("lockAnnotations() stores no URL credentials in any annotation (issue 17)", () => {
+  const annotations = lockAnnotations({
+    command: "upgrade app oci://robot:RegPassXYZ@registry.example/app",
+    env: {
+      CI_JOB_URL: "https://ciuser:CiPassXYZ@ci.example.com/job/77",
+      USER: "https://u:UserPassXYZ@x",
+    },
+  });
+  assert.equal(annotations[Annotation.ciJobUrl], "https://***@ci.example.com/job/77");
+  assert.doesNotMatch(JSON.stringify(annotations), /PassXYZ|ciuser|robot/);
+  const jenkins = lockAnnotations({
+    command: "x",
+    env: { BUILD_URL: "http://jenkins:tok@jenkins.example/job/1/" },
+  });
+  assert.equal(jenkins[Annotation.ciJobUrl], "http://***@jenkins.example/job/1/");
+});
+
+for (const [shape, make] of Object.entries(ADVERSARIAL)) {
+  Deno.test(`ciJobUrl() and lockAnnotations() are linear in the input: ${shape}`, () => {
+    assertLinear(
+      "ciJobUrl()",
+      make,
+      (s) => ciJobUrl({ GITHUB_RUN_ID: "1", GITHUB_REPOSITORY: "o/r", GITHUB_SERVER_URL: s }),
+    );
+    assertLinear(
+      "lockAnnotations()",
+      make,
+      (s) => lockAnnotations({ command: s, env: { CI_JOB_URL: s, USER: s } }),
+    );
+  });
+}

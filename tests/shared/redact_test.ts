@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { ADVERSARIAL, assertLinear } from "../support/linear.ts";
 import {
   MASK,
   redactArgs,
   redactCommandLine,
   redactText,
   redactUrls,
+  secretArgs,
   secretValues,
 } from "../../lib/redact.ts";
 
@@ -139,3 +141,48 @@ Deno.test("redactCommandLine() quotes arguments a shell would split", () => {
   );
   assert.equal(redactCommandLine(["upgrade", ""]), "upgrade ''");
 });
+
+Deno.test("secretArgs() lists the arguments that are values of secret flags", () => {
+  assert.deepEqual(
+    [
+      ...secretArgs([
+        "--kube-token",
+        "tok1",
+        "--my-token",
+        "tok2",
+        "--password=inline",
+        "--set",
+        "a=b",
+        "-n",
+        "staging",
+        "--username",
+      ]),
+    ],
+    ["tok1", "tok2", "a=b"],
+  );
+});
+
+Deno.test("redactUrls() hides the user info of URLs written in upper case and after text", () => {
+  assert.equal(
+    redactUrls('Get "HTTPS://u:p@h/api", x1+git://a@b c://@d 9://u@h'),
+    'Get "HTTPS://***@h/api", x1+git://***@b c://@d 9://u@h',
+  );
+  assert.equal(redactUrls("https://u:p@ss@h/x@y"), "https://***@h/x@y");
+  assert.equal(redactUrls("a://b://c@d"), "a://b://***@d");
+});
+
+for (const [shape, make] of Object.entries(ADVERSARIAL)) {
+  Deno.test(`redaction is linear in the input: ${shape}`, () => {
+    assertLinear("redactUrls()", make, (s) => redactUrls(s));
+    assertLinear(
+      "redactCommandLine()",
+      make,
+      (s) => redactCommandLine(["--set", s, `--set-literal=${s}`, "--description", s, s]),
+    );
+    assertLinear(
+      "secretValues() + redactText()",
+      make,
+      (s) => redactText(s, secretValues(["--set", `k=${s}`, "--kube-token", s])),
+    );
+  });
+}
