@@ -9,7 +9,7 @@
 import { lockedRun, parseArgs, type Reporter } from "./lib/cli/mod.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { helmSpawn } from "./lib/helm/mod.ts";
-import { redactText, secretValues } from "./lib/redact.ts";
+import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
 import { VERSION } from "./lib/version.ts";
 
 const HELP =
@@ -62,11 +62,19 @@ function truthy(value: string | undefined): boolean {
 const SECRETS = secretValues(Deno.args);
 
 /**
- * Every line helm-lock prints goes through here: prefixed, and scrubbed of the secret values
- * on the command line, whatever message (helm's error output included) carries them.
+ * Every line helm-lock prints goes through here, prefixed. Its parts that carry secrets were
+ * redacted where they were put in (command lines, helm's error output); the line itself is
+ * not searched for secret values, which would mask helm-lock's own words and names (a
+ * `--set env=staging` hiding `namespace "staging"`). URL user info is hidden once more here:
+ * it is recognised by its form, which no name of helm-lock's has.
  */
 function say(line: string): void {
-  console.error(`helm-lock: ${redactText(line, SECRETS)}`);
+  console.error(`helm-lock: ${redactUrls(line)}`);
+}
+
+/** Text from no message of helm-lock's (an unexpected error, a stack): searched for secrets. */
+function foreign(text: string): string {
+  return redactText(text, SECRETS);
 }
 
 function reporter(debug: boolean): Reporter {
@@ -116,12 +124,12 @@ if (import.meta.main) {
       say(error.message);
       code = error.code;
     } else {
-      say(`unexpected error: ${error instanceof Error ? error.message : error}`);
-      if (debug && error instanceof Error && error.stack) say(error.stack);
+      say(`unexpected error: ${foreign(error instanceof Error ? error.message : String(error))}`);
+      if (debug && error instanceof Error && error.stack) say(foreign(error.stack));
       code = ExitCode.Internal;
     }
     if (debug) {
-      for (const line of describeCauses(error)) say(`  caused by ${line}`);
+      for (const line of describeCauses(error)) say(`  caused by ${foreign(line)}`);
     }
   }
   Deno.exit(code);

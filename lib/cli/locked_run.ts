@@ -94,7 +94,10 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
   const commandLine = redactCommandLine(inv.helmArgs);
   report.debug(`API server ${conn.server} as ${conn.user}`);
 
-  if (inv.createNamespace && !inv.dryRun) {
+  // Only where helm itself creates it: on the install path (install, upgrade --install), and
+  // never on a --dry-run. `upgrade --create-namespace` without --install fails in helm ("has
+  // no deployed releases") and must not leave a namespace behind.
+  if (inv.createNamespace && inv.install && !inv.dryRun) {
     try {
       if (await ensureNamespace(conn.kubeConfig, conn.namespace)) {
         report.info(`created namespace "${conn.namespace}" (--create-namespace) to hold the lock`);
@@ -126,7 +129,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
         annotations: lockAnnotations({ command: `helm ${commandLine}` }),
         timeoutMs: inv.lockTimeoutMs,
         leaseDurationSeconds: inv.leaseDurationSeconds,
-        createNamespaceHint: inv.command === "install" || inv.command === "upgrade",
+        createNamespaceHint: inv.install && !inv.createNamespace,
         user: conn.user,
         server: conn.server,
         signal: signals.signal,

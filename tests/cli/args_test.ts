@@ -1,6 +1,8 @@
+import { ADVERSARIAL, assertLinear } from "../support/linear.ts";
 import assert from "node:assert/strict";
 import { type Invocation, parseArgs } from "../../lib/cli/args.ts";
 import { DEFAULT_LOCK_TIMEOUT_MS } from "../../lib/cli/lock_flags.ts";
+import { programName } from "../../lib/cli/program.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 
 interface Case {
@@ -512,7 +514,7 @@ const ERRORS: [string[], string | RegExp][] = [
 
 for (const [args, message] of ERRORS) {
   Deno.test(`parseArgs() refuses ${JSON.stringify(args.join(" "))}`, () => {
-    assert.throws(() => parseArgs(args), (err) => {
+    assert.throws(() => parseArgs(args, "helm lock"), (err) => {
       assert.ok(err instanceof HelmLockError);
       assert.equal(err.code, ExitCode.Usage);
       assert.ok(!err.message.includes("\n"));
@@ -523,6 +525,52 @@ for (const [args, message] of ERRORS) {
     });
   });
 }
+
+Deno.test("parseArgs() masks no name or word that equals a --set value (issue 17)", () => {
+  const message = (args: string[]) => {
+    try {
+      parseArgs(args, "helm-lock");
+    } catch (err) {
+      assert.ok(err instanceof HelmLockError);
+      return err.message;
+    }
+    assert.fail("no error");
+  };
+  assert.equal(
+    message(["upgrade", "-n", "staging", "--set", "global.environment=staging", "--set", "a=shop"]),
+    `Cannot lock as the release name is missing: expected "helm-lock upgrade <release> <chart>", ` +
+      `found "helm-lock upgrade -n staging --set global.environment=*** --set a=***"`,
+  );
+  assert.match(
+    message(["upgrade", "Shop", "--set", "x=Shop", "--set", "tag=release"]),
+    /^Cannot lock release "Shop" as it is not a valid release name: .*found "helm-lock upgrade Shop --set x=\*\*\* --set tag=\*\*\*"$/,
+  );
+});
+
+Deno.test("parseArgs() names the program as it was invoked (issue 17)", () => {
+  for (const program of ["helm lock", "helm-lock"]) {
+    assert.throws(
+      () => parseArgs(["upgrade", "--wait"], program),
+      (err) => {
+        assert.ok(err instanceof HelmLockError);
+        assert.equal(
+          err.message,
+          `Cannot lock as the release name is missing: expected "${program} upgrade <release> ` +
+            `<chart>", found "${program} upgrade --wait"`,
+        );
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("programName() is helm lock only when helm runs the lock plugin", () => {
+  assert.equal(programName({ HELM_PLUGIN_DIR: "/p/lock", HELM_PLUGIN_NAME: "lock" }), "helm lock");
+  assert.equal(programName({}), "helm-lock");
+  // HELM_BIN is set for the standalone binary too; another plugin may start helm-lock.
+  assert.equal(programName({ HELM_BIN: "/usr/bin/helm" }), "helm-lock");
+  assert.equal(programName({ HELM_PLUGIN_DIR: "/p/diff", HELM_PLUGIN_NAME: "diff" }), "helm-lock");
+});
 
 Deno.test("parseArgs() accepts a 53 character release name", () => {
   const parsed = parseArgs(["upgrade", "a".repeat(53), "./chart"]);
@@ -538,7 +586,8 @@ Deno.test("parseArgs() never shows a --set secret in its errors", () => {
       ["upgrade", "--password=hunter2"],
       // The secret lands where the command or the release is expected, and is quoted there.
       ["--set-string", "db.password=hunter2", "upgrade", "app", "./chart"],
-      ["upgrade", "--set", "x=hunter2", "--unknown-flag", "Bad_hunter2", "./chart"],
+      // A flag helm's tables do not know is read as boolean: its value becomes the release.
+      ["upgrade", "--my-token", "Bad_hunter2", "./chart"],
     ]
   ) {
     assert.throws(() => parseArgs(args), (err) => {
@@ -637,5 +686,25 @@ for (const [index, bin] of HELM_BINS.entries()) {
         await Deno.remove(dir, { recursive: true });
       }
     },
+  });
+}
+
+for (const [shape, make] of Object.entries(ADVERSARIAL)) {
+  Deno.test(`parseArgs() is linear in the input: ${shape}`, () => {
+    const parse = (args: string[]) => {
+      try {
+        return parseArgs(args, "helm-lock");
+      } catch (err) {
+        if (!(err instanceof HelmLockError)) throw err;
+        return err;
+      }
+    };
+    assertLinear(
+      "parseArgs()",
+      make,
+      (s) => parse(["upgrade", "app", "./c", "--description", s, "--set", `k=${s}`, `--set=${s}`]),
+    );
+    assertLinear("parseArgs() of a bad command", make, (s) => parse([s, "--kube-token", s]));
+    assertLinear("--lock-timeout", make, (s) => parse(["upgrade", "app", `--lock-timeout=${s}`]));
   });
 }
