@@ -305,3 +305,11 @@ Deno.test("helmBin() prefers a non-empty $HELM_BIN over helm on PATH", () => {
   assert.equal(helmBin({ HELM_BIN: "" }), "helm");
   assert.equal(helmBin({}), "helm");
 });
+
+Deno.test("helmSaid() hides the secrets of the helm call it reports on (issue 17)", () => {
+  const stderr = 'Error: Get "https://kube:KubePass1@api.example/v1": token Tok3nXYZ rejected\n';
+  assert.equal(
+    helmSaid(stderr, ["history", "app", "--kube-token", "Tok3nXYZ"]),
+    'Get "https://***@api.example/v1": token *** rejected',
+  );
+});
