@@ -126,6 +126,13 @@ installed_is_current() {
   return 1
 }
 
+# bounded SECONDS COMMAND...: runs COMMAND, killed after SECONDS where timeout(1) exists.
+bounded() {
+  secs=$1
+  shift
+  if have timeout; then timeout "$secs" "$@"; else "$@"; fi
+}
+
 # download URL FILE: curl or wget, retrying transient failures but not HTTP errors such as 404.
 download() {
   if have curl; then
@@ -137,8 +144,10 @@ download() {
       --retry-on-http-error=408,429,500,502,503,504 -O "$2" "$1"
   elif have wget; then
     # BusyBox or an old wget: its exit code does not tell a 404 from a 503, so retry any failure.
+    # The whole download is bounded by timeout(1), not wget -T: Debian's busybox-static 1.35
+    # wget crashes on -T.
     attempt=0
-    until wget -q -T 30 -O "$2" "$1"; do
+    until bounded 600 wget -q -O "$2" "$1"; do
       [ "$attempt" -lt "$retries" ] || return 1
       attempt=$((attempt + 1))
       sleep 1
