@@ -226,15 +226,16 @@ place() {
   staged=
 }
 
-# new_stage: an empty directory inside bin/ (same file system, so place() only renames).
+# new_stage: an empty directory beside bin/ (same file system, so place() only renames; and
+# one level below the plugin directory, as bin/ is, so a launcher finds main.ts from there).
 new_stage() {
   mkdir -p "$bin_dir"
-  staged=$bin_dir/.install.$$
+  staged=$(dirname -- "$bin_dir")/.helm-lock-install.$$
   rm -rf "$staged"
   mkdir "$staged"
 }
 
-# install_archive ARCHIVE: extract into a stage in bin/, check it starts, then move it in place.
+# install_archive ARCHIVE: extract into a stage beside bin/, check it starts, then move it in place.
 install_archive() {
   new_stage
   case $1 in
@@ -279,13 +280,7 @@ exec "\$deno" run --quiet --no-prompt --allow-env --allow-run --allow-net --allo
   --allow-sys --config "\$plugin_dir/deno.json" "\$plugin_dir/main.ts" "\$@"
 EOF
   chmod 755 "$staged/helm-lock"
-  # The launcher finds main.ts through its own directory's parent: check it from bin/ itself.
-  mv -f "$staged/helm-lock" "$bin_dir/.helm-lock.$$"
-  if ! out=$("$bin_dir/.helm-lock.$$" --version 2>&1) || [ "$out" != "helm-lock $version" ]; then
-    rm -f "$bin_dir/.helm-lock.$$"
-    die "Cannot start helm-lock with $deno_path: expected 'helm-lock $version' from --version, found: $(printf '%s\n' "$out" | head -n 3 | tr '\n' ' ')"
-  fi
-  mv "$bin_dir/.helm-lock.$$" "$staged/helm-lock"
+  check_starts "$staged" helm-lock
   place "$staged" helm-lock
   log "installed a launcher that runs $plugin_dir/main.ts with $deno_path to $bin_dir/helm-lock"
 }

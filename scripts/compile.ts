@@ -343,12 +343,22 @@ export async function smokeTest(archive: string, version: string = VERSION): Pro
       ["--help", (out) => out.startsWith(`helm-lock ${version}:`), `help for ${version}`],
     ];
     for (const [flag, ok, expected] of checks) {
-      const child = new Deno.Command(`${dir}/${exe}`, {
-        args: [flag],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      let child: Deno.ChildProcess;
+      try {
+        child = new Deno.Command(`${dir}/${exe}`, {
+          args: [flag],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+      } catch (error) {
+        throw new Error(
+          `Cannot publish ${name}: expected 'helm-lock ${flag}' to start, found: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+          { cause: error },
+        );
+      }
       const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
       const out = await child.output().finally(() => clearTimeout(timer));
       const stdout = new TextDecoder().decode(out.stdout);
