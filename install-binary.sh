@@ -287,7 +287,10 @@ EOF
 
 # Called when no release binary can be had: deno is the last resort, not an error path.
 fall_back_to_source() {
-  if [ "${HELM_LOCK_FROM_SOURCE:-}" != 0 ] && have deno && [ -f "$plugin_dir/main.ts" ]; then
+  if [ "${HELM_LOCK_FROM_SOURCE:-}" = 0 ]; then
+    die "$1: set HELM_LOCK_DOWNLOAD_URL to a mirror or HELM_LOCK_ARCHIVE to a local archive"
+  fi
+  if have deno && [ -f "$plugin_dir/main.ts" ]; then
     log "$1; deno is on PATH: installing the launcher instead"
     install_launcher
     exit 0
