@@ -220,7 +220,11 @@ place() {
   else
     rm -rf "$bin_dir/helm-lock.runtime"
   fi
-  if [ -d "$bin_dir/$2" ] && [ ! -L "$bin_dir/$2" ]; then rm -rf "${bin_dir:?}/$2"; fi
+  if [ -L "$bin_dir/$2" ]; then
+    rm -f "$bin_dir/$2"
+  elif [ -d "$bin_dir/$2" ]; then
+    rm -rf "${bin_dir:?}/$2"
+  fi
   mv -f "$1/$2" "$bin_dir/$2"
   rm -rf "$1"
   staged=

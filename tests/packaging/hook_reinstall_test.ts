@@ -68,6 +68,15 @@ Deno.test("install-binary.sh -u replaces a directory and a stale runtime left in
     assert.equal(out.code, 0, both(out));
     assert.equal((await exec(join(src, "bin", "helm-lock"), [])).stdout, "release\n");
     assert.equal(await exists(join(src, "bin", "helm-lock.runtime")), false);
+    // A symbolic link to a directory is replaced, not written through.
+    const elsewhere = join(dir, "elsewhere");
+    await Deno.mkdir(elsewhere);
+    await Deno.remove(join(src, "bin", "helm-lock"));
+    await Deno.symlink(elsewhere, join(src, "bin", "helm-lock"));
+    const again = await hook(src, { HELM_LOCK_DOWNLOAD_URL: mirror.url }, ["-u"]);
+    assert.equal(again.code, 0, both(again));
+    assert.ok((await Deno.lstat(join(src, "bin", "helm-lock"))).isFile);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(elsewhere)), []);
     const entries = (await Array.fromAsync(Deno.readDir(src))).map((e) => e.name);
     assert.ok(!entries.some((n) => n.startsWith(".helm-lock-install")), "no stage left behind");
   }));
