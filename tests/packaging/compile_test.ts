@@ -19,26 +19,30 @@ Deno.test("VERSION equals the version in plugin.yaml", async () => {
   assert.match(VERSION, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/);
 });
 
-Deno.test("archiveName() names the five release archives as install-binary.sh expects", () => {
+Deno.test("archiveName() names the seven release archives as install-binary.sh expects", () => {
   assert.deepEqual(TARGETS.map((t) => archiveName("1.2.3", t)), [
     "helm-lock-1.2.3-linux-amd64.tar.gz",
     "helm-lock-1.2.3-linux-arm64.tar.gz",
+    "helm-lock-1.2.3-linux-amd64-musl.tar.gz",
+    "helm-lock-1.2.3-linux-arm64-musl.tar.gz",
     "helm-lock-1.2.3-darwin-amd64.tar.gz",
     "helm-lock-1.2.3-darwin-arm64.tar.gz",
     "helm-lock-1.2.3-windows-amd64.zip",
   ]);
   const script = Deno.readTextFileSync(`${root}install-binary.sh`);
-  assert.ok(script.includes("archive_name=helm-lock-$version-$os-$arch.$ext"));
+  assert.ok(script.includes("archive_name=helm-lock-$version-$os-$arch$libc.$ext"));
 });
 
 Deno.test("findTarget() accepts triples and os-arch names, rejects others", () => {
   assert.equal(findTarget("darwin-arm64").triple, "aarch64-apple-darwin");
   assert.equal(findTarget("x86_64-pc-windows-msvc").os, "windows");
+  assert.equal(findTarget("x86_64-unknown-linux-gnu").libc, undefined);
+  assert.equal(findTarget("linux-arm64-musl").libc, "musl");
   assert.throws(
     () => findTarget("linux-386"),
     new TypeError(
       "Cannot compile for target 'linux-386': expected one of linux-amd64, linux-arm64, " +
-        "darwin-amd64, darwin-arm64, windows-amd64",
+        "linux-amd64-musl, linux-arm64-musl, darwin-amd64, darwin-arm64, windows-amd64",
     ),
   );
 });

@@ -7,21 +7,11 @@
  */
 import { join } from "node:path";
 import { formatChecksums } from "../../scripts/compile.ts";
+import { PLUGIN_FILES } from "../../scripts/package_plugin.ts";
 import { sha256Hex } from "../../scripts/_util.ts";
 import { VERSION } from "../../lib/version.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-
-/** The files `helm plugin install <dir>` needs from this repository. */
-const PLUGIN_FILES = [
-  "plugin.yaml",
-  "install-binary.sh",
-  "main.ts",
-  "deno.json",
-  "deno.lock",
-  "lib",
-  ".gitignore",
-];
 
 /** What a finished process printed and returned. */
 export interface Output {
