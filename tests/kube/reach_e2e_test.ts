@@ -144,7 +144,7 @@ for (const helm of helms) {
         clientKeyData: atob(String(user["client-key-data"])),
       },
     });
-    Deno.writeTextFileSync(
+    await Deno.writeTextFile(
       plugin,
       `#!/bin/sh
 [ -n "$KUBERNETES_EXEC_INFO" ] || { echo "KUBERNETES_EXEC_INFO is not set" >&2; exit 3; }
@@ -155,7 +155,7 @@ ${credential}
 JSON
 `,
     );
-    Deno.chmodSync(plugin, 0o755);
+    await Deno.chmod(plugin, 0o755);
     const kubeconfig = writeKubeconfig(`exec-${helm.name}.json`, (doc) => {
       doc.users[0]!.user = {
         exec: {
@@ -174,10 +174,10 @@ JSON
       env,
     );
     assert.equal(plain.code, 0, `plain helm with the plugin: ${plain.stderr}`);
-    Deno.writeTextFileSync(info, "");
+    await Deno.writeTextFile(info, "");
     const locked = await helmLock(args, env);
     assert.equal(locked.code, 0, locked.stderr);
-    const text = Deno.readTextFileSync(info);
+    const text = await Deno.readTextFile(info);
     const seen = text.trim().split("\n").filter((l) => l.trim()).map((l) => {
       try {
         return JSON.parse(l);
@@ -244,7 +244,7 @@ async function serviceAccountToken(namespace: string, name: string, secret: stri
 Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated during a wait", async () => {
   const namespace = await createNamespace("token-file");
   const tokenFile = join(dir, "token");
-  Deno.writeTextFileSync(tokenFile, await serviceAccountToken(namespace, "deployer", "bound-1"));
+  await Deno.writeTextFile(tokenFile, await serviceAccountToken(namespace, "deployer", "bound-1"));
   const kubeconfig = writeKubeconfig("token-file.json", (doc) => {
     doc.users[0]!.user = { tokenFile };
   });
@@ -269,7 +269,7 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
   });
   await new Promise((r) => setTimeout(r, 1_000));
   // Rotate: a new token in the file, the old one revoked.
-  Deno.writeTextFileSync(tokenFile, await serviceAccountToken(namespace, "deployer", "bound-2"));
+  await Deno.writeTextFile(tokenFile, await serviceAccountToken(namespace, "deployer", "bound-2"));
   await adminKubeConfig().makeApiClient(k8s.CoreV1Api).deleteNamespacedSecret({
     name: "bound-1",
     namespace,
@@ -284,10 +284,10 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
 Deno.test("the in-cluster ServiceAccount (directory injected) with a real token", async () => {
   const namespace = await createNamespace("in-cluster");
   const sa = join(dir, "serviceaccount");
-  Deno.mkdirSync(sa, { recursive: true });
-  Deno.writeTextFileSync(join(sa, "token"), await serviceAccountToken(namespace, "pod", "pod-1"));
-  Deno.writeTextFileSync(join(sa, "namespace"), namespace);
-  Deno.writeTextFileSync(
+  await Deno.mkdir(sa, { recursive: true });
+  await Deno.writeTextFile(join(sa, "token"), await serviceAccountToken(namespace, "pod", "pod-1"));
+  await Deno.writeTextFile(join(sa, "namespace"), namespace);
+  await Deno.writeTextFile(
     join(sa, "ca.crt"),
     atob(String(admin().clusters[0]!.cluster["certificate-authority-data"])),
   );
