@@ -234,6 +234,29 @@ Deno.test("resolveConnection() hides the credentials of a server URL", () => {
   );
 });
 
+Deno.test("resolveConnection() sends the credentials of a server URL as basic auth, as Go does", async () => {
+  const conn = resolveConnection(
+    { kubeconfig: main, kubeApiserver: "https://admin:hunter%402@flag.example" },
+    {},
+    NO_SA,
+  );
+  // The kubeconfig user's token wins, as the URL's userinfo only fills a missing header.
+  assert.equal((await headers(conn))["Authorization"], "Bearer token-of-alice");
+  const path = join(dir, "url-creds.yaml");
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      clusters: [{ name: "c", cluster: { server: "https://admin:hunter%402@c.example:6443" } }],
+      users: [{ name: "u", user: {} }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  const basic = resolveConnection({ kubeconfig: path }, {}, NO_SA);
+  assert.equal((await headers(basic))["Authorization"], `Basic ${btoa("admin:hunter@2")}`);
+  assert.equal(basic.server, "https://***@c.example:6443");
+});
+
 Deno.test("resolveConnection() impersonates several groups, one header each, as helm reads them", async () => {
   const groupsOf = async (conn: KubeConnection) =>
     (await headerLines(conn)).filter(([k]) => k === "Impersonate-Group").map(([, v]) => v);

@@ -205,6 +205,30 @@ JSON
   });
 }
 
+for (const helm of helms) {
+  Deno.test(`${helm.name}: a server URL with user:password@ works like in helm and is never printed`, async () => {
+    const namespace = await createNamespace(`url-creds-${helm.name}`);
+    const kubeconfig = writeKubeconfig(`url-creds-${helm.name}.json`, (doc) => {
+      const server = new URL(String(doc.clusters[0]!.cluster.server));
+      server.username = "someone";
+      server.password = "url-s3cret";
+      doc.clusters[0]!.cluster.server = server.href.replace(/\/$/, "");
+    });
+    const env = await helmEnv({ HELM_BIN: helm.bin, KUBECONFIG: kubeconfig });
+    const plain = await run(
+      helm.bin,
+      ["upgrade", "--install", "plain", FAST, "-n", namespace],
+      env,
+    );
+    assert.equal(plain.code, 0, `plain helm: ${plain.stderr}`);
+    const args = ["upgrade", "--install", "app", FAST, "-n", namespace, "--debug"];
+    const locked = await helmLock(args, env);
+    assert.equal(locked.code, 0, locked.stderr);
+    assert.match(locked.stderr, /API server https:\/\/\*\*\*@127\.0\.0\.1:/);
+    assert.doesNotMatch(locked.stderr, /url-s3cret/);
+  });
+}
+
 /** A ServiceAccount with cluster-admin and a token bound to a Secret (deleting it revokes). */
 async function serviceAccountToken(namespace: string, name: string, secret: string) {
   const kc = adminKubeConfig();
