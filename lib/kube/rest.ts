@@ -6,11 +6,12 @@
  * the process (SIGABRT `stream->closed_next == NULL`, SIGSEGV) when the API server
  * restarted, and costs ~400 ms of module evaluation on every run.
  *
- * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1) instead: skipping TLS
- * verification, a TLS server name other than the URL's host, more than one
+ * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1, never HTTP/2) instead:
+ * skipping TLS verification, a TLS server name other than the URL's host, more than one
  * `Impersonate-Group` header (fetch joins repeated headers into one, which the API server
  * would read as one group), and a direct connection while proxy variables are set (Deno's
- * fetch applies them by its own rules; the decision here is client-go's, `proxy.ts`).
+ * fetch applies them by its own rules; the decision here is client-go's, `proxy.ts`). That
+ * path tunnels through an http:// proxy with CONNECT itself.
  *
  * @module
  */
@@ -158,6 +159,53 @@ function nativeFetch(conn: KubeConnection, auth: Authenticator, base: URL): {
   };
 }
 
+/**
+ * An https.Agent whose connections go through an HTTP CONNECT proxy: the TLS session (with
+ * its own verification settings) runs inside the tunnel, as Go's transport does it.
+ */
+async function tunnelAgent(
+  https: typeof import("node:https"),
+  proxy: URL,
+  options: import("node:https").AgentOptions,
+): Promise<import("node:https").Agent> {
+  const http = await import("node:http");
+  const tls = await import("node:tls");
+  const auth = proxy.username || proxy.password
+    ? {
+      "Proxy-Authorization": `Basic ${
+        btoa(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`)
+      }`,
+    }
+    : {};
+  class TunnelAgent extends https.Agent {
+    // deno-lint-ignore no-explicit-any
+    override createConnection(opts: any, done: (err: Error | null, socket?: any) => void): any {
+      const target = `${opts.host}:${opts.port}`;
+      const req = http.request({
+        host: proxy.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(proxy.port || 80),
+        method: "CONNECT",
+        path: target,
+        headers: { Host: target, ...auth },
+      });
+      req.once("connect", (res, socket) => {
+        if (res.statusCode !== 200) {
+          socket.destroy();
+          done(
+            new Error(`the proxy ${proxy.host} answered CONNECT ${target} with ${res.statusCode}`),
+          );
+          return;
+        }
+        done(null, tls.connect({ ...opts, socket, servername: opts.servername ?? opts.host }));
+      });
+      req.once("error", (err) => done(err));
+      req.end();
+      return undefined;
+    }
+  }
+  return new TunnelAgent(options);
+}
+
 /** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
 function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): {
   fetch: Fetch;
@@ -169,19 +217,20 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): {
     const ca = caPem(conn);
     const cert = await auth.clientCert();
     const proxy = proxyFor(base, conn.cluster.proxyUrl, conn.env);
-    if (proxy) {
+    if (proxy && proxy.protocol !== "http:") {
       throw new KubeNetworkError(
-        `a proxy (${proxy.protocol}//${proxy.host}) cannot be combined with ` +
-          `insecure-skip-tls-verify, tls-server-name or several impersonated groups`,
+        `a ${proxy.protocol.slice(0, -1)} proxy cannot be combined with ` +
+          `insecure-skip-tls-verify, tls-server-name or several impersonated groups (an http:// one can)`,
       );
     }
-    const agent = new https.Agent({
+    const options: import("node:https").AgentOptions = {
       keepAlive: true,
       rejectUnauthorized: !conn.cluster.skipTLSVerify,
       ...(ca ? { ca } : {}),
       ...(cert ? { cert: cert.cert, key: cert.key } : {}),
       ...(conn.cluster.tlsServerName ? { servername: conn.cluster.tlsServerName } : {}),
-    });
+    };
+    const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
     return { https, agent };
   };
   return {

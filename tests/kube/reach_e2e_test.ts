@@ -118,6 +118,29 @@ for (const helm of helms) {
       const locked = await helmLock(args, viaProxy);
       assert.equal(locked.code, 0, locked.stderr);
       assert.match(locked.stderr, /released lock helm-lock-app/);
+      // Verification skipped (helm-lock's node:https path): through the proxy as well.
+      const insecure = writeKubeconfig(`proxy-insecure-${helm.name}.json`, (doc) => {
+        const c = doc.clusters[0]!.cluster;
+        c.server = `https://kubernetes.default.svc:${serverPort()}`;
+        delete c["certificate-authority-data"];
+        c["insecure-skip-tls-verify"] = true;
+      });
+      const insecureEnv = { ...viaProxy, KUBECONFIG: insecure };
+      const plainInsecure = await run(helm.bin, [
+        "upgrade",
+        "--install",
+        "plain",
+        FAST,
+        "-n",
+        namespace,
+      ], insecureEnv);
+      assert.equal(
+        plainInsecure.code,
+        0,
+        `plain helm, insecure, via the proxy: ${plainInsecure.stderr}`,
+      );
+      const lockedInsecure = await helmLock(args, insecureEnv);
+      assert.equal(lockedInsecure.code, 0, lockedInsecure.stderr);
       // NO_PROXY naming the server's domain: direct again, and failing like helm.
       const noProxy = await helmLock(args, { ...viaProxy, NO_PROXY: ".svc" });
       assert.equal(noProxy.code, ExitCode.Unreachable, noProxy.stderr);
