@@ -81,6 +81,13 @@ export interface KubeClient {
   close(): void;
 }
 
+/** How requests reach the server; `reset()` drops the connection (the next request opens one). */
+interface Transport {
+  fetch: Fetch;
+  reset(): void;
+  close(): void;
+}
+
 type Fetch = (url: string, init: RequestInit & { headerList: [string, string][] }) => Promise<
   Response
 >;
@@ -115,10 +122,7 @@ function networkMessage(err: unknown, url: URL): string {
 }
 
 /** Deno's native fetch with one HTTP client for the connection. */
-function nativeFetch(conn: KubeConnection, auth: Authenticator, base: URL): {
-  fetch: Fetch;
-  close: () => void;
-} {
+function nativeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transport {
   let client: Promise<Deno.HttpClient> | undefined;
   const open = async () => {
     const options: Deno.CreateHttpClientOptions = {};
@@ -150,6 +154,10 @@ function nativeFetch(conn: KubeConnection, auth: Authenticator, base: URL): {
       client ??= open();
       const { headerList, ...rest } = init;
       return await fetch(url, { ...rest, headers: headerList, client: await client });
+    },
+    reset: () => {
+      client?.then((c) => c.close(), () => {});
+      client = undefined;
     },
     close: () => {
       if (closed || !client) return;
@@ -207,11 +215,10 @@ async function tunnelAgent(
 }
 
 /** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
-function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): {
-  fetch: Fetch;
-  close: () => void;
-} {
-  let agent: Promise<{ https: typeof import("node:https"); agent: import("node:https").Agent }>;
+function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transport {
+  let agent:
+    | Promise<{ https: typeof import("node:https"); agent: import("node:https").Agent }>
+    | undefined;
   const open = async () => {
     const https = await import("node:https");
     const ca = caPem(conn);
@@ -268,11 +275,18 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): {
         req.end(typeof init.body === "string" ? init.body : undefined);
       });
     },
+    reset: () => {
+      agent?.then(({ agent }) => agent.destroy(), () => {});
+      agent = undefined;
+    },
     close: () => {
       agent?.then(({ agent }) => agent.destroy(), () => {});
     },
   };
 }
+
+/** How long a watch may stay silent before it is ended (see `watch`). */
+const WATCH_IDLE_MS = 90_000;
 
 function queryString(query: RequestOptions["query"]): string {
   const params = new URLSearchParams();
@@ -340,13 +354,19 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
       const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
       const url = `${prefix}${path}${queryString(options.query)}`;
-      const resp = await send(method, url, options.body, signal);
+      let resp: Response;
       let body: unknown;
       try {
+        resp = await send(method, url, options.body, signal);
         body = await readBody(resp);
       } catch (err) {
+        // No answer in time: the connection may be dead without the kernel knowing (client-go
+        // pings HTTP/2 connections for that). Drop it; the next request opens a fresh one.
+        if (timeout.aborted) transport.reset();
         if (signal.aborted) throw signal.reason;
-        throw new KubeNetworkError(networkMessage(err, base), { cause: err });
+        throw err instanceof KubeNetworkError
+          ? err
+          : new KubeNetworkError(networkMessage(err, base), { cause: err });
       }
       if (!resp.ok) {
         throw new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
@@ -370,13 +390,26 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       }
       const ended = (async () => {
         const reader = resp.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let idle = false;
         const stop = () => reader.cancel().catch(() => {});
         signal.addEventListener("abort", stop, { once: true });
+        // A watch silent for this long may sit on a dead connection: end it, the caller
+        // opens a new one (client-node ended watches after 30 s without data).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const arm = () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            idle = true;
+            stop();
+          }, WATCH_IDLE_MS);
+        };
+        arm();
         let buffered = "";
         try {
           while (true) {
             const { value, done } = await reader.read();
-            if (done || signal.aborted) return;
+            if (done || signal.aborted || idle) return;
+            arm();
             buffered += value;
             let nl: number;
             while ((nl = buffered.indexOf("\n")) >= 0) {
@@ -386,9 +419,10 @@ export function kubeClient(conn: KubeConnection): KubeClient {
             }
           }
         } catch (err) {
-          if (signal.aborted) return;
+          if (signal.aborted || idle) return;
           throw new KubeNetworkError(networkMessage(err, base), { cause: err });
         } finally {
+          clearTimeout(timer);
           signal.removeEventListener("abort", stop);
         }
       })();

@@ -41,6 +41,13 @@ export interface LeaseApi {
   ): Promise<{ ended: Promise<void> }>;
 }
 
+/**
+ * Each request is abandoned (and its connection dropped) after the lock's request limit
+ * (`LockDefaults.requestTimeoutMs`; not imported: context.ts imports this module's types),
+ * so that a dead connection is not reused for the next renewal.
+ */
+const timeoutMs = 10_000;
+
 /** How long the API server may keep one watch open; a fresh one is cheap. */
 const WATCH_TIMEOUT_SECONDS = 290;
 
@@ -57,17 +64,18 @@ export function kubeLeaseApi(client: KubeClient, namespace: string, name: string
   return {
     async get() {
       try {
-        return await client.request<V1Lease>("GET", lease);
+        return await client.request<V1Lease>("GET", lease, { timeoutMs });
       } catch (err) {
         if (isStatus(err, 404)) return undefined;
         throw err;
       }
     },
-    create: (body) => client.request<V1Lease>("POST", leases, { body }),
-    replace: (body) => client.request<V1Lease>("PUT", lease, { body }),
+    create: (body) => client.request<V1Lease>("POST", leases, { body, timeoutMs }),
+    replace: (body) => client.request<V1Lease>("PUT", lease, { body, timeoutMs }),
     async delete(preconditions) {
       await client.request("DELETE", lease, {
         body: { apiVersion: "v1", kind: "DeleteOptions", preconditions },
+        timeoutMs,
       });
     },
     async watch(resourceVersion, onEvent, signal) {
