@@ -243,7 +243,7 @@ Deno.test("resolveConnection() sends the credentials of a server URL as basic au
   // The kubeconfig user's token wins, as the URL's userinfo only fills a missing header.
   assert.equal((await headers(conn))["Authorization"], "Bearer token-of-alice");
   const path = join(dir, "url-creds.yaml");
-  Deno.writeTextFileSync(
+  await Deno.writeTextFile(
     path,
     JSON.stringify({
       clusters: [{ name: "c", cluster: { server: "https://admin:hunter%402@c.example:6443" } }],
