@@ -16,6 +16,7 @@
  * @module
  */
 
+import { HelmLockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { Authenticator, splitServerCredentials } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
@@ -364,9 +365,9 @@ export function kubeClient(conn: KubeConnection): KubeClient {
         // pings HTTP/2 connections for that). Drop it; the next request opens a fresh one.
         if (timeout.aborted) transport.reset();
         if (signal.aborted) throw signal.reason;
-        throw err instanceof KubeNetworkError
-          ? err
-          : new KubeNetworkError(networkMessage(err, base), { cause: err });
+        // Ours (a failed exec plugin, an unreadable file) and network errors pass as they are.
+        if (err instanceof KubeNetworkError || err instanceof HelmLockError) throw err;
+        throw new KubeNetworkError(networkMessage(err, base), { cause: err });
       }
       if (!resp.ok) {
         throw new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
