@@ -280,6 +280,7 @@ done
 plugin_dir=\$(CDPATH='' cd -- "\$(dirname -- "\$self")/.." && pwd) || exit 1
 deno='$deno_path'
 [ -x "\$deno" ] || deno=deno
+export DENO_NO_UPDATE_CHECK=1 # no look-up of the download host on every run
 exec "\$deno" run --quiet --no-prompt --allow-env --allow-run --allow-net --allow-read \\
   --allow-sys --config "\$plugin_dir/deno.json" "\$plugin_dir/main.ts" "\$@"
 EOF

@@ -1,11 +1,44 @@
 /**
  * Wrapper overhead: wall time of `helm lock upgrade` against plain `helm upgrade` of the
  * fast chart, interleaved so that machine noise hits both alike. Reports medians, their
- * ratio and their difference (goal: at most 0.5 s more).
+ * ratio and their difference (goal: at most ~120 ms more), and where helm-lock's time goes
+ * (from the moments its usual stderr lines arrive, and `--version` for the start-up).
  *
  * @module
  */
 import { DENO_RUN } from "../tests/support/cli.ts";
+import { lines } from "../tests/support/lines.ts";
+
+/** Milliseconds from spawn to the first stderr line matching each pattern, and to the exit. */
+async function timedSteps(
+  args: string[],
+  env: Record<string, string>,
+  marks: RegExp[],
+): Promise<{ at: (number | undefined)[]; total: number }> {
+  const start = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const at: (number | undefined)[] = marks.map(() => undefined);
+  const seen: string[] = [];
+  for await (const line of lines(child.stderr)) {
+    seen.push(line);
+    marks.forEach((re, i) => {
+      if (at[i] === undefined && re.test(line)) at[i] = performance.now() - start;
+    });
+  }
+  const status = await child.status;
+  const total = performance.now() - start;
+  if (!status.success) throw new Error(`helm-lock ${args.join(" ")} failed: ${seen.join("\n")}`);
+  return { at, total };
+}
+
+/** The lines that mark the end of each step of a `helm lock upgrade`. */
+const STEP_MARKS = [/acquired lock /, /running helm /, /released lock /];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -24,45 +57,85 @@ async function timed(cmd: string, args: string[], env: Record<string, string>): 
 }
 
 /**
- * Runs `runs` interleaved pairs with helm at `helmBin` and returns README-ready markdown.
+ * Runs `runs` rounds against the cluster of `kubeconfig`; each round runs plain `helm
+ * upgrade` and `helm lock upgrade` with every helm in turn (one interleaved run, so that
+ * machine noise hits all alike), then `helm-lock --version` for the start-up. Returns
+ * README-ready markdown rows, one per helm.
  */
 export async function benchOverhead(
   kubeconfig: string,
-  helmName: string,
-  helmBin: string,
+  helms: readonly { name: string; bin: string }[],
   runs = 15,
-): Promise<string> {
+): Promise<{ row: string; breakdown: string }[]> {
   const home = await Deno.makeTempDir({ prefix: "helm-lock-bench-" });
   const namespace = `bench-${crypto.randomUUID().slice(0, 8)}`;
-  const env = {
+  const chart = "tests/fixtures/fast";
+  const ns = ["-n", namespace];
+  const envOf = (bin: string) => ({
+    // As the launcher of install-binary.sh: no update check on every run.
+    DENO_NO_UPDATE_CHECK: "1",
     KUBECONFIG: kubeconfig,
-    HELM_BIN: helmBin,
+    HELM_BIN: bin,
     HELM_CONFIG_HOME: `${home}/config`,
     HELM_CACHE_HOME: `${home}/cache`,
     HELM_DATA_HOME: `${home}/data`,
-  };
-  const chart = "tests/fixtures/fast";
-  const ns = ["-n", namespace, "--create-namespace"];
-  await timed(helmBin, ["upgrade", "--install", "plain", chart, ...ns], env);
-  await timed(helmBin, ["upgrade", "--install", "locked", chart, ...ns], env);
-  // One untimed run warms deno's module cache.
-  await timed(Deno.execPath(), [...DENO_RUN, "upgrade", "locked", chart, ...ns], env);
-  const plain: number[] = [];
-  const locked: number[] = [];
+  });
+  const stats = helms.map(() => ({
+    plain: [] as number[],
+    locked: [] as number[],
+    steps: [[], [], [], []] as number[][],
+  }));
+  const starts: number[] = [];
+  for (const [h, { bin }] of helms.entries()) {
+    const env = envOf(bin);
+    const create = [...ns, "--create-namespace"];
+    await timed(bin, ["upgrade", "--install", `plain-${h}`, chart, ...create], env);
+    await timed(bin, ["upgrade", "--install", `locked-${h}`, chart, ...create], env);
+    // One untimed run warms deno's module cache.
+    await timed(Deno.execPath(), [...DENO_RUN, "upgrade", `locked-${h}`, chart, ...ns], env);
+  }
   for (let i = 0; i < runs; i++) {
     const set = ["--set", `tag=run-${i}`];
-    plain.push(await timed(helmBin, ["upgrade", "plain", chart, ...ns, ...set], env));
-    locked.push(
-      await timed(Deno.execPath(), [...DENO_RUN, "upgrade", "locked", chart, ...ns, ...set], env),
-    );
+    for (const [h, { bin }] of helms.entries()) {
+      const env = envOf(bin);
+      const s = stats[h]!;
+      s.plain.push(await timed(bin, ["upgrade", `plain-${h}`, chart, ...ns, ...set], env));
+      const run = await timedSteps(
+        [...DENO_RUN, "upgrade", `locked-${h}`, chart, ...ns, ...set],
+        env,
+        STEP_MARKS,
+      );
+      s.locked.push(run.total);
+      const [acquired = NaN, running = NaN, released = NaN] = run.at;
+      s.steps[0]!.push(acquired);
+      s.steps[1]!.push(running - acquired);
+      s.steps[2]!.push(released - running);
+      s.steps[3]!.push(run.total - released);
+    }
+    // The start-up alone: the same module graph, no request.
+    starts.push(await timed(Deno.execPath(), [...DENO_RUN, "--version"], envOf("")));
   }
   await Deno.remove(home, { recursive: true });
-  const p = median(plain);
-  const l = median(locked);
-  return `| ${helmName} | ${runs} | ${p.toFixed(0)} ms | ${l.toFixed(0)} ms | ${
-    (l / p).toFixed(2)
-  }× | +${(l - p).toFixed(0)} ms |`;
+  const start = median(starts);
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  return helms.map(({ name }, h) => {
+    const s = stats[h]!;
+    const p = median(s.plain);
+    const l = median(s.locked);
+    const [lock, status, helm, exit] = s.steps.map(median) as [number, number, number, number];
+    return {
+      row: `| ${name} | ${runs} | ${ms(p)} | ${ms(l)} | ${(l / p).toFixed(2)}× | +${ms(l - p)} |`,
+      breakdown: `| ${name} | ${ms(start)} | ${ms(lock - start)} | ${ms(status)} | ${ms(helm)} | ${
+        ms(exit)
+      } |`,
+    };
+  });
 }
+
+/** The markdown table header for the breakdown rows of {@linkcode benchOverhead}. */
+export const BREAKDOWN_HEADER =
+  "| helm | start (`--version`) | connect + lock | status check | helm + release | exit |\n" +
+  "| --- | --- | --- | --- | --- | --- |";
 
 /** The markdown table header for {@linkcode benchOverhead} rows. */
 export const OVERHEAD_HEADER =

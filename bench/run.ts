@@ -9,7 +9,7 @@
 import { ensureBinaries } from "../tests/controlplane/binaries.ts";
 import { startControlPlane } from "../tests/controlplane/controlplane.ts";
 import { benchLock } from "./lock.ts";
-import { benchOverhead, OVERHEAD_HEADER } from "./overhead.ts";
+import { benchOverhead, BREAKDOWN_HEADER, OVERHEAD_HEADER } from "./overhead.ts";
 
 const bins = await ensureBinaries({ controlPlane: true, log: (m) => console.error(`bench: ${m}`) });
 const plane = await startControlPlane({ kubeApiserver: bins.kubeApiserver!, etcd: bins.etcd! });
@@ -20,9 +20,14 @@ try {
     }:\n`,
   );
   console.log(await benchLock(plane.kubeconfig));
+  const rows = await benchOverhead(plane.kubeconfig, [
+    { name: "helm v3.17.2", bin: bins.helm3 },
+    { name: "helm v4.1.4", bin: bins.helm4 },
+  ]);
   console.log(`\nWrapper overhead on the fast chart (interleaved runs):\n\n${OVERHEAD_HEADER}`);
-  console.log(await benchOverhead(plane.kubeconfig, "helm v3.17.2", bins.helm3));
-  console.log(await benchOverhead(plane.kubeconfig, "helm v4.1.4", bins.helm4));
+  for (const r of rows) console.log(r.row);
+  console.log(`\nWhere helm lock upgrade's time goes (medians):\n\n${BREAKDOWN_HEADER}`);
+  for (const r of rows) console.log(r.breakdown);
 } finally {
   await plane.stop();
 }

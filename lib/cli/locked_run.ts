@@ -11,8 +11,9 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmSpawn } from "../helm/exec.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
-import { resolveConnection } from "../kube/connection.ts";
+import { type KubeConnection, resolveConnection } from "../kube/connection.ts";
 import { ensureNamespace } from "../kube/namespace.ts";
+import { type KubeClient, kubeClient } from "../kube/rest.ts";
 import { acquireLock, type HeldLock, type WaitProgress } from "../lock/lock.ts";
 import { redactCommandLine } from "../redact.ts";
 import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
@@ -89,6 +90,21 @@ function describeHolder(p: WaitProgress): string {
  */
 export async function lockedRun(inv: Invocation, report: Reporter): Promise<number> {
   const conn = resolveConnection(inv.cluster);
+  // One connection for every request of the run.
+  const client = kubeClient(conn);
+  try {
+    return await lockedRunWith(inv, report, conn, client);
+  } finally {
+    client.close();
+  }
+}
+
+async function lockedRunWith(
+  inv: Invocation,
+  report: Reporter,
+  conn: KubeConnection,
+  client: KubeClient,
+): Promise<number> {
   const lease = `helm-lock-${inv.release}`;
   const where = `lock ${lease} in namespace "${conn.namespace}"`;
   const commandLine = redactCommandLine(inv.helmArgs);
@@ -99,7 +115,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
   // no deployed releases") and must not leave a namespace behind.
   if (inv.createNamespace && inv.install && !inv.dryRun) {
     try {
-      if (await ensureNamespace(conn.kubeConfig, conn.namespace)) {
+      if (await ensureNamespace(client, conn.namespace)) {
         report.info(`created namespace "${conn.namespace}" (--create-namespace) to hold the lock`);
       }
     } catch (err) {
@@ -122,7 +138,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
     const waitStart = Date.now();
     try {
       held = await acquireLock({
-        kubeConfig: conn.kubeConfig,
+        client,
         namespace: conn.namespace,
         release: inv.release,
         identity,

@@ -107,7 +107,8 @@ export function scanHelmArgs(
         // Unknown shorthands are assumed boolean, as unknown long flags are.
         const name = table.short.get(letter) ?? letter;
         const combined = j > 0;
-        if (letters[j + 1] === "=") {
+        // pflag: "-n=x" is x, but "-n=" is "=" (the rest of the token, as in "-nx").
+        if (letters[j + 1] === "=" && letters.length - j > 2) {
           const value = letters.slice(j + 2);
           flags.push({ name, value, tokens: combined ? [`-${letter}`, value] : [arg] });
           break;

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { ApiException } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { redactUrls } from "../redact.ts";
 
@@ -21,13 +20,14 @@ export interface ApiAction {
 }
 
 /**
- * Why a request never got an answer, from the innermost error of a cause chain (undici
- * wraps the socket error in "fetch failed"): `connect ECONNREFUSED 127.0.0.1:6443`,
- * `getaddrinfo ENOTFOUND host`, a TLS verification failure, ...
+ * Why a request never got an answer: `rest.ts`'s KubeNetworkError says it in node's words
+ * (`connect ECONNREFUSED 127.0.0.1:6443`, `getaddrinfo ENOTFOUND host`, a TLS verification
+ * failure, ...); otherwise the innermost error of a cause chain.
  */
 function networkReason(err: unknown): string {
   let innermost: unknown = err;
   for (let depth = 0; depth < 8; depth++) {
+    if (innermost instanceof Error && innermost.name === "KubeNetworkError") break;
     const cause = (innermost as { cause?: unknown } | undefined)?.cause;
     if (!cause) break;
     innermost = cause;
@@ -39,7 +39,19 @@ function networkReason(err: unknown): string {
   return redactUrls(message.split("\n")[0] || "unknown error");
 }
 
-function statusMessage(err: ApiException<unknown>): string | undefined {
+/** An HTTP answer: `rest.ts`'s ApiStatusError, or client-node's ApiException (same shape). */
+interface StatusError {
+  code: number;
+  body?: unknown;
+}
+
+function isStatusError(err: unknown): err is StatusError {
+  // A DOMException (a timeout, an abort) has a numeric legacy `code` too: not an answer.
+  return err instanceof Error && !(err instanceof DOMException) &&
+    typeof (err as { code?: unknown }).code === "number";
+}
+
+function statusMessage(err: StatusError): string | undefined {
   const body = err.body;
   const parsed = typeof body === "string"
     ? (() => {
@@ -56,7 +68,7 @@ function statusMessage(err: ApiException<unknown>): string | undefined {
 
 /** Whether `err` is an API response with the given HTTP status. */
 export function isStatus(err: unknown, code: number): boolean {
-  return err instanceof ApiException && err.code === code;
+  return isStatusError(err) && err.code === code;
 }
 
 /**
@@ -74,7 +86,7 @@ export function apiError(err: unknown, what: ApiAction): HelmLockError {
   if (err instanceof HelmLockError) return err;
   const { verb, resource, namespace } = what;
   const server = redactUrls(what.server);
-  if (err instanceof ApiException) {
+  if (isStatusError(err)) {
     const detail = statusMessage(err);
     if (err.code === 403) {
       // The server knows who we really are (token subject, impersonation); prefer its name.

@@ -5,46 +5,37 @@
  * @module
  */
 
-import {
-  type Cluster,
-  type Context,
-  KubeConfig,
-  type RequestContext,
-  type User,
-} from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { ClusterFlags } from "./cluster_flags.ts";
+import {
+  type ClusterConfig,
+  type ContextConfig,
+  mergeKubeconfigs,
+  type UserConfig,
+} from "./kubeconfig.ts";
 import { redactUrls } from "../redact.ts";
+
+export type { ClusterConfig, UserConfig } from "./kubeconfig.ts";
 
 /** Where a pod finds its ServiceAccount credentials (client-go's in-cluster config). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-/** A ready-to-use connection to the cluster helm would talk to. */
+/** A resolved connection to the cluster helm would talk to (`rest.ts` opens it). */
 export interface KubeConnection {
-  /** Client configuration holding only the selected context, with every override applied. */
-  kubeConfig: KubeConfig;
+  /** The cluster, with every override applied; `server` as written (it may hold credentials). */
+  cluster: ClusterConfig;
+  /** The credentials, with every override applied (secrets: never print them). */
+  auth: UserConfig;
+  /** The groups to impersonate (`Impersonate-Group`, one header each). */
+  impersonateGroups: string[];
   /** The namespace of the release (and of the Lease). */
   namespace: string;
   /** The API server URL, for messages (credentials in it hidden). */
   server: string;
   /** Who we act as, for messages: the impersonated user, else the kubeconfig user entry. */
   user: string;
-}
-
-/**
- * A KubeConfig that also sends `Impersonate-Group`, which client-node does not support
- * (it only knows the user's `as`). Only one group: client-node's request context keeps one
- * value per header, and a comma-joined value would name a single, wrong group.
- */
-class ImpersonatingKubeConfig extends KubeConfig {
-  constructor(private readonly group: string) {
-    super();
-  }
-
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context);
-    context.setHeaderParam("Impersonate-Group", this.group);
-  }
+  /** The environment the connection was resolved from (proxies, exec plugins read it). */
+  env: Record<string, string | undefined>;
 }
 
 /**
@@ -67,19 +58,18 @@ function exists(path: string): boolean {
   }
 }
 
-function loadFile(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    kc.loadFromFile(path);
-  } catch (err) {
-    const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
-    throw new HelmLockError(
-      ExitCode.Unreachable,
-      `Cannot load kubeconfig "${path}": ${reason}`,
-      { cause: err },
-    );
-  }
-  return kc;
+/**
+ * A setting as helm reads it: its `HELM_*` variable is the flag's default, so a flag given,
+ * even empty (`--kube-context=`), replaces the variable; an empty result means unset.
+ */
+function setting(flag: string | undefined, env: string | undefined): string | undefined {
+  return (flag !== undefined ? flag : env) || undefined;
+}
+
+/** helm's envCSV: the variable trimmed of commas and spaces at both ends, split on ",". */
+function envCSV(value: string | undefined): string[] {
+  const trimmed = (value ?? "").replace(/^[, ]+|[, ]+$/g, "");
+  return trimmed === "" ? [] : trimmed.split(",");
 }
 
 /** The kubeconfig files helm reads, in priority order (client-go's loading rules). */
@@ -103,32 +93,6 @@ function kubeconfigFiles(flags: ClusterFlags, env: Record<string, string | undef
   return file && exists(file) ? [file] : [];
 }
 
-interface Merged {
-  clusters: Cluster[];
-  users: User[];
-  contexts: Context[];
-  currentContext: string | undefined;
-}
-
-/** Merges like client-go: the first file to define a name (or current-context) wins. */
-function merge(files: string[]): Merged {
-  const merged: Merged = { clusters: [], users: [], contexts: [], currentContext: undefined };
-  for (const file of files) {
-    const kc = loadFile(file);
-    merged.currentContext ||= kc.getCurrentContext() || undefined;
-    for (const c of kc.getClusters()) {
-      if (!merged.clusters.some((x) => x.name === c.name)) merged.clusters.push(c);
-    }
-    for (const u of kc.getUsers()) {
-      if (!merged.users.some((x) => x.name === u.name)) merged.users.push(u);
-    }
-    for (const c of kc.getContexts()) {
-      if (!merged.contexts.some((x) => x.name === c.name)) merged.contexts.push(c);
-    }
-  }
-  return merged;
-}
-
 /** The ServiceAccount's username from its token, for messages; the token is not kept. */
 function serviceAccountUser(tokenFile: string): string {
   try {
@@ -142,8 +106,8 @@ function serviceAccountUser(tokenFile: string): string {
 }
 
 interface Selected {
-  cluster: Cluster;
-  user: User;
+  cluster: ClusterConfig;
+  user: UserConfig;
   namespace: string | undefined;
   userName: string;
 }
@@ -169,8 +133,8 @@ function inCluster(env: Record<string, string | undefined>, saDir: string): Sele
       caFile: `${saDir}/ca.crt`,
       skipTLSVerify: false,
     },
-    // client-node re-reads a tokenFile every minute, as client-go does for rotated tokens.
-    user: { name: "in-cluster", authProvider: { name: "tokenFile", config: { tokenFile } } },
+    // Re-read when it changes, as client-go does for the rotated projected token.
+    user: { name: "in-cluster", tokenFile },
     namespace: namespace || undefined,
     userName: serviceAccountUser(tokenFile),
   };
@@ -196,14 +160,14 @@ export function resolveConnection(
   saDir: string = SERVICE_ACCOUNT_DIR,
 ): KubeConnection {
   const files = kubeconfigFiles(flags, env);
-  const merged = merge(files);
-  const contextName = flags.kubeContext || env.HELM_KUBECONTEXT || merged.currentContext;
+  const merged = mergeKubeconfigs(files);
+  const contextName = setting(flags.kubeContext, env.HELM_KUBECONTEXT) ?? merged.currentContext;
   const where = files.length > 0 ? `kubeconfig ${files.map((f) => `"${f}"`).join(", ")}` : "";
-  const server = flags.kubeApiserver || env.HELM_KUBEAPISERVER || undefined;
+  const server = setting(flags.kubeApiserver, env.HELM_KUBEAPISERVER);
 
   let selected: Selected | undefined;
   if (contextName) {
-    const context = merged.contexts.find((c) => c.name === contextName);
+    const context: ContextConfig | undefined = merged.contexts.find((c) => c.name === contextName);
     if (!context) {
       const known = merged.contexts.map((c) => c.name).join(", ") || "none";
       throw new HelmLockError(
@@ -257,25 +221,18 @@ function applyOverrides(
   env: Record<string, string | undefined>,
   server: string | undefined,
 ): KubeConnection {
-  const token = flags.kubeToken || env.HELM_KUBETOKEN || undefined;
-  const caFile = flags.kubeCaFile || env.HELM_KUBECAFILE || undefined;
+  const token = setting(flags.kubeToken, env.HELM_KUBETOKEN);
+  const caFile = setting(flags.kubeCaFile, env.HELM_KUBECAFILE);
   const insecure = flags.kubeInsecureSkipTlsVerify ??
     parseBool(env.HELM_KUBEINSECURE_SKIP_TLS_VERIFY);
-  const tlsServerName = flags.kubeTlsServerName || env.HELM_KUBETLS_SERVER_NAME || undefined;
-  const asUser = flags.kubeAsUser || env.HELM_KUBEASUSER || undefined;
-  const asGroups = flags.kubeAsGroups?.length
-    ? flags.kubeAsGroups
-    : (env.HELM_KUBEASGROUPS ?? "").split(",").map((g) => g.trim()).filter((g) => g);
-  if (asGroups.length > 1) {
-    throw new HelmLockError(
-      ExitCode.Usage,
-      `Cannot impersonate more than one group: --kube-as-group was given ${asGroups.length} values (${
-        asGroups.join(", ")
-      })`,
-    );
-  }
+  const tlsServerName = setting(flags.kubeTlsServerName, env.HELM_KUBETLS_SERVER_NAME);
+  const asUser = setting(flags.kubeAsUser, env.HELM_KUBEASUSER);
+  // A repeated --kube-as-group is a stringArray (a comma is part of a name); the variable
+  // is split on commas (helm's envCSV). Either replaces the kubeconfig's as-groups.
+  const flagGroups = flags.kubeAsGroups ?? envCSV(env.HELM_KUBEASGROUPS);
+  const groups = flagGroups.length > 0 ? flagGroups : selected.user.impersonateGroups ?? [];
 
-  let cluster: Cluster = { ...selected.cluster };
+  let cluster: ClusterConfig = { ...selected.cluster };
   if (server) cluster = { ...cluster, server };
   if (caFile && !exists(caFile)) {
     throw new HelmLockError(
@@ -303,27 +260,25 @@ function applyOverrides(
     );
   }
 
-  let user: User = { ...selected.user };
+  let user: UserConfig = { ...selected.user };
   if (token) {
     // A bearer token replaces the user's other credentials that would send a header.
-    const { authProvider: _provider, exec: _exec, ...rest } = user;
+    const { authProvider: _provider, exec: _exec, tokenFile: _file, ...rest } = user;
     user = { ...rest, token };
   }
   if (asUser) user = { ...user, impersonateUser: asUser };
 
-  const kubeConfig = asGroups[0] ? new ImpersonatingKubeConfig(asGroups[0]) : new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [cluster],
-    users: [user],
-    contexts: [{ name: "helm-lock", cluster: cluster.name, user: user.name }],
-    currentContext: "helm-lock",
-  });
-  const namespace = flags.namespace || env.HELM_NAMESPACE || selected.namespace || "default";
+  const namespace = setting(flags.namespace, env.HELM_NAMESPACE) ?? selected.namespace ??
+    "default";
   return {
-    kubeConfig,
+    cluster,
+    auth: user,
+    impersonateGroups: groups,
     namespace,
     server: redactUrls(cluster.server),
-    user: asUser ?? (token && selected.userName === "flags" ? "token" : selected.userName),
+    user: user.impersonateUser ??
+      (token && selected.userName === "flags" ? "token" : selected.userName),
+    env,
   };
 }
 

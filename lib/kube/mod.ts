@@ -2,10 +2,12 @@
  * The Kubernetes connection: which cluster, identity and namespace helm would use
  * (`connection.ts`, from helm's flags in `cluster_flags.ts` and its `HELM_*`/`KUBECONFIG`
  * environment), what an API error means for the user (`api_error.ts`: exit codes, messages
- * naming verb, resource and user), and the release namespace (`namespace.ts`).
+ * naming verb, resource and user), the release namespace (`namespace.ts`), and the HTTP
+ * layer: kubeconfig files (`kubeconfig.ts`), credentials (`auth.ts`), proxies (`proxy.ts`),
+ * requests and watches over Deno's native fetch (`rest.ts`).
  *
  * May import: the shared leaves in `lib/` (`errors.ts`, `redact.ts`, ...) and
- * `@kubernetes/client-node`. Nothing from `lock/`, `helm/` or `cli/`.
+ * `@kubernetes/client-node` (type-only, or dynamically for auth providers). Nothing from `lock/`, `helm/` or `cli/`.
  *
  * @module
  */
@@ -14,3 +16,5 @@ export { type ApiAction, apiError, isStatus } from "./api_error.ts";
 export type { ClusterFlags } from "./cluster_flags.ts";
 export { type KubeConnection, resolveConnection, SERVICE_ACCOUNT_DIR } from "./connection.ts";
 export { ensureNamespace } from "./namespace.ts";
+export { ApiStatusError, type KubeClient, kubeClient, KubeNetworkError } from "./rest.ts";
+export { MicroTime } from "./micro_time.ts";

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { isStatus } from "./api_error.ts";
+import type { KubeClient } from "./rest.ts";
 
 /**
  * Creates `namespace` when it does not exist, as `helm --create-namespace` would. A user who
@@ -14,18 +14,21 @@ import { isStatus } from "./api_error.ts";
  *
  * @returns Whether the namespace was created.
  */
-export async function ensureNamespace(kc: KubeConfig, namespace: string): Promise<boolean> {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function ensureNamespace(client: KubeClient, namespace: string): Promise<boolean> {
   try {
-    await core.readNamespace({ name: namespace });
+    await client.request("GET", `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
     return false;
   } catch (err) {
     if (!isStatus(err, 404)) return false;
   }
   try {
     // helm labels the namespaces it creates with their name; do the same.
-    await core.createNamespace({
-      body: { metadata: { name: namespace, labels: { name: namespace } } },
+    await client.request("POST", "/api/v1/namespaces", {
+      body: {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: namespace, labels: { name: namespace } },
+      },
     });
     return true;
   } catch (err) {

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type V1Lease, V1MicroTime } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
+import { MicroTime } from "../kube/micro_time.ts";
 import { HelmLockError } from "../errors.ts";
 import { Annotation, ANNOTATION_PREFIX } from "./identity.ts";
 import type { ApiAction } from "../kube/api_error.ts";
@@ -86,7 +87,7 @@ export function isTransient(err: unknown): boolean {
  */
 export function holderLease(ctx: LockContext, base: V1Lease | undefined): V1Lease {
   const date = ctx.clock.date();
-  const now = new V1MicroTime(date.getTime());
+  const now = new MicroTime(date.getTime());
   const { managedFields: _managed, ...meta } = base?.metadata ?? {};
   const others = Object.entries(meta.annotations ?? {}).filter(([k]) =>
     !k.startsWith(ANNOTATION_PREFIX)

@@ -5,14 +5,9 @@
  * @module
  */
 
-import {
-  type CoordinationV1Api,
-  CoordinationV1Api as CoordinationV1ApiClass,
-  type KubeConfig,
-  type V1Lease,
-  Watch,
-} from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
 import { isStatus } from "../kube/api_error.ts";
+import type { KubeClient } from "../kube/rest.ts";
 
 /** A watch event on the Lease (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`). */
 export interface LeaseEvent {
@@ -46,56 +41,55 @@ export interface LeaseApi {
   ): Promise<{ ended: Promise<void> }>;
 }
 
+/**
+ * Each request is abandoned (and its connection dropped) after the lock's request limit
+ * (`LockDefaults.requestTimeoutMs`; not imported: context.ts imports this module's types),
+ * so that a dead connection is not reused for the next renewal.
+ */
+const timeoutMs = 10_000;
+
 /** How long the API server may keep one watch open; a fresh one is cheap. */
 const WATCH_TIMEOUT_SECONDS = 290;
 
 /**
  * The real {@linkcode LeaseApi} on a cluster.
  *
- * @param kubeConfig The connection.
+ * @param client The API server (`kubeClient()`): one connection for all requests.
  * @param namespace The Lease's namespace.
  * @param name The Lease's name.
  */
-export function kubeLeaseApi(kubeConfig: KubeConfig, namespace: string, name: string): LeaseApi {
-  const api: CoordinationV1Api = kubeConfig.makeApiClient(CoordinationV1ApiClass);
+export function kubeLeaseApi(client: KubeClient, namespace: string, name: string): LeaseApi {
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const lease = `${leases}/${encodeURIComponent(name)}`;
   return {
     async get() {
       try {
-        return await api.readNamespacedLease({ name, namespace });
+        return await client.request<V1Lease>("GET", lease, { timeoutMs });
       } catch (err) {
         if (isStatus(err, 404)) return undefined;
         throw err;
       }
     },
-    create: (body) => api.createNamespacedLease({ namespace, body }),
-    replace: (body) => api.replaceNamespacedLease({ name, namespace, body }),
+    create: (body) => client.request<V1Lease>("POST", leases, { body, timeoutMs }),
+    replace: (body) => client.request<V1Lease>("PUT", lease, { body, timeoutMs }),
     async delete(preconditions) {
-      await api.deleteNamespacedLease({ name, namespace, body: { preconditions } });
+      await client.request("DELETE", lease, {
+        body: { apiVersion: "v1", kind: "DeleteOptions", preconditions },
+        timeoutMs,
+      });
     },
     async watch(resourceVersion, onEvent, signal) {
-      const { promise: ended, resolve, reject } = Promise.withResolvers<void>();
-      // client-node reports the end of a watch (also a failed connect) through `done`.
-      const controller = await new Watch(kubeConfig).watch(
-        `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+      const { ended } = await client.watch<LeaseEvent["object"]>(
+        leases,
         {
           fieldSelector: `metadata.name=${name}`,
           resourceVersion,
           allowWatchBookmarks: true,
           timeoutSeconds: WATCH_TIMEOUT_SECONDS,
         },
-        (type, object) => onEvent({ type, object }),
-        (err) => err ? reject(err) : resolve(),
+        onEvent,
+        signal,
       );
-      // Under Deno, client-node does not always call `done` after an abort: end it here.
-      const abort = () => {
-        controller.abort();
-        resolve();
-      };
-      if (signal.aborted) abort();
-      else signal.addEventListener("abort", abort, { once: true });
-      ended.catch(() => {}).finally(() => signal.removeEventListener("abort", abort));
-      // A failed connect has already called `done`: surface it as a failed watch() call.
-      await Promise.race([ended, Promise.resolve()]);
       return { ended };
     },
   };

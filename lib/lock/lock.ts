@@ -21,7 +21,8 @@
  * @module
  */
 
-import { type V1Lease, V1MicroTime } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
+import { MicroTime } from "../kube/micro_time.ts";
 import { delay } from "../async.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
@@ -63,10 +64,9 @@ export interface HeldLock {
  */
 export async function acquireLock(options: LockOptions): Promise<HeldLock> {
   const name = `helm-lock-${options.release}`;
-  const kc = options.kubeConfig;
-  const kubeUser = kc.getCurrentUser();
+  const client = options.client;
   const ctx: LockContext = {
-    api: options.api ?? kubeLeaseApi(kc, options.namespace, name),
+    api: options.api ?? kubeLeaseApi(client, options.namespace, name),
     name,
     namespace: options.namespace,
     release: options.release,
@@ -76,8 +76,8 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
     clock: options.clock ?? { now: () => performance.now(), date: () => new Date() },
     sleep: options.sleep ?? ((ms, signal) => delay(ms, { signal })),
     random: options.random ?? Math.random,
-    user: options.user ?? kubeUser?.impersonateUser ?? kubeUser?.name ?? "unknown",
-    server: options.server ?? kc.getCurrentCluster()?.server ?? "unknown",
+    user: options.user ?? client.user,
+    server: options.server ?? client.server,
   };
   if (!(ctx.durationSeconds >= 1) || !Number.isInteger(ctx.durationSeconds)) {
     throw new RangeError(
@@ -167,7 +167,7 @@ class Held implements HeldLock {
     const body: V1Lease = {
       ...this.#lease,
       metadata: meta,
-      spec: { ...this.#lease.spec, renewTime: new V1MicroTime(clock.date().getTime()) },
+      spec: { ...this.#lease.spec, renewTime: new MicroTime(clock.date().getTime()) },
     };
     try {
       // A renewal answered after the deadline is worth nothing: do not wait longer.

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/rest.ts";
 import type { Clock, Sleep } from "./context.ts";
 import type { LeaseApi } from "./lease_api.ts";
 
@@ -32,8 +32,8 @@ export interface WaitProgress {
 
 /** Options for {@linkcode acquireLock}. */
 export interface LockOptions {
-  /** The connection helm uses. */
-  kubeConfig: KubeConfig;
+  /** The API server helm uses (`kubeClient()`). */
+  client: KubeClient;
   /** The release namespace; the Lease lives there. */
   namespace: string;
   /** The release name; the Lease is `helm-lock-<release>`. */
@@ -59,9 +59,9 @@ export interface LockOptions {
   onProgress?: (progress: WaitProgress) => void;
   /** Aborts waiting (the user pressed Ctrl-C); rejects with its reason. */
   signal?: AbortSignal;
-  /** The user and server for messages. @default {from `kubeConfig`} */
+  /** The user and server for messages. @default {from `client`} */
   user?: string;
-  /** @default {from `kubeConfig`} */
+  /** @default {from `client`} */
   server?: string;
   /** The Lease operations (tests put a fake API server here). @default {kubeLeaseApi(...)} */
   api?: LeaseApi;

@@ -3,11 +3,12 @@ import assert from "node:assert/strict";
 import { ExitCode } from "../../lib/errors.ts";
 import { resolveConnection } from "../../lib/kube/connection.ts";
 import { acquireLock } from "../../lib/lock/lock.ts";
+import { kubeClient } from "../../lib/kube/rest.ts";
 import { adminKubeConfig, adminKubeconfig, createNamespace } from "../support/cluster.ts";
 
 function lock(conn: ReturnType<typeof resolveConnection>) {
   return acquireLock({
-    kubeConfig: conn.kubeConfig,
+    client: kubeClient(conn),
     namespace: conn.namespace,
     release: "app",
     identity: `test-${crypto.randomUUID()}`,
@@ -76,7 +77,7 @@ Deno.test("resolveConnection() skips verification with HELM_KUBEINSECURE_SKIP_TL
   );
   const held = await lock(conn);
   await held.release();
-  assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+  assert.equal(conn.cluster.skipTLSVerify, true);
 });
 
 Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify under helm's false", async () => {

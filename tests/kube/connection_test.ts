@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ApiException, HttpMethod, RequestContext } from "@kubernetes/client-node";
+import { ApiException } from "@kubernetes/client-node";
+import { Authenticator } from "../../lib/kube/auth.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { apiError } from "../../lib/kube/api_error.ts";
-import { resolveConnection } from "../../lib/kube/connection.ts";
+import { type KubeConnection, resolveConnection } from "../../lib/kube/connection.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "helm-lock-kube-test-" });
 const NO_SA = join(dir, "no-service-account");
@@ -53,10 +54,14 @@ const second = kubeconfig("second.yaml", {
   ],
 });
 
-async function headers(kc: import("@kubernetes/client-node").KubeConfig) {
-  const ctx = new RequestContext("https://x.example/api", HttpMethod.GET);
-  await kc.applySecurityAuthentication(ctx);
-  return ctx.getHeaders();
+/** The authentication headers a connection sends (one entry per header line). */
+async function headerLines(conn: KubeConnection): Promise<[string, string][]> {
+  return await new Authenticator(conn.auth, conn.cluster, conn.impersonateGroups)
+    .headers("https://x.example/api");
+}
+
+async function headers(conn: KubeConnection): Promise<Record<string, string>> {
+  return Object.fromEntries(await headerLines(conn));
 }
 
 Deno.test("resolveConnection() reads --kubeconfig and its current context", () => {
@@ -65,7 +70,7 @@ Deno.test("resolveConnection() reads --kubeconfig and its current context", () =
   assert.equal(conn.namespace, "team-a");
   assert.equal(conn.user, "alice");
   // Relative paths in a kubeconfig are relative to the file, as in kubectl.
-  assert.equal(conn.kubeConfig.getCurrentCluster()?.caFile, join(dir, "ca.crt"));
+  assert.equal(conn.cluster.caFile, join(dir, "ca.crt"));
 });
 
 Deno.test("resolveConnection() merges the KUBECONFIG list, the first file winning", () => {
@@ -136,12 +141,12 @@ Deno.test("resolveConnection() applies the HELM_KUBE* overrides", async () => {
     HELM_KUBEASUSER: "deployer",
     HELM_KUBEASGROUPS: "release-managers",
   }, NO_SA);
-  const cluster = conn.kubeConfig.getCurrentCluster();
+  const cluster = conn.cluster;
   assert.equal(conn.server, "https://override.example:443");
   assert.equal(cluster?.caFile, caFile);
   assert.equal(cluster?.tlsServerName, "api.internal");
   assert.equal(conn.user, "deployer");
-  const h = await headers(conn.kubeConfig);
+  const h = await headers(conn);
   assert.equal(h["Authorization"], "Bearer s3cret");
   assert.equal(h["Impersonate-User"], "deployer");
   assert.equal(h["Impersonate-Group"], "release-managers");
@@ -153,7 +158,7 @@ Deno.test("resolveConnection() lets flags win over HELM_KUBE* variables", () => 
     { HELM_KUBEAPISERVER: "https://env.example", HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
     NO_SA,
   );
-  const cluster = conn.kubeConfig.getCurrentCluster();
+  const cluster = conn.cluster;
   assert.equal(conn.server, "https://flag.example");
   assert.equal(cluster?.skipTLSVerify, true);
   assert.equal(cluster?.caFile, undefined, "no CA alongside skipped verification, as client-go");
@@ -183,16 +188,16 @@ Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify u
       { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
       NO_SA,
     );
-    assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+    assert.equal(conn.cluster.skipTLSVerify, true);
   }
   const verified = resolveConnection(
     { kubeconfig: main },
     { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
     NO_SA,
   );
-  assert.equal(verified.kubeConfig.getCurrentCluster()?.skipTLSVerify, false);
+  assert.equal(verified.cluster.skipTLSVerify, false);
   assert.equal(
-    verified.kubeConfig.getCurrentCluster()?.caFile,
+    verified.cluster.caFile,
     join(dir, "ca.crt"),
     "the CA stays",
   );
@@ -205,14 +210,14 @@ Deno.test("resolveConnection() reads an unparsable HELM_KUBEINSECURE_SKIP_TLS_VE
       { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: value },
       NO_SA,
     );
-    assert.equal(conn.kubeConfig.getCurrentCluster()?.skipTLSVerify, false, value);
+    assert.equal(conn.cluster.skipTLSVerify, false, value);
   }
   const on = resolveConnection(
     { kubeconfig: main },
     { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "True" },
     NO_SA,
   );
-  assert.equal(on.kubeConfig.getCurrentCluster()?.skipTLSVerify, true);
+  assert.equal(on.cluster.skipTLSVerify, true);
 });
 
 Deno.test("resolveConnection() hides the credentials of a server URL", () => {
@@ -223,17 +228,47 @@ Deno.test("resolveConnection() hides the credentials of a server URL", () => {
   );
   assert.equal(conn.server, "https://***@flag.example");
   assert.equal(
-    conn.kubeConfig.getCurrentCluster()?.server,
+    conn.cluster.server,
     "https://admin:hunter2@flag.example",
     "the connection itself is unchanged",
   );
 });
 
-Deno.test("resolveConnection() refuses impersonating several groups", () => {
-  assert.throws(
-    () => resolveConnection({ kubeconfig: main, kubeAsGroups: ["a", "b"] }, {}, NO_SA),
-    { name: "HelmLockError", code: ExitCode.Usage, message: /more than one group.*a, b/ },
+Deno.test("resolveConnection() sends the credentials of a server URL as basic auth, as Go does", async () => {
+  const conn = resolveConnection(
+    { kubeconfig: main, kubeApiserver: "https://admin:hunter%402@flag.example" },
+    {},
+    NO_SA,
   );
+  // The kubeconfig user's token wins, as the URL's userinfo only fills a missing header.
+  assert.equal((await headers(conn))["Authorization"], "Bearer token-of-alice");
+  const path = join(dir, "url-creds.yaml");
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      clusters: [{ name: "c", cluster: { server: "https://admin:hunter%402@c.example:6443" } }],
+      users: [{ name: "u", user: {} }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  const basic = resolveConnection({ kubeconfig: path }, {}, NO_SA);
+  assert.equal((await headers(basic))["Authorization"], `Basic ${btoa("admin:hunter@2")}`);
+  assert.equal(basic.server, "https://***@c.example:6443");
+});
+
+Deno.test("resolveConnection() impersonates several groups, one header each, as helm reads them", async () => {
+  const groupsOf = async (conn: KubeConnection) =>
+    (await headerLines(conn)).filter(([k]) => k === "Impersonate-Group").map(([, v]) => v);
+  const flags = resolveConnection({ kubeconfig: main, kubeAsGroups: ["a", "b,c"] }, {}, NO_SA);
+  assert.deepEqual(await groupsOf(flags), ["a", "b,c"], "a flag value keeps its comma");
+  // helm's envCSV: trimmed of commas and spaces at the ends, split on commas, no other trim.
+  const env = resolveConnection({ kubeconfig: main }, { HELM_KUBEASGROUPS: " a, b," }, NO_SA);
+  assert.deepEqual(await groupsOf(env), ["a", " b"]);
+  const both = resolveConnection({ kubeconfig: main, kubeAsGroups: ["x"] }, {
+    HELM_KUBEASGROUPS: "a,b",
+  }, NO_SA);
+  assert.deepEqual(await groupsOf(both), ["x"], "the flag replaces the variable");
 });
 
 Deno.test("resolveConnection() uses the in-cluster ServiceAccount when there is no kubeconfig", () => {

@@ -7,7 +7,13 @@ import * as k8s from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation, lockAnnotations } from "../../lib/lock/identity.ts";
 import { acquireLock } from "../../lib/lock/lock.ts";
-import { adminKubeConfig, adminKubeconfig, createNamespace, mintUser } from "../support/cluster.ts";
+import {
+  adminKubeConfig,
+  adminKubeconfig,
+  createNamespace,
+  kubeClientFor,
+  mintUser,
+} from "../support/cluster.ts";
 import { LockProcess } from "../support/lock_procs.ts";
 import type { WorkerConfig } from "../support/lock_worker.ts";
 
@@ -165,10 +171,8 @@ async function lockAs(
   timeoutMs = 5_000,
   leaseDurationSeconds = DURATION_S,
 ) {
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromFile(kubeconfig);
   return await acquireLock({
-    kubeConfig,
+    client: kubeClientFor(kubeconfig),
     namespace,
     release: "app",
     identity: `test-${crypto.randomUUID()}`,

@@ -3,11 +3,11 @@
  * here waits for real time.
  */
 import assert from "node:assert/strict";
-import { KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation } from "../../lib/lock/identity.ts";
 import { acquireLock, type HeldLock, holderInfo, type LockOptions } from "../../lib/lock/lock.ts";
-import { FakeClock, FakeLeaseServer, networkError } from "../support/fake_lease.ts";
+import { FakeClock, FakeLeaseServer, networkError, unusedClient } from "../support/fake_lease.ts";
 
 const ME = "runner-1-42-aaaaaaaaaaaaaaaa";
 const OTHER = "runner-2-77-bbbbbbbbbbbbbbbb";
@@ -17,7 +17,7 @@ function setup(extra: Partial<LockOptions> = {}) {
   const clock = new FakeClock();
   const server = new FakeLeaseServer();
   const options: LockOptions = {
-    kubeConfig: new KubeConfig(),
+    client: unusedClient,
     namespace: "prod",
     release: "app",
     identity: ME,

@@ -7,6 +7,8 @@
 import * as k8s from "@kubernetes/client-node";
 import { join } from "node:path";
 import { issueClientCert } from "../controlplane/pki.ts";
+import { resolveConnection } from "../../lib/kube/connection.ts";
+import { type KubeClient, kubeClient } from "../../lib/kube/rest.ts";
 
 function requireEnv(name: string): string {
   const value = Deno.env.get(name);
@@ -26,6 +28,11 @@ export function adminKubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(adminKubeconfig());
   return kc;
+}
+
+/** A client of helm-lock's own HTTP layer for `kubeconfig` (default: the admin's). */
+export function kubeClientFor(kubeconfig: string = adminKubeconfig()): KubeClient {
+  return kubeClient(resolveConnection({ kubeconfig }, {}));
 }
 
 /** A real helm binary every end-to-end case runs with. */

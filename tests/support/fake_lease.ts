@@ -8,6 +8,7 @@
 
 import { ApiException, type V1Lease } from "@kubernetes/client-node";
 import type { LeaseApi, LeaseEvent } from "../../lib/lock/lease_api.ts";
+import type { KubeClient } from "../../lib/kube/rest.ts";
 import type { Clock, Sleep } from "../../lib/lock/lock.ts";
 
 interface Timer {
@@ -225,3 +226,12 @@ export class FakeLeaseServer implements LeaseApi {
     return Promise.resolve({ ended });
   }
 }
+
+/** A client for lock tests whose Lease API is a fake: any request through it is a bug. */
+export const unusedClient: KubeClient = {
+  server: "https://unused.example",
+  user: "unused",
+  request: () => Promise.reject(new Error("unusedClient: no request expected")),
+  watch: () => Promise.reject(new Error("unusedClient: no watch expected")),
+  close: () => {},
+};

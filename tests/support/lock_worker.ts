@@ -14,7 +14,8 @@
  * @module
  */
 
-import { KubeConfig } from "@kubernetes/client-node";
+import { resolveConnection } from "../../lib/kube/connection.ts";
+import { kubeClient } from "../../lib/kube/rest.ts";
 import { HelmLockError } from "../../lib/errors.ts";
 import { holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
 import { countingLeaseApi, kubeLeaseApi } from "../../lib/lock/lease_api.ts";
@@ -45,10 +46,9 @@ const now = () => performance.timeOrigin + performance.now();
 const emit = (event: Record<string, unknown>) => console.log(JSON.stringify(event));
 
 const config: WorkerConfig = JSON.parse(Deno.args[0] ?? "{}");
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromFile(config.kubeconfig);
+const client = kubeClient(resolveConnection({ kubeconfig: config.kubeconfig }, {}));
 const counter = countingLeaseApi(
-  kubeLeaseApi(kubeConfig, config.namespace, `helm-lock-${config.release}`),
+  kubeLeaseApi(client, config.namespace, `helm-lock-${config.release}`),
 );
 const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
 const ctrlC = new AbortController();
@@ -60,7 +60,7 @@ try {
     const startedWaiting = now();
     const countBefore = counter.count();
     const lock = await acquireLock({
-      kubeConfig,
+      client,
       namespace: config.namespace,
       release: config.release,
       identity: holderIdentity(),

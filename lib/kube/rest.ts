@@ -1,0 +1,434 @@
+/**
+ * The HTTP layer to the Kubernetes API: JSON requests and watch streams over Deno's native
+ * `fetch` with one `Deno.createHttpClient` (one connection) per run, built from the resolved
+ * connection (CA, client certificate, proxy). Not @kubernetes/client-node's stack: under
+ * Deno that is npm undici negotiating HTTP/2 through `node:http2` (nghttp2), which crashed
+ * the process (SIGABRT `stream->closed_next == NULL`, SIGSEGV) when the API server
+ * restarted, and costs ~400 ms of module evaluation on every run.
+ *
+ * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1, never HTTP/2) instead:
+ * skipping TLS verification, a TLS server name other than the URL's host, more than one
+ * `Impersonate-Group` header (fetch joins repeated headers into one, which the API server
+ * would read as one group), and a direct connection while proxy variables are set (Deno's
+ * fetch applies them by its own rules; the decision here is client-go's, `proxy.ts`). That
+ * path tunnels through an http:// proxy with CONNECT itself.
+ *
+ * @module
+ */
+
+import { HelmLockError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+import { Authenticator, splitServerCredentials } from "./auth.ts";
+import type { KubeConnection } from "./connection.ts";
+import { proxyFor } from "./proxy.ts";
+
+/** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
+export class ApiStatusError extends Error {
+  constructor(
+    /** The HTTP status. */
+    readonly code: number,
+    /** The body: a `Status` object when the server sent one, else the text. */
+    readonly body: unknown,
+    readonly headers: Record<string, string>,
+  ) {
+    const message = (body as { message?: unknown } | undefined)?.message;
+    super(`HTTP ${code}${typeof message === "string" ? `: ${message}` : ""}`);
+    this.name = "ApiStatusError";
+  }
+}
+
+/** A request that got no HTTP answer: refused, unresolvable, TLS failure, reset. */
+export class KubeNetworkError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KubeNetworkError";
+  }
+}
+
+/** Per-request options. */
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  /** Give up after this long (a `TimeoutError`). @default {30000} */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (a `Status`). */
+export interface WatchEvent<T> {
+  type: string;
+  object: T;
+}
+
+/** The API server of one connection. */
+export interface KubeClient {
+  /** The server URL for messages (credentials hidden). */
+  readonly server: string;
+  /** Who we act as, for messages. */
+  readonly user: string;
+  /** Sends a JSON request; resolves with the decoded answer, rejects with {@linkcode ApiStatusError}. */
+  request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
+  /**
+   * Opens a watch (`?watch=true`); resolves once the server accepted it, with `ended`,
+   * which settles when the stream ends (resolves) or breaks (rejects). `signal` ends it.
+   */
+  watch<T>(
+    path: string,
+    query: Record<string, string | number | boolean | undefined>,
+    onEvent: (event: WatchEvent<T>) => void,
+    signal: AbortSignal,
+  ): Promise<{ ended: Promise<void> }>;
+  /** Closes the connection. */
+  close(): void;
+}
+
+/** How requests reach the server; `reset()` drops the connection (the next request opens one). */
+interface Transport {
+  fetch: Fetch;
+  reset(): void;
+  close(): void;
+}
+
+type Fetch = (url: string, init: RequestInit & { headerList: [string, string][] }) => Promise<
+  Response
+>;
+
+function decodeBase64(base64: string): string {
+  return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+}
+
+function caPem(conn: KubeConnection): string | undefined {
+  const c = conn.cluster;
+  if (c.skipTLSVerify) return undefined;
+  if (c.caData) return decodeBase64(c.caData);
+  if (c.caFile) return Deno.readTextFileSync(c.caFile);
+  return undefined;
+}
+
+/** A node-like reason from Deno's fetch error ("connect ECONNREFUSED 127.0.0.1:6443"). */
+function networkMessage(err: unknown, url: URL): string {
+  const text = err instanceof Error
+    ? [err.message, (err.cause as Error | undefined)?.message ?? ""].join(" ")
+    : String(err);
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (/Connection refused/i.test(text)) return `connect ECONNREFUSED ${host}:${port}`;
+  if (/dns error|failed to lookup address|Name or service not known/i.test(text)) {
+    return `getaddrinfo ENOTFOUND ${host}`;
+  }
+  const inner = (err instanceof Error && err.cause instanceof Error ? err.cause.message : text)
+    .split("\n")[0]!;
+  // "error sending request for url (...): client error (Connect): <why>": keep <why>.
+  return inner.replace(/^error sending request for url \([^)]*\): /, "") || "unknown error";
+}
+
+/** Deno's native fetch with one HTTP client for the connection. */
+function nativeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transport {
+  let client: Promise<Deno.HttpClient> | undefined;
+  const open = async () => {
+    const options: Deno.CreateHttpClientOptions = {};
+    const ca = caPem(conn);
+    if (ca) options.caCerts = [ca];
+    const cert = await auth.clientCert();
+    if (cert) Object.assign(options, { cert: cert.cert, key: cert.key });
+    const proxy = proxyFor(base, conn.cluster.proxyUrl, conn.env);
+    if (proxy) {
+      const transport = proxy.protocol.startsWith("socks5")
+        ? "socks5"
+        : proxy.protocol === "https:"
+        ? "https"
+        : "http";
+      const p: Deno.Proxy = { transport, url: `${proxy.protocol}//${proxy.host}` };
+      if (proxy.username || proxy.password) {
+        p.basicAuth = {
+          username: decodeURIComponent(proxy.username),
+          password: decodeURIComponent(proxy.password),
+        };
+      }
+      options.proxy = p;
+    }
+    return Deno.createHttpClient(options);
+  };
+  let closed = false;
+  return {
+    fetch: async (url, init) => {
+      client ??= open();
+      const { headerList, ...rest } = init;
+      return await fetch(url, { ...rest, headers: headerList, client: await client });
+    },
+    reset: () => {
+      client?.then((c) => c.close(), () => {});
+      client = undefined;
+    },
+    close: () => {
+      if (closed || !client) return;
+      closed = true;
+      client.then((c) => c.close(), () => {});
+    },
+  };
+}
+
+/**
+ * An https.Agent whose connections go through an HTTP CONNECT proxy: the TLS session (with
+ * its own verification settings) runs inside the tunnel, as Go's transport does it.
+ */
+async function tunnelAgent(
+  https: typeof import("node:https"),
+  proxy: URL,
+  options: import("node:https").AgentOptions,
+): Promise<import("node:https").Agent> {
+  const http = await import("node:http");
+  const tls = await import("node:tls");
+  const auth = proxy.username || proxy.password
+    ? {
+      "Proxy-Authorization": `Basic ${
+        btoa(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`)
+      }`,
+    }
+    : {};
+  class TunnelAgent extends https.Agent {
+    // deno-lint-ignore no-explicit-any
+    override createConnection(opts: any, done: (err: Error | null, socket?: any) => void): any {
+      const target = `${opts.host}:${opts.port}`;
+      const req = http.request({
+        host: proxy.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(proxy.port || 80),
+        method: "CONNECT",
+        path: target,
+        headers: { Host: target, ...auth },
+      });
+      req.once("connect", (res, socket) => {
+        if (res.statusCode !== 200) {
+          socket.destroy();
+          done(
+            new Error(`the proxy ${proxy.host} answered CONNECT ${target} with ${res.statusCode}`),
+          );
+          return;
+        }
+        done(null, tls.connect({ ...opts, socket, servername: opts.servername ?? opts.host }));
+      });
+      req.once("error", (err) => done(err));
+      req.end();
+      return undefined;
+    }
+  }
+  return new TunnelAgent(options);
+}
+
+/** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
+function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transport {
+  let agent:
+    | Promise<{ https: typeof import("node:https"); agent: import("node:https").Agent }>
+    | undefined;
+  const open = async () => {
+    const https = await import("node:https");
+    const ca = caPem(conn);
+    const cert = await auth.clientCert();
+    const proxy = proxyFor(base, conn.cluster.proxyUrl, conn.env);
+    if (proxy && proxy.protocol !== "http:") {
+      throw new KubeNetworkError(
+        `a ${proxy.protocol.slice(0, -1)} proxy cannot be combined with ` +
+          `insecure-skip-tls-verify, tls-server-name or several impersonated groups (an http:// one can)`,
+      );
+    }
+    const options: import("node:https").AgentOptions = {
+      keepAlive: true,
+      rejectUnauthorized: !conn.cluster.skipTLSVerify,
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert: cert.cert, key: cert.key } : {}),
+      ...(conn.cluster.tlsServerName ? { servername: conn.cluster.tlsServerName } : {}),
+    };
+    const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
+    return { https, agent };
+  };
+  return {
+    fetch: async (url, init) => {
+      agent ??= open();
+      const { https, agent: a } = await agent;
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of init.headerList) {
+        const prev = headers[k];
+        headers[k] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [prev]), v];
+      }
+      const { Readable } = await import("node:stream");
+      return await new Promise<Response>((resolve, reject) => {
+        const req = https.request(url, {
+          method: init.method ?? "GET",
+          headers,
+          agent: a,
+          ...(conn.cluster.tlsServerName ? { servername: conn.cluster.tlsServerName } : {}),
+        }, (res) => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (typeof v === "string") h.set(k, v);
+          }
+          const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
+          resolve(new Response(body, { status: res.statusCode ?? 0, headers: h }));
+        });
+        const signal = init.signal;
+        const abort = () => {
+          req.destroy();
+          reject(signal?.reason);
+        };
+        if (signal?.aborted) return abort();
+        signal?.addEventListener("abort", abort, { once: true });
+        req.on("error", (err) => reject(new TypeError("fetch failed", { cause: err })));
+        req.end(typeof init.body === "string" ? init.body : undefined);
+      });
+    },
+    reset: () => {
+      agent?.then(({ agent }) => agent.destroy(), () => {});
+      agent = undefined;
+    },
+    close: () => {
+      agent?.then(({ agent }) => agent.destroy(), () => {});
+    },
+  };
+}
+
+/** How long a watch may stay silent before it is ended (see `watch`). */
+const WATCH_IDLE_MS = 90_000;
+
+function queryString(query: RequestOptions["query"]): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : "";
+}
+
+async function readBody(resp: Response): Promise<unknown> {
+  const text = await resp.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Opens (lazily, at the first request) the API server of `conn`.
+ *
+ * @param conn The resolved connection.
+ */
+export function kubeClient(conn: KubeConnection): KubeClient {
+  const { url: base } = splitServerCredentials(conn.cluster.server);
+  const prefix = base.href.replace(/\/$/, "");
+  const auth = new Authenticator(conn.auth, conn.cluster, conn.impersonateGroups);
+  const proxyVars = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+  ]
+    .some((name) => conn.env[name]);
+  const direct = proxyFor(base, conn.cluster.proxyUrl, conn.env) === undefined;
+  const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
+    conn.impersonateGroups.length > 1 || (direct && proxyVars);
+  const transport = needsNode ? nodeFetch(conn, auth, base) : nativeFetch(conn, auth, base);
+  const userAgent = `helm-lock/${VERSION} (${Deno.build.os}/${Deno.build.arch})`;
+
+  async function send(method: string, url: string, body: unknown, signal: AbortSignal) {
+    const headerList: [string, string][] = [
+      ["Accept", "application/json"],
+      ["User-Agent", userAgent],
+      ...await auth.headers(url),
+    ];
+    const init: RequestInit & { headerList: [string, string][] } = { method, headerList, signal };
+    if (body !== undefined) {
+      headerList.push(["Content-Type", "application/json"]);
+      init.body = JSON.stringify(body);
+    }
+    try {
+      return await transport.fetch(url, init);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw new KubeNetworkError(networkMessage(err, base), { cause: err });
+    }
+  }
+
+  return {
+    server: conn.server,
+    user: conn.user,
+    async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+      const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+      const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+      const url = `${prefix}${path}${queryString(options.query)}`;
+      let resp: Response;
+      let body: unknown;
+      try {
+        resp = await send(method, url, options.body, signal);
+        body = await readBody(resp);
+      } catch (err) {
+        // No answer in time: the connection may be dead without the kernel knowing (client-go
+        // pings HTTP/2 connections for that). Drop it; the next request opens a fresh one.
+        if (timeout.aborted) transport.reset();
+        if (signal.aborted) throw signal.reason;
+        // Ours (a failed exec plugin, an unreadable file) and network errors pass as they are.
+        if (err instanceof KubeNetworkError || err instanceof HelmLockError) throw err;
+        throw new KubeNetworkError(networkMessage(err, base), { cause: err });
+      }
+      if (!resp.ok) {
+        throw new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
+      }
+      return body as T;
+    },
+    async watch<T>(
+      path: string,
+      query: Record<string, string | number | boolean | undefined>,
+      onEvent: (event: WatchEvent<T>) => void,
+      signal: AbortSignal,
+    ) {
+      const url = `${prefix}${path}${queryString({ ...query, watch: true })}`;
+      const resp = await send("GET", url, undefined, signal);
+      if (!resp.ok) {
+        throw new ApiStatusError(
+          resp.status,
+          await readBody(resp),
+          Object.fromEntries(resp.headers),
+        );
+      }
+      const ended = (async () => {
+        const reader = resp.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let idle = false;
+        const stop = () => reader.cancel().catch(() => {});
+        signal.addEventListener("abort", stop, { once: true });
+        // A watch silent for this long may sit on a dead connection: end it, the caller
+        // opens a new one (client-node ended watches after 30 s without data).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const arm = () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            idle = true;
+            stop();
+          }, WATCH_IDLE_MS);
+        };
+        arm();
+        let buffered = "";
+        try {
+          while (true) {
+            const { value, done } = await reader.read();
+            if (done || signal.aborted || idle) return;
+            arm();
+            buffered += value;
+            let nl: number;
+            while ((nl = buffered.indexOf("\n")) >= 0) {
+              const line = buffered.slice(0, nl).trim();
+              buffered = buffered.slice(nl + 1);
+              if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+            }
+          }
+        } catch (err) {
+          if (signal.aborted || idle) return;
+          throw new KubeNetworkError(networkMessage(err, base), { cause: err });
+        } finally {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", stop);
+        }
+      })();
+      return { ended };
+    },
+    close: () => transport.close(),
+  };
+}
