@@ -13,7 +13,14 @@ import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
 import { resolveConnection } from "../kube/connection.ts";
 import { ensureNamespace } from "../kube/namespace.ts";
-import { acquireLock, type HeldLock, type WaitProgress } from "../lock/lock.ts";
+import type { WaitProgress } from "../lock/lock.ts";
+import {
+  acquireInOrder,
+  describeJob,
+  isSuperseded,
+  ordinal,
+  type QueuedLock,
+} from "../lock/queue.ts";
 import { redactCommandLine } from "../redact.ts";
 import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
 
@@ -73,7 +80,13 @@ class Signals {
 
 function describeHolder(p: WaitProgress): string {
   const h = p.holder;
-  const parts = [`held by ${h.identity}`];
+  const parts = [];
+  if (p.queue && p.queue.place > 1 && p.queue.ahead) {
+    parts.push(`${ordinal(p.queue.place)} in line behind ${describeJob(p.queue.ahead)}`);
+  } else if (p.queue) {
+    parts.push("next in line");
+  }
+  parts.push(`held by ${h.identity}`);
   if (h.ciJobUrl) parts.push(`CI job ${h.ciJobUrl}`);
   if (h.user) parts.push(`user ${h.user}`);
   if (p.heldForMs !== undefined) parts.push(`for ${roughDuration(p.heldForMs)}`);
@@ -112,13 +125,15 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
 
   const signals = new Signals();
   signals.listen();
-  let held: HeldLock | undefined;
+  let held: QueuedLock | undefined;
   try {
     const identity = holderIdentity();
     report.debug(`holder identity ${identity}`);
     const waitStart = Date.now();
     try {
-      held = await acquireLock({
+      held = await acquireInOrder({
+        mode: inv.queue,
+        ...(inv.orderKey === undefined ? {} : { orderKey: inv.orderKey }),
         kubeConfig: conn.kubeConfig,
         namespace: conn.namespace,
         release: inv.release,
@@ -136,6 +151,10 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
       if (signals.first) {
         report.info(`${signals.first} while waiting for ${where}: helm did not run`);
         return signals.exitCode();
+      }
+      if (inv.supersededOk && isSuperseded(e)) {
+        report.info(`${e.message}; exit 0 (--lock-superseded-ok)`);
+        return 0;
       }
       throw e;
     }
@@ -159,7 +178,14 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
       return signals.exitCode();
     }
     held.lost.throwIfAborted();
-    return await runHelm(inv, commandLine, held, signals, report);
+    const code = await runHelm(inv, commandLine, held, signals, report);
+    if (code === 0 && (inv.command === "install" || inv.command === "upgrade") && !inv.dryRun) {
+      // Later jobs with a lower --lock-order-key are refused from now on.
+      await held.recordDeploy().catch((err) =>
+        report.info(`could not record the deploy on ${where}: ${err?.message ?? err}`)
+      );
+    }
+    return code;
   } finally {
     // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
     // process before the Lease is deleted, or the next job waits for it to expire.
@@ -202,7 +228,7 @@ async function recover(
 async function runHelm(
   inv: Invocation,
   commandLine: string,
-  held: HeldLock,
+  held: QueuedLock,
   signals: Signals,
   report: Reporter,
 ): Promise<number> {
