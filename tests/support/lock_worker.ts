@@ -9,7 +9,8 @@
  * `{"event":"ready"}`, `{"event":"acquired","t":…,"waitedMs":…,"requests":…}` (requests
  * sent while acquiring), `{"event":"releasing","t":…}`, `{"event":"released","t":…}`,
  * `{"event":"lost","t":…,"code":4,"message":"…"}`, `{"event":"progress",…}`,
- * `{"event":"error","code":3,"message":"…"}` (then exit code 10 + code).
+ * `{"event":"error","code":3,"message":"…"}` (then exit code 10 + code). With `queue`, the
+ * lock is taken through the deploy queue and `requests` counts the queue's requests too.
  *
  * @module
  */
@@ -18,7 +19,9 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { HelmLockError } from "../../lib/errors.ts";
 import { holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
 import { countingLeaseApi, kubeLeaseApi } from "../../lib/lock/lease_api.ts";
-import { acquireLock } from "../../lib/lock/lock.ts";
+import { acquireLock, type LockOptions } from "../../lib/lock/lock.ts";
+import { acquireInOrder, type QueueMode } from "../../lib/lock/queue.ts";
+import { countingQueueApi, kubeQueueApi } from "../../lib/lock/queue_api.ts";
 
 /** What a worker does. */
 export interface WorkerConfig {
@@ -39,6 +42,9 @@ export interface WorkerConfig {
   rounds?: number;
   /** Pause between rounds, so that a waiting process gets the lock first. */
   pauseMs?: number;
+  /** Take the lock through the deploy queue (lib/lock/queue.ts) in this mode. */
+  queue?: QueueMode;
+  orderKey?: number;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -50,6 +56,8 @@ kubeConfig.loadFromFile(config.kubeconfig);
 const counter = countingLeaseApi(
   kubeLeaseApi(kubeConfig, config.namespace, `helm-lock-${config.release}`),
 );
+const queueCounter = countingQueueApi(kubeQueueApi(kubeConfig, config.namespace));
+const requests = () => counter.count() + queueCounter.count();
 const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
 const ctrlC = new AbortController();
 Deno.addSignalListener("SIGTERM", () => ctrlC.abort(new Error("SIGTERM")));
@@ -58,8 +66,8 @@ emit({ event: "ready", pid: Deno.pid });
 try {
   for (let round = 0; round < (config.rounds ?? 1); round++) {
     const startedWaiting = now();
-    const countBefore = counter.count();
-    const lock = await acquireLock({
+    const countBefore = requests();
+    const options: LockOptions = {
       kubeConfig,
       namespace: config.namespace,
       release: config.release,
@@ -73,13 +81,21 @@ try {
       signal: ctrlC.signal,
       onProgress: (p) => emit({ event: "progress", ...p }),
       ...(config.leaseDurationSeconds ? { leaseDurationSeconds: config.leaseDurationSeconds } : {}),
-    });
+    };
+    const lock = config.queue
+      ? await acquireInOrder({
+        ...options,
+        mode: config.queue,
+        queueApi: queueCounter.api,
+        ...(config.orderKey === undefined ? {} : { orderKey: config.orderKey }),
+      })
+      : await acquireLock(options);
     const acquiredAt = now();
     emit({
       event: "acquired",
       t: acquiredAt,
       waitedMs: acquiredAt - startedWaiting,
-      requests: counter.count() - countBefore,
+      requests: requests() - countBefore,
     });
     lock.lost.addEventListener("abort", () => {
       const reason = lock.lost.reason as HelmLockError;
