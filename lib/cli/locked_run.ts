@@ -146,6 +146,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
         server: conn.server,
         signal: signals.signal,
         onProgress: (p) => report.info(`waiting for ${where}: ${describeHolder(p)}`),
+        onQueued: (ticket) => report.debug(`queued for ${where} with ticket ${ticket}`),
       });
     } catch (e) {
       if (signals.first) {

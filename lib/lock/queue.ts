@@ -188,6 +188,8 @@ export interface QueueOptions extends LockOptions {
   orderKey?: number;
   /** The queue's Lease operations (tests put a fake API server here). */
   queueApi?: QueueApi;
+  /** Called once we hold a ticket, with its number. */
+  onQueued?: (ticket: number) => void;
 }
 
 /** A lock taken through the queue. */
@@ -614,6 +616,7 @@ class Queue {
   async run(): Promise<QueuedLock> {
     const startedAt = this.#clock.now();
     await this.#join();
+    this.#opts.onQueued?.(this.#n);
     let loops: Promise<unknown> | undefined;
     let held: HeldLock | undefined;
     try {

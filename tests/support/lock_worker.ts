@@ -45,6 +45,13 @@ export interface WorkerConfig {
   /** Take the lock through the deploy queue (lib/lock/queue.ts) in this mode. */
   queue?: QueueMode;
   orderKey?: number;
+  /** Wait for a line on stdin before each round (the first after `ready`). */
+  gate?: boolean;
+  /**
+   * A command (argv, no shell) to run while holding the lock, like helm-lock runs helm:
+   * emits `{"event":"ran","t":…,"code":…,"output":"…"}` when it ends, then releases.
+   */
+  run?: { argv: string[]; env?: Record<string, string> };
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -62,9 +69,12 @@ const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader
 const ctrlC = new AbortController();
 Deno.addSignalListener("SIGTERM", () => ctrlC.abort(new Error("SIGTERM")));
 
+// A gated worker starts waiting on a signal: have the client's code loaded and run once by then.
+if (config.gate) await kubeQueueApi(kubeConfig, config.namespace).get("warm-up").catch(() => {});
 emit({ event: "ready", pid: Deno.pid });
 try {
   for (let round = 0; round < (config.rounds ?? 1); round++) {
+    if (config.gate) await lines.read();
     const startedWaiting = now();
     const countBefore = requests();
     const options: LockOptions = {
@@ -87,6 +97,7 @@ try {
         ...options,
         mode: config.queue,
         queueApi: queueCounter.api,
+        onQueued: (ticket) => emit({ event: "queued", t: now(), ticket }),
         ...(config.orderKey === undefined ? {} : { orderKey: config.orderKey }),
       })
       : await acquireLock(options);
@@ -101,7 +112,18 @@ try {
       const reason = lock.lost.reason as HelmLockError;
       emit({ event: "lost", t: now(), code: reason.code, message: reason.message });
     });
-    if (config.mode === "until-lost") {
+    if (config.run) {
+      const [bin = "", ...args] = config.run.argv;
+      const out = await new Deno.Command(bin, {
+        args,
+        env: config.run.env ?? {},
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const output = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      emit({ event: "ran", t: now(), code: out.code, output });
+    } else if (config.mode === "until-lost") {
       await new Promise((resolve) => lock.lost.addEventListener("abort", resolve));
     } else if (config.mode === "hold") {
       await lines.read(); // Until the test writes a line or closes stdin.
