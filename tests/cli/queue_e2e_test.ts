@@ -38,7 +38,7 @@ for (const helm of helms) {
     extra: string[] = [],
   ) =>
     new LockProcess(
-      ["upgrade", "app", FAST, "-n", namespace, "--set", `tag=${name}`, ...extra],
+      ["upgrade", "app", FAST, "-n", namespace, "--set", `tag=v${name}`, ...extra],
       { ...env, CI_JOB_URL: job(name) },
     );
 
