@@ -89,7 +89,8 @@ try {
       timeoutMs: config.timeoutMs,
       api: counter.api,
       signal: ctrlC.signal,
-      onProgress: (p) => emit({ event: "progress", ...p }),
+      onProgress: (p) =>
+        emit({ event: "progress", t: now(), requests: requests() - countBefore, ...p }),
       ...(config.leaseDurationSeconds ? { leaseDurationSeconds: config.leaseDurationSeconds } : {}),
     };
     const lock = config.queue
