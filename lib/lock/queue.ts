@@ -637,11 +637,13 @@ class Queue {
       this.#stop.abort();
       // Tell the queue (a `newest` waiter behind us is superseded now), then check that no
       // newer deploy happened while we waited.
-      await this.#renew(HOLDING).catch(() => {});
-      const state = await this.#request("get", this.#api.get(stateLeaseName(this.#opts.release)));
+      const [, state] = await Promise.all([
+        this.#renew(HOLDING).catch(() => {}),
+        this.#request("get", this.#api.get(stateLeaseName(this.#opts.release))),
+      ]);
       const refusal = this.#outdated(state) ?? this.#newerDeployed(state);
       if (refusal) throw refusal;
-      return this.#queued(held);
+      return this.#queued(held, state);
     } catch (err) {
       this.#stop.abort();
       if (held) await held.release().catch(() => {});
@@ -662,13 +664,15 @@ class Queue {
     return this.#supersededError({ description: a[QueueAnnotation.deployedBy] ?? "", ticket });
   }
 
-  #queued(held: HeldLock): QueuedLock {
+  #queued(held: HeldLock, known: V1Lease | undefined): QueuedLock {
     const name = stateLeaseName(this.#opts.release);
     const record = async () => {
       const { orderKey, annotations, identity } = this.#opts;
       const job = annotations[`${ANNOTATION_PREFIX}ci-job-url`];
+      // The state as read when the lock was taken: usually still current, saving a read.
+      let state = known;
       for (let attempt = 0; attempt < 5; attempt++) {
-        const state = await this.#request("get", this.#api.get(name));
+        state ??= await this.#request("get", this.#api.get(name));
         if (!state) return; // Deleted by an admin: nothing to keep.
         const { managedFields: _m, ...meta } = state.metadata ?? {};
         const a = meta.annotations ?? {};
@@ -691,6 +695,7 @@ class Queue {
           return;
         } catch (err) {
           if (!isStatus(err, 409)) throw err;
+          state = undefined;
         }
       }
     };
@@ -703,10 +708,12 @@ class Queue {
       recordDeploy: record,
       release: () =>
         released ??= (async () => {
+          // The ticket is no longer waiting: its delete need not hold up the handoff.
+          const leaving = this.#leave();
           try {
             await held.release();
           } finally {
-            await this.#leave();
+            await leaving;
           }
         })(),
     };
