@@ -205,7 +205,7 @@ try {
       CHART,
       "--wait",
       "--timeout",
-      "8s",
+      "12s",
       "--set",
       `tag=v${job}`,
     ], job);
@@ -218,7 +218,8 @@ try {
       `tag=v${job}`,
       ...extra,
     ], job);
-    await p.printed(/waiting for lock/);
+    // Queued (or, on a slow machine, already through): the next job may start.
+    await p.printed(/waiting for lock|acquired lock/);
     return p;
   };
   const h8 = slowHolder("8");
