@@ -34,6 +34,11 @@ OPTIONS
                              killed job's lock is taken over. Default: 15s
   --lock-no-recover          Only take the lock: do not roll back or uninstall a stuck or
                              failed release before running helm. A --dry-run never does
+  --lock-queue fifo|newest   Who gets the lock when it frees: the job that came first, or
+                             only the newest one (older waiters exit 8). Default: fifo
+  --lock-order-key <integer> Queue by this number (e.g. $CI_PIPELINE_IID) and refuse (exit 8)
+                             a deploy whose key is lower than the last successful one's
+  --lock-superseded-ok       Exit 0, not 8, when --lock-queue newest supersedes this job
   -h, --help                 Show this help (helm's own help: helm lock upgrade --help)
   --version                  Show helm-lock's version
 
@@ -49,6 +54,7 @@ EXIT CODES
   5    the release could not be recovered: helm did not run
   6    the Kubernetes API server could not be reached
   7    the API server refused a request (authentication or RBAC)
+  8    superseded by a newer waiting job, or outdated by --lock-order-key: helm did not run
   1    any other error
   130, 143  interrupted by SIGINT, SIGTERM (forwarded to helm; the lock is released;
             a third signal kills helm)

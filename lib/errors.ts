@@ -21,6 +21,12 @@ export const ExitCode = {
   Unreachable: 6,
   /** The API server refused a request (authentication or RBAC). */
   Forbidden: 7,
+  /**
+   * The deploy was not run because a newer one makes it pointless: superseded by a newer
+   * waiting job (`--lock-queue newest`) or outdated (`--lock-order-key` lower than the last
+   * successful deploy's). helm did not run.
+   */
+  Superseded: 8,
 } as const;
 
 /** One of the values of {@linkcode ExitCode}. */

@@ -61,14 +61,23 @@ function start(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const seen: string[] = [];
+  const watchers: Array<[RegExp, () => void]> = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const line of lines(stream)) {
       if (line.trim()) console.log(color(`${label} │ `) + line);
+      seen.push(line);
+      for (const [re, resolve] of watchers) if (re.test(line)) resolve();
     }
   };
   const done = Promise.all([pump(child.stdout), pump(child.stderr)]);
   return {
     child,
+    /** Resolves once a line matching `re` was printed. */
+    printed(re: RegExp): Promise<void> {
+      if (seen.some((l) => re.test(l))) return Promise.resolve();
+      return new Promise((resolve) => watchers.push([re, resolve]));
+    },
     async finish() {
       const status = await child.status;
       await done;
@@ -184,8 +193,56 @@ try {
   await helmLock("job 7 ", green, ["upgrade", "web", CHART, "--set", "tag=v7"], "7").finish();
 
   scene(
+    "5. Deploys land in the order they came",
+    "Job 8 holds the lock for a while; jobs 9, 10 and 11 start one after the other. Each waits\n" +
+      "in a queue kept in the cluster, is told its place, and deploys in its turn: the newest\n" +
+      "commit is the last one deployed, whatever order the runners pick the jobs up in.",
+  );
+  const slowHolder = (job: string) =>
+    helmLock(`job ${job}`.padEnd(6), yellow, [
+      "upgrade",
+      "web",
+      CHART,
+      "--wait",
+      "--timeout",
+      "12s",
+      "--set",
+      `tag=v${job}`,
+    ], job);
+  const queued = async (job: string, extra: string[] = []) => {
+    const p = helmLock(`job ${job}`.padEnd(6), green, [
+      "upgrade",
+      "web",
+      CHART,
+      "--set",
+      `tag=v${job}`,
+      ...extra,
+    ], job);
+    // Queued (or, on a slow machine, already through): the next job may start.
+    await p.printed(/waiting for lock|acquired lock/);
+    return p;
+  };
+  const h8 = slowHolder("8");
+  await h8.printed(/running helm/);
+  const fifo = [await queued("9"), await queued("10"), await queued("11")];
+  await Promise.all([h8.finish(), ...fifo.map((p) => p.finish())]);
+
+  scene(
+    "6. Newest only",
+    "With --lock-queue newest, when the lock frees only the newest waiting job deploys; the\n" +
+      "older ones exit 8 without running helm, naming the job that superseded them\n" +
+      "(--lock-superseded-ok makes that exit 0 for pipelines that want it green).",
+  );
+  const h12 = slowHolder("12");
+  await h12.printed(/running helm/);
+  const newest = [];
+  for (const job of ["13", "14", "15"]) newest.push(await queued(job, ["--lock-queue", "newest"]));
+  await Promise.all([h12.finish(), ...newest.map((p) => p.finish())]);
+
+  scene(
     "The release history",
-    "Every deploy either happened or was rolled back; nothing is stuck.",
+    "Every deploy either happened or was rolled back; nothing is stuck; v11 came after v10, and\n" +
+      "v13 and v14 never ran.",
   );
   await helm("      ", ["history", "web"]).finish();
 } finally {

@@ -4,7 +4,8 @@
  *     helm lock <HELM_COMMAND> <RELEASE_NAME> [CHART] [FLAGS]
  *
  * Our own flags (`--lock-timeout <duration>`, `--lock-lease-duration <duration>`,
- * `--lock-no-recover`) are taken out wherever
+ * `--lock-no-recover`, `--lock-queue fifo|newest`, `--lock-order-key <integer>`,
+ * `--lock-superseded-ok`; see `lock_flags.ts`) are taken out wherever
  * they stand before a lone `--`; every other argument reaches helm verbatim and in order.
  * The release is the first positional argument after the command, found with helm's own
  * flag tables (`lib/helm/flags.ts`) the way pflag reads them (`lib/helm/argv.ts`); a flag

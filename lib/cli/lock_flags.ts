@@ -16,8 +16,8 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 600_000;
 export const DEFAULT_LEASE_DURATION_SECONDS = 15;
 
 /** The flags, for messages. */
-export const LOCK_FLAGS =
-  "--lock-timeout <duration>, --lock-lease-duration <duration> or --lock-no-recover";
+export const LOCK_FLAGS = "--lock-timeout <duration>, --lock-lease-duration <duration>, " +
+  "--lock-no-recover, --lock-queue fifo|newest, --lock-order-key <integer> or --lock-superseded-ok";
 
 /** What the `--lock-*` flags set. */
 export interface LockSettings {
@@ -27,6 +27,12 @@ export interface LockSettings {
   recover: boolean;
   /** `--lock-lease-duration` in whole seconds. @default {15} */
   leaseDurationSeconds: number;
+  /** `--lock-queue`: who gets the lock when it frees. @default {"fifo"} */
+  queue: "fifo" | "newest";
+  /** `--lock-order-key`: orders the queue and refuses outdated deploys. */
+  orderKey?: number;
+  /** `--lock-superseded-ok`: a superseded job exits 0 instead of 8. @default {false} */
+  supersededOk: boolean;
 }
 
 /** The settings when no `--lock-*` flag is given. */
@@ -35,6 +41,8 @@ export function defaultLockSettings(): LockSettings {
     lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS,
     recover: true,
     leaseDurationSeconds: DEFAULT_LEASE_DURATION_SECONDS,
+    queue: "fifo",
+    supersededOk: false,
   };
 }
 
@@ -85,6 +93,38 @@ export function applyLockFlag(
   if (name === "lock-no-recover") {
     settings.recover = !parseBool(inline, "--lock-no-recover", usage);
     return 0;
+  }
+  if (name === "lock-superseded-ok") {
+    settings.supersededOk = parseBool(inline, "--lock-superseded-ok", usage);
+    return 0;
+  }
+  if (name === "lock-queue" || name === "lock-order-key") {
+    const value = inline ?? next;
+    const expected = name === "lock-queue"
+      ? `"fifo" or "newest"`
+      : "a whole number such as $CI_PIPELINE_IID";
+    if (value === undefined) {
+      throw usage(`Cannot run as --${name} has no value: expected ${expected}, ${found}`);
+    }
+    if (name === "lock-queue") {
+      if (value !== "fifo" && value !== "newest") {
+        throw usage(
+          `Cannot use --lock-queue as ${quote(value)} is no queue mode: expected ${expected}`,
+        );
+      }
+      settings.queue = value;
+    } else {
+      const key = /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!Number.isSafeInteger(key)) {
+        throw usage(
+          `Cannot use --lock-order-key as ${
+            quote(value)
+          } is not a whole number: expected ${expected}`,
+        );
+      }
+      settings.orderKey = key;
+    }
+    return inline === undefined ? 1 : 0;
   }
   throw usage(`Cannot run as ${quote(arg)} is not a helm-lock flag: expected ${LOCK_FLAGS}`);
 }

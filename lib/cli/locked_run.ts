@@ -14,7 +14,14 @@ import { apiError } from "../kube/api_error.ts";
 import { type KubeConnection, resolveConnection } from "../kube/connection.ts";
 import { ensureNamespace } from "../kube/namespace.ts";
 import { type KubeClient, kubeClient } from "../kube/rest.ts";
-import { acquireLock, type HeldLock, type WaitProgress } from "../lock/lock.ts";
+import type { WaitProgress } from "../lock/lock.ts";
+import {
+  acquireInOrder,
+  describeJob,
+  isSuperseded,
+  ordinal,
+  type QueuedLock,
+} from "../lock/queue.ts";
 import { redactCommandLine } from "../redact.ts";
 import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
 
@@ -74,7 +81,13 @@ class Signals {
 
 function describeHolder(p: WaitProgress): string {
   const h = p.holder;
-  const parts = [`held by ${h.identity}`];
+  const parts = [];
+  if (p.queue && p.queue.place > 1 && p.queue.ahead) {
+    parts.push(`${ordinal(p.queue.place)} in line behind ${describeJob(p.queue.ahead)}`);
+  } else if (p.queue) {
+    parts.push("next in line");
+  }
+  parts.push(`held by ${h.identity}`);
   if (h.ciJobUrl) parts.push(`CI job ${h.ciJobUrl}`);
   if (h.user) parts.push(`user ${h.user}`);
   if (p.heldForMs !== undefined) parts.push(`for ${roughDuration(p.heldForMs)}`);
@@ -131,13 +144,15 @@ async function lockedRunWith(
 
   const signals = new Signals();
   signals.listen();
-  let held: HeldLock | undefined;
+  let held: QueuedLock | undefined;
   try {
     const identity = holderIdentity();
     report.debug(`holder identity ${identity}`);
     const waitStart = Date.now();
     try {
-      held = await acquireLock({
+      held = await acquireInOrder({
+        mode: inv.queue,
+        ...(inv.orderKey === undefined ? {} : { orderKey: inv.orderKey }),
         client,
         namespace: conn.namespace,
         release: inv.release,
@@ -150,11 +165,16 @@ async function lockedRunWith(
         server: conn.server,
         signal: signals.signal,
         onProgress: (p) => report.info(`waiting for ${where}: ${describeHolder(p)}`),
+        onQueued: (ticket) => report.debug(`queued for ${where} with ticket ${ticket}`),
       });
     } catch (e) {
       if (signals.first) {
         report.info(`${signals.first} while waiting for ${where}: helm did not run`);
         return signals.exitCode();
+      }
+      if (inv.supersededOk && isSuperseded(e)) {
+        report.info(`${e.message}; exit 0 (--lock-superseded-ok)`);
+        return 0;
       }
       throw e;
     }
@@ -178,7 +198,14 @@ async function lockedRunWith(
       return signals.exitCode();
     }
     held.lost.throwIfAborted();
-    return await runHelm(inv, commandLine, held, signals, report);
+    const code = await runHelm(inv, commandLine, held, signals, report);
+    if (code === 0 && (inv.command === "install" || inv.command === "upgrade") && !inv.dryRun) {
+      // Later jobs with a lower --lock-order-key are refused from now on.
+      await held.recordDeploy().catch((err) =>
+        report.info(`could not record the deploy on ${where}: ${err?.message ?? err}`)
+      );
+    }
+    return code;
   } finally {
     // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
     // process before the Lease is deleted, or the next job waits for it to expire.
@@ -221,7 +248,7 @@ async function recover(
 async function runHelm(
   inv: Invocation,
   commandLine: string,
-  held: HeldLock,
+  held: QueuedLock,
   signals: Signals,
   report: Reporter,
 ): Promise<number> {

@@ -28,6 +28,16 @@ export interface WaitProgress {
   waitedMs: number;
   /** How long the holder has held it (by its own clock), in milliseconds, when known. */
   heldForMs?: number;
+  /** Our place in the deploy queue (`queue.ts`), when queuing. */
+  queue?: QueuePlace;
+}
+
+/** Where a waiter stands in the deploy queue. */
+export interface QueuePlace {
+  /** 1 for the head of the queue (next to take the lock), 2 behind one waiter, ... */
+  place: number;
+  /** The waiter right ahead of us, when there is one. */
+  ahead?: LockHolderInfo;
 }
 
 /** Options for {@linkcode acquireLock}. */
@@ -71,4 +81,18 @@ export interface LockOptions {
   sleep?: Sleep;
   /** Source of jitter, in [0, 1). @default {Math.random} */
   random?: () => number;
+  /** The deploy queue's say in when a free lock may be taken (`queue.ts`). @default {at once} */
+  turn?: LockTurn;
+}
+
+/**
+ * When a waiter may take a free lock: the deploy queue (`queue.ts`) lets only the head of
+ * the queue take it at once, and the others only after it has been seen free for a while
+ * (so a dead waiter ahead cannot block them).
+ */
+export interface LockTurn {
+  /** How long the lock must have been seen free before we may take it (`Infinity`: never). */
+  graceMs(): number;
+  /** Dispatches `change` whenever `graceMs()` may have changed. */
+  readonly changes: EventTarget;
 }

@@ -94,6 +94,28 @@ export class Waiter {
     this.#opts = opts;
   }
 
+  /** The queue moved: look again whether it is our turn. */
+  #onTurn = (): void => {
+    this.#dirty = true;
+    this.#wake?.abort();
+  };
+
+  /**
+   * Since when the lock is free by what we saw: its release or deletion, or its expiry.
+   * Local observation times only, like the expiry itself.
+   */
+  #freeSince(lease: V1Lease | undefined): number {
+    const holder = lease?.spec?.holderIdentity;
+    return lease && holder && holder !== this.#ctx.identity
+      ? this.#expiresAt(lease)
+      : this.#observedAt;
+  }
+
+  /** When the queue lets us take the lock once it is free (see `LockTurn`). */
+  #turnAt(lease: V1Lease | undefined): number {
+    return this.#freeSince(lease) + (this.#opts.turn?.graceMs() ?? 0);
+  }
+
   #observe(lease: V1Lease | undefined): void {
     this.#lease = lease;
     if (lease?.metadata?.resourceVersion) this.#rv = lease.metadata.resourceVersion;
@@ -199,6 +221,7 @@ export class Waiter {
     const lease = this.#lease;
     const sentAt = clock.now();
     if (lease && !this.#isFree(lease, sentAt)) return undefined;
+    if (sentAt < this.#turnAt(lease)) return undefined;
     if (
       lease?.spec?.holderIdentity && !this.#watching && this.#syncedAt < this.#expiresAt(lease)
     ) {
@@ -290,6 +313,7 @@ export class Waiter {
     let watch: Promise<void> | undefined;
     let nextPoll = Infinity;
     let pollBase: [number, boolean] = [NaN, false];
+    this.#opts.turn?.changes.addEventListener("change", this.#onTurn);
     try {
       for (;;) {
         userSignal?.throwIfAborted();
@@ -330,7 +354,7 @@ export class Waiter {
         // Whatever is due (a poll, an expiry, a free Lease) waits for the retry time.
         const due = Math.max(
           this.#retryAt,
-          Math.min(nextPoll, lease?.spec?.holderIdentity ? this.#expiresAt(lease) : now),
+          Math.min(nextPoll, Math.max(now, this.#turnAt(lease))),
         );
         const wakeAt = Math.min(deadlineAt, nextProgress, due);
         this.#wake = new AbortController();
@@ -339,6 +363,7 @@ export class Waiter {
         this.#wake = undefined;
       }
     } finally {
+      this.#opts.turn?.changes.removeEventListener("change", this.#onTurn);
       // Not awaited: a watch still connecting must not delay the lock we already hold.
       stopWatch.abort();
       watch?.catch(() => {});

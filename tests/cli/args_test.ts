@@ -190,6 +190,34 @@ const CASES: Case[] = [
     namespace: "prod",
     lockTimeoutMs: 5_400_000,
   },
+  // the deploy queue's flags (issue 12)
+  {
+    args: ["upgrade", "my-rel", "--lock-queue", "newest", "./chart", "--lock-superseded-ok"],
+    helmArgs: ["upgrade", "my-rel", "./chart"],
+    release: "my-rel",
+    chart: "./chart",
+    check: (inv) => {
+      assert.equal(inv.queue, "newest");
+      assert.equal(inv.supersededOk, true);
+      assert.equal(inv.orderKey, undefined);
+    },
+  },
+  {
+    args: ["upgrade", "my-rel", "./chart", "--lock-order-key=1234", "--lock-queue=fifo"],
+    helmArgs: ["upgrade", "my-rel", "./chart"],
+    release: "my-rel",
+    check: (inv) => {
+      assert.equal(inv.queue, "fifo");
+      assert.equal(inv.orderKey, 1234);
+      assert.equal(inv.supersededOk, false);
+    },
+  },
+  {
+    args: ["upgrade", "my-rel", "./chart"],
+    release: "my-rel",
+    check: (inv) =>
+      assert.deepEqual([inv.queue, inv.orderKey, inv.supersededOk], ["fifo", undefined, false]),
+  },
   {
     args: ["upgrade", "my-rel", "--lock-no-recover", "./chart", "--lock-timeout=0"],
     helmArgs: ["upgrade", "my-rel", "./chart"],
@@ -497,6 +525,20 @@ const ERRORS: [string[], string | RegExp][] = [
     /--lock-no-recover=maybe as the value is not a boolean/,
   ],
   [["upgrade", "my-rel", "--debug=maybe"], /--debug=maybe as the value is not a boolean/],
+  [
+    ["upgrade", "my-rel", "--lock-queue", "lifo"],
+    `Cannot use --lock-queue as "lifo" is no queue mode: expected "fifo" or "newest"`,
+  ],
+  [["upgrade", "my-rel", "--lock-queue"], /--lock-queue has no value: expected "fifo" or/],
+  [
+    ["upgrade", "my-rel", "--lock-order-key", "12a"],
+    `Cannot use --lock-order-key as "12a" is not a whole number: expected a whole number such ` +
+    `as $CI_PIPELINE_IID`,
+  ],
+  [["upgrade", "my-rel", "--lock-order-key="], /--lock-order-key as "" is not a whole number/],
+  [["upgrade", "my-rel", "--lock-order-key=-3"], /"-3" is not a whole number/],
+  [["upgrade", "my-rel", "--lock-order-key=99999999999999999999"], /not a whole number/],
+  [["upgrade", "my-rel", "--lock-superseded-ok=perhaps"], /not a boolean/],
   [
     ["list"],
     `Cannot lock as "list" does not change a release: expected a helm command that does ` +

@@ -9,7 +9,8 @@
  * `{"event":"ready"}`, `{"event":"acquired","t":…,"waitedMs":…,"requests":…}` (requests
  * sent while acquiring), `{"event":"releasing","t":…}`, `{"event":"released","t":…}`,
  * `{"event":"lost","t":…,"code":4,"message":"…"}`, `{"event":"progress",…}`,
- * `{"event":"error","code":3,"message":"…"}` (then exit code 10 + code).
+ * `{"event":"error","code":3,"message":"…"}` (then exit code 10 + code). With `queue`, the
+ * lock is taken through the deploy queue and `requests` counts the queue's requests too.
  *
  * @module
  */
@@ -19,7 +20,9 @@ import { kubeClient } from "../../lib/kube/rest.ts";
 import { HelmLockError } from "../../lib/errors.ts";
 import { holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
 import { countingLeaseApi, kubeLeaseApi } from "../../lib/lock/lease_api.ts";
-import { acquireLock } from "../../lib/lock/lock.ts";
+import { acquireLock, type LockOptions } from "../../lib/lock/lock.ts";
+import { acquireInOrder, type QueueMode } from "../../lib/lock/queue.ts";
+import { countingQueueApi, kubeQueueApi } from "../../lib/lock/queue_api.ts";
 
 /** What a worker does. */
 export interface WorkerConfig {
@@ -40,6 +43,16 @@ export interface WorkerConfig {
   rounds?: number;
   /** Pause between rounds, so that a waiting process gets the lock first. */
   pauseMs?: number;
+  /** Take the lock through the deploy queue (lib/lock/queue.ts) in this mode. */
+  queue?: QueueMode;
+  orderKey?: number;
+  /** Wait for a line on stdin before each round (the first after `ready`). */
+  gate?: boolean;
+  /**
+   * A command (argv, no shell) to run while holding the lock, like helm-lock runs helm:
+   * emits `{"event":"ran","t":…,"code":…,"output":"…"}` when it ends, then releases.
+   */
+  run?: { argv: string[]; env?: Record<string, string> };
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -50,16 +63,21 @@ const client = kubeClient(resolveConnection({ kubeconfig: config.kubeconfig }, {
 const counter = countingLeaseApi(
   kubeLeaseApi(client, config.namespace, `helm-lock-${config.release}`),
 );
+const queueCounter = countingQueueApi(kubeQueueApi(client, config.namespace));
+const requests = () => counter.count() + queueCounter.count();
 const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
 const ctrlC = new AbortController();
 Deno.addSignalListener("SIGTERM", () => ctrlC.abort(new Error("SIGTERM")));
 
+// A gated worker starts waiting on a signal: have the client's code loaded and run once by then.
+if (config.gate) await kubeQueueApi(client, config.namespace).get("warm-up").catch(() => {});
 emit({ event: "ready", pid: Deno.pid });
 try {
   for (let round = 0; round < (config.rounds ?? 1); round++) {
+    if (config.gate) await lines.read();
     const startedWaiting = now();
-    const countBefore = counter.count();
-    const lock = await acquireLock({
+    const countBefore = requests();
+    const options: LockOptions = {
       client,
       namespace: config.namespace,
       release: config.release,
@@ -71,21 +89,42 @@ try {
       timeoutMs: config.timeoutMs,
       api: counter.api,
       signal: ctrlC.signal,
-      onProgress: (p) => emit({ event: "progress", ...p }),
+      onProgress: (p) =>
+        emit({ event: "progress", t: now(), requests: requests() - countBefore, ...p }),
       ...(config.leaseDurationSeconds ? { leaseDurationSeconds: config.leaseDurationSeconds } : {}),
-    });
+    };
+    const lock = config.queue
+      ? await acquireInOrder({
+        ...options,
+        mode: config.queue,
+        queueApi: queueCounter.api,
+        onQueued: (ticket) => emit({ event: "queued", t: now(), ticket }),
+        ...(config.orderKey === undefined ? {} : { orderKey: config.orderKey }),
+      })
+      : await acquireLock(options);
     const acquiredAt = now();
     emit({
       event: "acquired",
       t: acquiredAt,
       waitedMs: acquiredAt - startedWaiting,
-      requests: counter.count() - countBefore,
+      requests: requests() - countBefore,
     });
     lock.lost.addEventListener("abort", () => {
       const reason = lock.lost.reason as HelmLockError;
       emit({ event: "lost", t: now(), code: reason.code, message: reason.message });
     });
-    if (config.mode === "until-lost") {
+    if (config.run) {
+      const [bin = "", ...args] = config.run.argv;
+      const out = await new Deno.Command(bin, {
+        args,
+        env: config.run.env ?? {},
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const output = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      emit({ event: "ran", t: now(), code: out.code, output });
+    } else if (config.mode === "until-lost") {
       await new Promise((resolve) => lock.lost.addEventListener("abort", resolve));
     } else if (config.mode === "hold") {
       await lines.read(); // Until the test writes a line or closes stdin.

@@ -1,0 +1,166 @@
+/**
+ * The deploy queue against the real API server, with separate OS processes queuing
+ * (tests/support/lock_worker.ts). Short lease durations keep the suite fast.
+ */
+import assert from "node:assert/strict";
+import * as k8s from "@kubernetes/client-node";
+import {
+  adminKubeConfig,
+  adminKubeconfig,
+  createNamespace,
+  helmEnv,
+  helms,
+} from "../support/cluster.ts";
+import { run } from "../support/helm.ts";
+import { LockProcess } from "../support/lock_procs.ts";
+import type { WorkerConfig } from "../support/lock_worker.ts";
+
+const DURATION_S = 3;
+
+function worker(namespace: string, extra: Partial<WorkerConfig> = {}): LockProcess {
+  return new LockProcess({
+    kubeconfig: adminKubeconfig(),
+    namespace,
+    release: "app",
+    timeoutMs: 60_000,
+    leaseDurationSeconds: DURATION_S,
+    mode: "release",
+    queue: "fifo",
+    ...extra,
+  });
+}
+
+async function leaseNames(namespace: string): Promise<string[]> {
+  const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
+  return (await api.listNamespacedLease({ namespace })).items.map((l) => l.metadata?.name ?? "")
+    .sort();
+}
+
+Deno.test("acquireInOrder() lets a waiter SIGKILLed mid-queue delay the next by at most one lease duration", async () => {
+  const namespace = await createNamespace("queue-kill");
+  const holder = worker(namespace, { mode: "hold" });
+  await holder.next("acquired", 20_000);
+  // Joined in this order: each one waits (reports progress) before the next one starts.
+  const doomed = worker(namespace);
+  await doomed.next("progress", 20_000);
+  const next = worker(namespace);
+  await next.next("progress", 20_000);
+  try {
+    doomed.kill("SIGKILL");
+    await doomed.close();
+    await holder.send();
+    const releasing = (await holder.next("releasing", 5_000)).t!;
+    const acquired = (await next.next("acquired", 20_000)).t!;
+    const delay = acquired - releasing;
+    // It kept the dead waiter's turn for one lease duration, and no longer.
+    assert.ok(delay >= DURATION_S * 1000 - 300, `took the lock ${delay} ms after the release`);
+    assert.ok(delay < DURATION_S * 1000 + 2_000, `took the lock ${delay} ms after the release`);
+  } finally {
+    assert.equal(await holder.close(), 0);
+    assert.equal(await next.close(), 0);
+  }
+  // The dead waiter's ticket is left to expire; the live ones are gone.
+  assert.deepEqual(await leaseNames(namespace), [
+    "helm-lock.state.app",
+    "helm-lock.ticket-2.app",
+  ]);
+});
+
+Deno.test("acquireInOrder() and a waiter without the queue (an older helm-lock) all get their turn", async () => {
+  const namespace = await createNamespace("queue-mixed");
+  const holder = worker(namespace, { mode: "hold" });
+  await holder.next("acquired", 20_000);
+  const queued: LockProcess[] = [];
+  let old: LockProcess | undefined;
+  try {
+    for (let i = 0; i < 2; i++) {
+      queued.push(worker(namespace, { holdMs: 300 }));
+      await queued[i]!.next("progress", 20_000);
+    }
+    old = worker(namespace, { holdMs: 300, queue: undefined as never });
+    await old.next("progress", 20_000);
+    await holder.send();
+    const turns = await Promise.all([...queued, old].map(async (p) => ({
+      acquired: (await p.next("acquired", 30_000)).t!,
+      releasing: (await p.next("releasing", 30_000)).t!,
+    })));
+    turns.sort((a, b) => a.acquired - b.acquired);
+    for (let i = 1; i < turns.length; i++) {
+      assert.ok(turns[i]!.acquired > turns[i - 1]!.releasing, `turns ${i - 1} and ${i} overlap`);
+    }
+    // The queue kept its own order whoever else took a turn in between.
+    assert.ok(
+      (await queued[0]!.next("acquired", 1)).t! < (await queued[1]!.next("acquired", 1)).t!,
+    );
+  } finally {
+    for (const p of [holder, ...queued, ...old ? [old] : []]) assert.equal(await p.close(), 0);
+  }
+  assert.deepEqual(await leaseNames(namespace), ["helm-lock.state.app"]);
+});
+
+const FAST = "tests/fixtures/fast";
+const ANOTHER_OPERATION = /another operation \(install\/upgrade\/rollback\) is in progress/;
+
+for (const helm of helms) {
+  Deno.test(`${helm.name}: 8 jobs that start waiting 200 ms apart deploy in that order with helm, 5 runs in a row`, async () => {
+    const namespace = await createNamespace(`queue-fifo-${helm.name}`);
+    const env = await helmEnv();
+    const helmIn = (args: string[]) => run(helm.bin, [...args, "-n", namespace], env);
+    assert.equal((await helmIn(["install", "app", FAST])).code, 0);
+    const ROUNDS = 5;
+    // The jobs are started (deno and client-node loaded) first, then told to start waiting:
+    // the queue orders waiters, not process start-up.
+    const jobs = Array.from({ length: 8 }, (_, i) =>
+      worker(namespace, {
+        leaseDurationSeconds: 15,
+        gate: true,
+        rounds: ROUNDS,
+        run: {
+          argv: [helm.bin, "upgrade", "app", FAST, "-n", namespace, "--set", `tag=j${i + 1}`],
+          env,
+        },
+      }));
+    let codes: number[] = [];
+    try {
+      for (const j of jobs) await j.next("ready", 60_000);
+      for (let round = 0; round < ROUNDS; round++) {
+        // Each job starts waiting 200 ms after the one before it has taken its place. (Not
+        // 200 ms after it was told to: on a loaded 2-core machine taking a ticket, two API
+        // requests, has been seen to take over a second.)
+        for (const j of jobs) {
+          await j.send();
+          await j.next("queued", 30_000, round);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const turns = await Promise.all(jobs.map(async (j, i) => {
+          const ran = await j.next("ran", 60_000, round);
+          assert.equal(ran.code, 0, String(ran.output));
+          assert.doesNotMatch(String(ran.output), ANOTHER_OPERATION);
+          return {
+            job: i + 1,
+            acquired: (await j.next("acquired", 1_000, round)).t!,
+            releasing: (await j.next("releasing", 5_000, round)).t!,
+          };
+        }));
+        turns.sort((a, b) => a.acquired - b.acquired);
+        assert.deepEqual(turns.map((t) => t.job), [1, 2, 3, 4, 5, 6, 7, 8], `run ${round + 1}`);
+        for (let i = 1; i < turns.length; i++) {
+          assert.ok(
+            turns[i]!.acquired > turns[i - 1]!.releasing,
+            `turns ${i - 1} and ${i} overlap`,
+          );
+        }
+        for (const j of jobs) await j.next("released", 5_000, round);
+        const values = await helmIn(["get", "values", "app", "-o", "json"]);
+        assert.equal(
+          JSON.parse(values.stdout).tag,
+          "j8",
+          `run ${round + 1} ends with job 8's values`,
+        );
+      }
+    } finally {
+      codes = await Promise.all(jobs.map((j) => j.close()));
+    }
+    assert.deepEqual(codes, [0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+}
