@@ -11,11 +11,12 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmSpawn } from "../helm/exec.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
-import { resolveConnection } from "../kube/connection.ts";
+import { type KubeConnection, resolveConnection } from "../kube/connection.ts";
 import { ensureNamespace } from "../kube/namespace.ts";
 import { acquireLock, type HeldLock, type WaitProgress } from "../lock/lock.ts";
 import { redactCommandLine } from "../redact.ts";
 import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
+import { clientNodeRecords, storageDriver } from "../helm/storage.ts";
 
 /** Where {@linkcode lockedRun} reports what it does. */
 export interface Reporter {
@@ -146,7 +147,8 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
         report.info("--dry-run: the release is neither checked nor recovered");
       } else {
         try {
-          await recover(inv, conn.namespace, AbortSignal.any([signals.signal, held.lost]), report);
+          const signal = AbortSignal.any([signals.signal, held.lost]);
+          await recover(inv, conn.kubeConfig, conn.namespace, signal, report);
         } catch (e) {
           // A signal or the lost lock stopped recovery's helm (SIGTERM): say that, not how
           // helm died of it.
@@ -183,11 +185,19 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
 /** Reads the release and, when it is stuck or failed, recovers it (DESIGN §3). */
 async function recover(
   inv: Invocation,
+  kubeConfig: KubeConnection["kubeConfig"],
   namespace: string,
   signal: AbortSignal,
   report: Reporter,
 ): Promise<void> {
-  const opts = { namespace, signal };
+  // helm's records are read (and a stale revision unlocked) directly for the drivers
+  // helm-lock knows; other drivers go through helm.
+  const driver = storageDriver(Deno.env.get("HELM_DRIVER"));
+  const opts = {
+    namespace,
+    signal,
+    ...(driver ? { records: clientNodeRecords(kubeConfig, namespace, driver) } : {}),
+  };
   const state = await readRelease(inv.release, inv.globalArgs, opts);
   const plan = planRecovery(state, {
     command: inv.command,
