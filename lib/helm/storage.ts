@@ -7,7 +7,8 @@
  * both): one object per revision named `sh.helm.release.v1.<release>.v<revision>` (a Secret of
  * type `helm.sh/release.v1`, or a ConfigMap), labelled `owner=helm`, `name=<release>`,
  * `status=<status>`, `version=<revision>` and `modifiedAt=<unix seconds>`, its `release` data
- * being base64(gzip(release JSON)). A Secret's data is base64 once more on the wire (as all
+ * being base64(gzip(release JSON)) (Helm 3 labels a record it has not updated yet `createdAt`
+ * instead of `modifiedAt`). A Secret's data is base64 once more on the wire (as all
  * Secret data); a ConfigMap's is not. helm writes the `status` label and the JSON's
  * `info.status` together, so the labels alone give every revision's state (the list may be
  * metadata-only where the transport supports it).
@@ -19,7 +20,7 @@
  * @module
  */
 
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../errors.ts";
 
 /** The status of one revision, as helm writes it. */
@@ -385,8 +386,12 @@ export function clientNodeRecords(
   if (driver === "secret") {
     return {
       async list(labelSelector) {
-        const list = await (await core).listNamespacedSecret({ namespace, labelSelector });
-        return list.items.map((s) => meta(s.metadata));
+        const list = await (await core).listNamespacedSecret(
+          { namespace, labelSelector },
+          METADATA_ONLY,
+        );
+        // A PartialObjectMetadataList of no record has `items: null`.
+        return (list.items ?? []).map((s) => meta(s.metadata));
       },
       async read(name) {
         try {
@@ -418,8 +423,11 @@ export function clientNodeRecords(
   }
   return {
     async list(labelSelector) {
-      const list = await (await core).listNamespacedConfigMap({ namespace, labelSelector });
-      return list.items.map((c) => meta(c.metadata));
+      const list = await (await core).listNamespacedConfigMap(
+        { namespace, labelSelector },
+        METADATA_ONLY,
+      );
+      return (list.items ?? []).map((c) => meta(c.metadata));
     },
     async read(name) {
       try {
@@ -443,6 +451,29 @@ export function clientNodeRecords(
       });
     },
   };
+}
+
+/**
+ * Asks for a PartialObjectMetadataList: the records' metadata without their data (a release
+ * record holds the whole chart, up to about 1 MiB each).
+ */
+const METADATA_ONLY = {
+  middleware: [{
+    pre: (ctx: { setHeaderParam(name: string, value: string): void }) => {
+      ctx.setHeaderParam(
+        "Accept",
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+      );
+      return observable(ctx);
+    },
+    post: observable,
+  }],
+  middlewareMergeStrategy: "append",
+} as unknown as Parameters<CoreV1Api["listNamespacedSecret"]>[1];
+
+/** What client-node's object-parameter API takes from a middleware (its rxjs stub awaits it). */
+function observable<T>(value: T): { toPromise(): Promise<T> } {
+  return { toPromise: () => Promise.resolve(value) };
 }
 
 function meta(
