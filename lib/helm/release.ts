@@ -335,7 +335,7 @@ export async function recoverRelease(
         log(
           `revision ${plan.from.revision} does not list ${missing}, so a rollback to revision ` +
             `${rev} would fail (helm/helm#13437): marked the stale ${plan.from.status} revision ` +
-            `${plan.from.revision} failed in helm's storage, so helm proceeds from revision ${rev}`,
+            `${plan.from.revision} failed in helm's storage, so helm can proceed`,
         );
         return;
       }
@@ -419,7 +419,7 @@ async function afterFailedRollback(
   await markFailed(opts.records, release, current.revision, current.status);
   log(
     `${failed}; marked the stale ${current.status} revision ${current.revision} failed in ` +
-      `helm's storage, so helm proceeds from the last deployed revision`,
+      `helm's storage, so helm can proceed`,
   );
 }
 

@@ -126,7 +126,8 @@ export async function readRevisions(
  * @param revision The pending revision.
  * @param expected The status the revision must still have, e.g. `pending-upgrade`.
  * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when the record is gone, no
- *   longer in `expected` state, unreadable, or was changed concurrently; API errors as thrown.
+ *   longer in `expected` state, unreadable, was changed concurrently, or the API server
+ *   failed; {@linkcode ExitCode.Forbidden} when it refused (401, 403).
  */
 export async function markFailed(
   api: ReleaseRecordsApi,
@@ -136,7 +137,12 @@ export async function markFailed(
 ): Promise<void> {
   const name = recordName(release, revision);
   const what = `mark revision ${revision} of release "${release}" failed`;
-  const record = await api.read(name);
+  let record: ReleaseRecord | undefined;
+  try {
+    record = await api.read(name);
+  } catch (err) {
+    throw apiFailure(what, err);
+  }
   if (record === undefined) {
     throw new HelmLockError(
       ExitCode.RecoveryFailed,
@@ -172,8 +178,21 @@ export async function markFailed(
         { cause: err },
       );
     }
-    throw err;
+    throw apiFailure(what, err);
   }
+}
+
+/** An API error as a {@linkcode HelmLockError} (401/403: forbidden; anything else: recovery). */
+function apiFailure(what: string, err: unknown): HelmLockError {
+  if (err instanceof HelmLockError) return err;
+  const code = errorCode(err);
+  const detail = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+  return new HelmLockError(
+    code === 401 || code === 403 ? ExitCode.Forbidden : ExitCode.RecoveryFailed,
+    `Cannot ${what}: expected the API server to accept the request, found ` +
+      (code === undefined ? `no answer (${detail})` : `status ${code}`),
+    { cause: err },
+  );
 }
 
 /**

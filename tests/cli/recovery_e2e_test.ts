@@ -61,7 +61,7 @@ const CASES: Record<string, Case> = {
     args: ["--set", "name=renamed,tag=v9"],
     lines: [
       /is pending-upgrade at revision 2; the last good revision is 1$/,
-      /revision 2 does not list ConfigMap\/app-config, so a rollback to revision 1 would fail \(helm\/helm#13437\): marked the stale pending-upgrade revision 2 failed in helm's storage, so helm proceeds from revision 1$/,
+      /revision 2 does not list ConfigMap\/app-config, so a rollback to revision 1 would fail \(helm\/helm#13437\): marked the stale pending-upgrade revision 2 failed in helm's storage, so helm can proceed$/,
     ],
     // No failed rollback revision: the stale one is unlocked instead.
     history: ["1:superseded", "2:failed", "3:deployed"],

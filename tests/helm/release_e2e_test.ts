@@ -232,7 +232,7 @@ for (const { name, bin } of helms) {
     assert.equal(lines.length, 2);
     assert.match(
       lines[1]!,
-      /^could not roll back to revision 9 \(helm: .+\); marked the stale pending-upgrade revision 2 failed in helm's storage, so helm proceeds from the last deployed revision$/,
+      /^could not roll back to revision 9 \(helm: .+\); marked the stale pending-upgrade revision 2 failed in helm's storage, so helm can proceed$/,
     );
     assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
       status: "failed",

@@ -177,3 +177,20 @@ Deno.test("markFailed() sets the label and the JSON status, guarded by resourceV
   );
   assert.equal(racing.byName.get("sh.helm.release.v1.web.v3")!.labels.status, "pending-rollback");
 });
+
+Deno.test("markFailed() maps a refused or failed API request to exit codes", async () => {
+  const api = memoryRecords([await record(2, "pending-upgrade")]);
+  for (const [code, exit] of [[403, ExitCode.Forbidden], [500, ExitCode.RecoveryFailed]]) {
+    const refusing = {
+      ...api,
+      replace: () => Promise.reject(Object.assign(new Error("nope"), { code })),
+    };
+    await assert.rejects(
+      markFailed(refusing, "web", 2, "pending-upgrade"),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === exit &&
+        e.message === `Cannot mark revision 2 of release "web" failed: expected the API ` +
+            `server to accept the request, found status ${code}`,
+    );
+  }
+});
