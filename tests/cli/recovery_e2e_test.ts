@@ -102,6 +102,18 @@ const CASES: Record<string, Case> = {
   },
 };
 
+let last: Promise<unknown> = Promise.resolve();
+/**
+ * Runs `fn` after every earlier call has settled. The states are made in parallel (mostly
+ * waiting), but a dozen helm-lock processes starting at once on a 2-core machine starve each
+ * other past the lock's request timeouts.
+ */
+function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+  const run = last.then(fn, fn);
+  last = run.catch(() => {});
+  return run;
+}
+
 for (const { name, bin } of helms) {
   Deno.test(`${name}: helm lock upgrade deploys the user's values from every stuck or failed state`, async () => {
     const runs = ["secret", "configmap"].flatMap((driver) =>
@@ -115,7 +127,9 @@ for (const { name, bin } of helms) {
       const kill: Kill = (status, ...args) => killWhen(bin, args, env, "app", namespace, status);
       await c.make(helm, kill);
 
-      const out = await helmLock(["upgrade", "app", SHAPES, "-n", namespace, ...c.args], env);
+      const out = await oneAtATime(() =>
+        helmLock(["upgrade", "app", SHAPES, "-n", namespace, ...c.args], env)
+      );
       assert.equal(out.code, 0, `${what}: ${out.stderr}`);
       const said = out.stderr.split("\n");
       for (const re of c.lines) {
