@@ -24,6 +24,7 @@ import {
 } from "../lock/queue.ts";
 import { redactCommandLine } from "../redact.ts";
 import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
+import { kubeRecords, storageDriver } from "../helm/storage.ts";
 
 /** Where {@linkcode lockedRun} reports what it does. */
 export interface Reporter {
@@ -185,7 +186,8 @@ async function lockedRunWith(
         report.info("--dry-run: the release is neither checked nor recovered");
       } else {
         try {
-          await recover(inv, conn.namespace, AbortSignal.any([signals.signal, held.lost]), report);
+          const signal = AbortSignal.any([signals.signal, held.lost]);
+          await recover(inv, client, conn.namespace, signal, report);
         } catch (e) {
           // A signal or the lost lock stopped recovery's helm (SIGTERM): say that, not how
           // helm died of it.
@@ -229,11 +231,19 @@ async function lockedRunWith(
 /** Reads the release and, when it is stuck or failed, recovers it (DESIGN §3). */
 async function recover(
   inv: Invocation,
+  client: KubeClient,
   namespace: string,
   signal: AbortSignal,
   report: Reporter,
 ): Promise<void> {
-  const opts = { namespace, signal };
+  // helm's records are read (and a stale revision unlocked) directly for the drivers
+  // helm-lock knows; other drivers go through helm.
+  const driver = storageDriver(Deno.env.get("HELM_DRIVER"));
+  const opts = {
+    namespace,
+    signal,
+    ...(driver ? { records: kubeRecords(client, namespace, driver) } : {}),
+  };
   const state = await readRelease(inv.release, inv.globalArgs, opts);
   const plan = planRecovery(state, {
     command: inv.command,

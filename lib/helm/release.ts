@@ -15,6 +15,7 @@
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmCapture } from "./exec.ts";
 import { redactText, secretValues } from "../redact.ts";
+import { manifestResources, markFailed, readRevisions, type ReleaseRecordsApi } from "./storage.ts";
 
 /** A revision's status as helm prints it; `unknown` also stands for any status we do not know. */
 export type ReleaseStatus =
@@ -51,7 +52,13 @@ export interface ReleaseState {
 /** What to do before running the user's command. */
 export type RecoveryPlan =
   | { action: "proceed"; reason: string }
-  | { action: "rollback"; toRevision: number; reason: string }
+  | {
+    action: "rollback";
+    toRevision: number;
+    /** The stuck revision rolled back from. */
+    from: { revision: number; status: ReleaseStatus };
+    reason: string;
+  }
   | { action: "uninstall"; reason: string }
   | { action: "error"; message: string };
 
@@ -83,11 +90,16 @@ const KNOWN_STATUSES: ReadonlySet<string> = new Set<ReleaseStatus>([
  * Decides, from the release's state, what to do before the user's command (DESIGN §3).
  * Only `install` and `upgrade` are recovered; every other command proceeds.
  *
+ * Recovery exists to unblock helm, never to block it: a state helm itself proceeds from is
+ * left to helm (the README's "Recovery" section argues each row).
+ *
  * | newest revision | action |
  * |---|---|
  * | none (not found), `deployed`, `uninstalled`, `superseded`, `unknown` | proceed (helm decides) |
- * | `pending-upgrade`, `pending-rollback`, `failed` with a good revision before it | rollback to the newest `deployed` (else `superseded`) revision |
- * | `pending-install`; or the above with no good revision | uninstall when the command can create the release, else error |
+ * | `failed` with a good revision before it | proceed: `helm upgrade` starts from the last deployed revision |
+ * | `failed` with none (a failed first install) | uninstall when the command can create the release, else proceed |
+ * | `pending-upgrade`, `pending-rollback` with a good revision before it | rollback to the newest `deployed` (else `superseded`) revision; if that fails and the revision is still pending, unlock it ({@linkcode recoverRelease}) |
+ * | `pending-install`; or pending with no good revision | uninstall when the command can create the release, else error |
  * | `uninstalling` | error |
  *
  * @param state The release as {@linkcode readRelease} found it.
@@ -122,17 +134,27 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
           `${current.revision}: finish it with "helm uninstall ${cmd.release ?? "<release>"}", ` +
           `then run the command again`,
       };
-    case "pending-upgrade":
-    case "pending-rollback":
     case "failed": {
-      // DESIGN §3: back to the last good revision first, so the user's command starts from a
-      // known-good state. (A rollback can itself fail when the failed revision renamed a
-      // resource, helm/helm#13437: that is reported as a failed recovery, never hidden.)
+      // Helm upgrades a failed release from its last deployed revision (else from the failed
+      // one), so `failed` blocks nothing. A rollback first would only add a revision and a
+      // rollout of the old version, and it fails where the failed revision renamed a
+      // resource (helm/helm#13437), blocking a deploy helm would have done.
+      if (!canCreate || lastGoodRevision(state.history, current.revision) !== undefined) {
+        return { action: "proceed", reason: `${at}, which does not block helm ${cmd.command}` };
+      }
+      break;
+    }
+    case "pending-upgrade":
+    case "pending-rollback": {
+      // helm refuses every upgrade of a pending release ("another operation is in progress"):
+      // back to the last good revision first (DESIGN §3); recoverRelease unlocks the stale
+      // revision when that rollback fails.
       const good = lastGoodRevision(state.history, current.revision);
       if (good !== undefined) {
         return {
           action: "rollback",
           toRevision: good,
+          from: { revision: current.revision, status: current.status },
           reason: `${at}; the last good revision is ${good}`,
         };
       }
@@ -174,6 +196,12 @@ export interface ReleaseOptions {
   env?: Record<string, string>;
   /** Aborting stops the running helm with SIGTERM; the call then rejects with the reason. */
   signal?: AbortSignal;
+  /**
+   * helm's release records (`secret` and `configmap` drivers, see `storage.ts`): read instead
+   * of spawning `helm history`, and edited to unlock a stale pending revision. Without them
+   * (other drivers) helm-lock reads with `helm history` and cannot unlock.
+   */
+  records?: ReleaseRecordsApi;
 }
 
 function captureOptions(opts: ReleaseOptions) {
@@ -184,8 +212,10 @@ function captureOptions(opts: ReleaseOptions) {
 }
 
 /**
- * Reads the release with `helm history <release> -o json --max 256` and the user's global
- * flags, so it sees the same cluster, namespace, identity and storage driver as the command.
+ * Reads the release from helm's records when `opts.records` is given (no helm spawn; the
+ * revisions then carry no `updated` or `description`), else, or when reading them fails,
+ * with `helm history <release> -o json --max 256` and the user's global flags, so it sees
+ * the same cluster, namespace, identity and storage driver as the command.
  *
  * @param release The release name.
  * @param globalArgs The user's helm global flag tokens, e.g. `["-n", "prod"]`.
@@ -200,6 +230,18 @@ export async function readRelease(
   globalArgs: string[],
   opts: ReleaseOptions = {},
 ): Promise<ReleaseState> {
+  if (opts.records !== undefined) {
+    try {
+      const history = (await readRevisions(opts.records, release)).map((r) => ({
+        revision: r.revision,
+        status: KNOWN_STATUSES.has(r.status) ? r.status as ReleaseStatus : "unknown",
+      }));
+      const current = history[history.length - 1];
+      return current === undefined ? { found: false, history } : { found: true, current, history };
+    } catch {
+      // helm says best what went wrong (and classify() knows its words): ask it.
+    }
+  }
   const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
   const res = await helmCapture(args, captureOptions(opts));
   const where = describe(release, opts.namespace);
@@ -287,12 +329,24 @@ export async function recoverRelease(
     case "rollback": {
       log(plan.reason);
       const rev = String(plan.toRevision);
-      await runOrThrow(
-        ["rollback", release, rev, ...globalArgs],
-        `roll back ${where} to revision ${rev}`,
-        opts,
-      );
-      log(`rolled back ${where} to revision ${rev}`);
+      const missing = opts.records && await missingFromPending(release, plan, opts.records);
+      if (missing && opts.records) {
+        // helm would write a failed rollback revision that helps nobody: unlock at once.
+        await markFailed(opts.records, release, plan.from.revision, plan.from.status);
+        log(
+          `revision ${plan.from.revision} does not list ${missing}, so a rollback to revision ` +
+            `${rev} would fail (helm/helm#13437): marked the stale ${plan.from.status} revision ` +
+            `${plan.from.revision} failed in helm's storage, so helm can proceed`,
+        );
+        return;
+      }
+      const args = ["rollback", release, rev, ...globalArgs];
+      const res = await helmCapture(args, captureOptions(opts));
+      if (res.code === 0) {
+        log(`rolled back ${where} to revision ${rev}`);
+        return;
+      }
+      await afterFailedRollback(release, plan, globalArgs, log, opts, helmSaid(res.stderr));
       return;
     }
     case "uninstall": {
@@ -306,6 +360,68 @@ export async function recoverRelease(
       return;
     }
   }
+}
+
+/**
+ * A resource of the rollback's target revision that the pending revision does not list, when
+ * there is one: helm's rollback then fails whenever that resource still exists
+ * (helm/helm#13437, "no ConfigMap with the name ... found" in Helm 3, "original object ... not
+ * found" in Helm 4). A guess from the manifests either way is safe: a rollback that fails
+ * still ends in an unlock, and an unlock lets helm upgrade from the last good revision.
+ */
+async function missingFromPending(
+  release: string,
+  plan: Extract<RecoveryPlan, { action: "rollback" }>,
+  records: ReleaseRecordsApi,
+): Promise<string | undefined> {
+  try {
+    const target = await manifestResources(records, release, plan.toRevision);
+    const pending = await manifestResources(records, release, plan.from.revision);
+    if (target === undefined || pending === undefined) return undefined;
+    return [...target].find((r) => !pending.has(r));
+  } catch {
+    return undefined; // unreadable: let helm try the rollback
+  }
+}
+
+/**
+ * A rollback of a pending release failed (e.g. helm/helm#13437: the pending revision renamed
+ * a resource). What blocks helm is only the pending revision: when helm recorded its failed
+ * rollback it already marked that one superseded, and helm proceeds; when it is still
+ * pending, it is marked failed in helm's storage (as Flux's helm-controller unlocks), after
+ * which helm upgrades from the last deployed revision. Only a pending release in a driver
+ * helm-lock cannot edit stops the run.
+ */
+async function afterFailedRollback(
+  release: string,
+  plan: Extract<RecoveryPlan, { action: "rollback" }>,
+  globalArgs: string[],
+  log: (line: string) => void,
+  opts: ReleaseOptions,
+  said: string,
+): Promise<void> {
+  const where = describe(release, opts.namespace);
+  const failed = `could not roll back to revision ${plan.toRevision} (helm: ${said})`;
+  const now = await readRelease(release, globalArgs, opts);
+  const current = now.current;
+  if (current === undefined || !current.status.startsWith("pending-")) {
+    const at = current === undefined ? "gone" : `${current.status} at revision ${current.revision}`;
+    log(`${failed}; ${where} is now ${at}, which does not block helm: proceeding`);
+    return;
+  }
+  if (opts.records === undefined) {
+    throw new HelmLockError(
+      ExitCode.RecoveryFailed,
+      `Cannot recover ${where} from state "${current.status}" at revision ` +
+        `${current.revision}: "helm rollback" to revision ${plan.toRevision} failed: ${said}; ` +
+        `helm-lock unlocks a stale revision only in the "secret" and "configmap" storage drivers`,
+    );
+  }
+  await markFailed(opts.records, release, current.revision, current.status);
+  log(
+    `${failed}; marked the stale ${current.status} revision ${current.revision} failed in ` +
+      `helm's storage, so helm can proceed`,
+  );
 }
 
 async function runOrThrow(args: string[], what: string, opts: ReleaseOptions): Promise<void> {

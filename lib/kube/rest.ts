@@ -52,6 +52,8 @@ export interface RequestOptions {
   /** Give up after this long (a `TimeoutError`). @default {30000} */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The `Accept` header, e.g. a `PartialObjectMetadataList`. @default {"application/json"} */
+  accept?: string;
 }
 
 /** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (a `Status`). */
@@ -329,9 +331,15 @@ export function kubeClient(conn: KubeConnection): KubeClient {
   const transport = needsNode ? nodeFetch(conn, auth, base) : nativeFetch(conn, auth, base);
   const userAgent = `helm-lock/${VERSION} (${Deno.build.os}/${Deno.build.arch})`;
 
-  async function send(method: string, url: string, body: unknown, signal: AbortSignal) {
+  async function send(
+    method: string,
+    url: string,
+    body: unknown,
+    signal: AbortSignal,
+    accept = "application/json",
+  ) {
     const headerList: [string, string][] = [
-      ["Accept", "application/json"],
+      ["Accept", accept],
       ["User-Agent", userAgent],
       ...await auth.headers(url),
     ];
@@ -358,7 +366,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       let resp: Response;
       let body: unknown;
       try {
-        resp = await send(method, url, options.body, signal);
+        resp = await send(method, url, options.body, signal, options.accept);
         body = await readBody(resp);
       } catch (err) {
         // No answer in time: the connection may be dead without the kernel knowing (client-go

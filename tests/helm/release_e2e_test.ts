@@ -7,11 +7,20 @@ import assert from "node:assert/strict";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { helmCapture, helmSpawn } from "../../lib/helm/exec.ts";
 import { planRecovery, readRelease, recoverRelease } from "../../lib/helm/release.ts";
-import { adminKubeconfig, createNamespace, helmEnv, helms, mintUser } from "../support/cluster.ts";
-import { releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
+import {
+  adminKubeconfig,
+  createNamespace,
+  helmEnv,
+  helms,
+  kubeClientFor,
+  mintUser,
+} from "../support/cluster.ts";
+import { killWhen, releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
+import { kubeRecords } from "../../lib/helm/storage.ts";
 
 const FAST = "tests/fixtures/fast";
 const SLOW = "tests/fixtures/slow";
+const SHAPES = "tests/fixtures/shapes";
 
 /** A fresh namespace and helm environment (with `HELM_BIN`) for one case. */
 async function setup(bin: string, prefix: string) {
@@ -136,7 +145,7 @@ for (const { name, bin } of helms) {
     });
   });
 
-  Deno.test(`${name}: a failed upgrade is rolled back to its last good revision, then upgrades`, async () => {
+  Deno.test(`${name}: a failed upgrade is left to helm, which upgrades it`, async () => {
     const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-failed-${name}`);
     await helm("install", "app", FAST);
     await helm("upgrade", "app", FAST, "--set", "tag=v2");
@@ -151,21 +160,13 @@ for (const { name, bin } of helms) {
     assert.deepEqual(statuses(state.history), ["superseded", "deployed", "failed"]);
     for (const install of [false, true]) {
       const plan = planRecovery(state, { command: "upgrade", install });
-      assert.deepEqual([plan.action, "toRevision" in plan && plan.toRevision], ["rollback", 2]);
+      assert.equal(plan.action, "proceed");
     }
-    await recoverRelease(
-      "app",
-      planRecovery(state, { command: "upgrade", install: false }),
-      globalArgs,
-      () => {},
-      opts,
-    );
     await helm("upgrade", "app", FAST, "--set", "tag=v3");
     assert.deepEqual(statuses((await readRelease("app", globalArgs, opts)).history), [
       "superseded",
       "superseded",
       "failed",
-      "superseded",
       "deployed",
     ]);
   });
@@ -191,28 +192,83 @@ for (const { name, bin } of helms) {
     });
   });
 
-  Deno.test(`${name}: recoverRelease() fails with helm's error and the recovery exit code`, async () => {
-    // A rollback helm cannot do (helm/helm#13437): the failed revision renamed the ConfigMap,
-    // and helm cannot roll back over a resource its last revision does not list.
-    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-rb-fail-${name}`);
-    await helm("install", "app", FAST);
-    const bad = await run(
+  Deno.test(`${name}: a rollback that leaves the release pending is unlocked, or exit 5 without the records`, async () => {
+    // A rollback helm refuses before it writes anything (no such revision) leaves the
+    // release pending-upgrade: only an unlock in helm's storage lets helm proceed.
+    const { namespace, env, globalArgs, opts } = await setup(bin, `rel-rb-fail-${name}`);
+    assert.equal((await run(bin, ["install", "app", SHAPES, "-n", namespace], env)).code, 0);
+    await killWhen(
       bin,
-      ["upgrade", "app", FAST, "-n", namespace, "--set", "fail=true"],
+      ["upgrade", "app", SHAPES, "--set", "hangAt=pre-upgrade"],
       env,
+      "app",
+      namespace,
+      "pending-upgrade",
     );
-    assert.notEqual(bad.code, 0);
-    const plan = { action: "rollback", toRevision: 1, reason: "test" } as const;
+    const plan = {
+      action: "rollback",
+      toRevision: 9,
+      from: { revision: 2, status: "pending-upgrade" },
+      reason: "test",
+    } as const;
+    // Without the records (a driver such as sql): exit 5 naming the state and helm's error.
     await assert.rejects(
       recoverRelease("app", plan, globalArgs, () => {}, opts),
       (e: unknown) =>
         e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
         e.message.startsWith(
-          `Cannot roll back release "app" in namespace "${namespace}" to revision 1: ` +
-            `"helm rollback" exited with code 1: `,
-        ) && e.message.includes('ConfigMap with the name "app-config"') &&
-        !e.message.includes("\n"),
+          `Cannot recover release "app" in namespace "${namespace}" from state ` +
+            `"pending-upgrade" at revision 2: "helm rollback" to revision 9 failed: `,
+        ) && e.message.endsWith(
+          `; helm-lock unlocks a stale revision only in the "secret" and "configmap" storage ` +
+            `drivers`,
+        ) && !e.message.includes("\n"),
     );
+    assert.equal((await releaseStatus(bin, "app", namespace, env))?.status, "pending-upgrade");
+
+    const records = kubeRecords(kubeClientFor(), namespace, "secret");
+    const lines: string[] = [];
+    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), { ...opts, records });
+    assert.equal(lines.length, 2);
+    assert.match(
+      lines[1]!,
+      /^could not roll back to revision 9 \(helm: .+\); marked the stale pending-upgrade revision 2 failed in helm's storage, so helm can proceed$/,
+    );
+    assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
+      status: "failed",
+      revision: 2,
+    });
+    const upgraded = await run(bin, ["upgrade", "app", SHAPES, "-n", namespace], env);
+    assert.equal(upgraded.code, 0, upgraded.stderr);
+  });
+
+  Deno.test(`${name}: a rollback that fails the way of helm/helm#13437 ends pending and proceeds`, async () => {
+    // Without the records helm-lock cannot foresee it: helm's failed rollback is recorded and
+    // already ends the pending state, so helm-lock proceeds.
+    const { namespace, env, globalArgs, opts } = await setup(bin, `rel-rb-13437-${name}`);
+    assert.equal((await run(bin, ["install", "app", SHAPES, "-n", namespace], env)).code, 0);
+    await killWhen(
+      bin,
+      ["upgrade", "app", SHAPES, "--set", "name=renamed,hangAt=pre-upgrade"],
+      env,
+      "app",
+      namespace,
+      "pending-upgrade",
+    );
+    const state = await readRelease("app", globalArgs, opts);
+    const plan = planRecovery(state, { command: "upgrade", install: false });
+    const lines: string[] = [];
+    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), opts);
+    assert.match(
+      lines[1] ?? "",
+      /^could not roll back to revision 1 \(helm: .*app-config.*\); release "app" in namespace "[^"]+" is now failed at revision 3, which does not block helm: proceeding$/,
+    );
+    const upgraded = await run(
+      bin,
+      ["upgrade", "app", SHAPES, "-n", namespace, "--set", "name=renamed"],
+      env,
+    );
+    assert.equal(upgraded.code, 0, upgraded.stderr);
   });
 
   Deno.test(`${name}: readRelease() maps a forbidden or unreachable cluster to their exit codes`, async () => {
@@ -277,29 +333,6 @@ spec:
   return dir;
 }
 
-/** Starts `helm args...`, waits until the release reaches `status`, then SIGKILLs helm. */
-async function killWhen(
-  bin: string,
-  args: string[],
-  env: Record<string, string>,
-  namespace: string,
-  status: string,
-): Promise<void> {
-  const child = new Deno.Command(bin, {
-    args: [...args, "-n", namespace],
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await waitForStatus(bin, "app", namespace, env, status);
-  } finally {
-    child.kill("SIGKILL");
-    await child.status;
-  }
-}
-
 for (const { name, bin } of helms) {
   Deno.test(`${name}: readRelease() sees a killed rollback and a killed uninstall`, async () => {
     const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-hooks-${name}`);
@@ -307,14 +340,14 @@ for (const { name, bin } of helms) {
     await helm("install", "app", chart);
     await helm("upgrade", "app", chart, "--set", "tag=v2");
 
-    await killWhen(bin, ["rollback", "app", "1"], env, namespace, "pending-rollback");
+    await killWhen(bin, ["rollback", "app", "1"], env, "app", namespace, "pending-rollback");
     const rolling = await readRelease("app", globalArgs, opts);
     assert.deepEqual(statuses(rolling.history), ["superseded", "deployed", "pending-rollback"]);
     const plan = planRecovery(rolling, { command: "upgrade", install: false });
     assert.equal(plan.action === "rollback" && plan.toRevision, 2);
 
     // helm uninstall marks the newest revision, pending or not, uninstalling.
-    await killWhen(bin, ["uninstall", "app"], env, namespace, "uninstalling");
+    await killWhen(bin, ["uninstall", "app"], env, "app", namespace, "uninstalling");
     const removing = await readRelease("app", globalArgs, opts);
     assert.deepEqual(statuses(removing.history), ["superseded", "deployed", "uninstalling"]);
     for (const install of [false, true]) {

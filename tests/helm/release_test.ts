@@ -90,25 +90,33 @@ const TABLE: {
     name: "failed with a deployed revision before it, upgrade",
     state: release("superseded", "deployed", "failed"),
     cmd: upgrade,
-    want: 2,
+    want: "proceed",
   },
   {
     name: "failed with a deployed revision before it, upgrade --install",
     state: release("deployed", "failed"),
     cmd: upgradeInstall,
-    want: 1,
+    want: "proceed",
   },
   {
     name: "failed with a deployed revision before it, install",
     state: release("deployed", "failed"),
     cmd: install,
-    want: 1,
+    want: "proceed",
+  },
+  {
+    name: "failed rollback after a stuck upgrade, upgrade",
+    // What helm leaves when its rollback of a pending upgrade fails (helm/helm#13437).
+    state: release("deployed", "superseded", "failed"),
+    cmd: upgrade,
+    want: "proceed",
   },
   {
     name: "failed first install, upgrade",
+    // helm upgrades a failed first install itself (from the failed revision).
     state: release("failed"),
     cmd: upgrade,
-    want: "error",
+    want: "proceed",
   },
   {
     name: "failed first install, upgrade --install",
@@ -232,8 +240,17 @@ Deno.test("planRecovery() reason says what was found and the revision to go back
   assert.deepEqual(plan, {
     action: "rollback",
     toRevision: 1,
+    from: { revision: 2, status: "pending-upgrade" },
     reason: 'release "web" in namespace "prod" is pending-upgrade at revision 2; ' +
       "the last good revision is 1",
+  });
+});
+
+Deno.test("planRecovery() reason says a failed release does not block the command", () => {
+  const plan = planRecovery(release("deployed", "failed"), { ...upgrade, release: "web" });
+  assert.deepEqual(plan, {
+    action: "proceed",
+    reason: 'release "web" is failed at revision 2, which does not block helm upgrade',
   });
 });
 
@@ -312,4 +329,48 @@ Deno.test("helmSaid() hides the secrets of the helm call it reports on (issue 17
     helmSaid(stderr, ["history", "app", "--kube-token", "Tok3nXYZ"]),
     'Get "https://***@api.example/v1": token *** rejected',
   );
+});
+
+/** Sample releases for each row of the README's recovery table, by the row's first cell. */
+const README_ROWS: Record<string, ReleaseState[]> = {
+  "none, `deployed`, `superseded`, `uninstalled`": [
+    { found: false, history: [] },
+    release("deployed"),
+    release("deployed", "superseded"),
+    release("deployed", "uninstalled"),
+  ],
+  "`failed`, with an earlier good revision": [
+    release("deployed", "failed"),
+    release("superseded", "deployed", "superseded", "failed"),
+  ],
+  "`failed`, with no good revision (a failed first install)": [release("failed")],
+  "`pending-upgrade`, `pending-rollback`, with an earlier good revision": [
+    release("deployed", "pending-upgrade"),
+    release("superseded", "deployed", "pending-rollback"),
+  ],
+  "`pending-install`, or pending with no good revision": [
+    release("pending-install"),
+    release("failed", "pending-upgrade"),
+  ],
+  "`uninstalling`": [release("deployed", "uninstalling")],
+};
+
+Deno.test("planRecovery() does what the README's recovery table says", () => {
+  const readme = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
+  const rows = readme.split("\n").map((l) => l.trim())
+    .filter((l) => l.startsWith("|"))
+    .map((l) => l.slice(1, -1).split("|").map((c) => c.trim()));
+  const header = rows.findIndex((r) => r[0] === "newest revision");
+  assert.ok(header >= 0, "the README has no recovery table");
+  const table = rows.slice(header + 2, header + 2 + Object.keys(README_ROWS).length);
+  assert.deepEqual(table.map((r) => r[0]), Object.keys(README_ROWS));
+  const action = (word: string) => word === "exit 5" ? "error" : word;
+  for (const [state, plain, creating] of table) {
+    for (const s of README_ROWS[state!]!) {
+      assert.equal(planRecovery(s, upgrade).action, action(plain!), `${state}, upgrade`);
+      for (const cmd of [install, upgradeInstall]) {
+        assert.equal(planRecovery(s, cmd).action, action(creating!), `${state}, ${cmd.command}`);
+      }
+    }
+  }
 });

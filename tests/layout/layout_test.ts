@@ -12,7 +12,7 @@ const LIB = join(ROOT, "lib");
 const ALLOWED: Record<string, string[]> = {
   ".": ["."],
   kube: [".", "kube"],
-  helm: [".", "helm"],
+  helm: [".", "kube", "helm"],
   lock: [".", "kube", "lock"],
   cli: [".", "kube", "helm", "lock", "cli"],
 };

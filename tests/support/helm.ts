@@ -108,3 +108,30 @@ export async function startStuckUpgrade(
   await waitForStatus(bin, release, namespace, env, pending);
   return child;
 }
+
+/**
+ * Starts `helm args...` (release `release`), waits until the release is in `status`, then
+ * SIGKILLs helm: a helm killed mid-operation, as a lost CI runner leaves it.
+ */
+export async function killWhen(
+  bin: string,
+  args: string[],
+  env: Record<string, string>,
+  release: string,
+  namespace: string,
+  status: string,
+): Promise<void> {
+  const child = new Deno.Command(bin, {
+    args: [...args, "-n", namespace],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitForStatus(bin, release, namespace, env, status);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+}

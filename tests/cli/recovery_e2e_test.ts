@@ -1,0 +1,150 @@
+/**
+ * Recovery never turns a deploy plain helm would complete into a failure (issue 11): for
+ * each stuck or failed state, made by real Helm 3 and Helm 4 with the `secret` and
+ * `configmap` drivers, `helm lock upgrade` exits 0 and the release ends `deployed` with the
+ * user's values. The cases of one helm run in parallel, each in its namespace.
+ */
+import assert from "node:assert/strict";
+import { createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { killWhen, releaseStatus, run } from "../support/helm.ts";
+import { helmLock } from "../support/cli.ts";
+
+const SHAPES = "tests/fixtures/shapes";
+
+interface Case {
+  /** Brings the release `app` into the state to recover from. */
+  make(helm: (...args: string[]) => Promise<number>, kill: Kill): Promise<void>;
+  /** The user's command after `upgrade app SHAPES`. */
+  args: string[];
+  /** What helm-lock says it found and did. */
+  lines: RegExp[];
+  /** The history afterwards, `revision:status`. */
+  history: string[];
+}
+
+type Kill = (status: string, ...args: string[]) => Promise<void>;
+
+const CASES: Record<string, Case> = {
+  "failed upgrade that added a resource": {
+    make: async (helm) => {
+      assert.equal(await helm("install", "app", SHAPES), 0);
+      assert.notEqual(await helm("upgrade", "app", SHAPES, "--set", "extra=true,reject=true"), 0);
+    },
+    args: ["--set", "extra=true,tag=v9"],
+    lines: [/is failed at revision 2, which does not block helm upgrade$/],
+    history: ["1:superseded", "2:failed", "3:deployed"],
+  },
+  "failed upgrade that renamed a resource": {
+    make: async (helm) => {
+      assert.equal(await helm("install", "app", SHAPES), 0);
+      assert.notEqual(
+        await helm("upgrade", "app", SHAPES, "--set", "name=renamed,reject=true"),
+        0,
+      );
+    },
+    args: ["--set", "name=renamed,tag=v9"],
+    lines: [/is failed at revision 2, which does not block helm upgrade$/],
+    history: ["1:superseded", "2:failed", "3:deployed"],
+  },
+  "pending-upgrade left by a killed upgrade that renamed a resource": {
+    make: async (helm, kill) => {
+      assert.equal(await helm("install", "app", SHAPES), 0);
+      await kill(
+        "pending-upgrade",
+        "upgrade",
+        "app",
+        SHAPES,
+        "--set",
+        "name=renamed,hangAt=pre-upgrade",
+      );
+    },
+    args: ["--set", "name=renamed,tag=v9"],
+    lines: [
+      /is pending-upgrade at revision 2; the last good revision is 1$/,
+      /revision 2 does not list ConfigMap\/app-config, so a rollback to revision 1 would fail \(helm\/helm#13437\): marked the stale pending-upgrade revision 2 failed in helm's storage, so helm can proceed$/,
+    ],
+    // No failed rollback revision: the stale one is unlocked instead.
+    history: ["1:superseded", "2:failed", "3:deployed"],
+  },
+  "pending-rollback": {
+    make: async (helm, kill) => {
+      assert.equal(await helm("install", "app", SHAPES, "--set", "hangAt=pre-rollback"), 0);
+      assert.equal(await helm("upgrade", "app", SHAPES, "--set", "tag=v2"), 0);
+      await kill("pending-rollback", "rollback", "app", "1");
+    },
+    args: ["--set", "tag=v9"],
+    lines: [
+      /is pending-rollback at revision 3; the last good revision is 2$/,
+      /rolled back release "app" in namespace "[^"]+" to revision 2$/,
+    ],
+    history: ["1:superseded", "2:superseded", "3:pending-rollback", "4:superseded", "5:deployed"],
+  },
+  "pending-install": {
+    make: (_helm, kill) =>
+      kill("pending-install", "install", "app", SHAPES, "--set", "hangAt=pre-install"),
+    args: ["--install", "--set", "tag=v9"],
+    lines: [
+      /is pending-install at revision 1 with no good revision to roll back to$/,
+      /uninstalled the stale release "app"/,
+    ],
+    history: ["1:deployed"],
+  },
+  "failed first install with --install": {
+    make: async (helm) => {
+      assert.notEqual(await helm("install", "app", SHAPES, "--set", "reject=true"), 0);
+    },
+    args: ["--install", "--set", "tag=v9"],
+    lines: [
+      /is failed at revision 1 with no good revision to roll back to$/,
+      /uninstalled the stale release "app"/,
+    ],
+    history: ["1:deployed"],
+  },
+};
+
+let last: Promise<unknown> = Promise.resolve();
+/**
+ * Runs `fn` after every earlier call has settled. The states are made in parallel (mostly
+ * waiting), but a dozen helm-lock processes starting at once on a 2-core machine starve each
+ * other past the lock's request timeouts.
+ */
+function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+  const run = last.then(fn, fn);
+  last = run.catch(() => {});
+  return run;
+}
+
+for (const { name, bin } of helms) {
+  Deno.test(`${name}: helm lock upgrade deploys the user's values from every stuck or failed state`, async () => {
+    const runs = ["secret", "configmap"].flatMap((driver) =>
+      Object.entries(CASES).map(([what, c]) => ({ driver, what: `${driver}: ${what}`, c }))
+    );
+    await Promise.all(runs.map(async ({ driver, what, c }) => {
+      const env = { ...await helmEnv({ HELM_DRIVER: driver }), HELM_BIN: bin };
+      const namespace = await createNamespace(`recover-${name}-${driver}`);
+      const helm = async (...args: string[]) =>
+        (await run(bin, [...args, "-n", namespace], env)).code;
+      const kill: Kill = (status, ...args) => killWhen(bin, args, env, "app", namespace, status);
+      await c.make(helm, kill);
+
+      const out = await oneAtATime(() =>
+        helmLock(["upgrade", "app", SHAPES, "-n", namespace, ...c.args], env)
+      );
+      assert.equal(out.code, 0, `${what}: ${out.stderr}`);
+      const said = out.stderr.split("\n");
+      for (const re of c.lines) {
+        assert.ok(said.some((l) => re.test(l)), `${what}: no line matches ${re}:\n${out.stderr}`);
+      }
+      const hist = await run(bin, ["history", "app", "-n", namespace, "-o", "json"], env);
+      assert.deepEqual(
+        (JSON.parse(hist.stdout) as Array<{ revision: number; status: string }>)
+          .map((r) => `${r.revision}:${r.status}`),
+        c.history,
+        what,
+      );
+      assert.equal((await releaseStatus(bin, "app", namespace, env))?.status, "deployed", what);
+      const values = await run(bin, ["get", "values", "app", "-n", namespace, "-o", "json"], env);
+      assert.equal(JSON.parse(values.stdout).tag, "v9", what);
+    }));
+  });
+}

@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { ExitCode, HelmLockError } from "../../lib/errors.ts";
+import {
+  decodeRelease,
+  encodeRelease,
+  markFailed,
+  parseManifest,
+  readRevisions,
+  type ReleaseRecord,
+  type ReleaseRecordsApi,
+  setInfoStatus,
+  storageDriver,
+  toBase64,
+} from "../../lib/helm/storage.ts";
+
+// The shape Helm 4 writes (no "deleted"); Helm 3 adds `"deleted":""` before "description".
+const RELEASE_JSON = '{"name":"web","info":{"first_deployed":"2026-11-25T18:42:38Z",' +
+  '"last_deployed":"2026-11-25T18:42:38Z","description":"Preparing upgrade",' +
+  '"status":"pending-upgrade","notes":"say \\"status\\":\\"pending-upgrade\\""},' +
+  '"config":{"status":"pending-upgrade","big":9007199254740993},"manifest":"","version":2,' +
+  '"namespace":"prod"}';
+
+Deno.test("storageDriver() knows helm's spellings of the secret and configmap drivers", () => {
+  for (const v of [undefined, "", "secret", "secrets"]) assert.equal(storageDriver(v), "secret");
+  for (const v of ["configmap", "configmaps"]) assert.equal(storageDriver(v), "configmap");
+  for (const v of ["sql", "memory", "Secret", "other"]) assert.equal(storageDriver(v), undefined);
+});
+
+Deno.test("setInfoStatus() changes info.status and info.description only", () => {
+  const out = setInfoStatus(RELEASE_JSON, "failed", "unlocked");
+  assert.equal(
+    out,
+    RELEASE_JSON.replace('"description":"Preparing upgrade"', '"description":"unlocked"')
+      .replace('"status":"pending-upgrade","notes"', '"status":"failed","notes"'),
+  );
+  // The values' own "status" and a number beyond 2^53 stay as they were.
+  assert.match(out, /"config":\{"status":"pending-upgrade","big":9007199254740993\}/);
+});
+
+Deno.test("setInfoStatus() adds a description when the release has none", () => {
+  const json = '{"info":{"status":"pending-install"},"version":1}';
+  assert.equal(
+    setInfoStatus(json, "failed", "why"),
+    '{"info":{"description":"why","status":"failed"},"version":1}',
+  );
+});
+
+Deno.test("setInfoStatus() refuses a JSON without info.status", () => {
+  for (const json of ['{"name":"web"}', '{"info":{"description":"x"}}', '{"info":"x"}']) {
+    assert.throws(
+      () => setInfoStatus(json, "failed", "why"),
+      (e: unknown) => e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed,
+    );
+  }
+});
+
+Deno.test("decodeRelease() reads gzip and plain JSON, encodeRelease() writes what it reads", async () => {
+  const encoded = await encodeRelease(RELEASE_JSON);
+  assert.match(encoded, /^H4sI/); // base64 of the gzip magic, as in helm's records
+  assert.equal(await decodeRelease(encoded), RELEASE_JSON);
+  // helm's decodeRelease also takes base64 of plain JSON (records of old helm versions).
+  assert.equal(await decodeRelease(toBase64(new TextEncoder().encode("{}"))), "{}");
+});
+
+Deno.test("parseManifest() lists Kind/name of each document of a rendered manifest", () => {
+  const manifest = [
+    "---",
+    "# Source: shapes/templates/configmaps.yaml",
+    "apiVersion: v1",
+    "kind: ConfigMap",
+    "metadata:",
+    '  name: "web-config"',
+    "  labels:",
+    "    name: not-this-one",
+    "data:",
+    "  name: nor-this",
+    "---",
+    "# Source: shapes/templates/deploy.yaml",
+    "kind: Deployment",
+    "apiVersion: apps/v1",
+    "metadata:",
+    "    labels:",
+    "        app: web",
+    "    name: web # the app",
+    "spec: {}",
+    "---",
+    "# Source: empty.yaml",
+  ].join("\n");
+  assert.deepEqual([...parseManifest(manifest)], ["ConfigMap/web-config", "Deployment/web"]);
+});
+
+/** An in-memory {@linkcode ReleaseRecordsApi} that checks resourceVersion as the API does. */
+function memoryRecords(records: ReleaseRecord[]) {
+  const byName = new Map(records.map((r) => [r.name, { ...r, resourceVersion: "1" }]));
+  const api: ReleaseRecordsApi & { byName: typeof byName } = {
+    byName,
+    list: (selector) => {
+      assert.equal(selector, "name=web,owner=helm");
+      return Promise.resolve([...byName.values()].map(({ release: _, ...meta }) => meta));
+    },
+    read: (name) => Promise.resolve(byName.get(name)),
+    replace: (record) => {
+      const old = byName.get(record.name);
+      if (old?.resourceVersion !== record.resourceVersion) {
+        return Promise.reject(Object.assign(new Error("Conflict"), { code: 409 }));
+      }
+      byName.set(record.name, {
+        ...record,
+        resourceVersion: String(Number(old?.resourceVersion) + 1),
+      });
+      return Promise.resolve();
+    },
+  };
+  return api;
+}
+
+async function record(revision: number, status: string): Promise<ReleaseRecord> {
+  const json = `{"name":"web","info":{"status":"${status}"},"version":${revision}}`;
+  return {
+    name: `sh.helm.release.v1.web.v${revision}`,
+    labels: { name: "web", owner: "helm", status, version: String(revision) },
+    release: await encodeRelease(json),
+  };
+}
+
+Deno.test("readRevisions() reads revision and status from the labels, oldest first", async () => {
+  const api = memoryRecords([
+    await record(10, "pending-upgrade"),
+    await record(2, "superseded"),
+    await record(9, "deployed"),
+  ]);
+  assert.deepEqual(await readRevisions(api, "web"), [
+    { revision: 2, status: "superseded" },
+    { revision: 9, status: "deployed" },
+    { revision: 10, status: "pending-upgrade" },
+  ]);
+  api.byName.get("sh.helm.release.v1.web.v2")!.labels.version = "two";
+  await assert.rejects(readRevisions(api, "web"), TypeError);
+});
+
+Deno.test("markFailed() sets the label and the JSON status, guarded by resourceVersion", async () => {
+  const api = memoryRecords([await record(1, "deployed"), await record(2, "pending-upgrade")]);
+  await markFailed(api, "web", 2, "pending-upgrade");
+  const after = api.byName.get("sh.helm.release.v1.web.v2")!;
+  assert.equal(after.labels.status, "failed");
+  assert.match(after.labels.modifiedAt ?? "", /^\d+$/);
+  assert.equal(
+    await decodeRelease(after.release),
+    `{"name":"web","info":{"description":"Release unlocked by helm-lock from stale ` +
+      `'pending-upgrade' state","status":"failed"},"version":2}`,
+  );
+
+  const isRecoveryError = (re: RegExp) => (e: unknown) =>
+    e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed && re.test(e.message);
+  // No longer pending: nothing written.
+  await assert.rejects(
+    markFailed(api, "web", 2, "pending-upgrade"),
+    isRecoveryError(
+      /^Cannot mark revision 2 of release "web" failed: expected it pending-upgrade, found failed$/,
+    ),
+  );
+  await assert.rejects(
+    markFailed(api, "web", 7, "pending-upgrade"),
+    isRecoveryError(/expected its record sh\.helm\.release\.v1\.web\.v7, found none$/),
+  );
+  // Written by someone else between read and replace.
+  const racing = memoryRecords([await record(3, "pending-rollback")]);
+  const read = racing.read;
+  racing.read = async (name) => {
+    const r = await read(name);
+    racing.byName.set(name, { ...r!, resourceVersion: "5" });
+    return r;
+  };
+  await assert.rejects(
+    markFailed(racing, "web", 3, "pending-rollback"),
+    isRecoveryError(/found it changed by another writer$/),
+  );
+  assert.equal(racing.byName.get("sh.helm.release.v1.web.v3")!.labels.status, "pending-rollback");
+});
+
+Deno.test("markFailed() maps a refused or failed API request to exit codes", async () => {
+  const api = memoryRecords([await record(2, "pending-upgrade")]);
+  for (const [code, exit] of [[403, ExitCode.Forbidden], [500, ExitCode.RecoveryFailed]]) {
+    const refusing = {
+      ...api,
+      replace: () => Promise.reject(Object.assign(new Error("nope"), { code })),
+    };
+    await assert.rejects(
+      markFailed(refusing, "web", 2, "pending-upgrade"),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === exit &&
+        e.message === `Cannot mark revision 2 of release "web" failed: expected the API ` +
+            `server to accept the request, found status ${code}`,
+    );
+  }
+});
