@@ -9,6 +9,8 @@ import type { Invocation } from "./args.ts";
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmSpawn } from "../helm/exec.ts";
+import { heldByAncestor, setHeldLock } from "../helm/nesting.ts";
+import { runHelmDirectly } from "./passthrough.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
 import { resolveConnection } from "../kube/connection.ts";
@@ -94,6 +96,17 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
   const commandLine = redactCommandLine(inv.helmArgs);
   report.debug(`API server ${conn.server} as ${conn.user}`);
 
+  const ancestor = heldByAncestor(conn.namespace, inv.release);
+  if (ancestor) {
+    // Run as helm by the helm-lock that holds this very lock (HELM_BIN or PATH lead back to
+    // helm-lock): waiting would wait for ourselves.
+    report.debug(
+      `running helm directly: the ${where} is held by ${ancestor.identity}, the helm-lock ` +
+        `that started this one`,
+    );
+    return await runHelmDirectly(inv.helmArgs);
+  }
+
   if (inv.createNamespace && !inv.dryRun) {
     try {
       if (await ensureNamespace(conn.kubeConfig, conn.namespace)) {
@@ -140,6 +153,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
       throw e;
     }
     report.info(`acquired ${where} after ${roughDuration(Date.now() - waitStart)}`);
+    setHeldLock({ namespace: conn.namespace, release: inv.release, identity });
 
     if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
       if (inv.dryRun) {
@@ -176,6 +190,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
         );
       }
     }
+    setHeldLock(undefined);
     signals.close();
   }
 }
