@@ -11,6 +11,7 @@ import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/clu
 import { run, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess, writeLauncher } from "../support/cli.ts";
 import { ExitCode } from "../../lib/errors.ts";
+import { SUBCOMMANDS } from "../../lib/cli/args.ts";
 
 const FAST = "tests/fixtures/fast";
 const SLOW = "tests/fixtures/slow";
@@ -252,5 +253,15 @@ Deno.test("helm-lock's own commands refuse bad command lines with exit 2", async
     const out = await helmLock([...args], env);
     assert.equal(out.code, ExitCode.Usage, `${args.join(" ")}: ${out.stderr}`);
     assert.match(out.stderr, message);
+  }
+});
+
+Deno.test("helm-lock's own command names are no command of the real helm 3 or helm 4", async () => {
+  const env = await helmEnv();
+  for (const helm of helms) {
+    const help = await run(helm.bin, ["--help"], env);
+    const commands = [...help.stdout.matchAll(/^ {2}([a-z-]+) {2,}/gm)].map((m) => m[1]);
+    assert.ok(commands.includes("upgrade") && commands.includes("list"), help.stdout);
+    for (const name of SUBCOMMANDS) assert.ok(!commands.includes(name), `${helm.name}: ${name}`);
   }
 });
