@@ -221,7 +221,8 @@ for (const helm of helms) {
       "--lock-lease-duration",
       "3s",
     ], env);
-    await dead.waitForLine(/running helm upgrade/);
+    // helm is surely started (and a child of helm-lock) once the release is pending.
+    await waitForStatus(helm.bin, "gone", namespace, env, "pending-install");
     const pids = await childPids(dead.child.pid);
     dead.child.kill("SIGKILL");
     for (const pid of pids) Deno.kill(pid, "SIGKILL");
