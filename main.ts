@@ -52,11 +52,11 @@ OPTIONS
                              killed job's lock is taken over. Default: 15s
   --lock-no-recover          Only take the lock: do not roll back or uninstall a stuck or
                              failed release before running helm. A --dry-run never does
-                             Each --lock-* flag can also be set in the environment:
-                             HELM_LOCK_TIMEOUT, HELM_LOCK_LEASE_DURATION,
-                             HELM_LOCK_NO_RECOVER=true, ...; a flag wins
   -h, --help                 Show this help (helm's own help: helm lock upgrade --help)
   --version                  Show helm-lock's version
+
+  Each --lock-* flag can also be set in the environment, --lock-x-y as HELM_LOCK_X_Y:
+  HELM_LOCK_TIMEOUT=5m, HELM_LOCK_LEASE_DURATION=30s, HELM_LOCK_NO_RECOVER=true; a flag wins.
 
   Cluster, namespace and identity are helm's: -n/--namespace, --kube-context, --kubeconfig,
   --kube-token, ... and HELM_NAMESPACE, HELM_KUBECONTEXT, KUBECONFIG, ...; $HELM_BIN or
