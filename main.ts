@@ -6,9 +6,18 @@
  *
  * @module
  */
-import { lockedRun, parseArgs, type Reporter } from "./lib/cli/mod.ts";
+import {
+  type CommandIO,
+  lockedRun,
+  lockList,
+  lockStatus,
+  lockUnlock,
+  parseArgs,
+  type Reporter,
+  runHelmDirectly,
+  type Subcommand,
+} from "./lib/cli/mod.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
-import { helmSpawn } from "./lib/helm/mod.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -18,13 +27,22 @@ const HELP =
 USAGE
   helm lock <HELM_COMMAND> <RELEASE> [CHART] [FLAGS]      (as a Helm plugin)
   helm-lock <HELM_COMMAND> <RELEASE> [CHART] [FLAGS]      (standalone)
+  helm-lock lock-status <RELEASE> [-n NAMESPACE] [-o table|json]
+  helm-lock lock-list [-n NAMESPACE | -A] [-o table|json]
+  helm-lock lock-unlock <RELEASE> [-n NAMESPACE] [--force]
 
-  HELM_COMMAND is install, upgrade, rollback, uninstall or test. Everything except the
-  --lock-* flags below reaches helm verbatim and in order.
+  HELM_COMMAND install, upgrade, rollback, uninstall or test takes the Lease
+  helm-lock-<RELEASE> in the release namespace (waiting for it if another job holds it),
+  recovers a release left pending-* or failed (install and upgrade only), runs helm, and
+  releases the Lease. Everything except the --lock-* flags below reaches helm verbatim.
 
-  Takes the Lease helm-lock-<RELEASE> in the release namespace (waiting for it if another
-  job holds it), recovers a release left pending-* or failed (install and upgrade only),
-  runs helm, and releases the Lease.
+  Any other helm command (version, list, template, plugins, ...) runs helm as given,
+  without a lock: helm-lock can stand in for helm (helmfile --helm-binary, PATH).
+
+  lock-status shows who holds a release's lock, since when, its CI job and the release's
+  state; lock-list lists the locks; lock-unlock removes a lock whose holder is gone (it
+  watches one lease duration for renewals), or any lock with --force (its holder stops
+  its helm).
 
 OPTIONS
   --lock-timeout <duration>  How long to wait for the lock (Go duration: 90s, 5m, 1h30m).
@@ -42,13 +60,16 @@ OPTIONS
   -h, --help                 Show this help (helm's own help: helm lock upgrade --help)
   --version                  Show helm-lock's version
 
+  Each --lock-* flag can also be set in the environment, --lock-x-y as HELM_LOCK_X_Y:
+  HELM_LOCK_TIMEOUT=5m, HELM_LOCK_LEASE_DURATION=30s, HELM_LOCK_NO_RECOVER=true; a flag wins.
+
   Cluster, namespace and identity are helm's: -n/--namespace, --kube-context, --kubeconfig,
   --kube-token, ... and HELM_NAMESPACE, HELM_KUBECONTEXT, KUBECONFIG, ...; $HELM_BIN or
   helm on PATH runs the command. --debug or HELM_DEBUG=true prints more.
 
 EXIT CODES
   helm's own exit code when helm ran
-  2    usage error: nothing was written to the cluster
+  2    usage error (also a bad HELM_LOCK_* value): nothing was written to the cluster
   3    the lock was not acquired within --lock-timeout: helm did not run
   4    the lock was lost while helm ran: helm was stopped with SIGTERM
   5    the release could not be recovered: helm did not run
@@ -102,13 +123,27 @@ async function main(argv: string[]): Promise<number> {
       console.log(`helm-lock ${VERSION}`);
       return 0;
     case "passthrough":
-      return (await helmSpawn(parsed.helmArgs).status).code;
+      return await runHelmDirectly(parsed.helmArgs);
     case "run": {
       const debug = parsed.invocation.debug || truthy(Deno.env.get("HELM_DEBUG"));
       return await lockedRun(parsed.invocation, reporter(debug));
     }
+    case "subcommand": {
+      const debug = parsed.args.includes("--debug") || truthy(Deno.env.get("HELM_DEBUG"));
+      const report = reporter(debug);
+      const io: CommandIO = { out: (line) => console.log(line), ...report };
+      return await SUBCOMMANDS[parsed.name](parsed.args, io);
+    }
   }
 }
+
+const SUBCOMMANDS: Readonly<
+  Record<Subcommand, (args: string[], io: CommandIO) => Promise<number>>
+> = {
+  "lock-status": lockStatus,
+  "lock-list": lockList,
+  "lock-unlock": lockUnlock,
+};
 
 function describeCauses(error: unknown): string[] {
   const lines: string[] = [];

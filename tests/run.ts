@@ -26,10 +26,11 @@ function summarize(output: string): string | undefined {
 }
 
 const external = Deno.env.get("HELM_LOCK_TEST_KUBECONFIG");
-const bins = await ensureBinaries({ controlPlane: !external, log });
+const bins = await ensureBinaries({ controlPlane: !external, helmfile: true, log });
 const env: Record<string, string> = {
   HELM_LOCK_TEST_HELM3: bins.helm3,
   HELM_LOCK_TEST_HELM4: bins.helm4,
+  HELM_LOCK_TEST_HELMFILE: bins.helmfile ?? "",
 };
 
 let plane: ControlPlane | undefined;

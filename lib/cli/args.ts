@@ -17,8 +17,13 @@
  *
  * Decisions where DESIGN is silent:
  * - Lockable commands are install, upgrade, rollback, uninstall (and its aliases del,
- *   delete, un) and test. Any other command is a usage error: helm-lock is for changing a
- *   release; run plain helm for the rest.
+ *   delete, un) and test. Every other helm command (`version`, `list`, `template`, plugins,
+ *   unknown words, ...) passes through: helm runs with the argv verbatim, only `--lock-*`
+ *   flags taken out (helmfile's `--args` appends them to every call), without a lock or any
+ *   cluster call by helm-lock. So helm-lock can stand in for helm.
+ * - helm-lock's own commands use names no helm command uses (`lock-status`, `lock-list`,
+ *   `lock-unlock`; see {@linkcode SUBCOMMANDS}); each parses the rest of its argv itself.
+ * - `HELM_LOCK_*` variables set the `--lock-*` settings of a locked command; flags win.
  * - `--help`/`-h` with a lockable command is helm's help for that command: the result is
  *   `{ kind: "passthrough" }`, meaning "run helm with these args, without a lock".
  * - `install --generate-name`/`--name-template` and `uninstall` of several releases are
@@ -32,18 +37,35 @@
 import type { ClusterFlags } from "../kube/cluster_flags.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { canonicalCommand, type FlagUse, parseBool, scanHelmArgs } from "../helm/argv.ts";
-import { isGlobalFlag, LOCKABLE_COMMANDS, type LockableCommand } from "../helm/flags.ts";
+import { flagTable, isGlobalFlag, LOCKABLE_COMMANDS, type LockableCommand } from "../helm/flags.ts";
 import { MASK, redactArgs, redactCommandLine, secretArgs } from "../redact.ts";
-import { applyLockFlag, defaultLockSettings, type LockSettings } from "./lock_flags.ts";
+import {
+  applyLockFlag,
+  defaultLockSettings,
+  LOCK_FLAG_TABLE,
+  type LockSettings,
+  lockSettingsFromEnv,
+} from "./lock_flags.ts";
 import { programName } from "./program.ts";
+
+/** helm-lock's own commands, named so that no helm command (3 or 4) has the name. */
+export const SUBCOMMANDS = ["lock-status", "lock-list", "lock-unlock"] as const;
+
+/** One of {@linkcode SUBCOMMANDS}. */
+export type Subcommand = typeof SUBCOMMANDS[number];
 
 /** What the command line asks for. */
 export type ParsedArgs =
   | { kind: "help" }
   | { kind: "version" }
-  /** Run helm directly, without a lock (helm's own `--help` for a command). */
+  /**
+   * Run helm directly, without a lock: a command that does not change a release, or helm's
+   * own `--help` for a command. `helmArgs` is the argv without helm-lock's `--lock-*` flags.
+   */
   | { kind: "passthrough"; helmArgs: string[] }
-  | { kind: "run"; invocation: Invocation };
+  | { kind: "run"; invocation: Invocation }
+  /** One of helm-lock's own commands; `args` is the argv after its name. */
+  | { kind: "subcommand"; name: Subcommand; args: string[] };
 
 /** A helm command to run under the lock. */
 export interface Invocation extends LockSettings {
@@ -97,6 +119,7 @@ const MAX_RELEASE_NAME = 53;
 export function parseArgs(
   argv: readonly string[],
   program: string = programName(),
+  env: Record<string, string | undefined> = Deno.env.toObject(),
 ): ParsedArgs {
   // Secrets are hidden by their place on the command line, never by searching a message for
   // their text (which would mask a release or namespace that happens to equal a --set value).
@@ -109,7 +132,31 @@ export function parseArgs(
   const expected = (usage: string) => `expected "${program} ${usage}"`;
   const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
 
-  const settings = defaultLockSettings();
+  const first = commandOf(argv);
+  if (first !== undefined && (SUBCOMMANDS as readonly string[]).includes(first.command)) {
+    return {
+      kind: "subcommand",
+      name: first.command as Subcommand,
+      args: [...argv.slice(0, first.at), ...argv.slice(first.at + 1)],
+    };
+  }
+  if (first !== undefined && !canonicalCommand(first.command)) {
+    // Not ours to lock: helm gets it, less our flags (still checked, so a typo is caught).
+    const unused = defaultLockSettings();
+    const helmArgs: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const arg = argv[i] ?? "";
+      if (arg === "--") {
+        helmArgs.push(...argv.slice(i));
+        break;
+      }
+      if (arg.startsWith("--lock-")) i += applyLockFlag(unused, arg, argv[i + 1], quote, found);
+      else helmArgs.push(arg);
+    }
+    return { kind: "passthrough", helmArgs };
+  }
+
+  const settings = first === undefined ? defaultLockSettings() : lockSettingsFromEnv(env);
   const { helmArgs, flags, command, positionals } = scanHelmArgs(
     argv,
     (arg, next) => applyLockFlag(settings, arg, next, quote, found),
@@ -129,6 +176,7 @@ export function parseArgs(
   }
   const canonical = canonicalCommand(command);
   if (!canonical) {
+    // commandOf() and scanHelmArgs() read the same global flags: not reached.
     throw usage(
       `Cannot lock as ${quote(command)} does not change a release: expected ` +
         `a helm command that does (${LOCKABLE_COMMANDS.join(", ")}), ${found}`,
@@ -198,7 +246,45 @@ export function parseArgs(
   return { kind: "run", invocation };
 }
 
-function clusterFlags(
+/**
+ * The command (first positional) and its index, reading helm's global flags and ours the way
+ * {@linkcode scanHelmArgs} does, but without failing: a flag missing its value is for the
+ * full scan (or helm) to report.
+ */
+function commandOf(argv: readonly string[]): { command: string; at: number } | undefined {
+  const global = flagTable("global");
+  const takesValue = (name: string) =>
+    global.long.get(name) === "value" ||
+    LOCK_FLAG_TABLE.some((f) => f.name === name && f.value !== "bool");
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--") return i + 1 < argv.length ? { command: argv[i + 1]!, at: i + 1 } : undefined;
+    if (arg.startsWith("--")) {
+      if (!arg.includes("=") && takesValue(arg.slice(2))) i++;
+      continue;
+    }
+    if (arg.startsWith("-") && arg !== "-") {
+      const letters = arg.slice(1);
+      for (let j = 0; j < letters.length; j++) {
+        const name = global.short.get(letters[j] ?? "");
+        if (name !== undefined && global.long.get(name) === "value") {
+          if (j === letters.length - 1) i++;
+          break;
+        }
+      }
+      continue;
+    }
+    return { command: arg, at: i };
+  }
+  return undefined;
+}
+
+/**
+ * Cluster connection flags from scanned flag uses (also for helm-lock's own commands).
+ *
+ * @throws The error `usage` makes for a bad `--kube-insecure-skip-tls-verify` value.
+ */
+export function clusterFlags(
   flags: readonly FlagUse[],
   usage: (message: string) => HelmLockError,
 ): ClusterFlags {

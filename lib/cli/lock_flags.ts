@@ -2,6 +2,12 @@
  * helm-lock's own flags, all named `--lock-*` so they never clash with helm's, taken out of
  * the argv wherever they stand before a lone `--` (by `lib/helm/argv.ts`).
  *
+ * Every flag is a row of {@linkcode LOCK_FLAG_TABLE} and has an environment variable named
+ * after it (`--lock-timeout` is `HELM_LOCK_TIMEOUT`): helmfile and wrapper scripts cannot
+ * add a flag to only some of their helm calls, but they can set the environment. A flag on
+ * the command line wins over its variable. A flag added to the table gets its variable, its
+ * parsing and its line in the error messages with nothing else to change.
+ *
  * @module
  */
 
@@ -14,10 +20,6 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 600_000;
 
 /** `--lock-lease-duration` when not given: client-go's leader-election default. */
 export const DEFAULT_LEASE_DURATION_SECONDS = 15;
-
-/** The flags, for messages. */
-export const LOCK_FLAGS = "--lock-timeout <duration>, --lock-lease-duration <duration>, " +
-  "--lock-no-recover, --lock-queue fifo|newest, --lock-order-key <integer> or --lock-superseded-ok";
 
 /** What the `--lock-*` flags set. */
 export interface LockSettings {
@@ -35,7 +37,104 @@ export interface LockSettings {
   supersededOk: boolean;
 }
 
-/** The settings when no `--lock-*` flag is given. */
+/** How a flag takes its value. */
+type FlagValue =
+  /** A Go duration (`90s`, `5m`) that follows the flag or `=`; given to `set` in ms. */
+  | "duration"
+  /** A pflag boolean: bare means true, a value only after `=`. */
+  | "bool"
+  /** Any text that follows the flag or `=`. */
+  | "string";
+
+/** One `--lock-*` flag. */
+export interface LockFlag {
+  /** The long name without `--`, starting with `lock-`. */
+  readonly name: string;
+  readonly value: FlagValue;
+  /** For the help and messages, e.g. `<duration>`. */
+  readonly placeholder?: string;
+  /** What a missing value should have been, e.g. `"fifo" or "newest"`. */
+  readonly expected?: string;
+  /**
+   * Stores the parsed value: milliseconds for a duration, a boolean, or the text.
+   * @param text The value as written, for the reason.
+   * @returns Why the value cannot be used (`it must be at least 1s: found "500ms"`).
+   */
+  set(settings: LockSettings, value: number | boolean | string, text: string): string | undefined;
+}
+
+const QUEUE_MODES = `"fifo" or "newest"`;
+const ORDER_KEY = "a whole number such as $CI_PIPELINE_IID";
+
+/**
+ * The `--lock-*` flags. Other features add their rows here; each row is parsed from the
+ * command line and from `HELM_LOCK_*` by the same code.
+ */
+export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
+  {
+    name: "lock-timeout",
+    value: "duration",
+    placeholder: "<duration>",
+    set: (s, v) => void (s.lockTimeoutMs = v as number),
+  },
+  {
+    name: "lock-lease-duration",
+    value: "duration",
+    placeholder: "<duration>",
+    set: (s, v, text) => {
+      // The Lease records whole seconds, and renewals every third of it need room.
+      if ((v as number) < 1000) return `it must be at least 1s: found ${JSON.stringify(text)}`;
+      s.leaseDurationSeconds = Math.round((v as number) / 1000);
+      return undefined;
+    },
+  },
+  { name: "lock-no-recover", value: "bool", set: (s, v) => void (s.recover = !v) },
+  {
+    name: "lock-queue",
+    value: "string",
+    placeholder: "fifo|newest",
+    expected: QUEUE_MODES,
+    set: (s, v) => {
+      if (v !== "fifo" && v !== "newest") {
+        return `${JSON.stringify(v)} is no queue mode: expected ${QUEUE_MODES}`;
+      }
+      s.queue = v;
+      return undefined;
+    },
+  },
+  {
+    name: "lock-order-key",
+    value: "string",
+    placeholder: "<integer>",
+    expected: ORDER_KEY,
+    set: (s, v) => {
+      const key = /^\d+$/.test(v as string) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(key)) {
+        return `${JSON.stringify(v)} is not a whole number: expected ${ORDER_KEY}`;
+      }
+      s.orderKey = key;
+      return undefined;
+    },
+  },
+  {
+    name: "lock-superseded-ok",
+    value: "bool",
+    set: (s, v) => void (s.supersededOk = v as boolean),
+  },
+];
+
+/** The environment variable of a flag: `lock-lease-duration` is `HELM_LOCK_LEASE_DURATION`. */
+export function envName(flag: Pick<LockFlag, "name">): string {
+  return `HELM_${flag.name.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** The flags, for messages: `--lock-timeout <duration>, ... or --lock-no-recover`. */
+export const LOCK_FLAGS =
+  ((names: string[]) => `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`)(
+    LOCK_FLAG_TABLE.map((f) => `--${f.name}${f.placeholder ? ` ${f.placeholder}` : ""}`),
+  );
+
+/** The settings when no `--lock-*` flag is given and no `HELM_LOCK_*` variable is set. */
 export function defaultLockSettings(): LockSettings {
   return {
     lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS,
@@ -46,6 +145,53 @@ export function defaultLockSettings(): LockSettings {
   };
 }
 
+const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
+
+/** Parses `text` as `flag`'s value and stores it; `what` names the source in messages. */
+function applyValue(settings: LockSettings, flag: LockFlag, text: string, what: string): void {
+  let value: number | boolean | string = text;
+  if (flag.value === "duration") {
+    const ms = checkDuration(text);
+    if (typeof ms !== "number") throw usage(`Cannot use ${what} as ${ms.reason}: ${ms.expected}`);
+    value = ms;
+  } else if (flag.value === "bool") {
+    value = parseBool(text, what, usage);
+  }
+  const problem = flag.set(settings, value, text);
+  if (problem) throw usage(`Cannot use ${what} as ${problem}`);
+}
+
+/**
+ * The settings from the defaults and the `HELM_LOCK_*` variables of the table's flags. An
+ * empty variable counts as unset, as helm's own variables do.
+ *
+ * @param env The environment to read.
+ * @throws {HelmLockError} With {@linkcode ExitCode.Usage} naming the variable whose value
+ * cannot be used.
+ */
+export function lockSettingsFromEnv(env: Record<string, string | undefined>): LockSettings {
+  const settings = defaultLockSettings();
+  for (const flag of LOCK_FLAG_TABLE) {
+    const name = envName(flag);
+    const text = env[name];
+    if (text === undefined || text === "") continue;
+    if (flag.value === "bool") {
+      // `HELM_LOCK_NO_RECOVER=true`; the message names the variable, not `--x=`.
+      const on = ["1", "t", "T", "TRUE", "true", "True"].includes(text);
+      if (!on && !["0", "f", "F", "FALSE", "false", "False"].includes(text)) {
+        throw usage(
+          `Cannot use ${name}=${text} as the value is not a boolean: expected ` +
+            `${name}=true or ${name}=false`,
+        );
+      }
+      flag.set(settings, on, text);
+      continue;
+    }
+    applyValue(settings, flag, text, `${name}=${text}`);
+  }
+  return settings;
+}
+
 /**
  * Applies one `--lock-*` token (and its value, `next`, when not inline) to `settings`.
  *
@@ -53,7 +199,7 @@ export function defaultLockSettings(): LockSettings {
  * @param found The `found "..."` part of usage messages.
  * @returns How many tokens after `arg` were consumed (0 or 1).
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for an unknown flag, a missing
- * value or a bad duration.
+ * value or a bad value.
  */
 export function applyLockFlag(
   settings: LockSettings,
@@ -62,69 +208,20 @@ export function applyLockFlag(
   quote: (token: string) => string,
   found: string,
 ): number {
-  const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
   const [name = "", inline] = splitInline(arg.slice(2));
-  if (name === "lock-timeout" || name === "lock-lease-duration") {
-    const value = inline ?? next;
-    if (value === undefined) {
-      throw usage(
-        `Cannot run as --${name} has no value: expected a duration such as ` +
-          `"--${name} 5m", ${found}`,
-      );
-    }
-    const ms = checkDuration(value);
-    if (typeof ms !== "number") {
-      throw usage(`Cannot use --${name} as ${ms.reason}: ${ms.expected}`);
-    }
-    if (name === "lock-timeout") {
-      settings.lockTimeoutMs = ms;
-    } else if (ms < 1000) {
-      // The Lease records whole seconds, and renewals every third of it need room.
-      throw usage(
-        `Cannot use --lock-lease-duration as it must be at least 1s: found ${
-          JSON.stringify(value)
-        }`,
-      );
-    } else {
-      settings.leaseDurationSeconds = Math.round(ms / 1000);
-    }
-    return inline === undefined ? 1 : 0;
+  const flag = LOCK_FLAG_TABLE.find((f) => f.name === name);
+  if (!flag) {
+    throw usage(`Cannot run as ${quote(arg)} is not a helm-lock flag: expected ${LOCK_FLAGS}`);
   }
-  if (name === "lock-no-recover") {
-    settings.recover = !parseBool(inline, "--lock-no-recover", usage);
+  if (flag.value === "bool") {
+    flag.set(settings, parseBool(inline, `--${name}`, usage), inline ?? "");
     return 0;
   }
-  if (name === "lock-superseded-ok") {
-    settings.supersededOk = parseBool(inline, "--lock-superseded-ok", usage);
-    return 0;
+  const value = inline ?? next;
+  if (value === undefined) {
+    const expected = flag.expected ?? `a duration such as "--${name} 5m"`;
+    throw usage(`Cannot run as --${name} has no value: expected ${expected}, ${found}`);
   }
-  if (name === "lock-queue" || name === "lock-order-key") {
-    const value = inline ?? next;
-    const expected = name === "lock-queue"
-      ? `"fifo" or "newest"`
-      : "a whole number such as $CI_PIPELINE_IID";
-    if (value === undefined) {
-      throw usage(`Cannot run as --${name} has no value: expected ${expected}, ${found}`);
-    }
-    if (name === "lock-queue") {
-      if (value !== "fifo" && value !== "newest") {
-        throw usage(
-          `Cannot use --lock-queue as ${quote(value)} is no queue mode: expected ${expected}`,
-        );
-      }
-      settings.queue = value;
-    } else {
-      const key = /^\d+$/.test(value) ? Number(value) : NaN;
-      if (!Number.isSafeInteger(key)) {
-        throw usage(
-          `Cannot use --lock-order-key as ${
-            quote(value)
-          } is not a whole number: expected ${expected}`,
-        );
-      }
-      settings.orderKey = key;
-    }
-    return inline === undefined ? 1 : 0;
-  }
-  throw usage(`Cannot run as ${quote(arg)} is not a helm-lock flag: expected ${LOCK_FLAGS}`);
+  applyValue(settings, flag, value, `--${name}`);
+  return inline === undefined ? 1 : 0;
 }

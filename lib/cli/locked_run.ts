@@ -9,6 +9,8 @@ import type { Invocation } from "./args.ts";
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmSpawn } from "../helm/exec.ts";
+import { heldByAncestor, setHeldLock } from "../helm/nesting.ts";
+import { runHelmDirectly } from "./passthrough.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
 import { type KubeConnection, resolveConnection } from "../kube/connection.ts";
@@ -124,6 +126,17 @@ async function lockedRunWith(
   const commandLine = redactCommandLine(inv.helmArgs);
   report.debug(`API server ${conn.server} as ${conn.user}`);
 
+  const ancestor = heldByAncestor(conn.namespace, inv.release);
+  if (ancestor) {
+    // Run as helm by the helm-lock that holds this very lock (HELM_BIN or PATH lead back to
+    // helm-lock): waiting would wait for ourselves.
+    report.debug(
+      `running helm directly: the ${where} is held by ${ancestor.identity}, the helm-lock ` +
+        `that started this one`,
+    );
+    return await runHelmDirectly(inv.helmArgs);
+  }
+
   // Only where helm itself creates it: on the install path (install, upgrade --install), and
   // never on a --dry-run. `upgrade --create-namespace` without --install fails in helm ("has
   // no deployed releases") and must not leave a namespace behind.
@@ -180,6 +193,7 @@ async function lockedRunWith(
       throw e;
     }
     report.info(`acquired ${where} after ${roughDuration(Date.now() - waitStart)}`);
+    setHeldLock({ namespace: conn.namespace, release: inv.release, identity });
 
     if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
       if (inv.dryRun) {
@@ -224,6 +238,7 @@ async function lockedRunWith(
         );
       }
     }
+    setHeldLock(undefined);
     signals.close();
   }
 }

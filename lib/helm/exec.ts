@@ -6,17 +6,19 @@
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
+import { nestingEnv, resolveHelm, self } from "./nesting.ts";
 
 /**
  * The helm executable to run: `$HELM_BIN` when set and not empty (the plugin system sets it
- * to the helm that started us), else `helm` from `PATH`.
+ * to the helm that started us), else `helm` from `PATH`; a candidate that leads back to
+ * helm-lock itself is skipped (`nesting.ts`).
  *
  * @param env The environment to read. @default {Deno.env.toObject()}
  * @returns The path or name of the helm executable.
+ * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when every candidate is helm-lock.
  */
 export function helmBin(env?: Record<string, string | undefined>): string {
-  const bin = env ? env["HELM_BIN"] : Deno.env.get("HELM_BIN");
-  return bin ? bin : "helm";
+  return resolveHelm(env ?? Deno.env.toObject(), self().paths);
 }
 
 /** What a captured helm call printed and how it ended. */
@@ -56,6 +58,7 @@ export async function helmCapture(
   opts: HelmCaptureOptions = {},
 ): Promise<HelmResult> {
   const bin = helmBin({ ...Deno.env.toObject(), ...opts.env });
+  const env = { ...opts.env, ...nestingEnv(bin) };
   opts.signal?.throwIfAborted();
   let out: Deno.CommandOutput;
   try {
@@ -64,7 +67,7 @@ export async function helmCapture(
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      ...(opts.env ? { env: opts.env } : {}),
+      env,
       ...(opts.signal ? { signal: opts.signal } : {}),
     }).output();
   } catch (error) {
@@ -95,10 +98,12 @@ export interface HelmRun {
  */
 export function helmSpawn(args: string[]): HelmRun {
   const bin = helmBin();
+  const env = nestingEnv(bin);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(bin, {
       args,
+      env,
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",

