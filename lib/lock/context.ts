@@ -7,7 +7,7 @@
 
 import type { V1Lease } from "@kubernetes/client-node";
 import { MicroTime } from "../kube/micro_time.ts";
-import { HelmLockError } from "../errors.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
 import { Annotation, ANNOTATION_PREFIX } from "./identity.ts";
 import type { ApiAction } from "../kube/api_error.ts";
 import type { LeaseApi } from "./lease_api.ts";
@@ -117,4 +117,25 @@ export function holderLease(ctx: LockContext, base: V1Lease | undefined): V1Leas
         (previous && previous !== ctx.identity ? 1 : 0),
     },
   };
+}
+
+/**
+ * The error for a release namespace that does not exist: the lock is taken before helm
+ * runs, so before helm could create it.
+ *
+ * @param hint Whether to suggest `--create-namespace` (helm's install and upgrade have it).
+ */
+export function missingNamespace(
+  release: string,
+  namespace: string,
+  hint: boolean | undefined,
+  cause: unknown,
+): HelmLockError {
+  return new HelmLockError(
+    ExitCode.Internal,
+    `Cannot lock release "${release}" as namespace "${namespace}" does not exist${
+      hint ? "; pass --create-namespace to create it" : ""
+    }`,
+    { cause },
+  );
 }

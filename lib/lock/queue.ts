@@ -34,7 +34,7 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import { type ApiAction, apiError, isStatus } from "../kube/api_error.ts";
 import { ANNOTATION_PREFIX } from "./identity.ts";
 import { acquireLock, type HeldLock, holderInfo, LockDefaults } from "./lock.ts";
-import type { Clock, Sleep } from "./context.ts";
+import { type Clock, missingNamespace, type Sleep } from "./context.ts";
 import type { LockHolderInfo, LockOptions, LockTurn } from "./options.ts";
 import { kubeQueueApi, type QueueApi } from "./queue_api.ts";
 import type { LeaseEvent } from "./lease_api.ts";
@@ -358,6 +358,9 @@ class Queue {
         }
       } catch (err) {
         if (isStatus(err, 409)) continue; // Someone took a number first: take the next.
+        if (isStatus(err, 404)) {
+          throw missingNamespace(release, namespace, this.#opts.createNamespaceHint, err);
+        }
         throw err;
       }
       this.#n = n;

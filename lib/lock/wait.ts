@@ -12,7 +12,14 @@ import { Annotation } from "./identity.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { LeaseEvent } from "./lease_api.ts";
 import type { LockHolderInfo, LockOptions } from "./options.ts";
-import { action, holderLease, isTransient, type LockContext, request } from "./context.ts";
+import {
+  action,
+  holderLease,
+  isTransient,
+  type LockContext,
+  missingNamespace,
+  request,
+} from "./context.ts";
 
 /** Waiting tunables. The poll intervals keep a waiter at ≤ 6 API requests a minute. */
 export const WaitTimings = {
@@ -244,14 +251,8 @@ export class Waiter {
         return undefined;
       }
       if (isStatus(err, 404)) {
-        // The lock is taken before helm runs, so before helm could create the namespace.
         const { release, namespace } = this.#ctx;
-        const hint = this.#opts.createNamespaceHint ? "; pass --create-namespace to create it" : "";
-        throw new HelmLockError(
-          ExitCode.Internal,
-          `Cannot lock release "${release}" as namespace "${namespace}" does not exist${hint}`,
-          { cause: err },
-        );
+        throw missingNamespace(release, namespace, this.#opts.createNamespaceHint, err);
       }
       throw err instanceof HelmLockError ? err : isTransient(err) ? err : apiError(err, {
         ...action(this.#ctx, verb),
