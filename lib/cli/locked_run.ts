@@ -8,7 +8,8 @@
 import type { Invocation } from "./args.ts";
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { helmSpawn } from "../helm/exec.ts";
+import { guardHelm, helmSpawn } from "../helm/exec.ts";
+import { startedByHelm, watchParent } from "../helm/parent.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
 import { resolveConnection } from "../kube/connection.ts";
@@ -46,15 +47,18 @@ class Signals {
     return this.#received[0];
   }
 
+  /** Acts as if `sig` had been received (the plugin's parent helm is gone). */
+  deliver(sig: ForwardedSignal): void {
+    this.#received.push(sig);
+    this.#controller.abort(
+      new HelmLockError(ExitCode.Internal, `Interrupted by ${sig}`),
+    );
+    this.onSignal(sig, this.#received.length);
+  }
+
   listen(): void {
     for (const sig of Object.keys(SIGNAL_NUMBERS) as ForwardedSignal[]) {
-      const handler = () => {
-        this.#received.push(sig);
-        this.#controller.abort(
-          new HelmLockError(ExitCode.Internal, `Interrupted by ${sig}`),
-        );
-        this.onSignal(sig, this.#received.length);
-      };
+      const handler = () => this.deliver(sig);
       Deno.addSignalListener(sig, handler);
       this.#listeners.push([sig, handler]);
     }
@@ -112,6 +116,14 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
 
   const signals = new Signals();
   signals.listen();
+  // Started now, so the watchdog process is up by the time helm runs.
+  const guard = guardHelm();
+  const unwatchParent = startedByHelm(Deno.env.toObject())
+    ? watchParent((pid) => {
+      report.info(`the helm that started helm-lock (pid ${pid}) is gone: acting as on SIGTERM`);
+      signals.deliver("SIGTERM");
+    })
+    : () => {};
   let held: HeldLock | undefined;
   try {
     const identity = holderIdentity();
@@ -130,6 +142,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
         user: conn.user,
         server: conn.server,
         signal: signals.signal,
+        warn: report.info,
         onProgress: (p) => report.info(`waiting for ${where}: ${describeHolder(p)}`),
       });
     } catch (e) {
@@ -163,7 +176,10 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
   } finally {
     // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
     // process before the Lease is deleted, or the next job waits for it to expire.
-    if (held && !held.lost.aborted) {
+    if (held?.lost.aborted) {
+      // Lost by the renew deadline, a renewal may still have landed: release that too.
+      await held.release().catch((err) => report.debug(`releasing a lost lock: ${err}`));
+    } else if (held) {
       try {
         await held.release();
         report.info(`released ${where}`);
@@ -176,7 +192,9 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
         );
       }
     }
+    unwatchParent();
     signals.close();
+    await guard.close();
   }
 }
 
