@@ -5,7 +5,6 @@
  * helm 4. After each case: no Lease a finished job held, and no process left.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
 import { join } from "node:path";
 import { helms } from "../support/cluster.ts";
 import { childPids, DENO_RUN, LockProcess as HelmLockProcess } from "../support/cli.ts";
@@ -14,8 +13,9 @@ import { LockProcess as LockWorker } from "../support/lock_procs.ts";
 import { holdTimings } from "../../lib/lock/context.ts";
 import { ExitCode } from "../../lib/errors.ts";
 import {
+  deleteFaultLease,
   faultEnv,
-  faultKubeConfig,
+  faultLease,
   faultLeases,
   faultNamespace,
   faultPlane,
@@ -115,7 +115,8 @@ for (const helm of helms) {
       const signalled = await waitFor("helm to get SIGTERM", async () => {
         return (await wrapLog(log)).find((e) => e.event === "signal");
       }, 5_000);
-      assert.equal(signalled.pid, (await wrapLog(log))[0]!.pid);
+      const upgrade = (await wrapLog(log)).find((e) => e.args?.[0] === "upgrade");
+      assert.equal(signalled.pid, upgrade?.pid, "the upgrade's helm was told to stop");
       assert.ok(signalled.t - killedAt < 2_000, `SIGTERM ${signalled.t - killedAt} ms after`);
       await assertAllGone(tree, 30_000); // helm, and the watchdog once helm is gone.
       const after = await releaseStatus(helm.bin, "app", namespace, plain);
@@ -146,8 +147,7 @@ for (const helm of helms) {
       );
       await waitForStatus(helm.bin, "app", namespace, plain, "pending-install");
       const tree = await descendants(job.child.pid);
-      const api = (await faultKubeConfig()).makeApiClient(k8s.CoordinationV1Api);
-      await api.deleteNamespacedLease({ name: "helm-lock-app", namespace });
+      await deleteFaultLease(namespace, "helm-lock-app");
       const deletedAt = Date.now();
       const out = await job.output();
       const signalled = (await wrapLog(log)).find((e) => e.event === "signal");
@@ -187,13 +187,17 @@ for (const helm of helms) {
         args: ["lock", "upgrade", "--install", "app", SLOW, "-n", namespace, "--wait"],
         env: { ...env, HELM_PLUGINS: plugins },
         stdin: "null",
-        stdout: "piped",
+        stdout: "null",
         stderr: "piped",
       }).spawn();
       const output = new Response(outer.stderr).text();
-      outer.stdout.cancel();
       const plain = { ...env, HELM_BIN: helm.bin };
-      await waitForStatus(helm.bin, "app", namespace, plain, "pending-install");
+      await waitForStatus(helm.bin, "app", namespace, plain, "pending-install").catch(async (e) => {
+        try {
+          outer.kill("SIGKILL");
+        } catch { /* exited */ }
+        throw new Error(`${e}: ${await output}`);
+      });
       const tree = await descendants(outer.pid);
       assert.ok(tree.length >= 2, "helm-lock and its helm run under the outer helm");
       outer.kill("SIGTERM");
@@ -228,14 +232,13 @@ Deno.test({
       leaseDurationSeconds: 3,
       mode: "hold",
     });
-    const api = (await faultKubeConfig()).makeApiClient(k8s.CoordinationV1Api);
     try {
       await holder.next("acquired", 30_000);
       for (let i = 0; i < 20; i++) {
         // The next renewal is sent a retry period after the last one was answered.
         let start = NaN;
         for (;;) {
-          const lease = await api.readNamespacedLease({ name: "helm-lock-app", namespace });
+          const lease = await faultLease(namespace, "helm-lock-app");
           const renewed = new Date(String(lease.spec?.renewTime)).getTime();
           start = renewed + t.retryPeriodMs + 5 - (10 + Math.random() * 40);
           if (start - Date.now() > 5) break;
@@ -246,7 +249,7 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 2 * t.retryPeriodMs));
         assert.deepEqual(holder.events.filter((e) => e.event === "lost"), [], `stall ${i + 1}`);
       }
-      const lease = await api.readNamespacedLease({ name: "helm-lock-app", namespace });
+      const lease = await faultLease(namespace, "helm-lock-app");
       assert.ok(lease.spec?.holderIdentity, "still held");
       await holder.send();
       await holder.next("released", 10_000);
@@ -273,7 +276,9 @@ Deno.test({
     const waiter = new LockWorker({ ...config, timeoutMs: 90_000, mode: "release" });
     try {
       await holder.next("acquired", 30_000);
-      await waiter.next("progress", 30_000);
+      await waiter.next("progress", 30_000).catch((e) => {
+        throw new Error(`${e}: ${JSON.stringify(waiter.events)}`);
+      });
       await freezeApiserver(30_000);
       // The holder lost its lock in the freeze (nothing renews through 30 s): it lets go.
       await holder.send();
@@ -308,7 +313,9 @@ Deno.test({
     try {
       await holder.next("acquired", 30_000);
       for (let i = 0; i < 3; i++) {
+        const began = Date.now();
         await plane.apiserver.restart();
+        console.log(`restart ${i + 1} took ${Date.now() - began} ms`);
         assert.ok(processAlive(holder.pid), `helm-lock crashed at restart ${i + 1}`);
       }
       await new Promise((r) => setTimeout(r, 2_500)); // A renewal or two on the new server.

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as k8s from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
 import { join } from "node:path";
 import { ensureBinaries } from "../controlplane/binaries.ts";
 import { type ControlPlane, startControlPlane } from "../controlplane/controlplane.ts";
@@ -26,25 +26,61 @@ export async function stopFaultPlane(): Promise<void> {
   started = undefined;
 }
 
-/** The admin client configuration of the fault plane. */
-export async function faultKubeConfig(): Promise<k8s.KubeConfig> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile((await faultPlane()).kubeconfig);
-  return kc;
+/**
+ * A minimal admin client of the fault plane on Deno's own fetch. Not client-node: its HTTP/2
+ * stack under Deno can abort the test process when the API server restarts (issue 9).
+ */
+async function kube(method: string, path: string, body?: unknown): Promise<Response> {
+  const plane = await faultPlane();
+  const config = JSON.parse(await Deno.readTextFile(plane.kubeconfig));
+  const user = config.users[0].user;
+  const client = Deno.createHttpClient({
+    caCerts: [atob(config.clusters[0].cluster["certificate-authority-data"])],
+    cert: atob(user["client-certificate-data"]),
+    key: atob(user["client-key-data"]),
+  });
+  try {
+    const res = await fetch(`${plane.server}${path}`, {
+      method,
+      client,
+      headers: { "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    await res.clone().arrayBuffer(); // Read fully before the client closes.
+    return res;
+  } finally {
+    client.close();
+  }
+}
+
+async function ok(res: Response): Promise<unknown> {
+  if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+  return await res.json();
 }
 
 /** Creates a namespace `<prefix>-<random>` on the fault plane. */
 export async function faultNamespace(prefix: string): Promise<string> {
   const name = `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
-  const core = (await faultKubeConfig()).makeApiClient(k8s.CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name } } });
+  await ok(await kube("POST", "/api/v1/namespaces", { metadata: { name } }));
   return name;
 }
 
+const leasesPath = (namespace: string) =>
+  `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+
 /** The Leases in `namespace` on the fault plane. */
-export async function faultLeases(namespace: string): Promise<k8s.V1Lease[]> {
-  const api = (await faultKubeConfig()).makeApiClient(k8s.CoordinationV1Api);
-  return (await api.listNamespacedLease({ namespace })).items;
+export async function faultLeases(namespace: string): Promise<V1Lease[]> {
+  return ((await ok(await kube("GET", leasesPath(namespace)))) as { items: V1Lease[] }).items;
+}
+
+/** The Lease `name` in `namespace`. */
+export async function faultLease(namespace: string, name: string): Promise<V1Lease> {
+  return (await ok(await kube("GET", `${leasesPath(namespace)}/${name}`))) as V1Lease;
+}
+
+/** Deletes the Lease `name` in `namespace`, as an admin would by hand. */
+export async function deleteFaultLease(namespace: string, name: string): Promise<void> {
+  await ok(await kube("DELETE", `${leasesPath(namespace)}/${name}`));
 }
 
 /** Environment for helm and helm-lock on the fault plane, with their own helm homes. */
