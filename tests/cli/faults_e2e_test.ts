@@ -246,9 +246,11 @@ Deno.test({
         }
         await new Promise((r) => setTimeout(r, start - Date.now()));
         await freezeApiserver(stallMs);
-        await new Promise((r) => setTimeout(r, 2 * t.retryPeriodMs));
         assert.deepEqual(holder.events.filter((e) => e.event === "lost"), [], `stall ${i + 1}`);
       }
+      // A loss at the last stall's deadline would show by now.
+      await new Promise((r) => setTimeout(r, t.renewDeadlineMs));
+      assert.deepEqual(holder.events.filter((e) => e.event === "lost"), []);
       const lease = await faultLease(namespace, "helm-lock-app");
       assert.ok(lease.spec?.holderIdentity, "still held");
       await holder.send();
@@ -299,8 +301,9 @@ Deno.test({
   name: "a holder keeps its lock through 3 kube-apiserver restarts on the same etcd, no crash",
   ...opts,
   async fn() {
-    // Depends on the HTTP layer (issue 13, transport branch) for the crash: with
-    // client-node's own stack under Deno, an nghttp2 assertion may abort the process.
+    // Needs the native-fetch HTTP layer (issue 13, transport branch): with client-node's own
+    // HTTP/2 stack under Deno, an nghttp2 assertion aborts the process (exit 134) at the
+    // first restart. Three restarts, not fifty: each takes ~5 s.
     const namespace = await faultNamespace("restart");
     const plane = await faultPlane();
     const holder = new LockWorker({
@@ -315,7 +318,7 @@ Deno.test({
       for (let i = 0; i < 3; i++) {
         const began = Date.now();
         await plane.apiserver.restart();
-        console.log(`restart ${i + 1} took ${Date.now() - began} ms`);
+        assert.ok(Date.now() - began < 8_000, "a restart shorter than the rule's 8 s");
         assert.ok(processAlive(holder.pid), `helm-lock crashed at restart ${i + 1}`);
       }
       await new Promise((r) => setTimeout(r, 2_500)); // A renewal or two on the new server.
