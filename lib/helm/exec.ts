@@ -16,7 +16,7 @@ let watchdog: Watchdog | undefined;
  * the lock is being taken.
  */
 export interface HelmGuard {
-  /** Ends the guard; every helm started under it has exited by then. */
+  /** Ends the guard (call it once every helm started under it has exited). */
   close(): Promise<void>;
 }
 

@@ -145,11 +145,14 @@ export class Watchdog {
     this.#send(`-${pid}`);
   }
 
-  /** Ends the watchdog (nothing registered is signalled) and waits for it to exit. */
+  /**
+   * Ends the watchdog: it reads end-of-file with nothing registered and exits by itself.
+   * Not waited for: a watchdog still starting must not delay helm-lock's exit.
+   */
   close(): Promise<void> {
     return this.#closed ??= (async () => {
       await this.#writer.close().catch(() => {});
-      await this.#child.status;
+      this.#child.unref();
     })();
   }
 }
