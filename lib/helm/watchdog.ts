@@ -28,6 +28,8 @@ const GONE_WAIT_MS = 60_000;
 
 /** Whether `pid` still exists (a signal that a running process ignores). */
 function alive(pid: number): boolean {
+  // Windows has no SIGCONT: assume alive, so helm is still told to stop (not waited for).
+  if (Deno.build.os === "windows") return true;
   try {
     Deno.kill(pid, "SIGCONT");
     return true;
@@ -75,7 +77,7 @@ export async function runWatchdog(): Promise<number> {
     } catch { /* exited meanwhile */ }
   }
   const until = performance.now() + GONE_WAIT_MS;
-  while (pending.some(alive) && performance.now() < until) {
+  while (Deno.build.os !== "windows" && pending.some(alive) && performance.now() < until) {
     await new Promise((r) => setTimeout(r, GONE_POLL_MS));
   }
   for (const sig of signals) Deno.removeSignalListener(sig, ignore);
