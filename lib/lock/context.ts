@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ApiException, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
+import { type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import { HelmLockError } from "../errors.ts";
 import { Annotation, ANNOTATION_PREFIX } from "./identity.ts";
 import type { ApiAction } from "../kube/api_error.ts";
@@ -121,8 +121,11 @@ export function action(ctx: LockContext, verb: string): ApiAction {
  */
 export function isTransient(err: unknown): boolean {
   if (err instanceof HelmLockError) return false;
-  if (err instanceof ApiException) return err.code === 429 || err.code >= 500;
-  return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  // An answer is an Error with a numeric HTTP code (client-node's ApiException and the like).
+  const answered = err instanceof Error && !(err instanceof DOMException) &&
+    typeof code === "number";
+  return !answered || code === 429 || (code as number) >= 500;
 }
 
 /**

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { ApiException, KubeConfig } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
-import { holdTimings } from "../../lib/lock/context.ts";
+import { holdTimings, isTransient } from "../../lib/lock/context.ts";
 import { acquireLock, type HeldLock, type LockOptions } from "../../lib/lock/lock.ts";
 import { FakeClock, FakeLeaseServer } from "../support/fake_lease.ts";
 
@@ -40,6 +40,16 @@ function forbidden(verb: string): ApiException<string> {
     `leases.coordination.k8s.io "helm-lock-app" is forbidden: User "ci-bot" cannot ${verb} resource "leases"`;
   return new ApiException(403, "Forbidden", JSON.stringify({ code: 403, message }), {});
 }
+
+Deno.test("isTransient() retries timeouts, network errors, 429 and 5xx; only other answers are refusals", () => {
+  assert.equal(isTransient(new DOMException("no answer within 10 s", "TimeoutError")), true);
+  assert.equal(isTransient(new TypeError("fetch failed")), true);
+  assert.equal(isTransient(new ApiException(503, "Unavailable", "{}", {})), true);
+  assert.equal(isTransient(new ApiException(429, "Too many", "{}", {})), true);
+  assert.equal(isTransient(forbidden("update")), false);
+  assert.equal(isTransient(new ApiException(422, "Invalid", "{}", {})), false);
+  assert.equal(isTransient(new HelmLockError(ExitCode.Forbidden, "x")), false);
+});
 
 Deno.test("holdTimings() scales client-go's 15 s / 10 s / 2 s to the lease duration", () => {
   assert.deepEqual(holdTimings(15), {
