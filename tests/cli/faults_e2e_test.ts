@@ -275,9 +275,10 @@ Deno.test({
       leaseDurationSeconds: 3,
     };
     const holder = new LockWorker({ ...config, timeoutMs: 30_000, mode: "hold" });
+    await holder.next("acquired", 30_000);
+    // Only now: the waiter must find the lock held.
     const waiter = new LockWorker({ ...config, timeoutMs: 90_000, mode: "release" });
     try {
-      await holder.next("acquired", 30_000);
       await waiter.next("progress", 30_000).catch((e) => {
         throw new Error(`${e}: ${JSON.stringify(waiter.events)}`);
       });
