@@ -18,6 +18,7 @@ import {
   type Subcommand,
 } from "./lib/cli/mod.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
+import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/mod.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -155,7 +156,10 @@ function describeCauses(error: unknown): string[] {
   return lines;
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.env.get(WATCHDOG_ENV) === "1") {
+  // The compiled binary started by itself as helm's watchdog (lib/helm/watchdog.ts).
+  Deno.exit(await runWatchdog());
+} else if (import.meta.main) {
   let code: number;
   try {
     code = await main(Deno.args);

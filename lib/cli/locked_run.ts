@@ -8,8 +8,9 @@
 import type { Invocation } from "./args.ts";
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { helmSpawn } from "../helm/exec.ts";
+import { guardHelm, helmSpawn } from "../helm/exec.ts";
 import { heldByAncestor, setHeldLock } from "../helm/nesting.ts";
+import { startedByHelm, watchParent } from "../helm/parent.ts";
 import { runHelmDirectly } from "./passthrough.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
@@ -57,15 +58,18 @@ class Signals {
     return this.#received[0];
   }
 
+  /** Acts as if `sig` had been received (the plugin's parent helm is gone). */
+  deliver(sig: ForwardedSignal): void {
+    this.#received.push(sig);
+    this.#controller.abort(
+      new HelmLockError(ExitCode.Internal, `Interrupted by ${sig}`),
+    );
+    this.onSignal(sig, this.#received.length);
+  }
+
   listen(): void {
     for (const sig of Object.keys(SIGNAL_NUMBERS) as ForwardedSignal[]) {
-      const handler = () => {
-        this.#received.push(sig);
-        this.#controller.abort(
-          new HelmLockError(ExitCode.Internal, `Interrupted by ${sig}`),
-        );
-        this.onSignal(sig, this.#received.length);
-      };
+      const handler = () => this.deliver(sig);
       Deno.addSignalListener(sig, handler);
       this.#listeners.push([sig, handler]);
     }
@@ -158,6 +162,14 @@ async function lockedRunWith(
 
   const signals = new Signals();
   signals.listen();
+  // Started now, so the watchdog process is up by the time helm runs.
+  const guard = guardHelm();
+  const unwatchParent = startedByHelm(Deno.env.toObject())
+    ? watchParent((pid) => {
+      report.info(`the helm that started helm-lock (pid ${pid}) is gone: acting as on SIGTERM`);
+      signals.deliver("SIGTERM");
+    })
+    : () => {};
   let held: QueuedLock | undefined;
   try {
     const identity = holderIdentity();
@@ -178,6 +190,7 @@ async function lockedRunWith(
         user: conn.user,
         server: conn.server,
         signal: signals.signal,
+        warn: report.info,
         onProgress: (p) => report.info(`waiting for ${where}: ${describeHolder(p)}`),
         onQueued: (ticket) => report.debug(`queued for ${where} with ticket ${ticket}`),
       });
@@ -225,7 +238,10 @@ async function lockedRunWith(
   } finally {
     // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
     // process before the Lease is deleted, or the next job waits for it to expire.
-    if (held && !held.lost.aborted) {
+    if (held?.lost.aborted) {
+      // Lost by the renew deadline, a renewal may still have landed: release that too.
+      await held.release().catch((err) => report.debug(`releasing a lost lock: ${err}`));
+    } else if (held) {
       try {
         await held.release();
         report.info(`released ${where}`);
@@ -239,7 +255,9 @@ async function lockedRunWith(
       }
     }
     setHeldLock(undefined);
+    unwatchParent();
     signals.close();
+    await guard.close();
   }
 }
 

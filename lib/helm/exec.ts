@@ -7,6 +7,39 @@
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { nestingEnv, resolveHelm, self } from "./nesting.ts";
+import { Watchdog } from "./watchdog.ts";
+
+let watchdog: Watchdog | undefined;
+
+/**
+ * From now until {@linkcode HelmGuard.close}, every helm started here is stopped with
+ * SIGTERM if helm-lock dies (see `watchdog.ts`). Start it early: its process starts while
+ * the lock is being taken.
+ */
+export interface HelmGuard {
+  /** Ends the guard (call it once every helm started under it has exited). */
+  close(): Promise<void>;
+}
+
+/** Starts the guard (see {@linkcode HelmGuard}); at most one at a time. */
+export function guardHelm(): HelmGuard {
+  const started = watchdog ??= Watchdog.start();
+  return {
+    async close() {
+      if (!started || watchdog !== started) return;
+      watchdog = undefined;
+      await started.close();
+    },
+  };
+}
+
+/** Registers a started helm with the guard until `status` settles. */
+function guarded(pid: number, status: Promise<unknown>): void {
+  const dog = watchdog;
+  if (!dog) return;
+  dog.watch(pid);
+  status.finally(() => dog.unwatch(pid)).catch(() => {});
+}
 
 /**
  * The helm executable to run: `$HELM_BIN` when set and not empty (the plugin system sets it
@@ -60,19 +93,21 @@ export async function helmCapture(
   const bin = helmBin({ ...Deno.env.toObject(), ...opts.env });
   const env = { ...opts.env, ...nestingEnv(bin) };
   opts.signal?.throwIfAborted();
-  let out: Deno.CommandOutput;
+  let child: Deno.ChildProcess;
   try {
-    out = await new Deno.Command(bin, {
+    child = new Deno.Command(bin, {
       args,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
       env,
       ...(opts.signal ? { signal: opts.signal } : {}),
-    }).output();
+    }).spawn();
   } catch (error) {
     throw spawnError(bin, error);
   }
+  guarded(child.pid, child.status);
+  const out = await child.output();
   opts.signal?.throwIfAborted();
   const decoder = new TextDecoder();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
@@ -111,6 +146,7 @@ export function helmSpawn(args: string[]): HelmRun {
   } catch (error) {
     throw spawnError(bin, error);
   }
+  guarded(child.pid, child.status);
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;

@@ -11,7 +11,15 @@
  */
 
 export { canonicalCommand, type FlagUse, parseBool, scanHelmArgs } from "./argv.ts";
-export { helmBin, helmCapture, type HelmRun, helmSpawn } from "./exec.ts";
+export {
+  guardHelm,
+  helmBin,
+  helmCapture,
+  type HelmGuard,
+  type HelmRun,
+  helmSpawn,
+} from "./exec.ts";
+export { runWatchdog, WATCHDOG_ENV } from "./watchdog.ts";
 export { flagTable, isGlobalFlag, LOCKABLE_COMMANDS, type LockableCommand } from "./flags.ts";
 export { planRecovery, readRelease, recoverRelease } from "./release.ts";
 export {

@@ -33,7 +33,8 @@ function networkReason(err: unknown): string {
     innermost = cause;
   }
   if (innermost instanceof DOMException && innermost.name === "TimeoutError") {
-    return "no answer in time";
+    // Ours say "no answer within N s"; others (AbortSignal.timeout) only that it timed out.
+    return innermost.message.startsWith("no answer") ? innermost.message : "no answer in time";
   }
   const message = innermost instanceof Error ? innermost.message : String(innermost);
   return redactUrls(message.split("\n")[0] || "unknown error");

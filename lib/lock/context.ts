@@ -44,12 +44,53 @@ export interface LockContext {
   random: () => number;
   user: string;
   server: string;
+  /** Says something the user should know once (a missing RBAC verb). */
+  warn: (line: string) => void;
+}
+
+/**
+ * The holder's timing, scaled from the lease duration like client-go's leader election
+ * (15 s lease, 10 s renew deadline, 2 s retry period).
+ */
+export interface HoldTimings {
+  /** A lease duration after its last renewal, a waiter may take the Lease over. */
+  durationMs: number;
+  /**
+   * Loss is declared when no renewal sent later than this long ago succeeded: before anyone
+   * may take over, so helm has the rest of the lease to stop.
+   */
+  renewDeadlineMs: number;
+  /**
+   * Renewals are sent this often (and retried this soon after a failure): any API server
+   * stall shorter than `renewDeadlineMs - retryPeriodMs` loses nothing.
+   */
+  retryPeriodMs: number;
+  /** One renewal waits this long for an answer before another is sent. */
+  renewRequestTimeoutMs: number;
+}
+
+/** {@linkcode HoldTimings} for a lease of `durationSeconds`. */
+export function holdTimings(durationSeconds: number): HoldTimings {
+  const durationMs = durationSeconds * 1000;
+  const renewDeadlineMs = (durationMs * 2) / 3;
+  return {
+    durationMs,
+    renewDeadlineMs,
+    retryPeriodMs: (durationMs * 2) / 15,
+    renewRequestTimeoutMs: renewDeadlineMs / 2,
+  };
+}
+
+/** "no answer within 10 s": what a request that timed out says, never "refused". */
+export function noAnswer(limitMs: number): string {
+  const s = limitMs / 1000;
+  return `no answer within ${Number.isInteger(s) ? s : s.toFixed(1)} s`;
 }
 
 /**
  * Bounds an API request on the injected clock: a stalled connection must not stall
  * renewals or the wait. Like `deadline()`, it does not cancel the request; it rejects with
- * a `DOMException` named `TimeoutError`.
+ * a `DOMException` named `TimeoutError` whose message says how long it waited.
  */
 export async function request<T>(
   ctx: LockContext,
@@ -57,9 +98,10 @@ export async function request<T>(
   limitMs: number = LockDefaults.requestTimeoutMs,
 ): Promise<T> {
   const settled = new AbortController();
-  const timeout = ctx.sleep(Math.min(limitMs, LockDefaults.requestTimeoutMs), settled.signal)
+  const ms = Math.min(limitMs, LockDefaults.requestTimeoutMs);
+  const timeout = ctx.sleep(ms, settled.signal)
     .then(() => {
-      throw new DOMException("The API server did not answer in time", "TimeoutError");
+      throw new DOMException(noAnswer(ms), "TimeoutError");
     }, () => undefined as never);
   try {
     return await Promise.race([p, timeout]);
@@ -73,12 +115,18 @@ export function action(ctx: LockContext, verb: string): ApiAction {
   return { verb, resource: "leases", namespace: ctx.namespace, user: ctx.user, server: ctx.server };
 }
 
-/** Whether an error is worth retrying: a network failure, a timeout, 429 or a 5xx. */
+/**
+ * Whether an error is worth retrying: a network failure, a timeout, 429 or a 5xx. Only an
+ * API server's answer can be a refusal: other errors carry numeric codes of their own
+ * (a timeout's `DOMException` has code 23) that say nothing about the server.
+ */
 export function isTransient(err: unknown): boolean {
   if (err instanceof HelmLockError) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === "number") return code === 429 || code >= 500;
-  return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  // An answer is an Error with a numeric HTTP code (client-node's ApiException and the like).
+  const answered = err instanceof Error && !(err instanceof DOMException) &&
+    typeof code === "number";
+  return !answered || code === 429 || (code as number) >= 500;
 }
 
 /**

@@ -11,45 +11,21 @@
  * - Wait: a watch on the single Lease wakes the waiter as soon as it is released or
  *   deleted; a jittered poll covers a broken watch; failed requests back off (1 s doubling
  *   to 15 s, jittered).
- * - Hold: renew every third of the lease duration; `lost` fires when another holder has the
- *   Lease, it was deleted, or no renewal succeeded for two thirds of the lease duration (the
- *   renew deadline): declared before others may take over, so helm has the rest of the
- *   lease to stop.
- * - Release: delete guarded by uid and resourceVersion, so a lock that is no longer ours
- *   is never removed.
+ * - Hold and release: `hold.ts` (renew every retry period, loss at the renew deadline or
+ *   at once when the Lease is deleted or taken over, release on every path).
  *
  * @module
  */
 
-import type { V1Lease } from "@kubernetes/client-node";
-import { MicroTime } from "../kube/micro_time.ts";
 import { delay } from "../async.ts";
-import { ExitCode, HelmLockError } from "../errors.ts";
-import { apiError, isStatus } from "../kube/api_error.ts";
 import { kubeLeaseApi } from "./lease_api.ts";
-import {
-  action,
-  type Clock,
-  isTransient,
-  type LockContext,
-  LockDefaults,
-  request,
-  type Sleep,
-} from "./context.ts";
-import { roughDuration } from "../duration.ts";
+import { type Clock, type LockContext, LockDefaults, type Sleep } from "./context.ts";
+import { Held, type HeldLock } from "./hold.ts";
 import { holderInfo, Waiter } from "./wait.ts";
 import type { LockHolderInfo, LockOptions, WaitProgress } from "./options.ts";
 
 export { holderInfo, LockDefaults };
-export type { Clock, LockHolderInfo, LockOptions, Sleep, WaitProgress };
-
-/** A lock we hold. */
-export interface HeldLock {
-  /** Aborts, with a {@linkcode HelmLockError} ({@linkcode ExitCode.LockLost}) reason, if the lock is lost. */
-  readonly lost: AbortSignal;
-  /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
-  release(): Promise<void>;
-}
+export type { Clock, HeldLock, LockHolderInfo, LockOptions, Sleep, WaitProgress };
 
 /**
  * Acquires the lock for a release, waiting up to `timeoutMs`.
@@ -78,6 +54,7 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
     random: options.random ?? Math.random,
     user: options.user ?? client.user,
     server: options.server ?? client.server,
+    warn: options.warn ?? (() => {}),
   };
   if (!(ctx.durationSeconds >= 1) || !Number.isInteger(ctx.durationSeconds)) {
     throw new RangeError(
@@ -93,164 +70,4 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
     throw options.signal.reason;
   }
   return held;
-}
-
-/** The holding side: renewals, loss detection and release. */
-class Held implements HeldLock {
-  readonly #ctx: LockContext;
-  readonly #lost = new AbortController();
-  readonly #stop = new AbortController();
-  #lease: V1Lease;
-  /** When the last successful renewal was sent: others count our expiry from later than that. */
-  #renewedAt: number;
-  readonly #loop: Promise<void>;
-  #released: Promise<void> | undefined;
-
-  constructor(ctx: LockContext, lease: V1Lease, sentAt: number) {
-    this.#ctx = ctx;
-    this.#lease = lease;
-    this.#renewedAt = sentAt;
-    this.#loop = this.#renewLoop();
-  }
-
-  get lost(): AbortSignal {
-    return this.#lost.signal;
-  }
-
-  release(): Promise<void> {
-    return this.#released ??= this.#release();
-  }
-
-  #lose(reason: string, cause?: unknown): void {
-    // A renewal still in flight during release sees our own delete: that is no loss.
-    if (this.#lost.signal.aborted || this.#stop.signal.aborted) return;
-    const { name, namespace, release } = this.#ctx;
-    this.#lost.abort(
-      new HelmLockError(
-        ExitCode.LockLost,
-        `Lost the lock on release "${release}" in namespace "${namespace}" (Lease "${name}"): ${reason}`,
-        cause === undefined ? {} : { cause },
-      ),
-    );
-    this.#stop.abort();
-  }
-
-  async #renewLoop(): Promise<void> {
-    const { clock, sleep, durationSeconds } = this.#ctx;
-    const durationMs = durationSeconds * 1000;
-    const intervalMs = durationMs / 3;
-    // Like client-go's renew deadline (10 s of a 15 s lease): a waiter may take over right
-    // at expiry, and helm needs time to stop after SIGTERM, so loss is declared earlier.
-    const deadlineMs = (durationMs * 2) / 3;
-    let waitMs = intervalMs;
-    while (!this.#stop.signal.aborted) {
-      // Never sleep past the renew deadline.
-      const untilLoss = this.#renewedAt + deadlineMs - clock.now();
-      try {
-        await sleep(Math.max(0, Math.min(waitMs, untilLoss)), this.#stop.signal);
-      } catch {
-        return;
-      }
-      const outcome = await this.#renewOnce(deadlineMs);
-      waitMs = outcome === "ok" ? intervalMs : outcome === "again" ? 0 : intervalMs / 4;
-    }
-  }
-
-  async #renewOnce(deadlineMs: number): Promise<"ok" | "again" | "retry" | "lost"> {
-    const { api, clock, identity } = this.#ctx;
-    const sentAt = clock.now();
-    if (sentAt - this.#renewedAt >= deadlineMs) {
-      this.#lose(`no renewal succeeded for ${roughDuration(sentAt - this.#renewedAt)}`);
-      return "lost";
-    }
-    const { managedFields: _managed, ...meta } = this.#lease.metadata ?? {};
-    const body: V1Lease = {
-      ...this.#lease,
-      metadata: meta,
-      spec: { ...this.#lease.spec, renewTime: new MicroTime(clock.date().getTime()) },
-    };
-    try {
-      // A renewal answered after the deadline is worth nothing: do not wait longer.
-      const budget = Math.max(1, this.#renewedAt + deadlineMs - sentAt);
-      this.#lease = await request(this.#ctx, api.replace(body), budget);
-      this.#renewedAt = sentAt;
-      return "ok";
-    } catch (err) {
-      if (this.#stop.signal.aborted) return "lost";
-      if (isStatus(err, 404)) {
-        this.#lose("the Lease was deleted by someone else");
-        return "lost";
-      }
-      if (isStatus(err, 409)) {
-        try {
-          const fresh = await request(this.#ctx, api.get());
-          if (!fresh) {
-            this.#lose("the Lease was deleted by someone else");
-            return "lost";
-          }
-          if (fresh.spec?.holderIdentity !== identity) {
-            const holder = holderInfo(fresh);
-            this.#lose(
-              holder.identity
-                ? `it is now held by "${holder.identity}"${
-                  holder.ciJobUrl ? ` (CI job ${holder.ciJobUrl})` : ""
-                }`
-                : "it was released by someone else",
-            );
-            return "lost";
-          }
-          // Still ours, only changed (say, someone edited a label): renew from the new version.
-          this.#lease = fresh;
-          return "again";
-        } catch {
-          return "retry";
-        }
-      }
-      if (!isTransient(err)) {
-        this.#lose(
-          "the API server refused the renewal",
-          apiError(err, action(this.#ctx, "update")),
-        );
-        return "lost";
-      }
-      return "retry";
-    }
-  }
-
-  async #release(): Promise<void> {
-    // Not waiting for a renewal in flight: if it lands first, the delete's resourceVersion
-    // precondition fails and we retry from a fresh read; if it lands after, it finds no Lease.
-    this.#stop.abort();
-    this.#loop.catch(() => {});
-    if (this.#lost.signal.aborted) return;
-    const { api, identity, sleep } = this.#ctx;
-    let lease = this.#lease;
-    for (let attempt = 0;; attempt++) {
-      const uid = lease.metadata?.uid ?? "";
-      const resourceVersion = lease.metadata?.resourceVersion ?? "";
-      try {
-        await request(this.#ctx, api.delete({ uid, resourceVersion }));
-        return;
-      } catch (err) {
-        if (isStatus(err, 404)) return;
-        if (isStatus(err, 409) || isStatus(err, 400) || isStatus(err, 422)) {
-          const fresh = await request(this.#ctx, api.get()).catch(() => undefined);
-          if (!fresh || fresh.metadata?.uid !== uid || fresh.spec?.holderIdentity !== identity) {
-            return; // No longer ours: leave it alone.
-          }
-          if (isStatus(err, 409) && attempt < 5) {
-            lease = fresh;
-            continue;
-          }
-          // Delete preconditions unsupported: clearing the holder releases it just as well.
-          const { holderIdentity: _holder, ...spec } = fresh.spec ?? {};
-          const cleared = { ...fresh, spec };
-          await request(this.#ctx, api.replace(cleared)).catch(() => {});
-          return;
-        }
-        if (!isTransient(err) || attempt >= 4) throw apiError(err, action(this.#ctx, "delete"));
-        await sleep(200 * 2 ** attempt, new AbortController().signal);
-      }
-    }
-  }
 }

@@ -67,6 +67,8 @@ export interface LockOptions {
   createNamespaceHint?: boolean;
   /** Called about every 10 s while waiting, for a progress line. */
   onProgress?: (progress: WaitProgress) => void;
+  /** Told, once, what the user should fix (a Role lacking `delete` on leases). */
+  warn?: (line: string) => void;
   /** Aborts waiting (the user pressed Ctrl-C); rejects with its reason. */
   signal?: AbortSignal;
   /** The user and server for messages. @default {from `client`} */

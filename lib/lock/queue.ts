@@ -706,6 +706,7 @@ class Queue {
       get lost() {
         return held.lost;
       },
+      validUntil: () => held.validUntil(),
       recordDeploy: record,
       release: () =>
         released ??= (async () => {

@@ -27,8 +27,15 @@ export interface ControlPlane {
   kubeconfig: string;
   /** The CA, to mint client certificates for less-privileged users. */
   ca: CertFiles;
-  /** Process ids of etcd and kube-apiserver. */
+  /** Process ids of etcd and kube-apiserver (as started). */
   pids: number[];
+  /** The running kube-apiserver, for fault tests. */
+  apiserver: {
+    /** Its current process id. */
+    pid(): number;
+    /** Stops it (SIGTERM, as a rolling restart does), starts it again on the same etcd and waits until it serves. */
+    restart(): Promise<void>;
+  };
   /** Stops every process this control plane started, and removes `dir`. Idempotent. */
   stop(): Promise<void>;
 }
@@ -57,7 +64,7 @@ async function startProc(
   dir: string,
 ): Promise<Proc> {
   const log = join(dir, `${name}.log`);
-  const file = await Deno.open(log, { write: true, create: true, truncate: true });
+  const file = await Deno.open(log, { append: true, create: true });
   const child = new Deno.Command(bin, {
     args,
     cwd: dir,
@@ -171,7 +178,7 @@ export async function startControlPlane(
     );
 
     const server = `https://127.0.0.1:${apiPort}`;
-    const apiserver = await startProc("kube-apiserver", bins.kubeApiserver, [
+    const apiserverArgs = [
       `--etcd-servers=${etcdUrl}`,
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
@@ -189,24 +196,44 @@ export async function startControlPlane(
       "--enable-priority-and-fairness=false",
       "--profiling=false",
       "--v=1",
-    ], dir);
+    ];
+    let apiserver = await startProc("kube-apiserver", bins.kubeApiserver, apiserverArgs, dir);
     procs.push(apiserver);
 
     const kubeconfig = join(dir, "admin.kubeconfig");
     await Deno.writeTextFile(kubeconfig, await kubeconfigFor(server, ca.cert, admin, "admin"));
 
-    const client = Deno.createHttpClient({
+    const clientOptions = {
       caCerts: [await Deno.readTextFile(ca.cert)],
       cert: await Deno.readTextFile(admin.cert),
       key: await Deno.readTextFile(admin.key),
-    });
-    try {
-      await waitReady(client, `${server}/readyz`, apiserver, 60_000);
-      await waitReady(client, `${server}/api/v1/namespaces/default`, apiserver, 30_000);
-    } finally {
-      client.close();
-    }
-    return { dir, server, kubeconfig, ca, pids: procs.map((p) => p.child.pid), stop };
+    };
+    const ready = async () => {
+      const client = Deno.createHttpClient(clientOptions);
+      try {
+        await waitReady(client, `${server}/readyz`, apiserver, 60_000);
+        await waitReady(client, `${server}/api/v1/namespaces/default`, apiserver, 30_000);
+      } finally {
+        client.close();
+      }
+    };
+    await ready();
+    const restart = async () => {
+      await stopProc(apiserver);
+      const next = await startProc("kube-apiserver", bins.kubeApiserver, apiserverArgs, dir);
+      procs[procs.indexOf(apiserver)] = next;
+      apiserver = next;
+      await ready();
+    };
+    return {
+      dir,
+      server,
+      kubeconfig,
+      ca,
+      pids: procs.map((p) => p.child.pid),
+      apiserver: { pid: () => apiserver.child.pid, restart },
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;

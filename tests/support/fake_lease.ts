@@ -97,9 +97,28 @@ export class FakeLeaseServer implements LeaseApi {
   readonly hang = new Set<Op>();
   /** Errors the next requests of an operation throw, in order. */
   readonly failures: Partial<Record<Op, unknown[]>> = {};
+  #stalled: PromiseWithResolvers<void> | undefined;
   #rv = 100;
   #uid = 0;
   #watchers = new Set<(e: LeaseEvent) => void>();
+
+  /**
+   * Stops answering, like a SIGSTOPped API server: requests received meanwhile are served,
+   * in order, when the returned function is called.
+   */
+  stall(): () => void {
+    const stalled = this.#stalled = Promise.withResolvers<void>();
+    return () => {
+      if (this.#stalled === stalled) this.#stalled = undefined;
+      stalled.resolve();
+    };
+  }
+
+  /** Holds `serve` until a stall ends (see {@linkcode stall}). */
+  #served<T>(serve: () => Promise<T>): Promise<T> {
+    const stalled = this.#stalled;
+    return stalled ? stalled.promise.then(serve) : serve();
+  }
 
   #request(op: Op): void {
     this.calls[op]++;
@@ -150,6 +169,10 @@ export class FakeLeaseServer implements LeaseApi {
   }
 
   get(): Promise<V1Lease | undefined> {
+    return this.#served(() => this.#get());
+  }
+
+  #get(): Promise<V1Lease | undefined> {
     try {
       this.#request("get");
       return Promise.resolve(this.lease && this.#clone(this.lease));
@@ -159,6 +182,10 @@ export class FakeLeaseServer implements LeaseApi {
   }
 
   create(body: V1Lease): Promise<V1Lease> {
+    return this.#served(() => this.#create(body));
+  }
+
+  #create(body: V1Lease): Promise<V1Lease> {
     try {
       this.#request("create");
       if (this.lease) throw status(409, "AlreadyExists");
@@ -170,6 +197,10 @@ export class FakeLeaseServer implements LeaseApi {
   }
 
   replace(body: V1Lease): Promise<V1Lease> {
+    return this.#served(() => this.#replace(body));
+  }
+
+  #replace(body: V1Lease): Promise<V1Lease> {
     try {
       this.#request("replace");
       if (!this.lease) throw status(404, "NotFound");
@@ -184,6 +215,10 @@ export class FakeLeaseServer implements LeaseApi {
   }
 
   delete(preconditions: { uid: string; resourceVersion: string }): Promise<void> {
+    return this.#served(() => this.#delete(preconditions));
+  }
+
+  #delete(preconditions: { uid: string; resourceVersion: string }): Promise<void> {
     try {
       this.#request("delete");
       this.deletes.push(preconditions);

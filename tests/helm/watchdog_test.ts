@@ -1,0 +1,67 @@
+/**
+ * The watchdog (lib/helm/watchdog.ts) with real processes: helm-lock SIGKILLed means helm
+ * gets SIGTERM at once; a normal end signals nothing. `/bin/sleep` stands in for helm.
+ */
+import assert from "node:assert/strict";
+import { lines } from "../support/lines.ts";
+import { childPids } from "../support/cli.ts";
+
+const SCRIPT = new URL("../support/guarded_helm.ts", import.meta.url).pathname;
+
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function until(what: string, check: () => boolean, ms: number): Promise<number> {
+  const start = performance.now();
+  while (!check()) {
+    if (performance.now() - start > ms) throw new Error(`${what} not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return performance.now() - start;
+}
+
+function startGuarded(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", SCRIPT, ...args],
+    env: { HELM_BIN: "/bin/sleep" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = lines(child.stdout)[Symbol.asyncIterator]();
+  const stderr = new Response(child.stderr).text();
+  return { child, out, stderr };
+}
+
+Deno.test("the watchdog sends helm SIGTERM at once when helm-lock is SIGKILLed", async () => {
+  const { child, out, stderr } = startGuarded(["30"]);
+  const { helm } = JSON.parse((await out.next()).value);
+  const tree = await childPids(child.pid);
+  assert.equal(tree.length, 2, "helm and the watchdog");
+  child.kill("SIGKILL");
+  await child.status;
+  const took = await until("helm gone", () => !alive(helm), 2_000);
+  assert.ok(took < 2_000);
+  await until("watchdog gone", () => tree.every((p) => !alive(p)), 5_000);
+  await child.stdin.close().catch(() => {});
+  assert.match(await stderr, /helm-lock is gone: stopping helm \(pid \d+\) with SIGTERM/);
+});
+
+Deno.test("the watchdog signals nothing and exits when helm-lock ends normally", async () => {
+  const { child, out, stderr } = startGuarded(["0.2"]);
+  const { helm } = JSON.parse((await out.next()).value);
+  const tree = await childPids(child.pid);
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("go\n"));
+  await writer.close();
+  assert.equal((await child.status).code, 0);
+  await until("watchdog gone", () => tree.every((p) => !alive(p)), 5_000);
+  assert.equal(alive(helm), false);
+  assert.doesNotMatch(await stderr, /stopping helm/);
+});

@@ -1,0 +1,119 @@
+/**
+ * A control plane of their own for the fault tests: they SIGSTOP, restart and freeze the
+ * API server, which must not disturb the tests that share the suite's control plane.
+ * Started once per test file on first use; its processes end with the test process.
+ *
+ * @module
+ */
+import type { V1Lease } from "@kubernetes/client-node";
+import { join } from "node:path";
+import { ensureBinaries } from "../controlplane/binaries.ts";
+import { type ControlPlane, startControlPlane } from "../controlplane/controlplane.ts";
+
+let started: Promise<ControlPlane> | undefined;
+
+/** The fault tests' own control plane (started on first call). */
+export function faultPlane(): Promise<ControlPlane> {
+  return started ??= (async () => {
+    const bins = await ensureBinaries({ controlPlane: true, log: () => {} });
+    return await startControlPlane({ kubeApiserver: bins.kubeApiserver!, etcd: bins.etcd! });
+  })();
+}
+
+/** Stops the fault tests' control plane, if it was started. */
+export async function stopFaultPlane(): Promise<void> {
+  if (started) await (await started).stop();
+  started = undefined;
+}
+
+/**
+ * A minimal admin client of the fault plane on Deno's own fetch. Not client-node: its HTTP/2
+ * stack under Deno can abort the test process when the API server restarts (issue 9).
+ */
+async function kube(method: string, path: string, body?: unknown): Promise<Response> {
+  const plane = await faultPlane();
+  const config = JSON.parse(await Deno.readTextFile(plane.kubeconfig));
+  const user = config.users[0].user;
+  const client = Deno.createHttpClient({
+    caCerts: [atob(config.clusters[0].cluster["certificate-authority-data"])],
+    cert: atob(user["client-certificate-data"]),
+    key: atob(user["client-key-data"]),
+  });
+  try {
+    const res = await fetch(`${plane.server}${path}`, {
+      method,
+      client,
+      headers: { "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    await res.clone().arrayBuffer(); // Read fully before the client closes.
+    return res;
+  } finally {
+    client.close();
+  }
+}
+
+async function ok(res: Response): Promise<unknown> {
+  if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+  return await res.json();
+}
+
+/** Creates a namespace `<prefix>-<random>` on the fault plane. */
+export async function faultNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+  await ok(await kube("POST", "/api/v1/namespaces", { metadata: { name } }));
+  return name;
+}
+
+const leasesPath = (namespace: string) =>
+  `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+
+/** The Leases in `namespace` on the fault plane. */
+export async function faultLeases(namespace: string): Promise<V1Lease[]> {
+  return ((await ok(await kube("GET", leasesPath(namespace)))) as { items: V1Lease[] }).items;
+}
+
+/** The Lease `name` in `namespace`. */
+export async function faultLease(namespace: string, name: string): Promise<V1Lease> {
+  return (await ok(await kube("GET", `${leasesPath(namespace)}/${name}`))) as V1Lease;
+}
+
+/** Deletes the Lease `name` in `namespace`, as an admin would by hand. */
+export async function deleteFaultLease(namespace: string, name: string): Promise<void> {
+  await ok(await kube("DELETE", `${leasesPath(namespace)}/${name}`));
+}
+
+/** Environment for helm and helm-lock on the fault plane, with their own helm homes. */
+export async function faultEnv(
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const home = await Deno.makeTempDir({ prefix: "helm-lock-faulthome-" });
+  return {
+    HELM_CONFIG_HOME: join(home, "config"),
+    HELM_CACHE_HOME: join(home, "cache"),
+    HELM_DATA_HOME: join(home, "data"),
+    KUBECONFIG: (await faultPlane()).kubeconfig,
+    ...extra,
+  };
+}
+
+/** Whether process `pid` exists and is not a zombie (Linux /proc). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Pauses (SIGSTOP) the fault plane's API server for `ms`, then lets it go on. */
+export async function freezeApiserver(ms: number): Promise<void> {
+  const pid = (await faultPlane()).apiserver.pid();
+  Deno.kill(pid, "SIGSTOP");
+  try {
+    await new Promise((r) => setTimeout(r, ms));
+  } finally {
+    Deno.kill(pid, "SIGCONT");
+  }
+}
