@@ -15,8 +15,10 @@
  *   Lease, it was deleted, or no renewal succeeded for two thirds of the lease duration (the
  *   renew deadline): declared before others may take over, so helm has the rest of the
  *   lease to stop.
- * - Release: delete guarded by uid and resourceVersion, so a lock that is no longer ours
- *   is never removed.
+ * - Release: clear the holder, then delete guarded by uid and resourceVersion, so a lock
+ *   that is no longer ours is never removed, and waiters can tell a release from a Lease
+ *   deleted under a live holder (they wait that one out: `wait.ts`).
+ * - Validity (`validUntil()`): what the fence (`lib/fence/`) forwards helm's traffic by.
  *
  * @module
  */
@@ -46,6 +48,13 @@ export type { Clock, LockHolderInfo, LockOptions, Sleep, WaitProgress };
 export interface HeldLock {
   /** Aborts, with a {@linkcode HelmLockError} ({@linkcode ExitCode.LockLost}) reason, if the lock is lost. */
   readonly lost: AbortSignal;
+  /**
+   * Until when the lock is provably ours, on the lock's monotonic clock (`performance.now()`
+   * ms by default): the send time of the last successful renewal plus the renew deadline
+   * (two thirds of the lease), so always before any waiter may take over. `-Infinity` once
+   * the lock is lost or being released.
+   */
+  validUntil(): number;
   /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
   release(): Promise<void>;
 }
@@ -115,6 +124,11 @@ class Held implements HeldLock {
 
   get lost(): AbortSignal {
     return this.#lost.signal;
+  }
+
+  validUntil(): number {
+    if (this.#stop.signal.aborted) return -Infinity;
+    return this.#renewedAt + (this.#ctx.durationSeconds * 1000 * 2) / 3;
   }
 
   release(): Promise<void> {
@@ -225,6 +239,15 @@ class Held implements HeldLock {
     if (this.#lost.signal.aborted) return;
     const { api, identity, sleep } = this.#ctx;
     let lease = this.#lease;
+    // Clear the holder first (client-go's ReleaseOnCancel), then delete: waiters take a
+    // released Lease at once, but one deleted while held only once it would have expired,
+    // as its holder may still be able to write until then (wait.ts).
+    const clear = (l: V1Lease) => {
+      const { holderIdentity: _holder, ...spec } = l.spec ?? {};
+      const { managedFields: _managed, ...meta } = l.metadata ?? {};
+      return request(this.#ctx, api.replace({ ...l, metadata: meta, spec })).catch(() => l);
+    };
+    lease = await clear(lease);
     for (let attempt = 0;; attempt++) {
       const uid = lease.metadata?.uid ?? "";
       const resourceVersion = lease.metadata?.resourceVersion ?? "";
@@ -235,11 +258,12 @@ class Held implements HeldLock {
         if (isStatus(err, 404)) return;
         if (isStatus(err, 409) || isStatus(err, 400) || isStatus(err, 422)) {
           const fresh = await request(this.#ctx, api.get()).catch(() => undefined);
-          if (!fresh || fresh.metadata?.uid !== uid || fresh.spec?.holderIdentity !== identity) {
+          const holder = fresh?.spec?.holderIdentity;
+          if (!fresh || fresh.metadata?.uid !== uid || (holder && holder !== identity)) {
             return; // No longer ours: leave it alone.
           }
           if (isStatus(err, 409) && attempt < 5) {
-            lease = fresh;
+            lease = holder ? await clear(fresh) : fresh;
             continue;
           }
           // Delete preconditions unsupported: clearing the holder releases it just as well.

@@ -80,6 +80,8 @@ export class Waiter {
   #observedAt = 0;
   /** When we last heard the Lease's state from the server (a read or a watch event). */
   #syncedAt = -Infinity;
+  /** `#lease` is the last state of a Lease deleted while held: create, do not replace. */
+  #deleted = false;
   #watching = false;
   #relist = false;
   /** Set by watch events, so one arriving during a request is not slept through. */
@@ -95,6 +97,18 @@ export class Waiter {
   }
 
   #observe(lease: V1Lease | undefined): void {
+    const last = this.#lease;
+    const heldByOther = (l: V1Lease | undefined) =>
+      !!l?.spec?.holderIdentity && l.spec.holderIdentity !== this.#ctx.identity;
+    if (!lease && (this.#deleted || heldByOther(last)) && last) {
+      // Deleted while held (a release clears the holder first): its holder may still be
+      // able to write until its renew deadline, so it counts as held until it would have
+      // expired by our observation — by then its fence has stopped helm's traffic.
+      this.#deleted = true;
+      this.#syncedAt = this.#ctx.clock.now();
+      return;
+    }
+    this.#deleted = false;
     this.#lease = lease;
     if (lease?.metadata?.resourceVersion) this.#rv = lease.metadata.resourceVersion;
     this.#syncedAt = this.#ctx.clock.now();
@@ -200,23 +214,25 @@ export class Waiter {
     const sentAt = clock.now();
     if (lease && !this.#isFree(lease, sentAt)) return undefined;
     if (
-      lease?.spec?.holderIdentity && !this.#watching && this.#syncedAt < this.#expiresAt(lease)
+      lease?.spec?.holderIdentity && !this.#deleted && !this.#watching &&
+      this.#syncedAt < this.#expiresAt(lease)
     ) {
       // Expired by what we knew, but without a watch we may have missed renewals: look first.
       this.#observe(await request(this.#ctx, api.get()));
       return undefined;
     }
-    const verb = lease ? "update" : "create";
+    const base = this.#deleted ? undefined : lease;
+    const verb = base ? "update" : "create";
     try {
-      const body = holderLease(this.#ctx, lease);
-      const written = await request(this.#ctx, lease ? api.replace(body) : api.create(body));
+      const body = holderLease(this.#ctx, base);
+      const written = await request(this.#ctx, base ? api.replace(body) : api.create(body));
       return { lease: written, sentAt };
     } catch (err) {
       if (isStatus(err, 409)) {
         this.#observe(await request(this.#ctx, api.get())); // Someone moved first.
         return undefined;
       }
-      if (isStatus(err, 404) && lease) {
+      if (isStatus(err, 404) && base) {
         this.#observe(undefined);
         return undefined;
       }
