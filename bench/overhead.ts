@@ -1,7 +1,8 @@
 /**
  * Wrapper overhead: wall time of `helm lock upgrade` against plain `helm upgrade` of the
  * fast chart, interleaved so that machine noise hits both alike. Reports medians, their
- * ratio and their difference (goal: at most 0.5 s more).
+ * ratio and their difference (goal: at most 0.5 s more), and what the fence's pass-through
+ * adds (`helm lock` against `helm lock --lock-no-fence`).
  *
  * @module
  */
@@ -31,6 +32,8 @@ export async function benchOverhead(
   helmName: string,
   helmBin: string,
   runs = 15,
+  /** Extra helm flags for every run, e.g. `--wait`. */
+  extra: string[] = [],
 ): Promise<string> {
   const home = await Deno.makeTempDir({ prefix: "helm-lock-bench-" });
   const namespace = `bench-${crypto.randomUUID().slice(0, 8)}`;
@@ -49,22 +52,25 @@ export async function benchOverhead(
   await timed(Deno.execPath(), [...DENO_RUN, "upgrade", "locked", chart, ...ns], env);
   const plain: number[] = [];
   const locked: number[] = [];
+  const unfenced: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const set = ["--set", `tag=run-${i}`];
+    const set = ["--set", `tag=run-${i}`, ...extra];
+    const lock = [...DENO_RUN, "upgrade", "locked", chart, ...ns, ...set];
     plain.push(await timed(helmBin, ["upgrade", "plain", chart, ...ns, ...set], env));
-    locked.push(
-      await timed(Deno.execPath(), [...DENO_RUN, "upgrade", "locked", chart, ...ns, ...set], env),
-    );
+    locked.push(await timed(Deno.execPath(), lock, env));
+    unfenced.push(await timed(Deno.execPath(), [...lock, "--lock-no-fence"], env));
   }
   await Deno.remove(home, { recursive: true });
   const p = median(plain);
   const l = median(locked);
-  return `| ${helmName} | ${runs} | ${p.toFixed(0)} ms | ${l.toFixed(0)} ms | ${
+  const u = median(unfenced);
+  const name = extra.length ? `${helmName} ${extra.join(" ")}` : helmName;
+  return `| ${name} | ${runs} | ${p.toFixed(0)} ms | ${l.toFixed(0)} ms | ${
     (l / p).toFixed(2)
-  }× | +${(l - p).toFixed(0)} ms |`;
+  }× | +${(l - p).toFixed(0)} ms | ${l - u >= 0 ? "+" : ""}${(l - u).toFixed(0)} ms |`;
 }
 
 /** The markdown table header for {@linkcode benchOverhead} rows. */
 export const OVERHEAD_HEADER =
-  "| helm | runs | `helm upgrade` median | `helm lock upgrade` median | ratio | difference |\n" +
-  "| --- | --- | --- | --- | --- | --- |";
+  "| helm | runs | `helm upgrade` median | `helm lock upgrade` median | ratio | difference | of which the fence (vs `--lock-no-fence`) |\n" +
+  "| --- | --- | --- | --- | --- | --- | --- |";

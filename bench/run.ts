@@ -23,6 +23,9 @@ try {
   console.log(`\nWrapper overhead on the fast chart (interleaved runs):\n\n${OVERHEAD_HEADER}`);
   console.log(await benchOverhead(plane.kubeconfig, "helm v3.17.2", bins.helm3));
   console.log(await benchOverhead(plane.kubeconfig, "helm v4.1.4", bins.helm4));
+  // helm polls the API server through the pass-through while it waits.
+  console.log(await benchOverhead(plane.kubeconfig, "helm v3.17.2", bins.helm3, 7, ["--wait"]));
+  console.log(await benchOverhead(plane.kubeconfig, "helm v4.1.4", bins.helm4, 7, ["--wait"]));
 } finally {
   await plane.stop();
 }

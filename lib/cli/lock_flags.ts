@@ -17,7 +17,7 @@ export const DEFAULT_LEASE_DURATION_SECONDS = 15;
 
 /** The flags, for messages. */
 export const LOCK_FLAGS =
-  "--lock-timeout <duration>, --lock-lease-duration <duration> or --lock-no-recover";
+  "--lock-timeout <duration>, --lock-lease-duration <duration>, --lock-no-recover or --lock-no-fence";
 
 /** What the `--lock-*` flags set. */
 export interface LockSettings {
@@ -27,6 +27,8 @@ export interface LockSettings {
   recover: boolean;
   /** `--lock-lease-duration` in whole seconds. @default {15} */
   leaseDurationSeconds: number;
+  /** `false` with `--lock-no-fence`: helm talks to the API server directly (`lib/fence/`). */
+  fence: boolean;
 }
 
 /** The settings when no `--lock-*` flag is given. */
@@ -35,6 +37,7 @@ export function defaultLockSettings(): LockSettings {
     lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS,
     recover: true,
     leaseDurationSeconds: DEFAULT_LEASE_DURATION_SECONDS,
+    fence: true,
   };
 }
 
@@ -84,6 +87,10 @@ export function applyLockFlag(
   }
   if (name === "lock-no-recover") {
     settings.recover = !parseBool(inline, "--lock-no-recover", usage);
+    return 0;
+  }
+  if (name === "lock-no-fence") {
+    settings.fence = !parseBool(inline, "--lock-no-fence", usage);
     return 0;
   }
   throw usage(`Cannot run as ${quote(arg)} is not a helm-lock flag: expected ${LOCK_FLAGS}`);

@@ -16,6 +16,7 @@ import { ensureNamespace } from "../kube/namespace.ts";
 import { acquireLock, type HeldLock, type WaitProgress } from "../lock/lock.ts";
 import { redactCommandLine } from "../redact.ts";
 import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
+import { type Fenced, fenceHelm } from "./fenced.ts";
 
 /** Where {@linkcode lockedRun} reports what it does. */
 export interface Reporter {
@@ -113,6 +114,7 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
   const signals = new Signals();
   signals.listen();
   let held: HeldLock | undefined;
+  let fence: Fenced | undefined;
   try {
     const identity = holderIdentity();
     report.debug(`holder identity ${identity}`);
@@ -140,13 +142,15 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
       throw e;
     }
     report.info(`acquired ${where} after ${roughDuration(Date.now() - waitStart)}`);
+    fence = fenceHelm({ ...inv.cluster, fence: inv.fence }, conn, held, report);
 
     if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
       if (inv.dryRun) {
         report.info("--dry-run: the release is neither checked nor recovered");
       } else {
         try {
-          await recover(inv, conn.namespace, AbortSignal.any([signals.signal, held.lost]), report);
+          const signal = AbortSignal.any([signals.signal, held.lost]);
+          await recover(inv, { namespace: conn.namespace, signal, env: fence.env }, report);
         } catch (e) {
           // A signal or the lost lock stopped recovery's helm (SIGTERM): say that, not how
           // helm died of it.
@@ -159,8 +163,10 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
       return signals.exitCode();
     }
     held.lost.throwIfAborted();
-    return await runHelm(inv, commandLine, held, signals, report);
+    return await runHelm(inv, commandLine, held, signals, report, fence);
   } finally {
+    // helm is done: nothing may pass once the Lease is released.
+    await fence?.close();
     // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
     // process before the Lease is deleted, or the next job waits for it to expire.
     if (held && !held.lost.aborted) {
@@ -183,11 +189,10 @@ export async function lockedRun(inv: Invocation, report: Reporter): Promise<numb
 /** Reads the release and, when it is stuck or failed, recovers it (DESIGN §3). */
 async function recover(
   inv: Invocation,
-  namespace: string,
-  signal: AbortSignal,
+  opts: { namespace: string; signal: AbortSignal; env: Record<string, string> },
   report: Reporter,
 ): Promise<void> {
-  const opts = { namespace, signal };
+  const { namespace } = opts;
   const state = await readRelease(inv.release, inv.globalArgs, opts);
   const plan = planRecovery(state, {
     command: inv.command,
@@ -205,9 +210,10 @@ async function runHelm(
   held: HeldLock,
   signals: Signals,
   report: Reporter,
+  fence: Fenced,
 ): Promise<number> {
   report.info(`running helm ${commandLine}`);
-  const helm = helmSpawn(inv.helmArgs);
+  const helm = helmSpawn(inv.helmArgs, fence.env);
   signals.onSignal = (sig, count) => {
     if (count < KILL_AT_SIGNAL) {
       // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A
@@ -231,6 +237,7 @@ async function runHelm(
   };
   held.lost.addEventListener("abort", onLost, { once: true });
   const status = await helm.status;
+  await fence.close();
   held.lost.removeEventListener("abort", onLost);
   if (held.lost.aborted) {
     const reason = held.lost.reason;

@@ -36,10 +36,11 @@ export interface PassThroughStats {
   /** Connections accepted after the cut-off and closed at once. */
   refusedConnections: number;
   /**
-   * How long before the end of the lock's validity the last chunk was forwarded, in ms
-   * (negative would mean after it: never, by construction); `undefined` when nothing was.
+   * The least validity left when a chunk was forwarded, in ms (negative would mean a chunk
+   * went out after the lock's validity ended: never, by construction); `undefined` when
+   * nothing was forwarded.
    */
-  lastForwardMarginMs: number | undefined;
+  minMarginMs: number | undefined;
 }
 
 const CHUNK = 64 * 1024;
@@ -53,13 +54,13 @@ export class PassThrough {
   readonly #accepting: Promise<void>;
   readonly #pumps = new Set<Promise<void>>();
   #cut: string | undefined;
-  #lastForwardAt: number | undefined;
-  #stats: Omit<PassThroughStats, "lastForwardMarginMs"> = {
+  #stats: PassThroughStats = {
     connections: 0,
     forwardedBytes: 0,
     forwardedAfterCut: 0,
     refusedBytes: 0,
     refusedConnections: 0,
+    minMarginMs: undefined,
   };
 
   private constructor(listener: Deno.TcpListener, opts: PassThroughOptions) {
@@ -85,22 +86,13 @@ export class PassThrough {
   }
 
   stats(): PassThroughStats {
-    const validUntil = this.#opts.validUntil();
-    return {
-      ...this.#stats,
-      lastForwardMarginMs: this.#lastForwardAt === undefined
-        ? undefined
-        : Math.min(validUntil, this.#cutAt ?? Infinity) - this.#lastForwardAt,
-    };
+    return { ...this.#stats };
   }
-
-  #cutAt: number | undefined;
 
   /** Closes every connection at once; new ones are closed as soon as they are accepted. */
   cut(reason: string): void {
     if (this.#cut !== undefined) return;
     this.#cut = reason;
-    this.#cutAt = this.#now();
     for (const conn of this.#conns) closeQuietly(conn);
     this.#conns.clear();
     this.#opts.onCut?.(reason);
@@ -117,7 +109,11 @@ export class PassThrough {
   /** Whether a chunk may pass now; cuts everything the first time it may not. */
   #mayForward(): boolean {
     if (this.#cut !== undefined) return false;
-    if (this.#now() < this.#opts.validUntil()) return true;
+    const margin = this.#opts.validUntil() - this.#now();
+    if (margin > 0) {
+      this.#stats.minMarginMs = Math.min(this.#stats.minMarginMs ?? Infinity, margin);
+      return true;
+    }
     this.cut("the lock's validity ended");
     return false;
   }
@@ -202,7 +198,6 @@ export class PassThrough {
       } catch {
         return;
       }
-      this.#lastForwardAt = this.#now();
     }
   }
 }

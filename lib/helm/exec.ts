@@ -90,10 +90,11 @@ export interface HelmRun {
  * the terminal or CI log exactly as it would without helm-lock.
  *
  * @param args helm's arguments, verbatim and in order.
+ * @param env Variables added to (or overriding) the inherited environment (the fence's).
  * @returns A handle to wait for helm and to forward signals to it.
  * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
  */
-export function helmSpawn(args: string[]): HelmRun {
+export function helmSpawn(args: string[], env?: Record<string, string>): HelmRun {
   const bin = helmBin();
   let child: Deno.ChildProcess;
   try {
@@ -102,6 +103,7 @@ export function helmSpawn(args: string[]): HelmRun {
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",
+      ...(env ? { env } : {}),
     }).spawn();
   } catch (error) {
     throw spawnError(bin, error);
