@@ -34,6 +34,8 @@ OPTIONS
                              killed job's lock is taken over. Default: 15s
   --lock-no-recover          Only take the lock: do not roll back or uninstall a stuck or
                              failed release before running helm. A --dry-run never does
+  --lock-no-fence            Let helm reach the API server directly, not through the local
+                             pass-through that cuts it off when the lock is lost (fencing)
   -h, --help                 Show this help (helm's own help: helm lock upgrade --help)
   --version                  Show helm-lock's version
 
@@ -45,7 +47,8 @@ EXIT CODES
   helm's own exit code when helm ran
   2    usage error: nothing was written to the cluster
   3    the lock was not acquired within --lock-timeout: helm did not run
-  4    the lock was lost while helm ran: helm was stopped with SIGTERM
+  4    the lock was lost while helm ran: helm was cut off from the API server and
+       stopped with SIGTERM
   5    the release could not be recovered: helm did not run
   6    the Kubernetes API server could not be reached
   7    the API server refused a request (authentication or RBAC)

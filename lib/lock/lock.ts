@@ -39,6 +39,7 @@ import {
 } from "./context.ts";
 import { roughDuration } from "../duration.ts";
 import { holderInfo, Waiter } from "./wait.ts";
+import { Annotation } from "./identity.ts";
 import type { LockHolderInfo, LockOptions, WaitProgress } from "./options.ts";
 
 export { holderInfo, LockDefaults };
@@ -245,7 +246,9 @@ class Held implements HeldLock {
     const clear = (l: V1Lease) => {
       const { holderIdentity: _holder, ...spec } = l.spec ?? {};
       const { managedFields: _managed, ...meta } = l.metadata ?? {};
-      return request(this.#ctx, api.replace({ ...l, metadata: meta, spec })).catch(() => l);
+      const annotations = { ...meta.annotations, [Annotation.released]: "true" };
+      const body = { ...l, metadata: { ...meta, annotations }, spec };
+      return request(this.#ctx, api.replace(body)).catch(() => l);
     };
     lease = await clear(lease);
     for (let attempt = 0;; attempt++) {

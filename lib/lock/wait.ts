@@ -80,8 +80,11 @@ export class Waiter {
   #observedAt = 0;
   /** When we last heard the Lease's state from the server (a read or a watch event). */
   #syncedAt = -Infinity;
-  /** `#lease` is the last state of a Lease deleted while held: create, do not replace. */
-  #deleted = false;
+  /**
+   * Set while `#lease` is the last held state of a Lease whose holder vanished without a
+   * release; `actual` is what the server has now (absent, or without holder): write on that.
+   */
+  #vanished: { actual: V1Lease | undefined } | undefined;
   #watching = false;
   #relist = false;
   /** Set by watch events, so one arriving during a request is not slept through. */
@@ -100,15 +103,18 @@ export class Waiter {
     const last = this.#lease;
     const heldByOther = (l: V1Lease | undefined) =>
       !!l?.spec?.holderIdentity && l.spec.holderIdentity !== this.#ctx.identity;
-    if (!lease && (this.#deleted || heldByOther(last)) && last) {
-      // Deleted while held (a release clears the holder first): its holder may still be
-      // able to write until its renew deadline, so it counts as held until it would have
-      // expired by our observation — by then its fence has stopped helm's traffic.
-      this.#deleted = true;
+    const vanished = !lease ||
+      (!lease.spec?.holderIdentity && !lease.metadata?.annotations?.[Annotation.released]);
+    if (last && vanished && (this.#vanished || heldByOther(last))) {
+      // Deleted or cleared while held, not released by its holder (a release marks it): that
+      // holder may still write until its renew deadline, so the Lease counts as held until
+      // it would have expired by our observation — by then its fence has cut helm off.
+      this.#vanished = { actual: lease };
+      if (lease?.metadata?.resourceVersion) this.#rv = lease.metadata.resourceVersion;
       this.#syncedAt = this.#ctx.clock.now();
       return;
     }
-    this.#deleted = false;
+    this.#vanished = undefined;
     this.#lease = lease;
     if (lease?.metadata?.resourceVersion) this.#rv = lease.metadata.resourceVersion;
     this.#syncedAt = this.#ctx.clock.now();
@@ -214,14 +220,14 @@ export class Waiter {
     const sentAt = clock.now();
     if (lease && !this.#isFree(lease, sentAt)) return undefined;
     if (
-      lease?.spec?.holderIdentity && !this.#deleted && !this.#watching &&
+      lease?.spec?.holderIdentity && !this.#vanished && !this.#watching &&
       this.#syncedAt < this.#expiresAt(lease)
     ) {
       // Expired by what we knew, but without a watch we may have missed renewals: look first.
       this.#observe(await request(this.#ctx, api.get()));
       return undefined;
     }
-    const base = this.#deleted ? undefined : lease;
+    const base = this.#vanished ? this.#vanished.actual : lease;
     const verb = base ? "update" : "create";
     try {
       const body = holderLease(this.#ctx, base);

@@ -60,7 +60,9 @@ function othersLease(renewTime: Date, durationSeconds = 15): V1Lease {
 /** What a holder's release does: clear the holder, then delete the Lease. */
 function releaseAsHolder(server: FakeLeaseServer): void {
   const { holderIdentity: _holder, ...spec } = server.lease?.spec ?? {};
-  server.put({ ...server.lease, spec });
+  const metadata = server.lease?.metadata ?? {};
+  const annotations = { ...metadata.annotations, [Annotation.released]: "true" };
+  server.put({ ...server.lease, metadata: { ...metadata, annotations }, spec });
   server.put(undefined);
 }
 
@@ -184,6 +186,23 @@ Deno.test("acquireLock() wakes at once when the holder releases, through the wat
   await clock.flush();
   assert.ok(state.lock);
   assert.equal(state.at, releasedAt, "no time passed between release and acquire");
+  await releaseHeld(state);
+});
+
+Deno.test("acquireLock() counts a Lease cleared by hand while held as held until it would have expired", async () => {
+  const { clock, server, options } = setup();
+  server.put(othersLease(clock.date()));
+  const lastChange = clock.now();
+  const { state } = start(options, clock);
+  await clock.advance(1_000);
+  const { holderIdentity: _holder, ...spec } = server.lease?.spec ?? {};
+  server.put({ ...server.lease, spec }); // No release mark: its holder may still write.
+  await clock.advance(13_999);
+  assert.equal(state.lock, undefined);
+  await clock.advance(1);
+  assert.ok(state.lock);
+  assert.equal(state.at! - lastChange, 15_000);
+  assert.equal(server.lease?.metadata?.annotations?.[Annotation.released], undefined);
   await releaseHeld(state);
 });
 
@@ -314,8 +333,8 @@ Deno.test("acquireLock() keeps waiting through a transient API error", async () 
   const { state } = start(options, clock);
   await clock.advance(1_000);
   server.failures.replace = [networkError()];
-  server.put(undefined);
-  server.put({ ...othersLease(clock.date()), spec: {} }); // Released: try, fail, retry.
+  releaseAsHolder(server);
+  server.put({ ...othersLease(clock.date()), spec: {} }); // Free: try, fail, retry.
   await clock.advance(5_000);
   assert.ok(state.lock);
   await releaseHeld(state);
@@ -496,6 +515,7 @@ Deno.test("HeldLock.release() clears the holder, then deletes guarded by uid and
   const { state } = start(options, clock);
   await clock.advance(2_500); // One renewal moved the resourceVersion.
   const meta = server.lease?.metadata;
+  const renewals = server.calls.replace;
   const events: string[] = [];
   await server.watch(
     "",
@@ -505,6 +525,7 @@ Deno.test("HeldLock.release() clears the holder, then deletes guarded by uid and
   await state.lock?.release();
   await state.lock?.release();
   assert.deepEqual(events, ["MODIFIED:", "DELETED:"]);
+  assert.equal(server.calls.replace, renewals + 1, "the release's clear");
   assert.deepEqual(server.deletes, [{
     uid: meta?.uid,
     resourceVersion: String(Number(meta?.resourceVersion) + 1),
