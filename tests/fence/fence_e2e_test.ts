@@ -180,50 +180,52 @@ async function kubeconfigWith(cluster: Record<string, unknown>): Promise<string>
   return path;
 }
 
-Deno.test({
-  name: "helm3: HTTPS_PROXY still carries helm's traffic with fencing on",
-  ignore: !OUTSIDE_IP,
-  async fn() {
-    const server = new URL(adminKubeConfig().getCurrentCluster()!.server);
-    const outside = forwarder(OUTSIDE_IP!, server);
+for (const helm of helms) {
+  Deno.test({
+    name: `${helm.name}: HTTPS_PROXY still carries helm's traffic with fencing on`,
+    ignore: !OUTSIDE_IP,
+    async fn() {
+      const server = new URL(adminKubeConfig().getCurrentCluster()!.server);
+      const outside = forwarder(OUTSIDE_IP!, server);
+      const proxy = new ConnectProxy();
+      try {
+        const namespace = await createNamespace("fence-https-proxy");
+        const kubeconfig = await kubeconfigWith({
+          server: `https://${OUTSIDE_IP}:${outside.port}`,
+          "tls-server-name": "localhost",
+        });
+        const env = await helmEnv({
+          HELM_BIN: helm.bin,
+          KUBECONFIG: kubeconfig,
+          HTTPS_PROXY: proxy.url,
+        });
+        const out = await helmLock(["upgrade", "-i", "app", FAST, "-n", namespace, "--debug"], env);
+        assert.equal(out.code, 0, out.stderr);
+        assert.doesNotMatch(out.stderr, /not fencing/);
+        assert.match(out.stderr, /through 127\.0\.0\.1:\d+ through proxy 127\.0\.0\.1/);
+        assert.match(out.stderr, /fence: forwarded [1-9]\d* bytes/);
+        assert.ok(proxy.connects.includes(`${OUTSIDE_IP}:${outside.port}`), proxy.connects.join());
+      } finally {
+        await proxy.close();
+        outside.close();
+      }
+    },
+  });
+
+  Deno.test(`${helm.name}: a kubeconfig proxy-url still works; helm-lock says helm runs unfenced`, async () => {
+    const server = adminKubeConfig().getCurrentCluster()!.server;
     const proxy = new ConnectProxy();
     try {
-      const namespace = await createNamespace("fence-https-proxy");
-      const kubeconfig = await kubeconfigWith({
-        server: `https://${OUTSIDE_IP}:${outside.port}`,
-        "tls-server-name": "localhost",
-      });
-      const env = await helmEnv({
-        HELM_BIN: helms[0]!.bin,
-        KUBECONFIG: kubeconfig,
-        HTTPS_PROXY: proxy.url,
-      });
-      const out = await helmLock(["upgrade", "-i", "app", FAST, "-n", namespace, "--debug"], env);
+      const namespace = await createNamespace("fence-proxy-url");
+      const kubeconfig = await kubeconfigWith({ server, "proxy-url": proxy.url });
+      const env = await helmEnv({ HELM_BIN: helm.bin, KUBECONFIG: kubeconfig });
+      const out = await helmLock(["upgrade", "-i", "app", FAST, "-n", namespace], env);
       assert.equal(out.code, 0, out.stderr);
-      assert.doesNotMatch(out.stderr, /not fencing/);
-      assert.match(out.stderr, /through 127\.0\.0\.1:\d+ through proxy 127\.0\.0\.1/);
-      assert.match(out.stderr, /fence: forwarded [1-9]\d* bytes/);
-      assert.ok(proxy.connects.includes(`${OUTSIDE_IP}:${outside.port}`), proxy.connects.join());
+      assert.match(out.stderr, /not fencing helm's API traffic .*: the kubeconfig's proxy-url/);
+      const target = new URL(server).host;
+      assert.ok(proxy.connects.filter((c) => c === target).length >= 2, proxy.connects.join());
     } finally {
       await proxy.close();
-      outside.close();
     }
-  },
-});
-
-Deno.test("helm4: a kubeconfig proxy-url still works; helm-lock says helm runs unfenced", async () => {
-  const server = adminKubeConfig().getCurrentCluster()!.server;
-  const proxy = new ConnectProxy();
-  try {
-    const namespace = await createNamespace("fence-proxy-url");
-    const kubeconfig = await kubeconfigWith({ server, "proxy-url": proxy.url });
-    const env = await helmEnv({ HELM_BIN: helms[1]!.bin, KUBECONFIG: kubeconfig });
-    const out = await helmLock(["upgrade", "-i", "app", FAST, "-n", namespace], env);
-    assert.equal(out.code, 0, out.stderr);
-    assert.match(out.stderr, /not fencing helm's API traffic .*: the kubeconfig's proxy-url/);
-    const target = new URL(server).host;
-    assert.ok(proxy.connects.filter((c) => c === target).length >= 2, proxy.connects.join());
-  } finally {
-    await proxy.close();
-  }
-});
+  });
+}

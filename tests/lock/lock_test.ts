@@ -559,3 +559,19 @@ Deno.test("HeldLock.release() clears the holder when delete preconditions are re
   assert.ok(server.lease);
   assert.equal(server.lease.spec?.holderIdentity, undefined);
 });
+
+Deno.test("HeldLock.validUntil() is the last renewal's send time plus the renew deadline, -Infinity once released", async () => {
+  const { clock, server, options } = setup();
+  const { state } = start(options, clock);
+  await clock.flush();
+  const acquiredAt = clock.now();
+  assert.equal(state.lock?.validUntil(), acquiredAt + 10_000);
+  await clock.advance(5_000); // The first renewal, sent at 5 s.
+  assert.equal(state.lock?.validUntil(), acquiredAt + 15_000);
+  server.down = true;
+  await clock.advance(5_000); // A failed renewal does not extend it.
+  assert.equal(state.lock?.validUntil(), acquiredAt + 15_000);
+  server.down = false;
+  await state.lock?.release();
+  assert.equal(state.lock?.validUntil(), -Infinity);
+});
