@@ -58,6 +58,8 @@ OPTIONS
   --lock-order-key <integer> Queue by this number (e.g. $CI_PIPELINE_IID) and refuse (exit 8)
                              a deploy whose key is lower than the last successful one's
   --lock-superseded-ok       Exit 0, not 8, when --lock-queue newest supersedes this job
+  --lock-no-fence            Let helm reach the API server directly, not through the local
+                             pass-through that cuts it off when the lock is lost (fencing)
   -h, --help                 Show this help (helm's own help: helm lock upgrade --help)
   --version                  Show helm-lock's version
 
@@ -72,7 +74,8 @@ EXIT CODES
   helm's own exit code when helm ran
   2    usage error (also a bad HELM_LOCK_* value): nothing was written to the cluster
   3    the lock was not acquired within --lock-timeout: helm did not run
-  4    the lock was lost while helm ran: helm was stopped with SIGTERM
+  4    the lock was lost while helm ran: helm was cut off from the API server and
+       stopped with SIGTERM
   5    the release could not be recovered: helm did not run
   6    the Kubernetes API server could not be reached
   7    the API server refused a request (authentication or RBAC)

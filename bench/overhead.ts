@@ -66,6 +66,7 @@ export async function benchOverhead(
   kubeconfig: string,
   helms: readonly { name: string; bin: string }[],
   runs = 15,
+  extra: string[] = [],
 ): Promise<{ row: string; breakdown: string }[]> {
   const home = await Deno.makeTempDir({ prefix: "helm-lock-bench-" });
   const namespace = `bench-${crypto.randomUUID().slice(0, 8)}`;
@@ -83,6 +84,7 @@ export async function benchOverhead(
   const stats = helms.map(() => ({
     plain: [] as number[],
     locked: [] as number[],
+    unfenced: [] as number[],
     steps: [[], [], [], []] as number[][],
   }));
   const starts: number[] = [];
@@ -95,7 +97,7 @@ export async function benchOverhead(
     await timed(Deno.execPath(), [...DENO_RUN, "upgrade", `locked-${h}`, chart, ...ns], env);
   }
   for (let i = 0; i < runs; i++) {
-    const set = ["--set", `tag=run-${i}`];
+    const set = ["--set", `tag=run-${i}`, ...extra];
     for (const [h, { bin }] of helms.entries()) {
       const env = envOf(bin);
       const s = stats[h]!;
@@ -111,6 +113,14 @@ export async function benchOverhead(
       s.steps[1]!.push(running - acquired);
       s.steps[2]!.push(released - running);
       s.steps[3]!.push(run.total - released);
+      // The fence's own cost: the same run with helm talking to the API server directly.
+      s.unfenced.push(
+        await timed(
+          Deno.execPath(),
+          [...DENO_RUN, "upgrade", `locked-${h}`, chart, ...ns, ...set, "--lock-no-fence"],
+          env,
+        ),
+      );
     }
     // The start-up alone: the same module graph, no request.
     starts.push(await timed(Deno.execPath(), [...DENO_RUN, "--version"], envOf("")));
@@ -122,9 +132,12 @@ export async function benchOverhead(
     const s = stats[h]!;
     const p = median(s.plain);
     const l = median(s.locked);
+    const fence = l - median(s.unfenced);
     const [lock, status, helm, exit] = s.steps.map(median) as [number, number, number, number];
     return {
-      row: `| ${name} | ${runs} | ${ms(p)} | ${ms(l)} | ${(l / p).toFixed(2)}× | +${ms(l - p)} |`,
+      row: `| ${name}${extra.length ? ` ${extra.join(" ")}` : ""} | ${runs} | ${ms(p)} | ${
+        ms(l)
+      } | ${(l / p).toFixed(2)}× | +${ms(l - p)} | ${fence >= 0 ? "+" : ""}${ms(fence)} |`,
       breakdown: `| ${name} | ${ms(start)} | ${ms(lock - start)} | ${ms(status)} | ${ms(helm)} | ${
         ms(exit)
       } |`,
@@ -139,5 +152,5 @@ export const BREAKDOWN_HEADER =
 
 /** The markdown table header for {@linkcode benchOverhead} rows. */
 export const OVERHEAD_HEADER =
-  "| helm | runs | `helm upgrade` median | `helm lock upgrade` median | ratio | difference |\n" +
-  "| --- | --- | --- | --- | --- | --- |";
+  "| helm | runs | `helm upgrade` median | `helm lock upgrade` median | ratio | difference | of it, the fence |\n" +
+  "| --- | --- | --- | --- | --- | --- | --- |";

@@ -26,6 +26,17 @@ try {
   ]);
   console.log(`\nWrapper overhead on the fast chart (interleaved runs):\n\n${OVERHEAD_HEADER}`);
   for (const r of rows) console.log(r.row);
+  // helm polls the API server through the fence while it waits.
+  const waits = await benchOverhead(
+    plane.kubeconfig,
+    [
+      { name: "helm v3.17.2", bin: bins.helm3 },
+      { name: "helm v4.1.4", bin: bins.helm4 },
+    ],
+    7,
+    ["--wait"],
+  );
+  for (const r of waits) console.log(r.row);
   console.log(`\nWhere helm lock upgrade's time goes (medians):\n\n${BREAKDOWN_HEADER}`);
   for (const r of rows) console.log(r.breakdown);
 } finally {

@@ -35,6 +35,8 @@ export interface LockSettings {
   orderKey?: number;
   /** `--lock-superseded-ok`: a superseded job exits 0 instead of 8. @default {false} */
   supersededOk: boolean;
+  /** `false` with `--lock-no-fence`: helm talks to the API server directly (`lib/fence/`). */
+  fence: boolean;
 }
 
 /** How a flag takes its value. */
@@ -89,6 +91,7 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
     },
   },
   { name: "lock-no-recover", value: "bool", set: (s, v) => void (s.recover = !v) },
+  { name: "lock-no-fence", value: "bool", set: (s, v) => void (s.fence = !v) },
   {
     name: "lock-queue",
     value: "string",
@@ -142,6 +145,7 @@ export function defaultLockSettings(): LockSettings {
     leaseDurationSeconds: DEFAULT_LEASE_DURATION_SECONDS,
     queue: "fifo",
     supersededOk: false,
+    fence: true,
   };
 }
 

@@ -28,6 +28,7 @@ import {
 import { redactCommandLine } from "../redact.ts";
 import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
 import { kubeRecords, storageDriver } from "../helm/storage.ts";
+import { type Fenced, fenceHelm } from "./fenced.ts";
 
 /** Where {@linkcode lockedRun} reports what it does. */
 export interface Reporter {
@@ -171,6 +172,7 @@ async function lockedRunWith(
     })
     : () => {};
   let held: QueuedLock | undefined;
+  let fence: Fenced | undefined;
   try {
     const identity = holderIdentity();
     report.debug(`holder identity ${identity}`);
@@ -207,6 +209,7 @@ async function lockedRunWith(
     }
     report.info(`acquired ${where} after ${roughDuration(Date.now() - waitStart)}`);
     setHeldLock({ namespace: conn.namespace, release: inv.release, identity });
+    fence = fenceHelm({ ...inv.cluster, fence: inv.fence }, conn, held, report);
 
     if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
       if (inv.dryRun) {
@@ -214,7 +217,7 @@ async function lockedRunWith(
       } else {
         try {
           const signal = AbortSignal.any([signals.signal, held.lost]);
-          await recover(inv, client, conn.namespace, signal, report);
+          await recover(inv, client, { namespace: conn.namespace, signal, env: fence.env }, report);
         } catch (e) {
           // A signal or the lost lock stopped recovery's helm (SIGTERM): say that, not how
           // helm died of it.
@@ -227,7 +230,7 @@ async function lockedRunWith(
       return signals.exitCode();
     }
     held.lost.throwIfAborted();
-    const code = await runHelm(inv, commandLine, held, signals, report);
+    const code = await runHelm(inv, commandLine, held, signals, report, fence);
     if (code === 0 && (inv.command === "install" || inv.command === "upgrade") && !inv.dryRun) {
       // Later jobs with a lower --lock-order-key are refused from now on.
       await held.recordDeploy().catch((err) =>
@@ -236,6 +239,8 @@ async function lockedRunWith(
     }
     return code;
   } finally {
+    // helm is done: nothing may pass once the Lease is released.
+    await fence?.close();
     // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
     // process before the Lease is deleted, or the next job waits for it to expire.
     if (held?.lost.aborted) {
@@ -265,19 +270,18 @@ async function lockedRunWith(
 async function recover(
   inv: Invocation,
   client: KubeClient,
-  namespace: string,
-  signal: AbortSignal,
+  opts: { namespace: string; signal: AbortSignal; env: Record<string, string> },
   report: Reporter,
 ): Promise<void> {
+  const { namespace } = opts;
   // helm's records are read (and a stale revision unlocked) directly for the drivers
   // helm-lock knows; other drivers go through helm.
   const driver = storageDriver(Deno.env.get("HELM_DRIVER"));
-  const opts = {
-    namespace,
-    signal,
+  const readOpts = {
+    ...opts,
     ...(driver ? { records: kubeRecords(client, namespace, driver) } : {}),
   };
-  const state = await readRelease(inv.release, inv.globalArgs, opts);
+  const state = await readRelease(inv.release, inv.globalArgs, readOpts);
   const plan = planRecovery(state, {
     command: inv.command,
     install: inv.install,
@@ -285,7 +289,7 @@ async function recover(
     namespace,
   });
   if (plan.action === "proceed") report.info(plan.reason);
-  await recoverRelease(inv.release, plan, inv.globalArgs, report.info, opts);
+  await recoverRelease(inv.release, plan, inv.globalArgs, report.info, readOpts);
 }
 
 async function runHelm(
@@ -294,9 +298,10 @@ async function runHelm(
   held: QueuedLock,
   signals: Signals,
   report: Reporter,
+  fence: Fenced,
 ): Promise<number> {
   report.info(`running helm ${commandLine}`);
-  const helm = helmSpawn(inv.helmArgs);
+  const helm = helmSpawn(inv.helmArgs, fence.env);
   signals.onSignal = (sig, count) => {
     if (count < KILL_AT_SIGNAL) {
       // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A
@@ -320,6 +325,7 @@ async function runHelm(
   };
   held.lost.addEventListener("abort", onLost, { once: true });
   const status = await helm.status;
+  await fence.close();
   held.lost.removeEventListener("abort", onLost);
   if (held.lost.aborted) {
     const reason = held.lost.reason;

@@ -128,17 +128,17 @@ export interface HelmRun {
  * the terminal or CI log exactly as it would without helm-lock.
  *
  * @param args helm's arguments, verbatim and in order.
+ * @param env Variables added to (or overriding) the inherited environment (the fence's).
  * @returns A handle to wait for helm and to forward signals to it.
  * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
  */
-export function helmSpawn(args: string[]): HelmRun {
+export function helmSpawn(args: string[], env?: Record<string, string>): HelmRun {
   const bin = helmBin();
-  const env = nestingEnv(bin);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(bin, {
       args,
-      env,
+      env: { ...env, ...nestingEnv(bin) },
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",

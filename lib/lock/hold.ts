@@ -19,6 +19,7 @@
 
 import type { V1Lease } from "@kubernetes/client-node";
 import { MicroTime } from "../kube/micro_time.ts";
+import { Annotation } from "./identity.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import { roughDuration } from "../duration.ts";
@@ -255,6 +256,10 @@ export class Held implements HeldLock {
       lease = await this.#retrying("get", () => api.get());
       if (!this.#isOurs(lease)) return;
     }
+    // Clear the holder first (client-go's ReleaseOnCancel), marked released, then delete:
+    // waiters take a released Lease at once, but one deleted while held only once it would
+    // have expired, as its holder may still be able to write until then (wait.ts).
+    lease = await this.#clearHolder(lease).catch(() => lease);
     for (let attempt = 0;; attempt++) {
       const uid = lease?.metadata?.uid ?? "";
       const resourceVersion = lease?.metadata?.resourceVersion ?? "";
@@ -266,8 +271,8 @@ export class Held implements HeldLock {
         if (isStatus(err, 403)) {
           // Without `delete`, clearing the holder frees the lock just as well.
           const fresh = await this.#retrying("get", () => api.get());
-          if (!this.#isOurs(fresh)) return;
-          await this.#clearHolder(fresh);
+          if (!this.#isOurs(fresh, true)) return;
+          if (fresh.spec?.holderIdentity) await this.#clearHolder(fresh);
           this.#ctx.warn(
             `the Role of user "${this.#ctx.user}" lacks "delete" on leases in namespace "${this.#ctx.namespace}": released the lock by clearing its holder instead; grant "delete" so the Lease is removed`,
           );
@@ -275,11 +280,12 @@ export class Held implements HeldLock {
         }
         if (isStatus(err, 409) || isStatus(err, 400) || isStatus(err, 422)) {
           const fresh = await request(this.#ctx, api.get()).catch(() => undefined);
-          if (!fresh || fresh.metadata?.uid !== uid || fresh.spec?.holderIdentity !== identity) {
+          const holder = fresh?.spec?.holderIdentity;
+          if (!fresh || fresh.metadata?.uid !== uid || (holder && holder !== identity)) {
             return; // No longer ours: leave it alone.
           }
           if (isStatus(err, 409) && attempt < 5) {
-            lease = fresh;
+            lease = holder ? await this.#clearHolder(fresh).catch(() => fresh) : fresh;
             continue;
           }
           // Delete preconditions unsupported: clearing the holder releases it just as well.
@@ -292,15 +298,26 @@ export class Held implements HeldLock {
     }
   }
 
-  #isOurs(lease: V1Lease | undefined): lease is V1Lease {
+  /** Our Lease, still held by us (or, with `cleared`, released by us and not taken since). */
+  #isOurs(lease: V1Lease | undefined, cleared = false): lease is V1Lease {
+    const holder = lease?.spec?.holderIdentity;
     return !!lease && lease.metadata?.uid === this.#lease.metadata?.uid &&
-      lease.spec?.holderIdentity === this.#ctx.identity;
+      (holder === this.#ctx.identity ||
+        (cleared && !holder && lease.metadata?.annotations?.[Annotation.released] === "true"));
   }
 
-  async #clearHolder(lease: V1Lease): Promise<void> {
+  /** Clears the holder, marked released so waiters take it at once; returns the new Lease. */
+  async #clearHolder(lease: V1Lease): Promise<V1Lease> {
     const { holderIdentity: _holder, ...spec } = lease.spec ?? {};
-    const { managedFields: _managed, ...metadata } = lease.metadata ?? {};
-    await this.#retrying("update", () => this.#ctx.api.replace({ ...lease, metadata, spec }));
+    const { managedFields: _managed, ...meta } = lease.metadata ?? {};
+    const metadata = {
+      ...meta,
+      annotations: { ...meta.annotations, [Annotation.released]: "true" },
+    };
+    return await this.#retrying(
+      "update",
+      () => this.#ctx.api.replace({ ...lease, metadata, spec }),
+    );
   }
 
   /** A request retried through transient failures (five tries), mapped on failure. */

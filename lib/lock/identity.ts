@@ -17,6 +17,11 @@ export const Annotation = {
   host: `${ANNOTATION_PREFIX}host`,
   command: `${ANNOTATION_PREFIX}command`,
   startedAt: `${ANNOTATION_PREFIX}started-at`,
+  /**
+   * Written with the cleared holder by a holder's own release: waiters take such a Lease at
+   * once, but wait out one whose holder vanished without it (`wait.ts`).
+   */
+  released: `${ANNOTATION_PREFIX}released`,
 } as const;
 
 /** Kubernetes caps all annotations of an object at 256 KiB; a command line need not come close. */

@@ -87,6 +87,11 @@ export class Waiter {
   #observedAt = 0;
   /** When we last heard the Lease's state from the server (a read or a watch event). */
   #syncedAt = -Infinity;
+  /**
+   * Set while `#lease` is the last held state of a Lease whose holder vanished without a
+   * release; `actual` is what the server has now (absent, or without holder): write on that.
+   */
+  #vanished: { actual: V1Lease | undefined } | undefined;
   #watching = false;
   #relist = false;
   /** Set by watch events, so one arriving during a request is not slept through. */
@@ -124,6 +129,21 @@ export class Waiter {
   }
 
   #observe(lease: V1Lease | undefined): void {
+    const last = this.#lease;
+    const heldByOther = (l: V1Lease | undefined) =>
+      !!l?.spec?.holderIdentity && l.spec.holderIdentity !== this.#ctx.identity;
+    const vanished = !lease ||
+      (!lease.spec?.holderIdentity && !lease.metadata?.annotations?.[Annotation.released]);
+    if (last && vanished && (this.#vanished || heldByOther(last))) {
+      // Deleted or cleared while held, not released by its holder (a release marks it): that
+      // holder may still write until its renew deadline, so the Lease counts as held until
+      // it would have expired by our observation — by then its fence has cut helm off.
+      this.#vanished = { actual: lease };
+      if (lease?.metadata?.resourceVersion) this.#rv = lease.metadata.resourceVersion;
+      this.#syncedAt = this.#ctx.clock.now();
+      return;
+    }
+    this.#vanished = undefined;
     this.#lease = lease;
     if (lease?.metadata?.resourceVersion) this.#rv = lease.metadata.resourceVersion;
     this.#syncedAt = this.#ctx.clock.now();
@@ -230,23 +250,25 @@ export class Waiter {
     if (lease && !this.#isFree(lease, sentAt)) return undefined;
     if (sentAt < this.#turnAt(lease)) return undefined;
     if (
-      lease?.spec?.holderIdentity && !this.#watching && this.#syncedAt < this.#expiresAt(lease)
+      lease?.spec?.holderIdentity && !this.#vanished && !this.#watching &&
+      this.#syncedAt < this.#expiresAt(lease)
     ) {
       // Expired by what we knew, but without a watch we may have missed renewals: look first.
       this.#observe(await request(this.#ctx, api.get()));
       return undefined;
     }
-    const verb = lease ? "update" : "create";
+    const base = this.#vanished ? this.#vanished.actual : lease;
+    const verb = base ? "update" : "create";
     try {
-      const body = holderLease(this.#ctx, lease);
-      const written = await request(this.#ctx, lease ? api.replace(body) : api.create(body));
+      const body = holderLease(this.#ctx, base);
+      const written = await request(this.#ctx, base ? api.replace(body) : api.create(body));
       return { lease: written, sentAt };
     } catch (err) {
       if (isStatus(err, 409)) {
         this.#observe(await request(this.#ctx, api.get())); // Someone moved first.
         return undefined;
       }
-      if (isStatus(err, 404) && lease) {
+      if (isStatus(err, 404) && base) {
         this.#observe(undefined);
         return undefined;
       }

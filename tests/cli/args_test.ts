@@ -19,6 +19,7 @@ interface Case {
   globalArgs?: string[];
   lockTimeoutMs?: number;
   recover?: boolean;
+  fence?: boolean;
   debug?: boolean;
   check?: (invocation: Invocation) => void;
 }
@@ -225,6 +226,13 @@ const CASES: Case[] = [
     chart: "./chart",
     recover: false,
     lockTimeoutMs: 0,
+  },
+  {
+    args: ["upgrade", "my-rel", "./chart", "--lock-no-fence"],
+    helmArgs: ["upgrade", "my-rel", "./chart"],
+    release: "my-rel",
+    chart: "./chart",
+    fence: false,
   },
   // the example from the issue
   {
@@ -445,6 +453,7 @@ for (const c of CASES) {
     if (c.globalArgs !== undefined) assert.deepEqual(inv.globalArgs, c.globalArgs);
     assert.equal(inv.lockTimeoutMs, c.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
     assert.equal(inv.recover, c.recover ?? true);
+    assert.equal(inv.fence, c.fence ?? true);
     assert.equal(inv.debug, c.debug ?? false);
     c.check?.(inv);
   });

@@ -14,7 +14,8 @@ const ALLOWED: Record<string, string[]> = {
   kube: [".", "kube"],
   helm: [".", "kube", "helm"],
   lock: [".", "kube", "lock"],
-  cli: [".", "kube", "helm", "lock", "cli"],
+  fence: [".", "fence"],
+  cli: [".", "kube", "helm", "lock", "fence", "cli"],
 };
 
 function libFiles(dir = LIB): string[] {

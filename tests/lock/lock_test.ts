@@ -57,6 +57,15 @@ function othersLease(renewTime: Date, durationSeconds = 15): V1Lease {
 }
 
 /** Starts acquiring and records when (on the fake clock) it settled. */
+/** What a holder's release does: clear the holder, then delete the Lease. */
+function releaseAsHolder(server: FakeLeaseServer): void {
+  const { holderIdentity: _holder, ...spec } = server.lease?.spec ?? {};
+  const metadata = server.lease?.metadata ?? {};
+  const annotations = { ...metadata.annotations, [Annotation.released]: "true" };
+  server.put({ ...server.lease, metadata: { ...metadata, annotations }, spec });
+  server.put(undefined);
+}
+
 function start(options: LockOptions, clock: FakeClock) {
   const state: { lock?: HeldLock; error?: unknown; at?: number } = {};
   const done = acquireLock(options).then(
@@ -174,10 +183,45 @@ Deno.test("acquireLock() wakes at once when the holder releases, through the wat
   await clock.advance(3_000);
   assert.equal(server.calls.watch, 1);
   const releasedAt = clock.now();
-  server.put(undefined);
+  releaseAsHolder(server);
   await clock.flush();
   assert.ok(state.lock);
   assert.equal(state.at, releasedAt, "no time passed between release and acquire");
+  await releaseHeld(state);
+});
+
+Deno.test("acquireLock() counts a Lease cleared by hand while held as held until it would have expired", async () => {
+  const { clock, server, options } = setup();
+  server.put(othersLease(clock.date()));
+  const lastChange = clock.now();
+  const { state } = start(options, clock);
+  await clock.advance(1_000);
+  const { holderIdentity: _holder, ...spec } = server.lease?.spec ?? {};
+  server.put({ ...server.lease, spec }); // No release mark: its holder may still write.
+  await clock.advance(13_999);
+  assert.equal(state.lock, undefined);
+  await clock.advance(1);
+  assert.ok(state.lock);
+  assert.equal(state.at! - lastChange, 15_000);
+  assert.equal(server.lease?.metadata?.annotations?.[Annotation.released], undefined);
+  await releaseHeld(state);
+});
+
+Deno.test("acquireLock() counts a Lease deleted while held as held until it would have expired", async () => {
+  const { clock, server, options } = setup();
+  server.put(othersLease(clock.date()));
+  const { state } = start(options, clock);
+  await clock.advance(3_000);
+  const lastChange = clock.now();
+  server.renew(clock.date());
+  await clock.advance(2_000);
+  server.put(undefined); // kubectl delete lease: its holder may still write until its deadline.
+  await clock.advance(12_999);
+  assert.equal(state.lock, undefined, "the holder's renew deadline may not have passed");
+  await clock.advance(1);
+  assert.ok(state.lock);
+  assert.equal(state.at! - lastChange, 15_000);
+  assert.equal(server.lease?.spec?.holderIdentity, ME);
   await releaseHeld(state);
 });
 
@@ -192,7 +236,7 @@ Deno.test("acquireLock() re-opens at once a watch that served events, and still 
   await clock.flush();
   assert.equal(server.calls.watch, 2, "re-opened without a backoff");
   const releasedAt = clock.now();
-  server.put(undefined);
+  releaseAsHolder(server);
   await clock.flush();
   assert.equal(state.at, releasedAt);
   await releaseHeld(state);
@@ -290,8 +334,8 @@ Deno.test("acquireLock() keeps waiting through a transient API error", async () 
   const { state } = start(options, clock);
   await clock.advance(1_000);
   server.failures.replace = [networkError()];
-  server.put(undefined);
-  server.put({ ...othersLease(clock.date()), spec: {} }); // Released: try, fail, retry.
+  releaseAsHolder(server);
+  server.put({ ...othersLease(clock.date()), spec: {} }); // Free: try, fail, retry.
   await clock.advance(5_000);
   assert.ok(state.lock);
   await releaseHeld(state);
@@ -474,14 +518,26 @@ Deno.test("HeldLock.lost fires when another holder took the Lease", async () => 
   assert.equal(server.calls.delete, 0);
 });
 
-Deno.test("HeldLock.release() deletes guarded by uid and the latest resourceVersion", async () => {
+Deno.test("HeldLock.release() clears the holder, then deletes guarded by uid and the latest resourceVersion", async () => {
   const { clock, server, options } = setup({ leaseDurationSeconds: 3 });
   const { state } = start(options, clock);
   await clock.advance(2_500); // One renewal moved the resourceVersion.
   const meta = server.lease?.metadata;
+  const renewals = server.calls.replace;
+  const events: string[] = [];
+  await server.watch(
+    "",
+    (e) => events.push(`${e.type}:${e.object.spec?.holderIdentity ?? ""}`),
+    new AbortController().signal,
+  );
   await state.lock?.release();
   await state.lock?.release();
-  assert.deepEqual(server.deletes, [{ uid: meta?.uid, resourceVersion: meta?.resourceVersion }]);
+  assert.deepEqual(events, ["MODIFIED:", "DELETED:"]);
+  assert.equal(server.calls.replace, renewals + 1, "the release's clear");
+  assert.deepEqual(server.deletes, [{
+    uid: meta?.uid,
+    resourceVersion: String(Number(meta?.resourceVersion) + 1),
+  }]);
   assert.equal(server.lease, undefined);
 });
 
@@ -492,6 +548,7 @@ Deno.test("HeldLock.release() does not wait for a renewal in flight", async () =
   server.hang.add("replace");
   await clock.advance(5_000); // The renewal is sent and never answered.
   assert.equal(server.calls.replace, 1);
+  server.hang.delete("replace"); // Only that one request stalls.
   let released = false;
   state.lock?.release().then(() => released = true);
   await clock.flush();
@@ -509,4 +566,20 @@ Deno.test("HeldLock.release() clears the holder when delete preconditions are re
   await state.lock?.release();
   assert.ok(server.lease);
   assert.equal(server.lease.spec?.holderIdentity, undefined);
+});
+
+Deno.test("HeldLock.validUntil() is the last renewal's send time plus the renew deadline, -Infinity once released", async () => {
+  const { clock, server, options } = setup();
+  const { state } = start(options, clock);
+  await clock.flush();
+  const acquiredAt = clock.now();
+  assert.equal(state.lock?.validUntil(), acquiredAt + 10_000);
+  await clock.advance(5_000); // The first renewal, sent at 5 s.
+  assert.equal(state.lock?.validUntil(), acquiredAt + 15_000);
+  server.down = true;
+  await clock.advance(5_000); // A failed renewal does not extend it.
+  assert.equal(state.lock?.validUntil(), acquiredAt + 15_000);
+  server.down = false;
+  await state.lock?.release();
+  assert.equal(state.lock?.validUntil(), -Infinity);
 });

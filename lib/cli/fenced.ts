@@ -1,0 +1,93 @@
+/**
+ * Sets up the fence (`lib/fence/`) for a held lock: opens the pass-through, cuts it the
+ * moment the lock is lost, and gives the environment that points helm at it, or says on
+ * one line why helm runs unfenced.
+ *
+ * @module
+ */
+
+import type { ClusterFlags } from "../kube/cluster_flags.ts";
+import type { KubeConnection } from "../kube/connection.ts";
+import type { HeldLock } from "../lock/lock.ts";
+import { PassThrough, planFence } from "../fence/mod.ts";
+
+/** Where the notice and statistics go (`locked_run.ts`'s Reporter). */
+interface Reporter {
+  info(line: string): void;
+  debug(line: string): void;
+}
+
+/** A fence around helm's traffic, or none. */
+export interface Fenced {
+  /** Environment for every helm helm-lock starts while it holds the lock. */
+  readonly env: Record<string, string>;
+  /** Cuts helm off (if not yet), stops the pass-through and reports what went through. */
+  close(): Promise<void>;
+}
+
+/**
+ * Fences helm's traffic to the API server behind the held lock.
+ *
+ * @param flags helm's connection flags (an explicit `--kube-apiserver` rules fencing out)
+ *   and `--lock-no-fence`.
+ * @param conn The connection helm will use.
+ * @param held The lock; its `validUntil()` gates every forwarded chunk.
+ * @param report Where the one-line notice and the debug statistics go.
+ * @param env The environment helm inherits. @default {Deno.env.toObject()}
+ */
+export function fenceHelm(
+  flags: ClusterFlags & { fence: boolean },
+  conn: KubeConnection,
+  held: HeldLock,
+  report: Reporter,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): Fenced {
+  if (!flags.fence) {
+    report.info("not fencing helm's API traffic: --lock-no-fence");
+    return { env: {}, close: () => Promise.resolve() };
+  }
+  const cluster = conn.cluster;
+  const plan = planFence({
+    server: cluster.server,
+    tlsServerName: cluster.tlsServerName,
+    proxyUrl: cluster.proxyUrl,
+    inCluster: cluster.name === "in-cluster",
+    apiserverOnArgv: flags.kubeApiserver !== undefined,
+  }, env);
+  if ("off" in plan) {
+    report.info(
+      `not fencing helm's API traffic (a paused or lost holder's helm could still write): ${plan.off}`,
+    );
+    return { env: {}, close: () => Promise.resolve() };
+  }
+  const passThrough = PassThrough.open({
+    upstream: plan.upstream,
+    validUntil: () => held.validUntil(),
+    onCut: (reason) => {
+      if (reason !== "helm is done") report.info(`cut helm off the API server: ${reason}`);
+    },
+  });
+  const onLost = () => passThrough.cut("the lock was lost");
+  held.lost.addEventListener("abort", onLost, { once: true });
+  const via = plan.upstream.proxy ? ` through proxy ${plan.upstream.proxy.host}` : "";
+  report.debug(`fence: helm reaches the API server through 127.0.0.1:${passThrough.port}${via}`);
+  let closed: Promise<void> | undefined;
+  return {
+    env: plan.helmEnv(passThrough.port),
+    close() {
+      return closed ??= (async () => {
+        held.lost.removeEventListener("abort", onLost);
+        await passThrough.close();
+        const s = passThrough.stats();
+        const margin = s.minMarginMs === undefined
+          ? ""
+          : `, each with at least ${Math.floor(s.minMarginMs)} ms of the lock's validity left`;
+        report.debug(
+          `fence: forwarded ${s.forwardedBytes} bytes on ${s.connections} connections${margin}; ` +
+            `after the cut-off ${s.forwardedAfterCut} bytes forwarded, ${s.refusedBytes} bytes ` +
+            `and ${s.refusedConnections} connections refused`,
+        );
+      })();
+    },
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * The pass-through: a TCP listener on 127.0.0.1 that copies bytes between helm and the API
+ * server, each chunk only while the lock is still valid by the monotonic clock. TLS stays
+ * end to end between helm and the server: this only moves bytes.
+ *
+ * @module
+ */
+
+import { dialUpstream, type Upstream } from "./proxy.ts";
+
+/** Options for {@linkcode PassThrough.open}. */
+export interface PassThroughOptions {
+  /** Where the API server is, and the proxy to reach it through, if any. */
+  upstream: Upstream;
+  /**
+   * Until when traffic may flow, on the clock of `now` (the lock's renew deadline); checked
+   * before every chunk is forwarded.
+   */
+  validUntil: () => number;
+  /** Monotonic milliseconds. @default {performance.now} */
+  now?: () => number;
+  /** Called once, when the pass-through cuts every connection. */
+  onCut?: (reason: string) => void;
+}
+
+/** What went through, and what did not after the cut-off. */
+export interface PassThroughStats {
+  /** Connections helm opened that reached the API server. */
+  connections: number;
+  /** Bytes forwarded in either direction. */
+  forwardedBytes: number;
+  /** Bytes forwarded after the cut-off: zero by construction (counted to prove it). */
+  forwardedAfterCut: number;
+  /** Bytes read after the cut-off (or past the validity) and dropped. */
+  refusedBytes: number;
+  /** Connections accepted after the cut-off and closed at once. */
+  refusedConnections: number;
+  /**
+   * The least validity left when a chunk was forwarded, in ms (negative would mean a chunk
+   * went out after the lock's validity ended: never, by construction); `undefined` when
+   * nothing was forwarded.
+   */
+  minMarginMs: number | undefined;
+}
+
+const CHUNK = 64 * 1024;
+
+/** A running pass-through. */
+export class PassThrough {
+  readonly #listener: Deno.TcpListener;
+  readonly #opts: PassThroughOptions;
+  readonly #now: () => number;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #accepting: Promise<void>;
+  readonly #pumps = new Set<Promise<void>>();
+  #cut: string | undefined;
+  #stats: PassThroughStats = {
+    connections: 0,
+    forwardedBytes: 0,
+    forwardedAfterCut: 0,
+    refusedBytes: 0,
+    refusedConnections: 0,
+    minMarginMs: undefined,
+  };
+
+  private constructor(listener: Deno.TcpListener, opts: PassThroughOptions) {
+    this.#listener = listener;
+    this.#opts = opts;
+    this.#now = opts.now ?? (() => performance.now());
+    this.#accepting = this.#accept();
+  }
+
+  /** Listens on `127.0.0.1` on a free port. */
+  static open(opts: PassThroughOptions): PassThrough {
+    return new PassThrough(Deno.listen({ hostname: "127.0.0.1", port: 0 }), opts);
+  }
+
+  /** The local port helm connects to. */
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  /** Why traffic was cut off, once it was. */
+  get cutReason(): string | undefined {
+    return this.#cut;
+  }
+
+  stats(): PassThroughStats {
+    return { ...this.#stats };
+  }
+
+  /** Closes every connection at once; new ones are closed as soon as they are accepted. */
+  cut(reason: string): void {
+    if (this.#cut !== undefined) return;
+    this.#cut = reason;
+    for (const conn of this.#conns) closeQuietly(conn);
+    this.#conns.clear();
+    this.#opts.onCut?.(reason);
+  }
+
+  /** Cuts (if not yet), stops listening and waits for every copy loop to end. */
+  async close(reason = "helm is done"): Promise<void> {
+    this.cut(reason);
+    closeQuietly(this.#listener);
+    await this.#accepting;
+    await Promise.all(this.#pumps);
+  }
+
+  /** Whether a chunk may pass now; cuts everything the first time it may not. */
+  #mayForward(): boolean {
+    if (this.#cut !== undefined) return false;
+    const margin = this.#opts.validUntil() - this.#now();
+    if (margin > 0) {
+      this.#stats.minMarginMs = Math.min(this.#stats.minMarginMs ?? Infinity, margin);
+      return true;
+    }
+    this.cut("the lock's validity ended");
+    return false;
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return; // Closed.
+      }
+      if (!this.#mayForward()) {
+        this.#stats.refusedConnections++;
+        closeQuietly(conn);
+        continue;
+      }
+      const pump = this.#serve(conn);
+      this.#pumps.add(pump);
+      pump.finally(() => this.#pumps.delete(pump));
+    }
+  }
+
+  async #serve(client: Deno.Conn): Promise<void> {
+    this.#conns.add(client);
+    let server: Deno.Conn;
+    let early: Uint8Array;
+    try {
+      ({ conn: server, early } = await dialUpstream(this.#opts.upstream));
+    } catch {
+      // helm sees a closed connection, as it would see a refused one.
+      this.#conns.delete(client);
+      closeQuietly(client);
+      return;
+    }
+    if (this.#cut !== undefined) {
+      closeQuietly(server);
+      this.#conns.delete(client);
+      return;
+    }
+    this.#conns.add(server);
+    this.#stats.connections++;
+    const done = () => {
+      closeQuietly(client);
+      closeQuietly(server);
+      this.#conns.delete(client);
+      this.#conns.delete(server);
+    };
+    await Promise.all([
+      this.#pump(client, server, new Uint8Array(0)).finally(done),
+      this.#pump(server, client, early).finally(done),
+    ]);
+  }
+
+  async #pump(from: Deno.Conn, to: Deno.Conn, first: Uint8Array): Promise<void> {
+    const buf = new Uint8Array(CHUNK);
+    let pending = first;
+    for (;;) {
+      if (pending.length === 0) {
+        let n: number | null;
+        try {
+          n = await from.read(buf);
+        } catch {
+          return;
+        }
+        if (n === null) return;
+        pending = buf.subarray(0, n);
+      }
+      // The check right before the write: a process that wakes from a pause (SIGSTOP, a
+      // frozen VM) judges its lock before anything it read leaves.
+      if (!this.#mayForward()) {
+        this.#stats.refusedBytes += pending.length;
+        return;
+      }
+      try {
+        while (pending.length > 0) {
+          const written = await to.write(pending);
+          if (this.#cut !== undefined) this.#stats.forwardedAfterCut += written;
+          this.#stats.forwardedBytes += written;
+          pending = pending.subarray(written);
+        }
+      } catch {
+        return;
+      }
+    }
+  }
+}
+
+function closeQuietly(c: { close(): void }): void {
+  try {
+    c.close();
+  } catch {
+    // Already closed.
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * Fencing end to end (issue 10): helm-lock spawned like a user runs it, real helm 3 and 4,
+ * the real API server. A holder that is paused, lost its lock or is dead cannot write.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { releaseStatus, run, waitFor, waitForStatus } from "../support/helm.ts";
+import { childPids, helmLock, LockProcess } from "../support/cli.ts";
+import { ConnectProxy } from "../support/connect_proxy.ts";
+import { ExitCode } from "../../lib/errors.ts";
+
+const FAST = "tests/fixtures/fast";
+const SLOW = "tests/fixtures/slow";
+const LEASE = ["--lock-lease-duration", "3s"];
+/** The pass-through's own count, from its --debug line. */
+const NOTHING_AFTER_CUT = /after the cut-off 0 bytes forwarded/;
+
+async function history(bin: string, namespace: string, env: Record<string, string>) {
+  const out = await run(bin, ["history", "app", "-n", namespace, "-o", "json"], env);
+  assert.equal(out.code, 0, out.stderr);
+  return (JSON.parse(out.stdout) as Array<{ revision: number; status: string }>).map((r) =>
+    `${r.revision}:${r.status}`
+  );
+}
+
+/** What the recovered history looks like when the old helm never wrote after losing. */
+const RECOVERED = ["1:superseded", "2:pending-upgrade", "3:superseded", "4:deployed"];
+
+function processGone(pid: number, timeoutMs: number): Promise<true> {
+  return waitFor(`process ${pid} to exit`, async () => {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return stat === "" || state === "Z" ? true : undefined;
+  }, timeoutMs);
+}
+
+for (const helm of helms) {
+  const setup = async (prefix: string) => {
+    const namespace = await createNamespace(`${prefix}-${helm.name}`);
+    const env = await helmEnv({ HELM_BIN: helm.bin });
+    assert.equal((await run(helm.bin, ["install", "app", SLOW, "-n", namespace], env)).code, 0);
+    const holder = new LockProcess(
+      [
+        "upgrade",
+        "app",
+        SLOW,
+        "-n",
+        namespace,
+        "--wait",
+        "--timeout",
+        "5m",
+        "--set",
+        "tag=v2",
+        "--debug",
+        ...LEASE,
+      ],
+      env,
+    );
+    await holder.waitForLine(/running helm/);
+    await waitForStatus(helm.bin, "app", namespace, env, "pending-upgrade");
+    const waiter = () =>
+      new LockProcess(["upgrade", "app", SLOW, "-n", namespace, "--set", "tag=v3", ...LEASE], env);
+    return { namespace, env, holder, waiter };
+  };
+
+  Deno.test(`${helm.name}: a holder paused past its lease cannot write once a waiter took over`, async () => {
+    const { namespace, env, holder, waiter } = await setup("fence-paused");
+    const next = waiter();
+    await next.waitForLine(/held by/);
+    holder.child.kill("SIGSTOP");
+    let out;
+    try {
+      const deployed = await next.output();
+      assert.equal(deployed.code, 0, deployed.stderr);
+      assert.match(deployed.stderr, /rolled back/);
+      assert.deepEqual(await history(helm.bin, namespace, env), RECOVERED);
+    } finally {
+      holder.child.kill("SIGCONT");
+      out = await holder.output();
+    }
+    assert.equal(out.code, ExitCode.LockLost, out.stderr);
+    // Woken, it judged its lock before forwarding anything: by the renewal or the fence.
+    assert.match(out.stderr, /cut helm off the API server: the lock('s validity ended| was lost)/);
+    assert.match(out.stderr, /Lost the lock on release "app"/);
+    assert.match(out.stderr, NOTHING_AFTER_CUT);
+    // The old helm, stopped with SIGTERM, tried to mark its revision failed: not one of its
+    // writes arrived after the takeover.
+    assert.deepEqual(await history(helm.bin, namespace, env), RECOVERED);
+  });
+
+  Deno.test(`${helm.name}: a Lease deleted by hand cuts the old helm off before the waiter takes over`, async () => {
+    const { namespace, env, holder, waiter } = await setup("fence-deleted");
+    const next = waiter();
+    await next.waitForLine(/held by/);
+    const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
+    await api.deleteNamespacedLease({ name: "helm-lock-app", namespace });
+
+    const out = await holder.output();
+    assert.equal(out.code, ExitCode.LockLost, out.stderr);
+    assert.match(out.stderr, /the Lease was deleted/);
+    assert.match(out.stderr, NOTHING_AFTER_CUT);
+    const cutAt = holder.lineAt(/cut helm off the API server: the lock was lost/);
+    assert.ok(cutAt, out.stderr);
+    const deployed = await next.output();
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.ok(cutAt < next.lineAt(/acquired lock/)!, "the old helm was cut off first");
+    // helm's cancellation could not overwrite anything: the next job's revision stands.
+    assert.deepEqual(await history(helm.bin, namespace, env), RECOVERED);
+  });
+
+  Deno.test(`${helm.name}: the helm of a SIGKILLed holder cannot write`, async () => {
+    const { namespace, env, holder } = await setup("fence-killed");
+    const [helmPid] = await childPids(holder.child.pid);
+    assert.ok(helmPid);
+    holder.child.kill("SIGKILL");
+    await holder.child.status; // Not its output: helm holds the same stderr pipe.
+    // helm outlived its holder: asked to stop, it tries to mark its release failed at once
+    // (as the SIGTERM test in tests/cli/ shows without a dead holder). It cannot.
+    Deno.kill(helmPid, "SIGTERM");
+    await processGone(helmPid, 10_000).catch(() => Deno.kill(helmPid, "SIGKILL"));
+    assert.equal((await releaseStatus(helm.bin, "app", namespace, env))?.status, "pending-upgrade");
+    await holder.output();
+  });
+}
+
+/** A non-loopback IPv4 address of this machine: Go proxies only those. */
+const OUTSIDE_IP = Deno.networkInterfaces().find((i) =>
+  i.family === "IPv4" && !i.address.startsWith("127.")
+)?.address;
+
+/** Forwards `ip:<port>` to `target` (the API server listens on 127.0.0.1 only). */
+function forwarder(ip: string, target: URL): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: ip, port: 0 });
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of listener) {
+      const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+      conns.push(conn, server);
+      conn.readable.pipeTo(server.writable).catch(() => {});
+      server.readable.pipeTo(conn.writable).catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    },
+  };
+}
+
+async function kubeconfigWith(cluster: Record<string, unknown>): Promise<string> {
+  const admin = adminKubeConfig();
+  const user = admin.getCurrentUser()!;
+  const dir = await Deno.makeTempDir({ prefix: "helm-lock-fence-" });
+  const path = join(dir, "kubeconfig");
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{
+        name: "test",
+        cluster: { "certificate-authority-data": admin.getCurrentCluster()!.caData, ...cluster },
+      }],
+      users: [{
+        name: "admin",
+        user: { "client-certificate-data": user.certData, "client-key-data": user.keyData },
+      }],
+      contexts: [{ name: "test", context: { cluster: "test", user: "admin" } }],
+      "current-context": "test",
+    }),
+  );
+  return path;
+}
+
+for (const helm of helms) {
+  Deno.test({
+    name: `${helm.name}: HTTPS_PROXY still carries helm's traffic with fencing on`,
+    ignore: !OUTSIDE_IP,
+    async fn() {
+      const server = new URL(adminKubeConfig().getCurrentCluster()!.server);
+      const outside = forwarder(OUTSIDE_IP!, server);
+      const proxy = new ConnectProxy();
+      try {
+        const namespace = await createNamespace("fence-https-proxy");
+        const kubeconfig = await kubeconfigWith({
+          server: `https://${OUTSIDE_IP}:${outside.port}`,
+          "tls-server-name": "localhost",
+        });
+        const env = await helmEnv({
+          HELM_BIN: helm.bin,
+          KUBECONFIG: kubeconfig,
+          HTTPS_PROXY: proxy.url,
+        });
+        const out = await helmLock(["upgrade", "-i", "app", FAST, "-n", namespace, "--debug"], env);
+        assert.equal(out.code, 0, out.stderr);
+        assert.doesNotMatch(out.stderr, /not fencing/);
+        assert.match(out.stderr, /through 127\.0\.0\.1:\d+ through proxy 127\.0\.0\.1/);
+        assert.match(out.stderr, /fence: forwarded [1-9]\d* bytes/);
+        assert.ok(proxy.connects.includes(`${OUTSIDE_IP}:${outside.port}`), proxy.connects.join());
+      } finally {
+        await proxy.close();
+        outside.close();
+      }
+    },
+  });
+
+  Deno.test(`${helm.name}: a kubeconfig proxy-url still works; helm-lock says helm runs unfenced`, async () => {
+    const server = adminKubeConfig().getCurrentCluster()!.server;
+    const proxy = new ConnectProxy();
+    try {
+      const namespace = await createNamespace("fence-proxy-url");
+      const kubeconfig = await kubeconfigWith({ server, "proxy-url": proxy.url });
+      const env = await helmEnv({ HELM_BIN: helm.bin, KUBECONFIG: kubeconfig });
+      const out = await helmLock(["upgrade", "-i", "app", FAST, "-n", namespace], env);
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stderr, /not fencing helm's API traffic .*: the kubeconfig's proxy-url/);
+      const target = new URL(server).host;
+      assert.ok(proxy.connects.filter((c) => c === target).length >= 2, proxy.connects.join());
+    } finally {
+      await proxy.close();
+    }
+  });
+}
