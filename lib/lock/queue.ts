@@ -636,6 +636,7 @@ class Queue {
         ...(onProgress ? { onProgress: (p) => onProgress({ ...p, queue: this.#place }) } : {}),
       });
       this.#stop.abort();
+      this.#dropDeadHolders();
       // Tell the queue (a `newest` waiter behind us is superseded now), then check that no
       // newer deploy happened while we waited.
       const [, state] = await Promise.all([
@@ -653,6 +654,20 @@ class Queue {
     } finally {
       this.#stop.abort();
       loops?.catch(() => {});
+    }
+  }
+
+  /**
+   * We hold the lock, so any other ticket still marked holding is a dead holder's (killed
+   * before it could leave): removed now (guarded) rather than after it expires.
+   */
+  #dropDeadHolders(): void {
+    const mine = this.#mine?.metadata?.name;
+    for (const [name, seen] of this.#seen) {
+      if (name === mine || !seen.ticket.holding) continue;
+      const { uid = "", resourceVersion = "" } = seen.lease.metadata ?? {};
+      seen.deleting = resourceVersion;
+      this.#api.delete(name, { uid, resourceVersion }).catch(() => {});
     }
   }
 

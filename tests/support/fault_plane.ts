@@ -68,9 +68,13 @@ export async function faultNamespace(prefix: string): Promise<string> {
 const leasesPath = (namespace: string) =>
   `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
 
-/** The Leases in `namespace` on the fault plane. */
+/**
+ * The Leases in `namespace` on the fault plane, but the deploy queue's state, which outlives
+ * every job by design (it records the last deploy).
+ */
 export async function faultLeases(namespace: string): Promise<V1Lease[]> {
-  return ((await ok(await kube("GET", leasesPath(namespace)))) as { items: V1Lease[] }).items;
+  const list = (await ok(await kube("GET", leasesPath(namespace)))) as { items: V1Lease[] };
+  return list.items.filter((l) => !l.metadata?.name?.startsWith("helm-lock.state."));
 }
 
 /** The Lease `name` in `namespace`. */
