@@ -259,7 +259,11 @@ export class Held implements HeldLock {
     // Clear the holder first (client-go's ReleaseOnCancel), marked released, then delete:
     // waiters take a released Lease at once, but one deleted while held only once it would
     // have expired, as its holder may still be able to write until then (wait.ts).
-    lease = await this.#clearHolder(lease).catch(() => lease);
+    let clearError: unknown;
+    lease = await this.#clearHolder(lease).catch((err) => {
+      clearError = err;
+      return lease;
+    });
     for (let attempt = 0;; attempt++) {
       const uid = lease?.metadata?.uid ?? "";
       const resourceVersion = lease?.metadata?.resourceVersion ?? "";
@@ -269,6 +273,10 @@ export class Held implements HeldLock {
       } catch (err) {
         if (isStatus(err, 404)) return;
         if (isStatus(err, 403)) {
+          // Neither `update` (the clear above) nor `delete`: say so, naming `update`.
+          if (clearError instanceof HelmLockError && clearError.code === ExitCode.Forbidden) {
+            throw clearError;
+          }
           // Without `delete`, clearing the holder frees the lock just as well.
           const fresh = await this.#retrying("get", () => api.get());
           if (!this.#isOurs(fresh, true)) return;

@@ -86,7 +86,7 @@ async function assertAllGone(pids: number[], within = 5_000): Promise<void> {
 for (const helm of helms) {
   Deno.test({
     name:
-      `${helm.name}: SIGKILL of helm-lock mid-upgrade --wait: helm gets SIGTERM at once, the release ends failed, the next job recovers`,
+      `${helm.name}: SIGKILL of helm-lock mid-upgrade --wait: helm gets SIGTERM at once and cannot write, the next job recovers`,
     ...opts,
     async fn() {
       const namespace = await faultNamespace(`kill-${helm.name}`);
@@ -119,8 +119,11 @@ for (const helm of helms) {
       assert.equal(signalled.pid, upgrade?.pid, "the upgrade's helm was told to stop");
       assert.ok(signalled.t - killedAt < 2_000, `SIGTERM ${signalled.t - killedAt} ms after`);
       await assertAllGone(tree, 30_000); // helm, and the watchdog once helm is gone.
+      // helm wanted to mark its cancelled install failed, but its holder is dead: the fence
+      // (lib/fence/) died with it, so that write cannot land (issue 10 wins over issue 9's
+      // "ends failed"). The release stays pending, and the next job recovers it.
       const after = await releaseStatus(helm.bin, "app", namespace, plain);
-      assert.equal(after?.status, "failed", "helm marked its cancelled install failed");
+      assert.equal(after?.status, "pending-install", "the dead holder's helm wrote nothing");
 
       const next = new HelmLockProcess(
         ["upgrade", "--install", "app", FAST, "-n", namespace, ...LEASE],
