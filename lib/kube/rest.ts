@@ -267,6 +267,8 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transp
           const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
           resolve(new Response(body, { status: res.statusCode ?? 0, headers: h }));
         });
+        // First: a request destroyed below (an abort) still emits its "socket hang up".
+        req.on("error", (err) => reject(new TypeError("fetch failed", { cause: err })));
         const signal = init.signal;
         const abort = () => {
           req.destroy();
@@ -274,7 +276,6 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transp
         };
         if (signal?.aborted) return abort();
         signal?.addEventListener("abort", abort, { once: true });
-        req.on("error", (err) => reject(new TypeError("fetch failed", { cause: err })));
         req.end(typeof init.body === "string" ? init.body : undefined);
       });
     },
