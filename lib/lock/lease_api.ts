@@ -96,23 +96,21 @@ export function kubeLeaseApi(client: KubeClient, namespace: string, name: string
 }
 
 /**
- * Wraps a {@linkcode LeaseApi} to count the requests it sends (a watch counts once, when
- * it is opened). For the bench's requests-per-minute figure.
+ * Wraps a {@linkcode LeaseApi} (or the queue's `QueueApi`) to count the requests it sends: each
+ * method call is one (a watch counts once, when it is opened). For the bench's requests-per-minute
+ * figure.
  */
-export function countingLeaseApi(api: LeaseApi): { api: LeaseApi; count: () => number } {
+export function countingApi<T extends object>(api: T): { api: T; count: () => number } {
   let n = 0;
-  const counted = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => (...a: A) => {
-    n++;
-    return f(...a);
-  };
-  return {
-    api: {
-      get: counted(api.get.bind(api)),
-      create: counted(api.create.bind(api)),
-      replace: counted(api.replace.bind(api)),
-      delete: counted(api.delete.bind(api)),
-      watch: counted(api.watch.bind(api)),
+  const counted = new Proxy(api, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        n++;
+        return value.apply(target, args);
+      };
     },
-    count: () => n,
-  };
+  });
+  return { api: counted, count: () => n };
 }

@@ -15,7 +15,7 @@ export { acquireLock, type HeldLock, holderInfo, LockDefaults } from "./lock.ts"
 export { type HoldTimings, holdTimings } from "./context.ts";
 export type { Clock, Sleep } from "./context.ts";
 export type { LockHolderInfo, LockOptions, WaitProgress } from "./options.ts";
-export { countingLeaseApi, kubeLeaseApi, type LeaseApi, type LeaseEvent } from "./lease_api.ts";
+export { countingApi, kubeLeaseApi, type LeaseApi, type LeaseEvent } from "./lease_api.ts";
 export {
   acquireInOrder,
   isSuperseded,
@@ -23,5 +23,5 @@ export {
   type QueueMode,
   type QueueOptions,
 } from "./queue.ts";
-export { countingQueueApi, kubeQueueApi, type QueueApi } from "./queue_api.ts";
+export { kubeQueueApi, type QueueApi } from "./queue_api.ts";
 export { Annotation, ciJobUrl, holderIdentity, lockAnnotations } from "./identity.ts";

@@ -94,26 +94,3 @@ export function kubeQueueApi(client: KubeClient, namespace: string): QueueApi {
     },
   };
 }
-
-/**
- * Wraps a {@linkcode QueueApi} to count the requests it sends (a watch counts once, when
- * it is opened). For the bench's requests-per-minute figure.
- */
-export function countingQueueApi(api: QueueApi): { api: QueueApi; count: () => number } {
-  let n = 0;
-  const counted = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => (...a: A) => {
-    n++;
-    return f(...a);
-  };
-  return {
-    api: {
-      get: counted(api.get.bind(api)),
-      create: counted(api.create.bind(api)),
-      replace: counted(api.replace.bind(api)),
-      delete: counted(api.delete.bind(api)),
-      list: counted(api.list.bind(api)),
-      watch: counted(api.watch.bind(api)),
-    },
-    count: () => n,
-  };
-}

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation } from "../../lib/lock/identity.ts";
-import { countingLeaseApi } from "../../lib/lock/lease_api.ts";
+import { countingApi } from "../../lib/lock/lease_api.ts";
 import type { WaitProgress } from "../../lib/lock/options.ts";
 import {
   acquireInOrder,
@@ -20,7 +20,6 @@ import {
   type Ticket,
   ticketLeaseName,
 } from "../../lib/lock/queue.ts";
-import { countingQueueApi } from "../../lib/lock/queue_api.ts";
 import { FakeClock, unusedClient } from "../support/fake_lease.ts";
 import { FakeLeases } from "../support/fake_leases.ts";
 
@@ -247,8 +246,8 @@ Deno.test("acquireInOrder() orders keyed waiters by key, and refuses one outdate
 Deno.test("acquireInOrder() sends at most 6 requests a minute while waiting behind a holder", async () => {
   const { clock, store, options } = setup();
   const holder = await acquireInOrder(options("1"));
-  const lock = countingLeaseApi(store.lease(LOCK));
-  const queue = countingQueueApi(store);
+  const lock = countingApi(store.lease(LOCK));
+  const queue = countingApi(store);
   let lockAt = 0;
   const waiting = acquireInOrder(options("2", { api: lock.api, queueApi: queue.api })).then(
     (l) => {

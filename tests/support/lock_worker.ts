@@ -19,10 +19,10 @@ import { resolveConnection } from "../../lib/kube/connection.ts";
 import { kubeClient } from "../../lib/kube/rest.ts";
 import { HelmLockError } from "../../lib/errors.ts";
 import { holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
-import { countingLeaseApi, kubeLeaseApi } from "../../lib/lock/lease_api.ts";
+import { countingApi, kubeLeaseApi } from "../../lib/lock/lease_api.ts";
 import { acquireLock, type LockOptions } from "../../lib/lock/lock.ts";
 import { acquireInOrder, type QueueMode } from "../../lib/lock/queue.ts";
-import { countingQueueApi, kubeQueueApi } from "../../lib/lock/queue_api.ts";
+import { kubeQueueApi } from "../../lib/lock/queue_api.ts";
 
 /** What a worker does. */
 export interface WorkerConfig {
@@ -60,10 +60,10 @@ const emit = (event: Record<string, unknown>) => console.log(JSON.stringify(even
 
 const config: WorkerConfig = JSON.parse(Deno.args[0] ?? "{}");
 const client = kubeClient(resolveConnection({ kubeconfig: config.kubeconfig }, {}));
-const counter = countingLeaseApi(
+const counter = countingApi(
   kubeLeaseApi(client, config.namespace, `helm-lock-${config.release}`),
 );
-const queueCounter = countingQueueApi(kubeQueueApi(client, config.namespace));
+const queueCounter = countingApi(kubeQueueApi(client, config.namespace));
 const requests = () => counter.count() + queueCounter.count();
 const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
 const ctrlC = new AbortController();
