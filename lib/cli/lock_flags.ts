@@ -181,14 +181,7 @@ export function lockSettingsFromEnv(env: Record<string, string | undefined>): Lo
     if (text === undefined || text === "") continue;
     if (flag.value === "bool") {
       // `HELM_LOCK_NO_RECOVER=true`; the message names the variable, not `--x=`.
-      const on = ["1", "t", "T", "TRUE", "true", "True"].includes(text);
-      if (!on && !["0", "f", "F", "FALSE", "false", "False"].includes(text)) {
-        throw usage(
-          `Cannot use ${name}=${text} as the value is not a boolean: expected ` +
-            `${name}=true or ${name}=false`,
-        );
-      }
-      flag.set(settings, on, text);
+      flag.set(settings, parseBool(text, name, usage), text);
       continue;
     }
     applyValue(settings, flag, text, `${name}=${text}`);
