@@ -17,9 +17,21 @@
  * @module
  */
 
+import type { V1Lease } from "@kubernetes/client-node";
 import { delay } from "../async.ts";
+import { apiError, isStatus } from "../kube/api_error.ts";
 import { kubeLeaseApi } from "./lease_api.ts";
-import { type Clock, type LockContext, LockDefaults, type Sleep } from "./context.ts";
+import {
+  action,
+  type Clock,
+  holderLease,
+  isTransient,
+  type LockContext,
+  LockDefaults,
+  missingNamespace,
+  request,
+  type Sleep,
+} from "./context.ts";
 import { Held, type HeldLock } from "./hold.ts";
 import { holderInfo, Waiter } from "./wait.ts";
 import type { LockHolderInfo, LockOptions, WaitProgress } from "./options.ts";
@@ -39,6 +51,40 @@ export type { Clock, HeldLock, LockHolderInfo, LockOptions, Sleep, WaitProgress 
  * @throws {unknown} `signal.reason` when `signal` aborts; nothing is left held.
  */
 export async function acquireLock(options: LockOptions): Promise<HeldLock> {
+  const ctx = lockContext(options);
+  const waiter = new Waiter(ctx, options);
+  const { lease, sentAt } = await waiter.run();
+  return await holding(ctx, lease, sentAt, options.signal);
+}
+
+/**
+ * Takes the lock only if its Lease does not exist: one create, no waiting. The deploy
+ * queue's fast path (`queue.ts`), for when nobody queues.
+ *
+ * @param options What to lock (`timeoutMs`, `onProgress` and `turn` are not used).
+ * @returns The held lock; `undefined` when the Lease exists, or when the create got no
+ * answer (it may have landed: {@linkcode acquireLock} then finds it ours and takes it).
+ * @throws {HelmLockError} when the namespace does not exist, or the API server refuses.
+ * @throws {unknown} `signal.reason` when `signal` aborts; nothing is left held.
+ */
+export async function createLock(options: LockOptions): Promise<HeldLock | undefined> {
+  const ctx = lockContext(options);
+  options.signal?.throwIfAborted();
+  const sentAt = ctx.clock.now();
+  let lease;
+  try {
+    lease = await request(ctx, ctx.api.create(holderLease(ctx, undefined)));
+  } catch (err) {
+    if (isStatus(err, 409) || isTransient(err)) return undefined;
+    if (isStatus(err, 404)) {
+      throw missingNamespace(ctx.release, ctx.namespace, options.createNamespaceHint, err);
+    }
+    throw apiError(err, action(ctx, "create"));
+  }
+  return await holding(ctx, lease, sentAt, options.signal);
+}
+
+function lockContext(options: LockOptions): LockContext {
   const name = `helm-lock-${options.release}`;
   const client = options.client;
   const ctx: LockContext = {
@@ -61,13 +107,21 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
       `Cannot lock as 'leaseDurationSeconds' must be a positive integer: current value is ${ctx.durationSeconds}`,
     );
   }
-  const waiter = new Waiter(ctx, options);
-  const { lease, sentAt } = await waiter.run();
+  return ctx;
+}
+
+/** Holds the Lease just written; hands it straight back if `signal` aborted meanwhile. */
+async function holding(
+  ctx: LockContext,
+  lease: V1Lease,
+  sentAt: number,
+  signal: AbortSignal | undefined,
+): Promise<HeldLock> {
   const held = new Held(ctx, lease, sentAt);
-  if (options.signal?.aborted) {
+  if (signal?.aborted) {
     // Aborted while our create/takeover was in flight: hand the lock straight back.
     await held.release();
-    throw options.signal.reason;
+    throw signal.reason;
   }
   return held;
 }

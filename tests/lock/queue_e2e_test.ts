@@ -59,10 +59,11 @@ Deno.test("acquireInOrder() lets a waiter SIGKILLed mid-queue delay the next by 
     assert.equal(await holder.close(), 0);
     assert.equal(await next.close(), 0);
   }
-  // The dead waiter's ticket is left to expire; the live ones are gone.
+  // The dead waiter's ticket is left to expire; the live ones are gone. (The holder found the
+  // queue empty and took no ticket: the dead waiter's is the first.)
   assert.deepEqual(await leaseNames(namespace), [
     "helm-lock.state.app",
-    "helm-lock.ticket-2.app",
+    "helm-lock.ticket-1.app",
   ]);
 });
 
@@ -124,12 +125,12 @@ for (const helm of helms) {
     try {
       for (const j of jobs) await j.next("ready", 60_000);
       for (let round = 0; round < ROUNDS; round++) {
-        // Each job starts waiting 200 ms after the one before it has taken its place. (Not
-        // 200 ms after it was told to: on a loaded 2-core machine taking a ticket, two API
-        // requests, has been seen to take over a second.)
+        // Each job starts waiting 200 ms after the one before it has taken its place: a ticket,
+        // or the lock itself when it found the queue empty. (Not 200 ms after it was told to:
+        // on a loaded 2-core machine taking a ticket has been seen to take over a second.)
         for (const j of jobs) {
           await j.send();
-          await j.next("queued", 30_000, round);
+          await j.next("placed", 30_000, round);
           await new Promise((r) => setTimeout(r, 200));
         }
         const turns = await Promise.all(jobs.map(async (j, i) => {

@@ -64,7 +64,8 @@ function setup() {
 
 /** A ticket whose waiter died right after taking it: never renewed. */
 function deadTicket(store: FakeLeases, n: number, name = "dead"): void {
-  const state = store.leases.get(stateLeaseName("app"))!;
+  // Absent while every job so far took the lock on the fast path.
+  const state = store.leases.get(stateLeaseName("app")) ?? {};
   store.put(stateLeaseName("app"), {
     ...state,
     metadata: {
@@ -96,17 +97,20 @@ Deno.test("acquireInOrder() hands the lock to waiters in the order they came", a
     waiters.push(start(n));
     await clock.advance(200);
   }
-  const order: string[] = [];
+  // The first found the queue empty and took the lock without a ticket; the others queued.
+  assert.equal(first.lock.ticket, undefined);
+  const order: number[] = [];
   let holder = first;
   for (let turn = 0; turn < waiters.length; turn++) {
     await holder.lock!.release();
     await clock.flush();
-    const next = waiters.filter((w) => w.lock && !order.includes(w.lock.ticket.toString()));
+    const next = waiters.filter((w) => w.lock && !order.includes(waiters.indexOf(w)));
     assert.equal(next.length, 1, `turn ${turn}: exactly one waiter took the lock at once`);
     holder = next[0]!;
-    order.push(holder.lock!.ticket.toString());
+    order.push(waiters.indexOf(holder));
   }
-  assert.deepEqual(order, ["2", "3", "4", "5"]);
+  assert.deepEqual(order, [0, 1, 2, 3]);
+  assert.deepEqual(waiters.map((w) => w.lock?.ticket), [1, 2, 3, 4]);
   await holder.lock!.release();
 });
 
@@ -275,10 +279,11 @@ Deno.test("acquireInOrder() leaves the queue when aborted", async () => {
   const abort = new AbortController();
   const waiting = acquireInOrder(options("2", { signal: abort.signal }));
   await clock.advance(1_000);
-  assert.ok(store.leases.has(ticketLeaseName("app", 2)));
+  // The holder found the queue empty and took no ticket: the waiter's is the first.
+  assert.ok(store.leases.has(ticketLeaseName("app", 1)));
   abort.abort(new Error("Ctrl-C"));
   await assert.rejects(waiting, /Ctrl-C/);
-  assert.equal(store.leases.has(ticketLeaseName("app", 2)), false);
+  assert.equal(store.leases.has(ticketLeaseName("app", 1)), false);
   await holder.release();
 });
 

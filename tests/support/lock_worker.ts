@@ -98,11 +98,18 @@ try {
         ...options,
         mode: config.queue,
         queueApi: queueCounter.api,
-        onQueued: (ticket) => emit({ event: "queued", t: now(), ticket }),
+        onQueued: (ticket) => {
+          emit({ event: "queued", t: now(), ticket });
+          emit({ event: "placed", t: now(), ticket });
+        },
         ...(config.orderKey === undefined ? {} : { orderKey: config.orderKey }),
       })
       : await acquireLock(options);
     const acquiredAt = now();
+    // Found the queue empty: the lock, taken at once, is its place.
+    if (config.queue && !("ticket" in lock && lock.ticket)) {
+      emit({ event: "placed", t: acquiredAt });
+    }
     emit({
       event: "acquired",
       t: acquiredAt,
