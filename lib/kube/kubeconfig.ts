@@ -9,8 +9,8 @@
  */
 
 import { load } from "js-yaml";
-import { dirname, isAbsolute, join } from "node:path";
 import { ExitCode, HelmLockError } from "../errors.ts";
+import { dirname, isAbsolute, joinPath } from "./local_path.ts";
 
 /** A kubeconfig `clusters[].cluster` entry. */
 export interface ClusterConfig {
@@ -92,7 +92,7 @@ function put<T extends object, K extends keyof T>(target: T, key: K, value: T[K]
 
 /** client-go's ResolveLocalPaths: relative file references are relative to the file. */
 function resolvePath(dir: string, path: string | undefined): string | undefined {
-  return path === undefined || isAbsolute(path) ? path : join(dir, path);
+  return path === undefined || isAbsolute(path) ? path : joinPath(dir, path);
 }
 
 function cluster(name: string, c: Obj, dir: string): ClusterConfig {
