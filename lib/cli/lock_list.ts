@@ -9,7 +9,7 @@
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError } from "../kube/api_error.ts";
-import { resolveConnection } from "../kube/connection.ts";
+import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { listLocks, lockInfo } from "../lock/lease_info.ts";
 import { type CommandIO, OUTPUT_FLAG, outputFormat, parseOwnArgs } from "./own_args.ts";
@@ -38,7 +38,7 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
     );
   }
   const all = args.on("all-namespaces");
-  const conn = resolveConnection(args.cluster);
+  const conn = await connect(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   io.debug(`API server ${conn.server} as ${conn.user}`);

@@ -10,7 +10,7 @@ import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { readRelease } from "../helm/release.ts";
 import { apiError } from "../kube/api_error.ts";
-import { resolveConnection } from "../kube/connection.ts";
+import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { kubeLeaseApi } from "../lock/lease_api.ts";
 import { type LockInfo, lockInfo, readQueue } from "../lock/lease_info.ts";
@@ -59,7 +59,7 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
       }`,
     );
   }
-  const conn = resolveConnection(args.cluster);
+  const conn = await connect(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   const name = `helm-lock-${release}`;

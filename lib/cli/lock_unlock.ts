@@ -19,7 +19,7 @@ import { delay } from "../async.ts";
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
-import { resolveConnection } from "../kube/connection.ts";
+import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { kubeLeaseApi, type LeaseApi } from "../lock/lease_api.ts";
 import { type CommandIO, parseOwnArgs } from "./own_args.ts";
@@ -60,7 +60,7 @@ export async function lockUnlock(argv: string[], io: CommandIO): Promise<number>
     );
   }
   const force = args.on("force");
-  const conn = resolveConnection(args.cluster);
+  const conn = await connect(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   const name = `helm-lock-${release}`;

@@ -14,7 +14,7 @@ import { startedByHelm, watchParent } from "../helm/parent.ts";
 import { runHelmDirectly } from "./passthrough.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
-import { type KubeConnection, resolveConnection } from "../kube/connection.ts";
+import { connect, type KubeConnection } from "../kube/connection.ts";
 import { ensureNamespace } from "../kube/namespace.ts";
 import { type KubeClient, kubeClient } from "../kube/rest.ts";
 import type { WaitProgress } from "../lock/lock.ts";
@@ -110,7 +110,7 @@ function describeHolder(p: WaitProgress): string {
  *   or refusing API server; the lock is released before it is thrown.
  */
 export async function lockedRun(inv: Invocation, report: Reporter): Promise<number> {
-  const conn = resolveConnection(inv.cluster);
+  const conn = await connect(inv.cluster);
   // One connection for every request of the run.
   const client = kubeClient(conn);
   try {

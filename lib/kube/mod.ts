@@ -14,7 +14,12 @@
 
 export { type ApiAction, apiError, isStatus } from "./api_error.ts";
 export type { ClusterFlags } from "./cluster_flags.ts";
-export { type KubeConnection, resolveConnection, SERVICE_ACCOUNT_DIR } from "./connection.ts";
+export {
+  connect,
+  type KubeConnection,
+  resolveConnection,
+  SERVICE_ACCOUNT_DIR,
+} from "./connection.ts";
 export { ensureNamespace } from "./namespace.ts";
 export { ApiStatusError, type KubeClient, kubeClient, KubeNetworkError } from "./rest.ts";
 export { MicroTime } from "./micro_time.ts";
