@@ -37,6 +37,25 @@ async function timedSteps(
   return { at, total };
 }
 
+/** A value as kubectl writes it in block YAML: maps, lists (not indented), plain or quoted. */
+function blockYaml(value: unknown, indent = ""): string {
+  if (Array.isArray(value)) {
+    return value.map((v) => `${indent}- ${blockYaml(v, `${indent}  `).trimStart()}`).join("");
+  }
+  if (value !== null && typeof value === "object" && Object.keys(value).length > 0) {
+    return Object.entries(value).map(([k, v]) =>
+      v !== null && typeof v === "object" && Object.keys(v).length > 0
+        ? `${indent}${k}:\n${blockYaml(v, Array.isArray(v) ? indent : `${indent}  `)}`
+        : `${indent}${k}: ${blockYaml(v).trim()}\n`
+    ).join("");
+  }
+  if (value !== null && typeof value === "object") return Array.isArray(value) ? "[]\n" : "{}\n";
+  const text = String(value);
+  return /^[A-Za-z][\w./:@-]*$/.test(text) && !/^(true|false|null)$/i.test(text)
+    ? `${text}\n`
+    : `${JSON.stringify(value)}\n`;
+}
+
 /** The lines that mark the end of each step of a `helm lock upgrade`. */
 const STEP_MARKS = [/acquired lock /, /running helm /, /released lock /];
 
@@ -69,6 +88,10 @@ export async function benchOverhead(
   extra: string[] = [],
 ): Promise<{ row: string; breakdown: string }[]> {
   const home = await Deno.makeTempDir({ prefix: "helm-lock-bench-" });
+  // The test plane writes JSON; CI kubeconfigs are mostly kubectl's block YAML: measure that.
+  const yaml = `${home}/kubeconfig.yaml`;
+  await Deno.writeTextFile(yaml, blockYaml(JSON.parse(await Deno.readTextFile(kubeconfig))));
+  kubeconfig = yaml;
   const namespace = `bench-${crypto.randomUUID().slice(0, 8)}`;
   const chart = "tests/fixtures/fast";
   const ns = ["-n", namespace];
