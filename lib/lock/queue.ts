@@ -330,17 +330,7 @@ class Queue {
           n = 1;
           await this.#request(
             "create",
-            this.#api.create({
-              apiVersion: "coordination.k8s.io/v1",
-              kind: "Lease",
-              metadata: {
-                name,
-                namespace,
-                labels: { "app.kubernetes.io/managed-by": "helm-lock" },
-                annotations: { [QueueAnnotation.nextTicket]: "2" },
-              },
-              spec: {},
-            }),
+            this.#api.create(this.#stateBody({ [QueueAnnotation.nextTicket]: "2" })),
           );
         } else {
           const { managedFields: _m, ...meta } = state.metadata ?? {};
@@ -372,6 +362,21 @@ class Queue {
         throw err;
       }
     }
+  }
+
+  /** A new state Lease of the release with these annotations. */
+  #stateBody(annotations: Record<string, string>): V1Lease {
+    return {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: {
+        name: stateLeaseName(this.#opts.release),
+        namespace: this.#opts.namespace,
+        labels: { "app.kubernetes.io/managed-by": "helm-lock" },
+        annotations,
+      },
+      spec: {},
+    };
   }
 
   #ticketBody(state: string, base?: V1Lease): V1Lease {
@@ -728,7 +733,7 @@ class Queue {
   #queued(held: HeldLock, known: V1Lease | undefined): QueuedLock {
     const name = stateLeaseName(this.#opts.release);
     const record = async () => {
-      const { orderKey, annotations, identity, namespace } = this.#opts;
+      const { orderKey, annotations, identity } = this.#opts;
       // Without a ticket (the fast path) and an order key, no later job checks anything.
       if (this.#n === 0 && orderKey === undefined) return;
       const job = annotations[`${ANNOTATION_PREFIX}ci-job-url`];
@@ -757,17 +762,7 @@ class Queue {
             state
               ? this.#api.replace({ ...state, metadata: { ...meta, annotations: next } })
               // Never made (only fast-path deploys so far) or deleted by an admin.
-              : this.#api.create({
-                apiVersion: "coordination.k8s.io/v1",
-                kind: "Lease",
-                metadata: {
-                  name,
-                  namespace,
-                  labels: { "app.kubernetes.io/managed-by": "helm-lock" },
-                  annotations: next,
-                },
-                spec: {},
-              }),
+              : this.#api.create(this.#stateBody(next)),
           );
           return;
         } catch (err) {
