@@ -72,7 +72,7 @@ export function parseSimpleYaml(text: string): unknown {
     const lines = toLines(text);
     if (lines.length === 0) return DECLINED; // js-yaml 5 refuses a file with no document.
     const reader = new Reader(lines);
-    if (isSeqItem(lines[0]!.text) || !splitKey(lines[0]!.text)) decline();
+    // A top-level list or scalar is no kubeconfig: map() declines its first line.
     const value = reader.map(lines[0]!.indent);
     if (!reader.done) decline();
     return value;
