@@ -6,21 +6,17 @@
  *
  * @module
  */
-import {
-  type CommandIO,
-  lockedRun,
-  lockList,
-  lockStatus,
-  lockUnlock,
-  parseArgs,
-  type Reporter,
-  runHelmDirectly,
-  type Subcommand,
-} from "./lib/cli/mod.ts";
+// The command line's modules are imported when they are needed (`cli()`), not statically: the
+// TLS warm-up starts before they load, and the compiled binary run as helm's watchdog loads
+// only the watchdog.
+import type { CommandIO, Reporter, Subcommand } from "./lib/cli/mod.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
-import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/mod.ts";
+import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/watchdog.ts";
+import { warmUpTls } from "./lib/kube/tls_warmup.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
 import { VERSION } from "./lib/version.ts";
+
+const cli = () => import("./lib/cli/mod.ts");
 
 const HELP =
   `helm-lock ${VERSION}: one helm operation per release at a time, and stuck releases recovered
@@ -118,6 +114,14 @@ function reporter(debug: boolean): Reporter {
 }
 
 async function main(argv: string[]): Promise<number> {
+  const { lockedRun, lockList, lockStatus, lockUnlock, parseArgs, runHelmDirectly } = await cli();
+  const subcommands: Readonly<
+    Record<Subcommand, (args: string[], io: CommandIO) => Promise<number>>
+  > = {
+    "lock-status": lockStatus,
+    "lock-list": lockList,
+    "lock-unlock": lockUnlock,
+  };
   const parsed = parseArgs(argv);
   switch (parsed.kind) {
     case "help":
@@ -136,18 +140,10 @@ async function main(argv: string[]): Promise<number> {
       const debug = parsed.args.includes("--debug") || truthy(Deno.env.get("HELM_DEBUG"));
       const report = reporter(debug);
       const io: CommandIO = { out: (line) => console.log(line), ...report };
-      return await SUBCOMMANDS[parsed.name](parsed.args, io);
+      return await subcommands[parsed.name](parsed.args, io);
     }
   }
 }
-
-const SUBCOMMANDS: Readonly<
-  Record<Subcommand, (args: string[], io: CommandIO) => Promise<number>>
-> = {
-  "lock-status": lockStatus,
-  "lock-list": lockList,
-  "lock-unlock": lockUnlock,
-};
 
 function describeCauses(error: unknown): string[] {
   const lines: string[] = [];
@@ -163,6 +159,7 @@ if (import.meta.main && Deno.env.get(WATCHDOG_ENV) === "1") {
   // The compiled binary started by itself as helm's watchdog (lib/helm/watchdog.ts).
   Deno.exit(await runWatchdog());
 } else if (import.meta.main) {
+  warmUpTls();
   let code: number;
   try {
     code = await main(Deno.args);
