@@ -163,7 +163,7 @@ async function lockedRunWith(
 
   const signals = new Signals();
   signals.listen();
-  // Started now, so the watchdog process is up by the time helm runs.
+  // Started now: where the guard is a watchdog process, it starts while the lock is taken.
   const guard = guardHelm();
   const unwatchParent = startedByHelm(Deno.env.toObject())
     ? watchParent((pid) => {

@@ -21,6 +21,12 @@ export interface PassThroughOptions {
   now?: () => number;
   /** Called once, when the pass-through cuts every connection. */
   onCut?: (reason: string) => void;
+  /**
+   * Until it resolves, connections are accepted and held: nothing is read from them and
+   * nothing is dialed (helm started before the lock was held waits there, its requests
+   * unsent). `validUntil` is not consulted before. @default {already open}
+   */
+  gate?: Promise<void>;
 }
 
 /** What went through, and what did not after the cut-off. */
@@ -35,6 +41,8 @@ export interface PassThroughStats {
   refusedBytes: number;
   /** Connections accepted after the cut-off and closed at once. */
   refusedConnections: number;
+  /** Connections that waited at the closed gate. */
+  heldConnections: number;
   /**
    * The least validity left when a chunk was forwarded, in ms (negative would mean a chunk
    * went out after the lock's validity ended: never, by construction); `undefined` when
@@ -54,12 +62,15 @@ export class PassThrough {
   readonly #accepting: Promise<void>;
   readonly #pumps = new Set<Promise<void>>();
   #cut: string | undefined;
+  readonly #cutNow = Promise.withResolvers<void>();
+  #gateOpen: boolean;
   #stats: PassThroughStats = {
     connections: 0,
     forwardedBytes: 0,
     forwardedAfterCut: 0,
     refusedBytes: 0,
     refusedConnections: 0,
+    heldConnections: 0,
     minMarginMs: undefined,
   };
 
@@ -67,6 +78,8 @@ export class PassThrough {
     this.#listener = listener;
     this.#opts = opts;
     this.#now = opts.now ?? (() => performance.now());
+    this.#gateOpen = opts.gate === undefined;
+    opts.gate?.then(() => this.#gateOpen = true, () => {});
     this.#accepting = this.#accept();
   }
 
@@ -93,6 +106,7 @@ export class PassThrough {
   cut(reason: string): void {
     if (this.#cut !== undefined) return;
     this.#cut = reason;
+    this.#cutNow.resolve();
     for (const conn of this.#conns) closeQuietly(conn);
     this.#conns.clear();
     this.#opts.onCut?.(reason);
@@ -126,7 +140,7 @@ export class PassThrough {
       } catch {
         return; // Closed.
       }
-      if (!this.#mayForward()) {
+      if (this.#gateOpen && !this.#mayForward()) {
         this.#stats.refusedConnections++;
         closeQuietly(conn);
         continue;
@@ -139,6 +153,16 @@ export class PassThrough {
 
   async #serve(client: Deno.Conn): Promise<void> {
     this.#conns.add(client);
+    if (!this.#gateOpen) {
+      this.#stats.heldConnections++;
+      await Promise.race([this.#opts.gate, this.#cutNow.promise]).catch(() => {});
+      if (this.#cut !== undefined || !this.#mayForward()) {
+        this.#stats.refusedConnections++;
+        this.#conns.delete(client);
+        closeQuietly(client);
+        return;
+      }
+    }
     let server: Deno.Conn;
     let early: Uint8Array;
     try {

@@ -6,28 +6,65 @@
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
+import { findKillTools, KillAtEof } from "./kill_at_eof.ts";
 import { nestingEnv, resolveHelm, self } from "./nesting.ts";
 import { Watchdog } from "./watchdog.ts";
 
-let watchdog: Watchdog | undefined;
-
 /**
  * From now until {@linkcode HelmGuard.close}, every helm started here is stopped with
- * SIGTERM if helm-lock dies (see `watchdog.ts`). Start it early: its process starts while
- * the lock is being taken.
+ * SIGTERM if helm-lock dies: by an `xargs` per helm where the system has `xargs` and `kill`
+ * (`kill_at_eof.ts`), else by one watchdog process (`watchdog.ts`), started now so that it
+ * starts while the lock is being taken.
  */
 export interface HelmGuard {
   /** Ends the guard (call it once every helm started under it has exited). */
   close(): Promise<void>;
 }
 
-/** Starts the guard (see {@linkcode HelmGuard}); at most one at a time. */
-export function guardHelm(): HelmGuard {
-  const started = watchdog ??= Watchdog.start();
+/** What stops helm when helm-lock dies. */
+export type GuardKind = "xargs" | "process";
+
+interface Guard {
+  /** Guards `pid` until `exited` settles. */
+  watch(pid: number, exited: Promise<unknown>): void;
+  close(): Promise<void>;
+}
+
+let active: Guard | undefined;
+
+function startGuard(kind: GuardKind | undefined): Guard | undefined {
+  const tools = kind === "process" ? undefined : findKillTools();
+  if (tools) {
+    return {
+      watch(pid, exited) {
+        const watch = KillAtEof.start(tools, pid);
+        if (watch) exited.finally(() => watch.stop()).catch(() => {});
+      },
+      close: () => Promise.resolve(),
+    };
+  }
+  const dog = Watchdog.start();
+  if (!dog) return undefined;
+  return {
+    watch(pid, exited) {
+      dog.watch(pid);
+      exited.finally(() => dog.unwatch(pid)).catch(() => {});
+    },
+    close: () => dog.close(),
+  };
+}
+
+/**
+ * Starts the guard (see {@linkcode HelmGuard}); at most one at a time.
+ *
+ * @param kind `xargs` where the tools are found, else `process`. @default {"xargs"}
+ */
+export function guardHelm(kind?: GuardKind): HelmGuard {
+  const started = active ??= startGuard(kind);
   return {
     async close() {
-      if (!started || watchdog !== started) return;
-      watchdog = undefined;
+      if (!started || active !== started) return;
+      active = undefined;
       await started.close();
     },
   };
@@ -35,10 +72,7 @@ export function guardHelm(): HelmGuard {
 
 /** Registers a started helm with the guard until `status` settles. */
 function guarded(pid: number, status: Promise<unknown>): void {
-  const dog = watchdog;
-  if (!dog) return;
-  dog.watch(pid);
-  status.finally(() => dog.unwatch(pid)).catch(() => {});
+  active?.watch(pid, status);
 }
 
 /**

@@ -13,6 +13,7 @@
 export { canonicalCommand, type FlagUse, parseBool, scanHelmArgs } from "./argv.ts";
 export {
   guardHelm,
+  type GuardKind,
   helmBin,
   helmCapture,
   type HelmGuard,
