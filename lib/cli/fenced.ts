@@ -17,9 +17,12 @@ interface Reporter {
   debug(line: string): void;
 }
 
+/** What the fence needs of the lock: its validity, and the moment it is lost. */
+export type FenceLock = Pick<HeldLock, "validUntil" | "lost">;
+
 /** A fence around helm's traffic, or none. */
 export interface Fenced {
-  /** Environment for every helm helm-lock starts while it holds the lock. */
+  /** Environment for every helm helm-lock starts while it holds the lock; empty if unfenced. */
   readonly env: Record<string, string>;
   /** Cuts helm off (if not yet), stops the pass-through and reports what went through. */
   close(): Promise<void>;
@@ -33,17 +36,25 @@ export interface Fenced {
  * @param conn The connection helm will use.
  * @param held The lock; its `validUntil()` gates every forwarded chunk.
  * @param report Where the one-line notice and the debug statistics go.
- * @param env The environment helm inherits. @default {Deno.env.toObject()}
+ * @param opts `env`: the environment helm inherits (default `Deno.env.toObject()`); `gate`:
+ *   connections wait until it resolves (`PassThrough`'s `gate`, and `onHeld`); `quiet`: no notice when
+ *   helm cannot be fenced (the caller says it).
  */
 export function fenceHelm(
   flags: ClusterFlags & { fence: boolean },
   conn: KubeConnection,
-  held: HeldLock,
+  held: FenceLock,
   report: Reporter,
-  env: Record<string, string | undefined> = Deno.env.toObject(),
+  opts: {
+    env?: Record<string, string | undefined>;
+    gate?: Promise<void>;
+    onHeld?: () => void;
+    quiet?: boolean;
+  } = {},
 ): Fenced {
+  const { env = Deno.env.toObject(), gate, onHeld, quiet = false } = opts;
   if (!flags.fence) {
-    report.info("not fencing helm's API traffic: --lock-no-fence");
+    if (!quiet) report.info("not fencing helm's API traffic: --lock-no-fence");
     return { env: {}, close: () => Promise.resolve() };
   }
   const cluster = conn.cluster;
@@ -55,13 +66,17 @@ export function fenceHelm(
     apiserverOnArgv: flags.kubeApiserver !== undefined,
   }, env);
   if ("off" in plan) {
-    report.info(
-      `not fencing helm's API traffic (a paused or lost holder's helm could still write): ${plan.off}`,
-    );
+    if (!quiet) {
+      report.info(
+        `not fencing helm's API traffic (a paused or lost holder's helm could still write): ${plan.off}`,
+      );
+    }
     return { env: {}, close: () => Promise.resolve() };
   }
   const passThrough = PassThrough.open({
     upstream: plan.upstream,
+    ...(gate ? { gate } : {}),
+    ...(onHeld ? { onHeld } : {}),
     validUntil: () => held.validUntil(),
     onCut: (reason) => {
       if (reason !== "helm is done") report.info(`cut helm off the API server: ${reason}`);
@@ -82,8 +97,11 @@ export function fenceHelm(
         const margin = s.minMarginMs === undefined
           ? ""
           : `, each with at least ${Math.floor(s.minMarginMs)} ms of the lock's validity left`;
+        const waited = s.heldConnections > 0
+          ? `, ${s.heldConnections} of them held at the gate until the lock was ready`
+          : "";
         report.debug(
-          `fence: forwarded ${s.forwardedBytes} bytes on ${s.connections} connections${margin}; ` +
+          `fence: forwarded ${s.forwardedBytes} bytes on ${s.connections} connections${waited}${margin}; ` +
             `after the cut-off ${s.forwardedAfterCut} bytes forwarded, ${s.refusedBytes} bytes ` +
             `and ${s.refusedConnections} connections refused`,
         );

@@ -29,6 +29,7 @@ import { redactCommandLine } from "../redact.ts";
 import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
 import { kubeRecords, storageDriver } from "../helm/storage.ts";
 import { type Fenced, fenceHelm } from "./fenced.ts";
+import { EarlyHelm } from "./early_helm.ts";
 
 /** Where {@linkcode lockedRun} reports what it does. */
 export interface Reporter {
@@ -173,9 +174,16 @@ async function lockedRunWith(
     : () => {};
   let held: QueuedLock | undefined;
   let fence: Fenced | undefined;
+  let early: EarlyHelm | undefined;
   try {
     const identity = holderIdentity();
     report.debug(`holder identity ${identity}`);
+    // helm starts now and waits at its fence's gate for the lock (early_helm.ts).
+    early = EarlyHelm.start(inv, conn, {
+      namespace: conn.namespace,
+      release: inv.release,
+      identity,
+    }, report);
     const waitStart = Date.now();
     try {
       held = await acquireInOrder({
@@ -191,16 +199,22 @@ async function lockedRunWith(
         createNamespaceHint: inv.install && !inv.createNamespace,
         user: conn.user,
         server: conn.server,
-        signal: signals.signal,
+        signal: early ? AbortSignal.any([signals.signal, early.exited]) : signals.signal,
         warn: report.info,
         onProgress: (p) => report.info(`waiting for ${where}: ${describeHolder(p)}`),
-        onQueued: (ticket) => report.debug(`queued for ${where} with ticket ${ticket}`),
+        onQueued: (ticket) => {
+          report.debug(`queued for ${where} with ticket ${ticket}`);
+          early?.abandon("the lock is taken: helm starts again once it is ours", report)
+            .catch(() => {});
+        },
       });
     } catch (e) {
       if (signals.first) {
         report.info(`${signals.first} while waiting for ${where}: helm did not run`);
         return signals.exitCode();
       }
+      const exited = earlyExit(early, report);
+      if (exited !== undefined) return exited;
       if (inv.supersededOk && isSuperseded(e)) {
         report.info(`${e.message}; exit 0 (--lock-superseded-ok)`);
         return 0;
@@ -209,7 +223,11 @@ async function lockedRunWith(
     }
     report.info(`acquired ${where} after ${roughDuration(Date.now() - waitStart)}`);
     setHeldLock({ namespace: conn.namespace, release: inv.release, identity });
-    fence = fenceHelm({ ...inv.cluster, fence: inv.fence }, conn, held, report);
+    const exited = earlyExit(early, report);
+    if (exited !== undefined) return exited;
+    fence = fenceHelm({ ...inv.cluster, fence: inv.fence }, conn, held, report, {
+      quiet: early !== undefined, // The early helm's fence is planned the same way.
+    });
 
     if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
       if (inv.dryRun) {
@@ -230,7 +248,7 @@ async function lockedRunWith(
       return signals.exitCode();
     }
     held.lost.throwIfAborted();
-    const code = await runHelm(inv, commandLine, held, signals, report, fence);
+    const code = await runHelm(inv, commandLine, held, signals, report, fence, early);
     if (code === 0 && (inv.command === "install" || inv.command === "upgrade") && !inv.dryRun) {
       // Later jobs with a lower --lock-order-key are refused from now on.
       await held.recordDeploy().catch((err) =>
@@ -239,7 +257,10 @@ async function lockedRunWith(
     }
     return code;
   } finally {
+    // An early helm not running by now never will under this lock (it sent nothing).
+    await early?.abandon("helm-lock is not running it", report);
     // helm is done: nothing may pass once the Lease is released.
+    await early?.fence.close();
     await fence?.close();
     // Signal listeners stay until the lock is released: a repeated SIGTERM must not end the
     // process before the Lease is deleted, or the next job waits for it to expire.
@@ -292,16 +313,29 @@ async function recover(
   await recoverRelease(inv.release, plan, inv.globalArgs, report.info, readOpts);
 }
 
+/** The exit code of an early helm that exited by itself before it reached the API server. */
+function earlyExit(early: EarlyHelm | undefined, report: Reporter): number | undefined {
+  const status = early?.exitedEarly;
+  if (!status) return undefined;
+  report.info(`helm exited with code ${status.code} before it reached the API server`);
+  return status.code;
+}
+
 async function runHelm(
   inv: Invocation,
   commandLine: string,
   held: QueuedLock,
   signals: Signals,
   report: Reporter,
-  fence: Fenced,
+  lockFence: Fenced,
+  early: EarlyHelm | undefined,
 ): Promise<number> {
+  const opened = early?.open(held);
+  const exited = earlyExit(early, report);
+  if (exited !== undefined) return exited;
   report.info(`running helm ${commandLine}`);
-  const helm = helmSpawn(inv.helmArgs, fence.env);
+  const helm = opened ?? helmSpawn(inv.helmArgs, lockFence.env);
+  const fence = opened && early ? early.fence : lockFence;
   signals.onSignal = (sig, count) => {
     if (count < KILL_AT_SIGNAL) {
       // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A

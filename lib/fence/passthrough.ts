@@ -27,6 +27,8 @@ export interface PassThroughOptions {
    * unsent). `validUntil` is not consulted before. @default {already open}
    */
   gate?: Promise<void>;
+  /** Called each time a connection starts waiting at the closed gate. */
+  onHeld?: () => void;
 }
 
 /** What went through, and what did not after the cut-off. */
@@ -155,6 +157,7 @@ export class PassThrough {
     this.#conns.add(client);
     if (!this.#gateOpen) {
       this.#stats.heldConnections++;
+      this.#opts.onHeld?.();
       await Promise.race([this.#opts.gate, this.#cutNow.promise]).catch(() => {});
       if (this.#cut !== undefined || !this.#mayForward()) {
         this.#stats.refusedConnections++;

@@ -7,7 +7,7 @@
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { findKillTools, KillAtEof } from "./kill_at_eof.ts";
-import { nestingEnv, resolveHelm, self } from "./nesting.ts";
+import { type HeldBy, nestingEnv, onPath, resolveHelm, self } from "./nesting.ts";
 import { Watchdog } from "./watchdog.ts";
 
 /**
@@ -163,16 +163,21 @@ export interface HelmRun {
  *
  * @param args helm's arguments, verbatim and in order.
  * @param env Variables added to (or overriding) the inherited environment (the fence's).
+ * @param lock The lock helm runs under, for its nesting marker. @default {the lock held now}
  * @returns A handle to wait for helm and to forward signals to it.
  * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
  */
-export function helmSpawn(args: string[], env?: Record<string, string>): HelmRun {
+export function helmSpawn(
+  args: string[],
+  env?: Record<string, string>,
+  lock?: HeldBy,
+): HelmRun {
   const bin = helmBin();
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(bin, {
       args,
-      env: { ...env, ...nestingEnv(bin) },
+      env: { ...env, ...nestingEnv(bin, lock) },
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",
@@ -200,6 +205,22 @@ export function helmSpawn(args: string[], env?: Record<string, string>): HelmRun
       }
     },
   };
+}
+
+/**
+ * Whether `helm` (as {@linkcode helmBin} gives it) is a script (`#!`): a wrapper that may do
+ * its own work before helm starts. Unknown (unreadable, not found) counts as a script.
+ */
+export function helmIsScript(helm: string = helmBin()): boolean {
+  const path = helm.includes("/") ? helm : onPath(helm, Deno.env.get("PATH"))[0];
+  if (!path) return true;
+  try {
+    using file = Deno.openSync(path);
+    const head = new Uint8Array(2);
+    return file.readSync(head) !== 2 || (head[0] === 0x23 && head[1] === 0x21);
+  } catch {
+    return true;
+  }
 }
 
 function spawnError(bin: string, error: unknown): HelmLockError {

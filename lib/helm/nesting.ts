@@ -113,7 +113,7 @@ export function self(): Self {
 }
 
 /** Where `name` is found on `PATH`, every match in order (as `exec` would try them). */
-function onPath(name: string, pathVar: string | undefined): string[] {
+export function onPath(name: string, pathVar: string | undefined): string[] {
   const found: string[] = [];
   for (const dir of (pathVar ?? "").split(":")) {
     const candidate = `${dir || "."}/${name}`;
