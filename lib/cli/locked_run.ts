@@ -18,16 +18,8 @@ import { connect, type KubeConnection } from "../kube/connection.ts";
 import { ensureNamespace } from "../kube/namespace.ts";
 import { type KubeClient, kubeClient } from "../kube/rest.ts";
 import type { WaitProgress } from "../lock/lock.ts";
-import {
-  acquireInOrder,
-  describeJob,
-  isSuperseded,
-  ordinal,
-  type QueuedLock,
-} from "../lock/queue.ts";
+import type { QueuedLock } from "../lock/queue.ts";
 import { redactCommandLine } from "../redact.ts";
-import { planRecovery, readRelease, recoverRelease } from "../helm/release.ts";
-import { kubeRecords, storageDriver } from "../helm/storage.ts";
 import { type Fenced, fenceHelm } from "./fenced.ts";
 import { EarlyHelm } from "./early_helm.ts";
 
@@ -88,7 +80,19 @@ class Signals {
   }
 }
 
-function describeHolder(p: WaitProgress): string {
+/**
+ * The lock's and recovery's modules, loaded once helm has been started (early_helm.ts): their
+ * loading then overlaps helm's start-up instead of delaying it.
+ */
+const lockModules = () =>
+  Promise.all([
+    import("../lock/queue.ts"),
+    import("../helm/release.ts"),
+    import("../helm/storage.ts"),
+  ]).then(([queue, release, storage]) => ({ ...queue, ...release, ...storage }));
+type LockModules = Awaited<ReturnType<typeof lockModules>>;
+
+function describeHolder(p: WaitProgress, { ordinal, describeJob }: LockModules): string {
   const h = p.holder;
   const parts = [];
   if (p.queue && p.queue.place > 1 && p.queue.ahead) {
@@ -184,6 +188,8 @@ async function lockedRunWith(
       release: inv.release,
       identity,
     }, report);
+    const modules = await lockModules();
+    const { acquireInOrder, isSuperseded } = modules;
     const waitStart = Date.now();
     try {
       held = await acquireInOrder({
@@ -201,7 +207,7 @@ async function lockedRunWith(
         server: conn.server,
         signal: early ? AbortSignal.any([signals.signal, early.exited]) : signals.signal,
         warn: report.info,
-        onProgress: (p) => report.info(`waiting for ${where}: ${describeHolder(p)}`),
+        onProgress: (p) => report.info(`waiting for ${where}: ${describeHolder(p, modules)}`),
         onQueued: (ticket) => {
           report.debug(`queued for ${where} with ticket ${ticket}`);
           early?.abandon("the lock is taken: helm starts again once it is ours", report)
@@ -235,7 +241,13 @@ async function lockedRunWith(
       } else {
         try {
           const signal = AbortSignal.any([signals.signal, held.lost]);
-          await recover(inv, client, { namespace: conn.namespace, signal, env: fence.env }, report);
+          await recover(
+            inv,
+            client,
+            { namespace: conn.namespace, signal, env: fence.env },
+            report,
+            modules,
+          );
         } catch (e) {
           // A signal or the lost lock stopped recovery's helm (SIGTERM): say that, not how
           // helm died of it.
@@ -293,6 +305,7 @@ async function recover(
   client: KubeClient,
   opts: { namespace: string; signal: AbortSignal; env: Record<string, string> },
   report: Reporter,
+  { kubeRecords, planRecovery, readRelease, recoverRelease, storageDriver }: LockModules,
 ): Promise<void> {
   const { namespace } = opts;
   // helm's records are read (and a stale revision unlocked) directly for the drivers

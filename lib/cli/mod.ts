@@ -12,8 +12,17 @@
 
 export { type Invocation, parseArgs, type ParsedArgs, type Subcommand } from "./args.ts";
 export { lockedRun, type Reporter } from "./locked_run.ts";
-export type { CommandIO } from "./own_args.ts";
-export { lockList } from "./lock_list.ts";
-export { lockStatus } from "./lock_status.ts";
-export { lockUnlock } from "./lock_unlock.ts";
+import type { CommandIO } from "./own_args.ts";
+export type { CommandIO };
+
+// helm-lock's own commands are loaded when one runs, not on every helm command's path.
+/** `lock-list` (`lock_list.ts`). */
+export const lockList = async (argv: string[], io: CommandIO): Promise<number> =>
+  await (await import("./lock_list.ts")).lockList(argv, io);
+/** `lock-status` (`lock_status.ts`). */
+export const lockStatus = async (argv: string[], io: CommandIO): Promise<number> =>
+  await (await import("./lock_status.ts")).lockStatus(argv, io);
+/** `lock-unlock` (`lock_unlock.ts`). */
+export const lockUnlock = async (argv: string[], io: CommandIO): Promise<number> =>
+  await (await import("./lock_unlock.ts")).lockUnlock(argv, io);
 export { runHelmDirectly } from "./passthrough.ts";
