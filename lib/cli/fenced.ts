@@ -75,7 +75,6 @@ export function fenceHelm(
   }
   const passThrough = PassThrough.open({
     upstream: plan.upstream,
-    ports: plan.ports,
     ...(gate ? { gate } : {}),
     ...(onHeld ? { onHeld } : {}),
     validUntil: () => held.validUntil(),

@@ -29,8 +29,6 @@ export interface PassThroughOptions {
   gate?: Promise<void>;
   /** Called each time a connection starts waiting at the closed gate. */
   onHeld?: () => void;
-  /** Ports to listen on, the first free one; any free port when none is. @default {[]} */
-  ports?: number[];
 }
 
 /** What went through, and what did not after the cut-off. */
@@ -87,15 +85,8 @@ export class PassThrough {
     this.#accepting = this.#accept();
   }
 
-  /** Listens on `127.0.0.1`: on the first free port of `opts.ports`, else any free port. */
+  /** Listens on `127.0.0.1` on a free port. */
   static open(opts: PassThroughOptions): PassThrough {
-    for (const port of opts.ports ?? []) {
-      try {
-        return new PassThrough(Deno.listen({ hostname: "127.0.0.1", port }), opts);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.AddrInUse)) throw e;
-      }
-    }
     return new PassThrough(Deno.listen({ hostname: "127.0.0.1", port: 0 }), opts);
   }
 

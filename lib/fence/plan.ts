@@ -4,15 +4,6 @@
  * the pass-through's) and `HELM_KUBETLS_SERVER_NAME` (the name helm would have verified the
  * server's certificate against). helm's argv is never touched.
  *
- * client-go caches discovery and HTTP responses (OpenAPI documents, ~1.5 MB) under
- * `$KUBECACHEDIR` (default `~/.kube/cache`), keyed by the server's host and port. A random
- * pass-through port would make every run miss that cache and leave a new entry behind (1.7
- * GB after a thousand runs, seen). So helm gets a cache of its own per real server,
- * `<cache dir>/helm-lock/<server>-<hash>`, and the pass-through listens on one of a few ports
- * derived from the server ({@linkcode FencePlan.ports}): the same URLs run after run, at most
- * that many entries, and a port another server's run took only costs a miss in a cache that
- * is this server's anyway.
- *
  * @module
  */
 
@@ -35,8 +26,6 @@ export interface FenceTarget {
 /** A fence that can be set up. */
 export interface FencePlan {
   upstream: Upstream;
-  /** The ports to try first, in order (a free one is used when all are taken). */
-  ports: number[];
   /** The environment for helm, given the pass-through's port. */
   helmEnv(port: number): Record<string, string>;
 }
@@ -84,11 +73,8 @@ export function planFence(
   }
   const hostname = url.hostname.replace(/^\[|\]$/g, "");
   const serverName = target.tlsServerName || hostname;
-  const hash = fnv1a(target.server);
-  const cacheBase = env.KUBECACHEDIR || homeCache(env);
   return {
     upstream: { hostname, port: portOf(url), proxy },
-    ports: Array.from({ length: PORT_SLOTS }, (_, i) => PORT_BASE + (hash % PORT_SPREAD) + i),
     helmEnv(port) {
       const local = new URL(url.href);
       local.hostname = "127.0.0.1";
@@ -99,35 +85,7 @@ export function planFence(
         // Setting the server clears the kubeconfig's tls-server-name in client-go: the
         // certificate is still checked against the real server's name.
         ...(url.protocol === "https:" ? { HELM_KUBETLS_SERVER_NAME: serverName } : {}),
-        ...(cacheBase
-          ? {
-            KUBECACHEDIR: `${cacheBase}/helm-lock/${url.host.replace(/[^\w.]/g, "_")}-${
-              hash.toString(16).padStart(8, "0")
-            }`,
-          }
-          : {}),
       };
     },
   };
-}
-
-/** The pass-through's ports: `PORT_SLOTS` in a row from a base derived from the server. */
-const PORT_BASE = 20_000;
-const PORT_SPREAD = 9_000;
-const PORT_SLOTS = 8;
-
-/** FNV-1a (32 bits) of `text`'s UTF-16 code units: a stable, well-spread small hash. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
-/** client-go's default cache directory, `~/.kube/cache`, or `undefined` without a home. */
-function homeCache(env: Record<string, string | undefined>): string | undefined {
-  const home = env.HOME || env.USERPROFILE;
-  return home ? `${home}/.kube/cache` : undefined;
 }

@@ -168,18 +168,3 @@ Deno.test("PassThrough at an opened gate still refuses a lock whose validity has
   assert.equal(server.accepted(), 0);
   assert.equal(pass.stats().refusedConnections, 1);
 });
-
-Deno.test("PassThrough listens on the first free port it is given, else on any free port", async () => {
-  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const freePort = free.addr.port;
-  free.close();
-  const upstream = { hostname: "127.0.0.1", port: 1 };
-  const a = PassThrough.open({ upstream, validUntil: () => 0, ports: [taken.addr.port, freePort] });
-  assert.equal(a.port, freePort);
-  const b = PassThrough.open({ upstream, validUntil: () => 0, ports: [taken.addr.port, freePort] });
-  assert.ok(b.port !== taken.addr.port && b.port !== freePort && b.port > 0);
-  await a.close();
-  await b.close();
-  taken.close();
-});

@@ -56,31 +56,3 @@ Deno.test("environmentProxy() follows Go: loopback never, NO_PROXY names, CIDRs 
   );
   assert.equal(environmentProxy(new URL("https://x.example"), {}), undefined);
 });
-
-Deno.test("planFence() gives helm a client-go cache of its own per server, and stable ports", () => {
-  const plan = planFence(TARGET, { HOME: "/home/ci" });
-  const other = planFence({ ...TARGET, server: "https://api.example.com:7443" }, {
-    HOME: "/home/ci",
-    KUBECACHEDIR: "/cache",
-  });
-  assert.ok(!("off" in plan) && !("off" in other));
-  const dir = plan.helmEnv(1).KUBECACHEDIR;
-  assert.match(
-    dir ?? "",
-    /^\/home\/ci\/\.kube\/cache\/helm-lock\/api\.example\.com_6443-[0-9a-f]{8}$/,
-  );
-  assert.equal(plan.helmEnv(2).KUBECACHEDIR, dir, "the port is not part of it");
-  assert.match(other.helmEnv(1).KUBECACHEDIR ?? "", /^\/cache\/helm-lock\/api\.example\.com_7443-/);
-  // The same ports run after run, a few in a row, another server's elsewhere.
-  const again = planFence(TARGET, { HOME: "/elsewhere" });
-  assert.ok(!("off" in again));
-  assert.deepEqual(again.ports, plan.ports);
-  assert.equal(plan.ports.length, 8);
-  assert.deepEqual(plan.ports, plan.ports.map((_, i) => plan.ports[0]! + i));
-  assert.ok(plan.ports[0]! >= 20_000 && plan.ports.at(-1)! < 30_000);
-  assert.notEqual(other.ports[0], plan.ports[0]);
-  // No home and no KUBECACHEDIR: helm keeps its own default.
-  const homeless = planFence(TARGET, {});
-  assert.ok(!("off" in homeless));
-  assert.equal(homeless.helmEnv(1).KUBECACHEDIR, undefined);
-});
