@@ -15,8 +15,7 @@ import { runHelmDirectly } from "./passthrough.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { apiError } from "../kube/api_error.ts";
 import { connect, type KubeConnection } from "../kube/connection.ts";
-import { ensureNamespace } from "../kube/namespace.ts";
-import { type KubeClient, kubeClient } from "../kube/rest.ts";
+import type { KubeClient } from "../kube/rest.ts";
 import type { WaitProgress } from "../lock/lock.ts";
 import type { QueuedLock } from "../lock/queue.ts";
 import { redactCommandLine } from "../redact.ts";
@@ -89,7 +88,15 @@ const lockModules = () =>
     import("../lock/queue.ts"),
     import("../helm/release.ts"),
     import("../helm/storage.ts"),
-  ]).then(([queue, release, storage]) => ({ ...queue, ...release, ...storage }));
+    import("../kube/rest.ts"),
+    import("../kube/namespace.ts"),
+  ]).then(([queue, release, storage, rest, namespace]) => ({
+    ...queue,
+    ...release,
+    ...storage,
+    ...rest,
+    ...namespace,
+  }));
 type LockModules = Awaited<ReturnType<typeof lockModules>>;
 
 function describeHolder(p: WaitProgress, { ordinal, describeJob }: LockModules): string {
@@ -116,12 +123,12 @@ function describeHolder(p: WaitProgress, { ordinal, describeJob }: LockModules):
  */
 export async function lockedRun(inv: Invocation, report: Reporter): Promise<number> {
   const conn = await connect(inv.cluster);
-  // One connection for every request of the run.
-  const client = kubeClient(conn);
+  // One connection for every request of the run, made once helm has been started.
+  const clients: KubeClient[] = [];
   try {
-    return await lockedRunWith(inv, report, conn, client);
+    return await lockedRunWith(inv, report, conn, clients);
   } finally {
-    client.close();
+    for (const client of clients) client.close();
   }
 }
 
@@ -129,7 +136,7 @@ async function lockedRunWith(
   inv: Invocation,
   report: Reporter,
   conn: KubeConnection,
-  client: KubeClient,
+  clients: KubeClient[],
 ): Promise<number> {
   const lease = `helm-lock-${inv.release}`;
   const where = `lock ${lease} in namespace "${conn.namespace}"`;
@@ -145,25 +152,6 @@ async function lockedRunWith(
         `that started this one`,
     );
     return await runHelmDirectly(inv.helmArgs);
-  }
-
-  // Only where helm itself creates it: on the install path (install, upgrade --install), and
-  // never on a --dry-run. `upgrade --create-namespace` without --install fails in helm ("has
-  // no deployed releases") and must not leave a namespace behind.
-  if (inv.createNamespace && inv.install && !inv.dryRun) {
-    try {
-      if (await ensureNamespace(client, conn.namespace)) {
-        report.info(`created namespace "${conn.namespace}" (--create-namespace) to hold the lock`);
-      }
-    } catch (err) {
-      throw apiError(err, {
-        verb: "create",
-        resource: "namespaces",
-        namespace: conn.namespace,
-        user: conn.user,
-        server: conn.server,
-      });
-    }
   }
 
   const signals = new Signals();
@@ -189,7 +177,30 @@ async function lockedRunWith(
       identity,
     }, report);
     const modules = await lockModules();
-    const { acquireInOrder, isSuperseded } = modules;
+    const { acquireInOrder, ensureNamespace, isSuperseded } = modules;
+    const client = modules.kubeClient(conn);
+    clients.push(client);
+    // Only where helm itself creates it: on the install path (install, upgrade --install), and
+    // never on a --dry-run. `upgrade --create-namespace` without --install fails in helm ("has
+    // no deployed releases") and must not leave a namespace behind.
+    if (inv.createNamespace && inv.install && !inv.dryRun) {
+      try {
+        if (await ensureNamespace(client, conn.namespace)) {
+          report.info(
+            `created namespace "${conn.namespace}" (--create-namespace) to hold the lock`,
+          );
+        }
+      } catch (err) {
+        throw apiError(err, {
+          verb: "create",
+          resource: "namespaces",
+          namespace: conn.namespace,
+          user: conn.user,
+          server: conn.server,
+        });
+      }
+    }
+
     const waitStart = Date.now();
     try {
       held = await acquireInOrder({
