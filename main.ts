@@ -86,7 +86,8 @@ function truthy(value: string | undefined): boolean {
   return value !== undefined && ["1", "t", "T", "TRUE", "true", "True"].includes(value);
 }
 
-const SECRETS = secretValues(Deno.args);
+/** The secret values of the command line, found when first needed (an error to print). */
+let secrets: string[] | undefined;
 
 /**
  * Every line helm-lock prints goes through here, prefixed. Its parts that carry secrets were
@@ -101,7 +102,7 @@ function say(line: string): void {
 
 /** Text from no message of helm-lock's (an unexpected error, a stack): searched for secrets. */
 function foreign(text: string): string {
-  return redactText(text, SECRETS);
+  return redactText(text, secrets ??= secretValues(Deno.args));
 }
 
 function reporter(debug: boolean): Reporter {

@@ -140,7 +140,6 @@ async function lockedRunWith(
 ): Promise<number> {
   const lease = `helm-lock-${inv.release}`;
   const where = `lock ${lease} in namespace "${conn.namespace}"`;
-  const commandLine = redactCommandLine(inv.helmArgs);
   report.debug(`API server ${conn.server} as ${conn.user}`);
 
   const ancestor = heldByAncestor(conn.namespace, inv.release);
@@ -177,6 +176,7 @@ async function lockedRunWith(
       identity,
     }, report);
     const modules = await lockModules();
+    const commandLine = redactCommandLine(inv.helmArgs);
     const { acquireInOrder, ensureNamespace, isSuperseded } = modules;
     const client = modules.kubeClient(conn);
     clients.push(client);

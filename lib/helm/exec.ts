@@ -6,7 +6,7 @@
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { findKillTools, KillAtEof } from "./kill_at_eof.ts";
+import { findKillTools, KillAtEof, type KillTools } from "./kill_at_eof.ts";
 import { type HeldBy, nestingEnv, onPath, resolveHelm, self } from "./nesting.ts";
 import { Watchdog } from "./watchdog.ts";
 
@@ -33,17 +33,27 @@ interface Guard {
 let active: Guard | undefined;
 
 function startGuard(kind: GuardKind | undefined): Guard | undefined {
-  const tools = kind === "process" ? undefined : findKillTools();
-  if (tools) {
-    return {
-      watch(pid, exited) {
-        const watch = KillAtEof.start(tools, pid);
-        if (watch) exited.finally(() => watch.stop()).catch(() => {});
-      },
-      close: () => Promise.resolve(),
-    };
-  }
-  const dog = Watchdog.start();
+  if (kind === "process" || Deno.build.os === "windows") return processGuard(Watchdog.start());
+  // The tools are looked up when the first helm has started, not on the way to starting it.
+  let tools: KillTools | undefined | null = null;
+  let fallback: Guard | undefined;
+  return {
+    watch(pid, exited) {
+      if (tools === null) tools = findKillTools();
+      const watch = tools && KillAtEof.start(tools, pid);
+      if (watch) {
+        exited.finally(() => watch.stop()).catch(() => {});
+        return;
+      }
+      fallback ??= processGuard(Watchdog.start());
+      fallback?.watch(pid, exited);
+    },
+    close: () => fallback?.close() ?? Promise.resolve(),
+  };
+}
+
+/** The guard of one watchdog process (`watchdog.ts`), if it could be started. */
+function processGuard(dog: Watchdog | undefined): Guard | undefined {
   if (!dog) return undefined;
   return {
     watch(pid, exited) {
