@@ -112,7 +112,17 @@ export class EarlyHelm {
     lock: HeldBy,
     report: Reporter,
   ): EarlyHelm | undefined {
-    if (!inv.fence || mayReadStdin(inv.helmArgs) || helmIsScript()) return undefined;
+    const not = !inv.fence
+      ? "--lock-no-fence"
+      : mayReadStdin(inv.helmArgs)
+      ? "it may read stdin (a - value)"
+      : helmIsScript()
+      ? "it is a script, or could not be read"
+      : undefined;
+    if (not) {
+      report.debug(`helm starts once the lock is held: ${not}`);
+      return undefined;
+    }
     const pending = new PendingLock();
     const made: { early?: EarlyHelm } = {};
     const gate = Promise.withResolvers<void>();
@@ -122,6 +132,7 @@ export class EarlyHelm {
       onHeld: () => made.early && made.early.#startHoldTimer(report),
     });
     if (Object.keys(fence.env).length === 0) {
+      report.debug("helm starts once the lock is held: it cannot be fenced");
       fence.close().catch(() => {});
       return undefined;
     }
