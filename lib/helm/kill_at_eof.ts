@@ -16,25 +16,12 @@
  * @module
  */
 
+import { onPath } from "./nesting.ts";
+
 /** The absolute paths of the two tools. */
 export interface KillTools {
   xargs: string;
   kill: string;
-}
-
-/** The first executable file named `name` in `dirs`. */
-function find(name: string, dirs: string[]): string | undefined {
-  for (const dir of dirs) {
-    if (!dir.startsWith("/")) continue; // A relative PATH entry depends on the working dir.
-    const path = `${dir}/${name}`;
-    try {
-      const info = Deno.statSync(path);
-      if (info.isFile && ((info.mode ?? 0) & 0o111)) return path;
-    } catch {
-      // Not there.
-    }
-  }
-  return undefined;
 }
 
 /**
@@ -45,9 +32,10 @@ function find(name: string, dirs: string[]): string | undefined {
  */
 export function findKillTools(path = Deno.env.get("PATH") ?? ""): KillTools | undefined {
   if (Deno.build.os === "windows") return undefined;
-  const dirs = [...path.split(":"), "/usr/bin", "/bin"];
-  const xargs = find("xargs", dirs);
-  const kill = find("kill", dirs);
+  // Absolute entries only: a relative one depends on the working directory.
+  const dirs = [...path.split(":"), "/usr/bin", "/bin"].filter((d) => d.startsWith("/")).join(":");
+  const [xargs] = onPath("xargs", dirs);
+  const [kill] = onPath("kill", dirs);
   return xargs && kill ? { xargs, kill } : undefined;
 }
 
