@@ -31,7 +31,7 @@ import type { Invocation } from "./args.ts";
 import { type Fenced, fenceHelm } from "./fenced.ts";
 import type { KubeConnection } from "../kube/connection.ts";
 import type { HeldLock } from "../lock/lock.ts";
-import { helmIsScript, type HelmRun, helmSpawn } from "../helm/exec.ts";
+import { helmBin, helmIsScript, type HelmRun, helmSpawn } from "../helm/exec.ts";
 import type { HeldBy } from "../helm/nesting.ts";
 
 /** Where the reasons go (`locked_run.ts`'s Reporter). */
@@ -112,17 +112,15 @@ export class EarlyHelm {
     lock: HeldBy,
     report: Reporter,
   ): EarlyHelm | undefined {
-    const not = !inv.fence
-      ? "--lock-no-fence"
-      : mayReadStdin(inv.helmArgs)
-      ? "it may read stdin (a - value)"
-      : helmIsScript()
-      ? "it is a script, or could not be read"
-      : undefined;
-    if (not) {
-      report.debug(`helm starts once the lock is held: ${not}`);
+    const later = (why: string) => {
+      report.debug(`helm starts once the lock is held: ${why}`);
       return undefined;
-    }
+    };
+    if (!inv.fence) return later("--lock-no-fence");
+    if (mayReadStdin(inv.helmArgs)) return later("it may read stdin (a - value)");
+    // Resolved once, here and for the spawn (a walk of PATH when $HELM_BIN is not set).
+    const bin = helmBin();
+    if (helmIsScript(bin)) return later("it is a script, or could not be read");
     const pending = new PendingLock();
     const made: { early?: EarlyHelm } = {};
     const gate = Promise.withResolvers<void>();
@@ -132,13 +130,12 @@ export class EarlyHelm {
       onHeld: () => made.early && made.early.#startHoldTimer(report),
     });
     if (Object.keys(fence.env).length === 0) {
-      report.debug("helm starts once the lock is held: it cannot be fenced");
       fence.close().catch(() => {});
-      return undefined;
+      return later("it cannot be fenced");
     }
     let helm: HelmRun;
     try {
-      helm = helmSpawn(inv.helmArgs, fence.env, lock);
+      helm = helmSpawn(inv.helmArgs, fence.env, { lock, bin });
     } catch (e) {
       fence.close().catch(() => {});
       throw e;

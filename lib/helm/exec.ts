@@ -173,16 +173,17 @@ export interface HelmRun {
  *
  * @param args helm's arguments, verbatim and in order.
  * @param env Variables added to (or overriding) the inherited environment (the fence's).
- * @param lock The lock helm runs under, for its nesting marker. @default {the lock held now}
+ * @param opts `lock`: the lock helm runs under, for its nesting marker (default: the lock
+ *   held now); `bin`: the helm to run, when the caller resolved it (default: {@linkcode helmBin}).
  * @returns A handle to wait for helm and to forward signals to it.
  * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
  */
 export function helmSpawn(
   args: string[],
   env?: Record<string, string>,
-  lock?: HeldBy,
+  opts: { lock?: HeldBy; bin?: string } = {},
 ): HelmRun {
-  const bin = helmBin();
+  const { lock, bin = helmBin() } = opts;
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(bin, {
@@ -218,10 +219,10 @@ export function helmSpawn(
 }
 
 /**
- * Whether `helm` (as {@linkcode helmBin} gives it) is a script (`#!`): a wrapper that may do
+ * Whether `helm` (as {@linkcode helmBin} gives it: a path, or a name on `PATH`) is a script (`#!`): a wrapper that may do
  * its own work before helm starts. Unknown (unreadable, not found) counts as a script.
  */
-export function helmIsScript(helm: string = helmBin()): boolean {
+export function helmIsScript(helm: string): boolean {
   const path = helm.includes("/") ? helm : onPath(helm, Deno.env.get("PATH"))[0];
   if (!path) return true;
   try {
