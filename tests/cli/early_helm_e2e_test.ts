@@ -54,13 +54,19 @@ for (const { name, bin } of helms) {
   });
 }
 
-Deno.test("an early helm is stopped unheard when another job holds the lock, and helm runs once after it", async () => {
+/** Release `app` installed with helm 3, and another job holding its lock (about 2 s). */
+async function heldByAnother(prefix: string) {
   const { bin } = helms[0]!;
   const env = { ...await helmEnv(), HELM_BIN: bin };
-  const namespace = await createNamespace("early-contended");
+  const namespace = await createNamespace(prefix);
   assert.equal((await run(bin, ["install", "app", FAST, "-n", namespace], env)).code, 0);
   const holder = new LockProcess([...HOLD, "-n", namespace], env);
   await holder.waitForLine(/running helm/);
+  return { bin, env, namespace, holder };
+}
+
+Deno.test("an early helm is stopped unheard when another job holds the lock, and helm runs once after it", async () => {
+  const { bin, env, namespace, holder } = await heldByAnother("early-contended");
   const waiter = new LockProcess(
     ["upgrade", "app", FAST, "-n", namespace, "--set", "tag=v2", "--debug"],
     env,
@@ -82,12 +88,7 @@ Deno.test("an early helm is stopped unheard when another job holds the lock, and
 });
 
 Deno.test("a helm that exits on its own before the lock is ready ends the run at once, without the lock", async () => {
-  const { bin } = helms[0]!;
-  const env = { ...await helmEnv(), HELM_BIN: bin };
-  const namespace = await createNamespace("early-exit");
-  assert.equal((await run(bin, ["install", "app", FAST, "-n", namespace], env)).code, 0);
-  const holder = new LockProcess([...HOLD, "-n", namespace], env);
-  await holder.waitForLine(/running helm/);
+  const { env, namespace, holder } = await heldByAnother("early-exit");
   // /bin/false is a program, not a script: started early, it fails before any request.
   const out = await helmLock(["upgrade", "app", FAST, "-n", namespace], {
     ...env,
