@@ -281,8 +281,10 @@ plugin_dir=\$(CDPATH='' cd -- "\$(dirname -- "\$self")/.." && pwd) || exit 1
 deno='$deno_path'
 [ -x "\$deno" ] || deno=deno
 export DENO_NO_UPDATE_CHECK=1 # no look-up of the download host on every run
+# --allow-write only for helm's client-go cache of a fenced run, in the temp directory.
 exec "\$deno" run --quiet --no-prompt --allow-env --allow-run --allow-net --allow-read \\
-  --allow-sys --config "\$plugin_dir/deno.json" "\$plugin_dir/main.ts" "\$@"
+  --allow-sys --allow-write="\${TMPDIR:-/tmp}" \\
+  --config "\$plugin_dir/deno.json" "\$plugin_dir/main.ts" "\$@"
 EOF
   chmod 755 "$staged/helm-lock"
   check_starts "$staged" helm-lock

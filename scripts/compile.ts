@@ -77,6 +77,8 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-read",
   "--allow-sys",
+  // Only for helm's client-go cache of a fenced run (lib/fence/kube_cache.ts).
+  "--allow-write=/tmp",
 ];
 
 /** Seconds to wait for dl.deno.land before declaring it unreachable. @default 15 */

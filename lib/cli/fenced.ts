@@ -9,7 +9,7 @@
 import type { ClusterFlags } from "../kube/cluster_flags.ts";
 import type { KubeConnection } from "../kube/connection.ts";
 import type { HeldLock } from "../lock/lock.ts";
-import { PassThrough, planFence } from "../fence/mod.ts";
+import { KubeCache, PassThrough, planFence } from "../fence/mod.ts";
 
 /** Where the notice and statistics go (`locked_run.ts`'s Reporter). */
 interface Reporter {
@@ -24,8 +24,13 @@ export type FenceLock = Pick<HeldLock, "validUntil" | "lost">;
 export interface Fenced {
   /** Environment for every helm helm-lock starts while it holds the lock; empty if unfenced. */
   readonly env: Record<string, string>;
-  /** Cuts helm off (if not yet), stops the pass-through and reports what went through. */
+  /**
+   * Cuts helm off (if not yet), stops the pass-through, reports what went through and starts
+   * removing helm's cache directory: call it once every helm started with `env` has exited.
+   */
   close(): Promise<void>;
+  /** Settles once `close()` has removed helm's cache directory (off the release's path). */
+  removed(): Promise<void>;
 }
 
 /**
@@ -55,7 +60,7 @@ export function fenceHelm(
   const { env = Deno.env.toObject(), gate, onHeld, quiet = false } = opts;
   if (!flags.fence) {
     if (!quiet) report.info("not fencing helm's API traffic: --lock-no-fence");
-    return { env: {}, close: () => Promise.resolve() };
+    return { env: {}, close: () => Promise.resolve(), removed: () => Promise.resolve() };
   }
   const cluster = conn.cluster;
   const plan = planFence({
@@ -71,7 +76,7 @@ export function fenceHelm(
         `not fencing helm's API traffic (a paused or lost holder's helm could still write): ${plan.off}`,
       );
     }
-    return { env: {}, close: () => Promise.resolve() };
+    return { env: {}, close: () => Promise.resolve(), removed: () => Promise.resolve() };
   }
   const passThrough = PassThrough.open({
     upstream: plan.upstream,
@@ -86,12 +91,26 @@ export function fenceHelm(
   held.lost.addEventListener("abort", onLost, { once: true });
   const via = plan.upstream.proxy ? ` through proxy ${plan.upstream.proxy.host}` : "";
   report.debug(`fence: helm reaches the API server through 127.0.0.1:${passThrough.port}${via}`);
+  // client-go's caches are keyed by host and port: in the user's cache this run's port would
+  // leave an entry no later run can hit (kube_cache.ts).
+  const cache = KubeCache.make();
+  report.debug(
+    "off" in cache
+      ? `fence: helm keeps the user's client-go cache: ${cache.off}`
+      : `fence: helm's client-go cache is ${cache.path}, removed when helm is done`,
+  );
   let closed: Promise<void> | undefined;
+  let removed: Promise<void> | undefined;
   return {
-    env: plan.helmEnv(passThrough.port),
+    env: {
+      ...plan.helmEnv(passThrough.port),
+      ...("off" in cache ? {} : { KUBECACHEDIR: cache.path }),
+    },
     close() {
       return closed ??= (async () => {
         held.lost.removeEventListener("abort", onLost);
+        // Called once helm has exited: its cache goes while the lock is released.
+        removed = "off" in cache ? undefined : cache.remove();
         await passThrough.close();
         const s = passThrough.stats();
         const margin = s.minMarginMs === undefined
@@ -107,5 +126,6 @@ export function fenceHelm(
         );
       })();
     },
+    removed: () => removed ?? Promise.resolve(),
   };
 }

@@ -307,6 +307,7 @@ async function lockedRunWith(
     unwatchParent();
     signals.close();
     await guard.close();
+    await Promise.all([early?.fence.removed(), fence?.removed()]);
   }
 }
 

@@ -3,7 +3,8 @@
  * cluster. helm talks to the API server through a local pass-through (`passthrough.ts`) that
  * forwards bytes only while the lock is valid by the monotonic clock, and cuts every
  * connection when it is not; `plan.ts` decides whether helm can be pointed at it (through
- * the environment, never argv) and `proxy.ts` reaches the server through the user's proxy.
+ * the environment, never argv) and `proxy.ts` reaches the server through the user's proxy;
+ * `kube_cache.ts` gives helm a client-go cache of the run's own (the port changes each run).
  *
  * May import: the shared leaves in `lib/`. Nothing from `kube/`, `lock/`, `helm/` or `cli/`:
  * the fence knows the lock only as a `validUntil()` number.
@@ -11,6 +12,7 @@
  * @module
  */
 
+export { KubeCache } from "./kube_cache.ts";
 export { type FencePlan, type FenceTarget, planFence } from "./plan.ts";
 export { PassThrough, type PassThroughOptions, type PassThroughStats } from "./passthrough.ts";
 export { dialUpstream, environmentProxy, type Upstream } from "./proxy.ts";

@@ -212,6 +212,39 @@ for (const helm of helms) {
     },
   });
 
+  Deno.test(`${helm.name}: a fenced run keeps helm's client-go cache to itself and removes it`, async () => {
+    const namespace = await createNamespace(`fence-cache-${helm.name}`);
+    // The user's cache: client-go keys it by host and port, so the pass-through's port of
+    // each run would leave an entry there that no later run can hit.
+    const userCache = await Deno.makeTempDir({ prefix: "helm-lock-user-kube-cache-" });
+    const env = await helmEnv({ HELM_BIN: helm.bin, KUBECACHEDIR: userCache });
+    for (const tag of ["v1", "v2"]) {
+      const out = await helmLock(
+        ["upgrade", "-i", "app", FAST, "-n", namespace, "--set", `tag=${tag}`, "--debug"],
+        env,
+      );
+      assert.equal(out.code, 0, out.stderr);
+      const runCaches = [...out.stderr.matchAll(/client-go cache is (\S+), removed/g)].map((m) =>
+        m[1]!
+      );
+      assert.ok(runCaches.length > 0, out.stderr);
+      for (const dir of runCaches) {
+        assert.ok(!dir.startsWith(userCache), dir);
+        await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, `${dir} is left behind`);
+      }
+    }
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(userCache)), []);
+    // Plain helm fills that very cache: the emptiness above is helm-lock's doing.
+    const plain = await run(
+      helm.bin,
+      ["upgrade", "app", FAST, "-n", namespace, "--set", "tag=v3"],
+      env,
+    );
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.notDeepEqual(await Array.fromAsync(Deno.readDir(userCache)), []);
+    await Deno.remove(userCache, { recursive: true });
+  });
+
   Deno.test(`${helm.name}: a kubeconfig proxy-url still works; helm-lock says helm runs unfenced`, async () => {
     const server = adminKubeConfig().getCurrentCluster()!.server;
     const proxy = new ConnectProxy();
