@@ -88,7 +88,9 @@ export function fenceHelm(
     },
   });
   const onLost = () => passThrough.cut("the lock was lost");
-  held.lost.addEventListener("abort", onLost, { once: true });
+  // Opened after the loss (a fence opened when first needed): nothing may pass at all.
+  if (held.lost.aborted) onLost();
+  else held.lost.addEventListener("abort", onLost, { once: true });
   const via = plan.upstream.proxy ? ` through proxy ${plan.upstream.proxy.host}` : "";
   report.debug(`fence: helm reaches the API server through 127.0.0.1:${passThrough.port}${via}`);
   // client-go's caches are keyed by host and port: in the user's cache this run's port would

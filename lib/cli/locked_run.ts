@@ -242,9 +242,14 @@ async function lockedRunWith(
     setHeldLock({ namespace: conn.namespace, release: inv.release, identity });
     const exited = earlyExit(early, report);
     if (exited !== undefined) return exited;
-    fence = fenceHelm({ ...inv.cluster, fence: inv.fence }, conn, held, report, {
-      quiet: early !== undefined, // The early helm's fence is planned the same way.
-    });
+    const lock = held;
+    // The fence of every helm started from now on: recovery's, and helm's when it did not start
+    // early. With an early helm it is opened only if recovery runs helm.
+    const lockFence = () =>
+      fence ??= fenceHelm({ ...inv.cluster, fence: inv.fence }, conn, lock, report, {
+        quiet: early !== undefined, // The early helm's fence is planned the same way.
+      });
+    if (!early) lockFence();
 
     if (inv.recover && (inv.command === "install" || inv.command === "upgrade")) {
       if (inv.dryRun) {
@@ -255,7 +260,7 @@ async function lockedRunWith(
           await recover(
             inv,
             client,
-            { namespace: conn.namespace, signal, env: fence.env },
+            { namespace: conn.namespace, signal, env: () => lockFence().env },
             report,
             modules,
           );
@@ -271,7 +276,7 @@ async function lockedRunWith(
       return signals.exitCode();
     }
     held.lost.throwIfAborted();
-    const code = await runHelm(inv, commandLine, held, signals, report, fence, early);
+    const code = await runHelm(inv, commandLine, held, signals, report, lockFence, early);
     if (code === 0 && (inv.command === "install" || inv.command === "upgrade") && !inv.dryRun) {
       // Later jobs with a lower --lock-order-key are refused from now on.
       await held.recordDeploy().catch((err) =>
@@ -315,16 +320,21 @@ async function lockedRunWith(
 async function recover(
   inv: Invocation,
   client: KubeClient,
-  opts: { namespace: string; signal: AbortSignal; env: Record<string, string> },
+  opts: { namespace: string; signal: AbortSignal; env: () => Record<string, string> },
   report: Reporter,
   { kubeRecords, planRecovery, readRelease, recoverRelease, storageDriver }: LockModules,
 ): Promise<void> {
-  const { namespace } = opts;
+  const { namespace, signal, env } = opts;
   // helm's records are read (and a stale revision unlocked) directly for the drivers
   // helm-lock knows; other drivers go through helm.
   const driver = storageDriver(Deno.env.get("HELM_DRIVER"));
   const readOpts = {
-    ...opts,
+    namespace,
+    signal,
+    // Read only when a helm is started (release.ts), so the fence opens only then.
+    get env() {
+      return env();
+    },
     ...(driver ? { records: kubeRecords(client, namespace, driver) } : {}),
   };
   const state = await readRelease(inv.release, inv.globalArgs, readOpts);
@@ -352,15 +362,15 @@ async function runHelm(
   held: QueuedLock,
   signals: Signals,
   report: Reporter,
-  lockFence: Fenced,
+  lockFence: () => Fenced,
   early: EarlyHelm | undefined,
 ): Promise<number> {
   const opened = early?.open(held);
   const exited = earlyExit(early, report);
   if (exited !== undefined) return exited;
   report.info(`running helm ${commandLine}`);
-  const helm = opened ?? helmSpawn(inv.helmArgs, lockFence.env);
-  const fence = opened && early ? early.fence : lockFence;
+  const fence = opened && early ? early.fence : lockFence();
+  const helm = opened ?? helmSpawn(inv.helmArgs, fence.env);
   signals.onSignal = (sig, count) => {
     if (count < KILL_AT_SIGNAL) {
       // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A
