@@ -95,24 +95,21 @@ export function fenceHelm(
   report.debug(`fence: helm reaches the API server through 127.0.0.1:${passThrough.port}${via}`);
   // client-go's caches are keyed by host and port: in the user's cache this run's port would
   // leave an entry no later run can hit (kube_cache.ts).
-  const cache = KubeCache.make();
+  const made = KubeCache.make();
   report.debug(
-    "off" in cache
-      ? `fence: helm keeps the user's client-go cache: ${cache.off}`
-      : `fence: helm's client-go cache is ${cache.path}, removed when helm is done`,
+    "off" in made
+      ? `fence: helm keeps the user's client-go cache: ${made.off}`
+      : `fence: helm's client-go cache is ${made.path}, removed when helm is done`,
   );
+  const cache = "off" in made ? undefined : made;
   let closed: Promise<void> | undefined;
-  let removed: Promise<void> | undefined;
   return {
-    env: {
-      ...plan.helmEnv(passThrough.port),
-      ...("off" in cache ? {} : { KUBECACHEDIR: cache.path }),
-    },
+    env: { ...plan.helmEnv(passThrough.port), ...(cache ? { KUBECACHEDIR: cache.path } : {}) },
     close() {
       return closed ??= (async () => {
         held.lost.removeEventListener("abort", onLost);
         // Called once helm has exited: its cache goes while the lock is released.
-        removed = "off" in cache ? undefined : cache.remove();
+        cache?.remove();
         await passThrough.close();
         const s = passThrough.stats();
         const margin = s.minMarginMs === undefined
@@ -128,6 +125,7 @@ export function fenceHelm(
         );
       })();
     },
-    removed: () => removed ?? Promise.resolve(),
+    // KubeCache.remove() is once-only: this is the removal close() started.
+    removed: () => closed && cache ? cache.remove() : Promise.resolve(),
   };
 }

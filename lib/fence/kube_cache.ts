@@ -34,7 +34,7 @@ export class KubeCache {
   /**
    * Makes the directory.
    *
-   * @returns The cache, or `undefined` with the reason when no temp directory is writable.
+   * @returns The cache, or `{ off: reason }` when no temp directory may be written.
    */
   static make(): KubeCache | { off: string } {
     let why = "no temp directory";
