@@ -6,6 +6,31 @@
  * @module
  */
 
+/**
+ * Calls `fn` once, `ms` milliseconds from now, unless the returned function cancels it first:
+ * helm-lock's `setTimeout`. Deno's global `setTimeout` is Node's: its first call loads Node's
+ * timers and what they import, about 10 ms of the main thread (Deno 2.9.6), spent while helm
+ * starts (the lock's first renewal timer) or, as a plugin, before helm starts (the parent
+ * watch). `AbortSignal.timeout` runs on the runtime's own timers. Like a `setTimeout` timer, a
+ * pending one keeps the process alive; a cancelled one does not.
+ *
+ * @param ms Milliseconds from now (negative counts as 0).
+ * @param fn Called once when the time is up.
+ * @returns A function that cancels the call (nothing happens when it already ran).
+ *
+ * @example
+ * ```ts
+ * const cancel = schedule(5_000, () => console.log("late"));
+ * cancel();
+ * ```
+ */
+export function schedule(ms: number, fn: () => void): () => void {
+  const timeout = AbortSignal.timeout(Math.max(0, ms));
+  const fire = () => fn();
+  timeout.addEventListener("abort", fire, { once: true });
+  return () => timeout.removeEventListener("abort", fire);
+}
+
 /** Options for {@linkcode delay}. */
 export interface DelayOptions {
   /** Signal used to abort the delay. */
@@ -31,13 +56,13 @@ export function delay(ms: number, options: DelayOptions = {}): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const abort = () => {
-      clearTimeout(timer);
+      cancel();
       reject(signal?.reason);
     };
-    const timer = setTimeout(() => {
+    const cancel = schedule(ms, () => {
       signal?.removeEventListener("abort", abort);
       resolve();
-    }, ms);
+    });
     signal?.addEventListener("abort", abort, { once: true });
   });
 }

@@ -27,6 +27,7 @@
  * @module
  */
 
+import { schedule } from "../async.ts";
 import type { Invocation } from "./args.ts";
 import { type Fenced, fenceHelm } from "./fenced.ts";
 import type { KubeConnection } from "../kube/connection.ts";
@@ -81,7 +82,7 @@ export class EarlyHelm {
   readonly #exited = new AbortController();
   #state: "held" | "open" | "abandoned" | "exited" = "held";
   #exit: Deno.CommandStatus | undefined;
-  #holdTimer: ReturnType<typeof setTimeout> | undefined;
+  #cancelHold: (() => void) | undefined;
 
   private constructor(helm: HelmRun, fence: Fenced, lock: PendingLock, openGate: () => void) {
     this.#openGate = openGate;
@@ -189,20 +190,18 @@ export class EarlyHelm {
   }
 
   #startHoldTimer(report: Reporter): void {
-    if (this.#state !== "held" || this.#holdTimer !== undefined) return;
-    const timer = setTimeout(() => {
+    if (this.#state !== "held" || this.#cancelHold !== undefined) return;
+    this.#cancelHold = schedule(HOLD_LIMIT_MS, () => {
       this.abandon(
         `its connection waited ${HOLD_LIMIT_MS / 1000}s for the lock and the release; helm ` +
           `starts again once they are ready`,
         report,
       ).catch(() => {});
-    }, HOLD_LIMIT_MS);
-    Deno.unrefTimer(timer);
-    this.#holdTimer = timer;
+    });
   }
 
   #clearTimer(): void {
-    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
-    this.#holdTimer = undefined;
+    this.#cancelHold?.();
+    this.#cancelHold = undefined;
   }
 }

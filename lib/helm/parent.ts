@@ -6,6 +6,8 @@
  * @module
  */
 
+import { schedule } from "../async.ts";
+
 /** How often the parent process id is checked; a `getppid()` call is cheap. */
 const PARENT_POLL_MS = 200;
 
@@ -29,11 +31,11 @@ export function watchParent(
   ppid: () => number = () => Deno.ppid,
 ): () => void {
   const parent = ppid();
-  const timer = setInterval(() => {
-    if (ppid() === parent) return;
-    clearInterval(timer);
-    onGone(parent);
-  }, PARENT_POLL_MS);
-  Deno.unrefTimer(timer);
-  return () => clearInterval(timer);
+  let cancel = () => {};
+  const poll = () => {
+    if (ppid() !== parent) return onGone(parent);
+    cancel = schedule(PARENT_POLL_MS, poll);
+  };
+  cancel = schedule(PARENT_POLL_MS, poll);
+  return () => cancel();
 }

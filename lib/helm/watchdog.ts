@@ -80,7 +80,8 @@ export async function runWatchdog(): Promise<number> {
   }
   const until = performance.now() + GONE_WAIT_MS;
   while (Deno.build.os !== "windows" && pending.some(alive) && performance.now() < until) {
-    await new Promise((r) => setTimeout(r, GONE_POLL_MS));
+    // Not setTimeout, as lib/async.ts's schedule() says why; this file imports nothing.
+    await new Promise((r) => AbortSignal.timeout(GONE_POLL_MS).addEventListener("abort", r));
   }
   for (const sig of signals) Deno.removeSignalListener(sig, ignore);
   return 0;

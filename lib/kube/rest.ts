@@ -16,6 +16,7 @@
  * @module
  */
 
+import { schedule } from "../async.ts";
 import { HelmLockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { Authenticator, splitServerCredentials } from "./auth.ts";
@@ -405,13 +406,13 @@ export function kubeClient(conn: KubeConnection): KubeClient {
         signal.addEventListener("abort", stop, { once: true });
         // A watch silent for this long may sit on a dead connection: end it, the caller
         // opens a new one (client-node ended watches after 30 s without data).
-        let timer: ReturnType<typeof setTimeout> | undefined;
+        let disarm: (() => void) | undefined;
         const arm = () => {
-          clearTimeout(timer);
-          timer = setTimeout(() => {
+          disarm?.();
+          disarm = schedule(WATCH_IDLE_MS, () => {
             idle = true;
             stop();
-          }, WATCH_IDLE_MS);
+          });
         };
         arm();
         let buffered = "";
@@ -432,7 +433,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
           if (signal.aborted || idle) return;
           throw new KubeNetworkError(networkMessage(err, base), { cause: err });
         } finally {
-          clearTimeout(timer);
+          disarm?.();
           signal.removeEventListener("abort", stop);
         }
       })();

@@ -79,3 +79,19 @@ Deno.test("every folder of lib/ has a mod.ts header saying what it may import", 
     assert.match(header, /May import:/, `lib/${entry.name}/mod.ts says what it may import`);
   }
 });
+
+Deno.test("lib/ and main.ts never call Deno's global setTimeout or setInterval", () => {
+  // Their first call loads Node's timers (~10 ms of the main thread): lib/async.ts's
+  // schedule() and delay() are the timers (see schedule()).
+  const bad: string[] = [];
+  for (const file of [...libFiles(), join(ROOT, "main.ts")]) {
+    const code = Deno.readTextFileSync(file).split("\n").map((line) => line.replace(/\/\/.*$/, ""))
+      .filter((line) => !/^\s*\*/.test(line));
+    code.forEach((line, i) => {
+      if (/\b(setTimeout|setInterval)\s*\(/.test(line)) {
+        bad.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
+      }
+    });
+  }
+  assert.deepEqual(bad, []);
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { deadline, delay, retry, RetryError } from "../../lib/async.ts";
+import { deadline, delay, retry, RetryError, schedule } from "../../lib/async.ts";
 
 Deno.test("delay() resolves after the timer fires", async () => {
   let done = false;
@@ -21,6 +21,52 @@ Deno.test("delay() rejects at once when the signal is already aborted", async ()
   await assert.rejects(delay(60_000, { signal: AbortSignal.abort("gone") }), (err) => {
     return err === "gone";
   });
+});
+
+Deno.test("schedule() calls the function once when the time is up", async () => {
+  let calls = 0;
+  const fired = Promise.withResolvers<void>();
+  schedule(1, () => {
+    calls++;
+    fired.resolve();
+  });
+  assert.equal(calls, 0);
+  await fired.promise;
+  await delay(5);
+  assert.equal(calls, 1);
+});
+
+Deno.test("schedule()'s cancel stops the call, and is harmless once it ran", async () => {
+  let calls = 0;
+  const cancel = schedule(1, () => calls++);
+  cancel();
+  await delay(20);
+  assert.equal(calls, 0);
+  const ran = Promise.withResolvers<void>();
+  const late = schedule(0, () => ran.resolve());
+  await ran.promise;
+  late();
+});
+
+Deno.test("a pending schedule() keeps the process alive, a cancelled one does not", async () => {
+  const url = new URL("../../lib/async.ts", import.meta.url).href;
+  const run = async (script: string) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", `import { schedule } from "${url}"; ${script}`],
+      stdout: "piped",
+      stderr: "piped",
+      // A cancelled timer that kept the process alive would hold it for 60 s: killed at 20 s.
+      signal: AbortSignal.timeout(20_000),
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  };
+  // The process would end before 300 ms without the pending timer, and print nothing.
+  assert.equal(await run(`schedule(300, () => console.log("fired"));`), "fired");
+  // Cancelled: the process ends at once, not after 60 s (killed at 20 s, printing nothing).
+  assert.equal(
+    await run(`schedule(60_000, () => console.log("fired"))(); console.log("done");`),
+    "done",
+  );
 });
 
 Deno.test("deadline() returns the value of a promise that settles in time", async () => {
