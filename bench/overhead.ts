@@ -77,8 +77,9 @@ async function timed(cmd: string, args: string[], env: Record<string, string>): 
 
 /**
  * Runs `runs` rounds against the cluster of `kubeconfig`; each round runs plain `helm
- * upgrade` and `helm lock upgrade` with every helm in turn (one interleaved run, so that
- * machine noise hits all alike), then `helm-lock --version` for the start-up. Returns
+ * upgrade`, `helm lock upgrade` and `helm lock upgrade --lock-no-fence` with every helm in
+ * turn, in reverse order every other round (one interleaved run, so that machine noise hits
+ * all alike), then `helm-lock --version` for the start-up. Returns
  * README-ready markdown rows, one per helm.
  */
 export async function benchOverhead(
@@ -124,27 +125,36 @@ export async function benchOverhead(
     for (const [h, { bin }] of helms.entries()) {
       const env = envOf(bin);
       const s = stats[h]!;
-      s.plain.push(await timed(bin, ["upgrade", `plain-${h}`, chart, ...ns, ...set], env));
-      const run = await timedSteps(
-        [...DENO_RUN, "upgrade", `locked-${h}`, chart, ...ns, ...set],
-        env,
-        STEP_MARKS,
-      );
-      s.locked.push(run.total);
-      const [acquired = NaN, running = NaN, released = NaN] = run.at;
-      s.steps[0]!.push(acquired);
-      s.steps[1]!.push(running - acquired);
-      s.steps[2]!.push(released - running);
-      s.steps[3]!.push(run.total - released);
+      const plain = async () =>
+        s.plain.push(await timed(bin, ["upgrade", `plain-${h}`, chart, ...ns, ...set], env));
+      const locked = async () => {
+        const run = await timedSteps(
+          [...DENO_RUN, "upgrade", `locked-${h}`, chart, ...ns, ...set],
+          env,
+          STEP_MARKS,
+        );
+        s.locked.push(run.total);
+        const [acquired = NaN, running = NaN, released = NaN] = run.at;
+        s.steps[0]!.push(acquired);
+        s.steps[1]!.push(running - acquired);
+        s.steps[2]!.push(released - running);
+        s.steps[3]!.push(run.total - released);
+      };
       // The same run with helm talking to the API server directly, so also started only once
       // the lock is held (an early start needs the fence's gate).
-      s.unfenced.push(
-        await timed(
-          Deno.execPath(),
-          [...DENO_RUN, "upgrade", `locked-${h}`, chart, ...ns, ...set, "--lock-no-fence"],
-          env,
-        ),
-      );
+      const unfenced = async () =>
+        s.unfenced.push(
+          await timed(
+            Deno.execPath(),
+            [...DENO_RUN, "upgrade", `locked-${h}`, chart, ...ns, ...set, "--lock-no-fence"],
+            env,
+          ),
+        );
+      // Every other round in reverse order: what runs right after another kind of run (a
+      // warm page cache, the API server still busy) is the same for all three.
+      for (const step of i % 2 ? [unfenced, locked, plain] : [plain, locked, unfenced]) {
+        await step();
+      }
     }
     // The start-up alone: the same module graph, no request.
     starts.push(await timed(Deno.execPath(), [...DENO_RUN, "--version"], envOf("")));

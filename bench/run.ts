@@ -20,10 +20,11 @@ try {
     }:\n`,
   );
   console.log(await benchLock(plane.kubeconfig));
+  // 31 rounds: on a shared 2-core machine, medians of 15 moved by ±30 ms from run to run.
   const rows = await benchOverhead(plane.kubeconfig, [
     { name: "helm v3.17.2", bin: bins.helm3 },
     { name: "helm v4.1.4", bin: bins.helm4 },
-  ]);
+  ], 31);
   console.log(`\nWrapper overhead on the fast chart (interleaved runs):\n\n${OVERHEAD_HEADER}`);
   for (const r of rows) console.log(r.row);
   // helm polls the API server through the fence while it waits.
@@ -33,7 +34,7 @@ try {
       { name: "helm v3.17.2", bin: bins.helm3 },
       { name: "helm v4.1.4", bin: bins.helm4 },
     ],
-    7,
+    15,
     ["--wait"],
   );
   for (const r of waits) console.log(r.row);
