@@ -6,6 +6,9 @@
  * @module
  */
 
+/** The longest wait of the runtime's timers (2^31 - 1 ms, about 24.8 days). */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 /**
  * Calls `fn` once, `ms` milliseconds from now, unless the returned function cancels it first:
  * helm-lock's `setTimeout`. Deno's global `setTimeout` is Node's: its first call loads Node's
@@ -14,7 +17,8 @@
  * watch). `AbortSignal.timeout` runs on the runtime's own timers. Like a `setTimeout` timer, a
  * pending one keeps the process alive; a cancelled one does not.
  *
- * @param ms Milliseconds from now (negative counts as 0).
+ * @param ms Milliseconds from now: negative and NaN count as 0, more than about 24.8 days
+ *   (2^31 - 1 ms, Infinity too) as that.
  * @param fn Called once when the time is up.
  * @returns A function that cancels the call (nothing happens when it already ran).
  *
@@ -25,7 +29,10 @@
  * ```
  */
 export function schedule(ms: number, fn: () => void): () => void {
-  const timeout = AbortSignal.timeout(Math.max(0, ms));
+  // The runtime's timers fire at once past 2^31 - 1 ms (setTimeout's too): wait that long
+  // at most, never less than 0, and NaN as 0 (AbortSignal.timeout throws for NaN, Infinity).
+  const wait = Number.isNaN(ms) ? 0 : Math.min(Math.max(0, ms), MAX_DELAY_MS);
+  const timeout = AbortSignal.timeout(wait);
   const fire = () => fn();
   timeout.addEventListener("abort", fire, { once: true });
   return () => timeout.removeEventListener("abort", fire);

@@ -48,6 +48,18 @@ Deno.test("schedule()'s cancel stops the call, and is harmless once it ran", asy
   late();
 });
 
+Deno.test("schedule() takes NaN as 0, and waits past 2^31 - 1 ms or Infinity at most that long", async () => {
+  const ran = Promise.withResolvers<void>();
+  schedule(NaN, () => ran.resolve());
+  await ran.promise;
+  const fired: number[] = [];
+  const cancels = [2 ** 31, 2 ** 40, Infinity].map((ms) => schedule(ms, () => fired.push(ms)));
+  // The runtime's own timers fire such waits at once.
+  await delay(50);
+  for (const cancel of cancels) cancel();
+  assert.deepEqual(fired, []);
+});
+
 Deno.test("a pending schedule() keeps the process alive, a cancelled one does not", async () => {
   const url = new URL("../../lib/async.ts", import.meta.url).href;
   const run = async (script: string) => {
