@@ -394,6 +394,8 @@ async function runHelm(
   };
   held.lost.addEventListener("abort", onLost, { once: true });
   const status = await helm.status;
+  // helm has exited: its cache and port may serve the next run (kube_cache.ts).
+  fence.helmDone();
   await fence.close();
   held.lost.removeEventListener("abort", onLost);
   if (held.lost.aborted) {

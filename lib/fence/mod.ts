@@ -4,7 +4,8 @@
  * forwards bytes only while the lock is valid by the monotonic clock, and cuts every
  * connection when it is not; `plan.ts` decides whether helm can be pointed at it (through
  * the environment, never argv) and `proxy.ts` reaches the server through the user's proxy;
- * `kube_cache.ts` gives helm a client-go cache of the run's own (the port changes each run).
+ * `kube_cache.ts` gives helm a client-go cache of the run's own, kept with its port for the
+ * next run once helm has exited (client-go keys its caches by the fence's port).
  *
  * May import: the shared leaves in `lib/`. Nothing from `kube/`, `lock/`, `helm/` or `cli/`:
  * the fence knows the lock only as a `validUntil()` number.

@@ -85,9 +85,14 @@ export class PassThrough {
     this.#accepting = this.#accept();
   }
 
-  /** Listens on `127.0.0.1` on a free port. */
-  static open(opts: PassThroughOptions): PassThrough {
-    return new PassThrough(Deno.listen({ hostname: "127.0.0.1", port: 0 }), opts);
+  /**
+   * Listens on `127.0.0.1`.
+   *
+   * @param port The port, or 0 for a free one.
+   * @throws {Deno.errors.AddrInUse} when `port` is taken.
+   */
+  static open(opts: PassThroughOptions, port = 0): PassThrough {
+    return new PassThrough(Deno.listen({ hostname: "127.0.0.1", port }), opts);
   }
 
   /** The local port helm connects to. */

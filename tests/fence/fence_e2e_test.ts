@@ -245,6 +245,54 @@ for (const helm of helms) {
     await Deno.remove(userCache, { recursive: true });
   });
 
+  Deno.test(`${helm.name}: the next run reuses a clean run's client-go cache and port, not a killed run's`, async () => {
+    const namespace = await createNamespace(`fence-keep-${helm.name}`);
+    // A temp directory of its own: other tests' runs against this server keep and claim theirs.
+    const tmp = await Deno.makeTempDir({ prefix: "helm-lock-keep-test-" });
+    const env = await helmEnv({ HELM_BIN: helm.bin, TMPDIR: tmp });
+    const upgrade = async (tag: string) => {
+      const out = await helmLock(
+        ["upgrade", "-i", "app", FAST, "-n", namespace, "--set", `tag=${tag}`, "--debug", ...LEASE],
+        env,
+      );
+      assert.equal(out.code, 0, out.stderr);
+      const port = Number(/through 127\.0\.0\.1:(\d+)/.exec(out.stderr)?.[1]);
+      const bytes = Number(/forwarded (\d+) bytes/.exec(out.stderr)?.[1]);
+      return { port, bytes, reused: /reuses the client-go cache/.test(out.stderr), out };
+    };
+    const kept = async () =>
+      (await Array.fromAsync(Deno.readDir(tmp))).filter((e) => e.name.includes("-kept-"));
+    try {
+      const first = await upgrade("v1");
+      assert.equal(first.reused, false, first.out.stderr);
+      assert.equal((await kept()).length, 1);
+      const second = await upgrade("v2");
+      assert.equal(second.reused, true, second.out.stderr);
+      assert.equal(second.port, first.port);
+      // helm revalidated what it had instead of downloading discovery and OpenAPI again.
+      assert.ok(second.bytes < first.bytes / 4, `${second.bytes} of ${first.bytes} bytes`);
+
+      // A holder killed while its helm runs takes its claim with it: its port is not reused.
+      const holder = new LockProcess(
+        ["upgrade", "app", SLOW, "-n", namespace, "--wait", "--timeout", "5m", "--debug", ...LEASE],
+        env,
+      );
+      await holder.waitForLine(/running helm/);
+      assert.ok(holder.lineAt(/reuses the client-go cache/) !== undefined, "the holder claimed it");
+      const [helmPid] = await childPids(holder.child.pid);
+      holder.child.kill("SIGKILL");
+      await holder.child.status;
+      if (helmPid) await processGone(helmPid, 30_000).catch(() => Deno.kill(helmPid, "SIGKILL"));
+      await holder.output();
+      assert.deepEqual(await kept(), []);
+      // The next run waits out the dead holder's Lease and recovers the release first.
+      const third = await upgrade("v3");
+      assert.equal(third.reused, false, third.out.stderr);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  });
+
   Deno.test(`${helm.name}: a kubeconfig proxy-url still works; helm-lock says helm runs unfenced`, async () => {
     const server = adminKubeConfig().getCurrentCluster()!.server;
     const proxy = new ConnectProxy();
