@@ -186,6 +186,9 @@ export class EarlyHelm {
     report.debug(`stopping the early helm (pid ${this.#helm.pid}), which sent nothing: ${why}`);
     this.#helm.kill("SIGKILL");
     await this.#helm.status;
+    // helm (never a script here) is gone and sent nothing: the cache it was given, an earlier
+    // run's kept one, goes back untouched for the next run.
+    this.#fence.helmDone();
     await this.#fence.close();
   }
 

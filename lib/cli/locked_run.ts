@@ -8,7 +8,7 @@
 import type { Invocation } from "./args.ts";
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { guardHelm, helmSpawn } from "../helm/exec.ts";
+import { guardHelm, helmBin, helmIsScript, helmSpawn } from "../helm/exec.ts";
 import { heldByAncestor, setHeldLock } from "../helm/nesting.ts";
 import { startedByHelm, watchParent } from "../helm/parent.ts";
 import { runHelmDirectly } from "./passthrough.ts";
@@ -394,8 +394,11 @@ async function runHelm(
   };
   held.lost.addEventListener("abort", onLost, { once: true });
   const status = await helm.status;
-  // helm has exited: its cache and port may serve the next run (kube_cache.ts).
-  fence.helmDone();
+  // helm has exited by itself: its cache and port may serve the next run (kube_cache.ts). Only
+  // when it is helm itself, not a script (whose helm may outlive it; an early helm never is),
+  // and nothing stopped it (a signal, a lost lock): then no process it started can be left.
+  const stopped = signals.first !== undefined || held.lost.aborted || status.signal !== null;
+  if (!stopped && (opened !== undefined || !helmIsScript(helmBin()))) fence.helmDone();
   await fence.close();
   held.lost.removeEventListener("abort", onLost);
   if (held.lost.aborted) {

@@ -11,13 +11,15 @@
  * own cleaning.
  *
  * A fresh cache costs helm about 15 ms (it writes the discovery and the OpenAPI documents it
- * downloads), so a run whose helm has exited keeps its directory for the next run against the
- * same server, with its port ({@linkcode KubeCache.keep}): the next run claims both by renaming
- * the kept directory to a name of its own ({@linkcode KubeCache.claim}), and listens on that
- * port again if it is free. A port is reused only after a run that ended cleanly, every helm
- * it started gone: a run that dies takes its claim with it, so no later run listens on a port a
- * dead holder's helm may still point at. The claimed directory must be ours (owner, mode 0700,
- * not a link), as one made by `makeTempDir` is.
+ * downloads), so a run whose helm exited by itself keeps its directory for the next run against
+ * the same server, with its port ({@linkcode KubeCache.keep}; `locked_run.ts` decides when):
+ * the next run claims both by renaming the kept directory to a name of its own
+ * ({@linkcode KubeCache.claim}), and listens on that port again if it is free. A port is reused
+ * only after a run that ended cleanly, every helm it started gone: a run that dies takes its
+ * claim with it, so no later run listens on the port of a dead holder's helm. The claimed
+ * directory must be ours (owner, mode 0700, not a link), as one made by `makeTempDir` is, and
+ * its name carries our user id. Linux only (see `keptName`). Like client-go's own cache, it is
+ * shared by every context that names the same server URL.
  *
  * @module
  */
@@ -26,15 +28,24 @@ const PREFIX = "helm-lock-kube-cache-";
 /** Where a kept directory records the port its helm reached the fence on. */
 const PORT_FILE = "helm-lock-port";
 
-/** The kept directory's name for a server: its host, port and path, as a file name. */
+/**
+ * The kept directory's name for a server: this user's id, then the server's host, port and
+ * path as a file name; "" where none is kept. Only on Linux: elsewhere (BSD sockets) listening
+ * on `127.0.0.1` and a port may succeed while another program listens on all addresses there.
+ */
 function keptName(server: string): string {
+  if (Deno.build.os !== "linux") return "";
   let url: URL;
+  let uid: number | null;
   try {
     url = new URL(server);
+    uid = Deno.uid();
   } catch {
     return "";
   }
-  return `${PREFIX}kept-${`${url.host}${url.pathname}`.replace(/[^A-Za-z0-9.-]/g, "_")}`;
+  if (uid === null) return "";
+  const where = `${url.host}${url.pathname}`.replace(/[^A-Za-z0-9.-]/g, "_");
+  return `${PREFIX}kept-${uid}-${where}`;
 }
 
 /** The temp directories to try, in order: `$TMPDIR`, then `/tmp` (not on Windows). */
@@ -63,7 +74,7 @@ export class KubeCache {
     const name = keptName(server);
     // Only in the temp directory runs make theirs in (`$TMPDIR` when set): not another's.
     const dir = roots()[0];
-    if (!name || !dir || Deno.build.os === "windows") return undefined;
+    if (!name || !dir) return undefined;
     const path = `${dir}/${PREFIX}${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
     try {
       Deno.renameSync(`${dir}/${name}`, path);
@@ -120,9 +131,11 @@ export class KubeCache {
     return this.#done ??= (async () => {
       const name = keptName(server);
       try {
-        if (!name || Deno.build.os === "windows") throw new Error("not kept");
+        // Where the next run claims: the first temp directory, not a fallback one.
+        const dir = this.path.slice(0, this.path.lastIndexOf("/"));
+        if (!name || dir !== roots()[0]) throw new Error("not kept");
         await Deno.writeTextFile(`${this.path}/${PORT_FILE}`, `${port}\n`);
-        await Deno.rename(this.path, `${this.path.slice(0, this.path.lastIndexOf("/"))}/${name}`);
+        await Deno.rename(this.path, `${dir}/${name}`);
       } catch {
         await Deno.remove(this.path, { recursive: true }).catch(() => {});
       }

@@ -217,7 +217,9 @@ for (const helm of helms) {
     // The user's cache: client-go keys it by host and port, so the pass-through's port of
     // each run would leave an entry there that no later run can hit.
     const userCache = await Deno.makeTempDir({ prefix: "helm-lock-user-kube-cache-" });
-    const env = await helmEnv({ HELM_BIN: helm.bin, KUBECACHEDIR: userCache });
+    // A temp directory of its own, to see what is kept there.
+    const tmp = await Deno.makeTempDir({ prefix: "helm-lock-cache-test-" });
+    const env = await helmEnv({ HELM_BIN: helm.bin, KUBECACHEDIR: userCache, TMPDIR: tmp });
     for (const tag of ["v1", "v2"]) {
       const out = await helmLock(
         ["upgrade", "-i", "app", FAST, "-n", namespace, "--set", `tag=${tag}`, "--debug"],
@@ -243,6 +245,11 @@ for (const helm of helms) {
     assert.equal(plain.code, 0, plain.stderr);
     assert.notDeepEqual(await Array.fromAsync(Deno.readDir(userCache)), []);
     await Deno.remove(userCache, { recursive: true });
+    // What is left in the temp directory: the last run's cache, kept for the next run.
+    const left = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name);
+    assert.equal(left.length, 1, left.join(", "));
+    assert.match(left[0]!, /^helm-lock-kube-cache-kept-/);
+    await Deno.remove(tmp, { recursive: true });
   });
 
   Deno.test(`${helm.name}: the next run reuses a clean run's client-go cache and port, not a killed run's`, async () => {
@@ -279,15 +286,36 @@ for (const helm of helms) {
       );
       await holder.waitForLine(/running helm/);
       assert.ok(holder.lineAt(/reuses the client-go cache/) !== undefined, "the holder claimed it");
+      const holderPort = Number(
+        holder.stderrLines.map((l) => /through 127\.0\.0\.1:(\d+)/.exec(l.line)?.[1]).find(Boolean),
+      );
+      assert.equal(holderPort, second.port);
       const [helmPid] = await childPids(holder.child.pid);
       holder.child.kill("SIGKILL");
       await holder.child.status;
       if (helmPid) await processGone(helmPid, 30_000).catch(() => Deno.kill(helmPid, "SIGKILL"));
       await holder.output();
       assert.deepEqual(await kept(), []);
-      // The next run waits out the dead holder's Lease and recovers the release first.
+      // The next run waits out the dead holder's Lease and recovers the release first. (Its
+      // early helm, abandoned while it waits, gives back a cache of its own that its second
+      // fence may reuse: not the dead holder's port.)
       const third = await upgrade("v3");
-      assert.equal(third.reused, false, third.out.stderr);
+      assert.ok(!third.out.stderr.includes(`on port ${holderPort}`), third.out.stderr);
+      assert.notEqual(third.port, holderPort);
+      assert.equal((await kept()).length, 1, "kept again by the third run");
+
+      // A helm stopped by a signal (or a lost lock) may have left something running: nothing
+      // is kept, though helm-lock itself ends normally.
+      const stopped = new LockProcess(
+        ["upgrade", "app", SLOW, "-n", namespace, "--wait", "--timeout", "5m", "--debug", ...LEASE],
+        env,
+      );
+      await stopped.waitForLine(/running helm/);
+      stopped.child.kill("SIGTERM");
+      const out = await stopped.output();
+      assert.equal(out.code, 143, out.stderr);
+      assert.match(out.stderr, /reuses the client-go cache/);
+      assert.deepEqual(await kept(), []);
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }

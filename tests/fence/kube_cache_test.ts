@@ -124,7 +124,7 @@ Deno.test("KubeCache keeps only the first of two runs' directories; the other is
 
 Deno.test("KubeCache claims no kept directory that is not its own kind: open mode, a link, no port", async () => {
   await inTmpDir(async (tmp) => {
-    const kept = join(tmp, "helm-lock-kube-cache-kept-10.0.0.1_6443_");
+    const kept = join(tmp, `helm-lock-kube-cache-kept-${Deno.uid()}-10.0.0.1_6443_`);
     const cases: Array<[string, () => Promise<void>]> = [
       ["readable by others", async () => {
         await Deno.mkdir(kept, { mode: 0o755 });
