@@ -33,6 +33,11 @@ const env: Record<string, string> = {
   HELM_LOCK_TEST_HELMFILE: bins.helmfile ?? "",
 };
 
+// A temp directory of the run's own (TMPDIR for the tests and every helm-lock they start), removed
+// at the end: killed holders leave their client-go cache directories there, and clean runs keep
+// one per API server (lib/fence/kube_cache.ts), as they would on a user's machine.
+const tmp = await Deno.makeTempDir({ prefix: "helm-lock-tests-" });
+env.TMPDIR = tmp;
 let plane: ControlPlane | undefined;
 let code = 1;
 let child: Deno.ChildProcess | undefined;
@@ -81,5 +86,6 @@ try {
     await plane.stop();
     log("control plane stopped");
   }
+  await Deno.remove(tmp, { recursive: true }).catch((err) => log(`cannot remove ${tmp}: ${err}`));
 }
 Deno.exit(code);
