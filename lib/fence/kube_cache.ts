@@ -118,7 +118,7 @@ export class KubeCache {
 
   /** Removes the directory and what helm put in it (once, or kept; never fails). */
   remove(): Promise<void> {
-    return this.#done ??= Deno.remove(this.path, { recursive: true }).catch(() => {});
+    return this.#done ??= this.#removeNow();
   }
 
   /**
@@ -137,8 +137,12 @@ export class KubeCache {
         await Deno.writeTextFile(`${this.path}/${PORT_FILE}`, `${port}\n`);
         await Deno.rename(this.path, `${dir}/${name}`);
       } catch {
-        await Deno.remove(this.path, { recursive: true }).catch(() => {});
+        await this.#removeNow();
       }
     })();
+  }
+
+  #removeNow(): Promise<void> {
+    return Deno.remove(this.path, { recursive: true }).catch(() => {});
   }
 }
