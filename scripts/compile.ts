@@ -81,6 +81,39 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-write=/tmp",
 ];
 
+/**
+ * The modules imported through `importLater` (lib/import_later.ts), which `deno compile` cannot
+ * find by itself; with each comes what it imports. tests/layout/layout_test.ts keeps this list
+ * equal to the calls.
+ */
+export const LATER_MODULES: readonly string[] = [
+  "lib/cli/lock_list.ts",
+  "lib/cli/lock_status.ts",
+  "lib/cli/lock_unlock.ts",
+  "lib/helm/release.ts",
+  "lib/helm/storage.ts",
+  "lib/kube/client_node.ts",
+  "lib/kube/js_yaml.ts",
+  "lib/kube/namespace.ts",
+  "lib/kube/rest.ts",
+  "lib/lock/queue.ts",
+];
+
+/** `deno compile`'s arguments for `triple`, writing the executable to `output`. */
+export function compileArgs(triple: string, output: string): string[] {
+  return [
+    "compile",
+    "--quiet",
+    "--target",
+    triple,
+    "--output",
+    output,
+    ...PERMISSIONS,
+    ...LATER_MODULES.flatMap((module) => ["--include", module]),
+    "main.ts",
+  ];
+}
+
 /** Seconds to wait for dl.deno.land before declaring it unreachable. @default 15 */
 const PROBE_TIMEOUT_S = 15;
 /** Seconds one `deno compile` may take before it is killed. @default 600 */
@@ -382,16 +415,7 @@ async function compileTarget(target: Target, outDir: string): Promise<string> {
   const stage = await Deno.makeTempDir({ prefix: "helm-lock-compile-" });
   try {
     const exe = target.os === "windows" ? "helm-lock.exe" : "helm-lock";
-    await run(Deno.execPath(), [
-      "compile",
-      "--quiet",
-      "--target",
-      target.triple,
-      "--output",
-      `${stage}/${exe}`,
-      ...PERMISSIONS,
-      "main.ts",
-    ], COMPILE_TIMEOUT_S);
+    await run(Deno.execPath(), compileArgs(target.triple, `${stage}/${exe}`), COMPILE_TIMEOUT_S);
     const archive = `${outDir}/${archiveName(VERSION, target)}`;
     await Deno.remove(archive).catch(() => {});
     if (target.libc === "musl") {

@@ -21,6 +21,7 @@ import type { QueuedLock } from "../lock/queue.ts";
 import { redactCommandLine } from "../redact.ts";
 import { type Fenced, fenceHelm } from "./fenced.ts";
 import { EarlyHelm } from "./early_helm.ts";
+import { importLater } from "../import_later.ts";
 
 /** Where {@linkcode lockedRun} reports what it does. */
 export interface Reporter {
@@ -85,11 +86,17 @@ class Signals {
  */
 const lockModules = () =>
   Promise.all([
-    import("../lock/queue.ts"),
-    import("../helm/release.ts"),
-    import("../helm/storage.ts"),
-    import("../kube/rest.ts"),
-    import("../kube/namespace.ts"),
+    importLater<typeof import("../lock/queue.ts")>(new URL("../lock/queue.ts", import.meta.url)),
+    importLater<typeof import("../helm/release.ts")>(
+      new URL("../helm/release.ts", import.meta.url),
+    ),
+    importLater<typeof import("../helm/storage.ts")>(
+      new URL("../helm/storage.ts", import.meta.url),
+    ),
+    importLater<typeof import("../kube/rest.ts")>(new URL("../kube/rest.ts", import.meta.url)),
+    importLater<typeof import("../kube/namespace.ts")>(
+      new URL("../kube/namespace.ts", import.meta.url),
+    ),
   ]).then(([queue, release, storage, rest, namespace]) => ({
     ...queue,
     ...release,

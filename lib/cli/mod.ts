@@ -13,16 +13,23 @@
 export { type Invocation, parseArgs, type ParsedArgs, type Subcommand } from "./args.ts";
 export { lockedRun, type Reporter } from "./locked_run.ts";
 import type { CommandIO } from "./own_args.ts";
+import { importLater } from "../import_later.ts";
 export type { CommandIO };
 
 // helm-lock's own commands are loaded when one runs, not on every helm command's path.
 /** `lock-list` (`lock_list.ts`). */
 export const lockList = async (argv: string[], io: CommandIO): Promise<number> =>
-  await (await import("./lock_list.ts")).lockList(argv, io);
+  await (await importLater<typeof import("./lock_list.ts")>(
+    new URL("./lock_list.ts", import.meta.url),
+  )).lockList(argv, io);
 /** `lock-status` (`lock_status.ts`). */
 export const lockStatus = async (argv: string[], io: CommandIO): Promise<number> =>
-  await (await import("./lock_status.ts")).lockStatus(argv, io);
+  await (await importLater<typeof import("./lock_status.ts")>(
+    new URL("./lock_status.ts", import.meta.url),
+  )).lockStatus(argv, io);
 /** `lock-unlock` (`lock_unlock.ts`). */
 export const lockUnlock = async (argv: string[], io: CommandIO): Promise<number> =>
-  await (await import("./lock_unlock.ts")).lockUnlock(argv, io);
+  await (await importLater<typeof import("./lock_unlock.ts")>(
+    new URL("./lock_unlock.ts", import.meta.url),
+  )).lockUnlock(argv, io);
 export { runHelmDirectly } from "./passthrough.ts";

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { importLater } from "../import_later.ts";
+
 /** Thrown by {@linkcode parseYaml} when the text needs js-yaml and it is not loaded yet. */
 export class FullYamlNeeded extends Error {
   constructor() {
@@ -21,7 +23,9 @@ let fullLoad: ((text: string) => unknown) | undefined;
 
 /** Loads js-yaml, for the texts the simple parser declines. */
 export async function loadFullYaml(): Promise<void> {
-  fullLoad ??= (await import("js-yaml")).load;
+  fullLoad ??=
+    (await importLater<typeof import("./js_yaml.ts")>(new URL("./js_yaml.ts", import.meta.url)))
+      .load;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join, relative } from "node:path";
+import { LATER_MODULES } from "../../scripts/compile.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const LIB = join(ROOT, "lib");
@@ -94,4 +95,37 @@ Deno.test("lib/ and main.ts never call Deno's global setTimeout or setInterval",
     });
   }
   assert.deepEqual(bad, []);
+});
+
+Deno.test("modules imported later are the ones deno compile includes, and none is read ahead", () => {
+  // Deno reads every module a literal import() names before the importer runs, and deno
+  // compile sees only those: lib/import_later.ts's importLater() hides the rest from both.
+  const later: string[] = [];
+  const bad: string[] = [];
+  const helper = join(LIB, "import_later.ts");
+  for (const file of [...libFiles(), join(ROOT, "main.ts")].filter((f) => f !== helper)) {
+    const text = Deno.readTextFileSync(file);
+    const calls = [
+      ...text.matchAll(
+        /importLater<typeof import\("([^"]+)"\)>\(\s*new URL\("([^"]+)", import\.meta\.url\),?\s*\)/g,
+      ),
+    ];
+    for (const [call, typed, path] of calls) {
+      if (typed !== path) bad.push(`${relative(ROOT, file)}: ${call}`);
+      later.push(relative(ROOT, join(dirname(file), path!)));
+    }
+    const uses = text.match(/\bimportLater</g)?.length ?? 0;
+    if (uses !== calls.length) {
+      bad.push(`${relative(ROOT, file)}: an importLater call of another form`);
+    }
+    // main.ts's import of the command line's modules is read ahead on purpose.
+    if (file === join(ROOT, "main.ts")) continue;
+    for (
+      const [, name] of text.replace(/typeof import\(/g, "").matchAll(/\bimport\("([^"]+)"\)/g)
+    ) {
+      if (!name!.startsWith("node:")) bad.push(`${relative(ROOT, file)}: import("${name}")`);
+    }
+  }
+  assert.deepEqual(bad, []);
+  assert.deepEqual([...new Set(later)].sort(), [...LATER_MODULES].sort());
 });
