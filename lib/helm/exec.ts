@@ -7,7 +7,7 @@
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { findKillTools, KillAtEof, type KillTools } from "./kill_at_eof.ts";
-import { type HeldBy, nestingEnv, onPath, resolveHelm, self } from "./nesting.ts";
+import { firstOnPath, type HeldBy, nestingEnv, resolveHelm, self } from "./nesting.ts";
 import { Watchdog } from "./watchdog.ts";
 
 /**
@@ -223,7 +223,7 @@ export function helmSpawn(
  * its own work before helm starts. Unknown (unreadable, not found) counts as a script.
  */
 export function helmIsScript(helm: string): boolean {
-  const path = helm.includes("/") ? helm : onPath(helm, Deno.env.get("PATH"))[0];
+  const path = helm.includes("/") ? helm : firstOnPath(helm, Deno.env.get("PATH"));
   if (!path) return true;
   try {
     using file = Deno.openSync(path);

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { onPath } from "./nesting.ts";
+import { firstOnPath } from "./nesting.ts";
 
 /** The absolute paths of the two tools. */
 export interface KillTools {
@@ -34,8 +34,8 @@ export function findKillTools(path = Deno.env.get("PATH") ?? ""): KillTools | un
   if (Deno.build.os === "windows") return undefined;
   // Absolute entries only: a relative one depends on the working directory.
   const dirs = [...path.split(":"), "/usr/bin", "/bin"].filter((d) => d.startsWith("/")).join(":");
-  const [xargs] = onPath("xargs", dirs);
-  const [kill] = onPath("kill", dirs);
+  const xargs = firstOnPath("xargs", dirs);
+  const kill = xargs && firstOnPath("kill", dirs);
   return xargs && kill ? { xargs, kill } : undefined;
 }
 

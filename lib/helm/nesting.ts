@@ -114,17 +114,26 @@ export function self(): Self {
 
 /** Where `name` is found on `PATH`, every match in order (as `exec` would try them). */
 export function onPath(name: string, pathVar: string | undefined): string[] {
-  const found: string[] = [];
+  return [...candidates(name, pathVar)];
+}
+
+/** The first of {@linkcode onPath}'s paths, found without looking further. */
+export function firstOnPath(name: string, pathVar: string | undefined): string | undefined {
+  for (const path of candidates(name, pathVar)) return path;
+  return undefined;
+}
+
+function* candidates(name: string, pathVar: string | undefined): Generator<string> {
   for (const dir of (pathVar ?? "").split(":")) {
     const candidate = `${dir || "."}/${name}`;
+    let info: Deno.FileInfo;
     try {
-      const info = Deno.statSync(candidate);
-      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) found.push(candidate);
+      info = Deno.statSync(candidate);
     } catch {
-      // not there
+      continue; // not there
     }
+    if (info.isFile && ((info.mode ?? 0o111) & 0o111)) yield candidate;
   }
-  return found;
 }
 
 /**
@@ -148,14 +157,16 @@ export function resolveHelm(
   };
   const fromBin = bin === undefined ? [] : bin.includes("/") ? [bin] : onPath(bin, env["PATH"]);
   if (bin !== undefined && fromBin.length === 0) return bin; // Not found: let spawning say so.
-  for (const candidate of [...fromBin, ...onPath("helm", env["PATH"])]) {
-    if (!isSelf(candidate)) {
-      // Keep the user's spelling when it is what would run anyway.
-      if (bin !== undefined && candidate === fromBin[0]) return bin;
-      return candidate;
-    }
+  for (const candidate of fromBin) {
+    // Keep the user's spelling when it is what would run anyway.
+    if (!isSelf(candidate)) return candidate === fromBin[0] ? bin! : candidate;
   }
-  if (fromBin.length === 0 && onPath("helm", env["PATH"]).length === 0) return "helm";
+  // PATH is searched for helm only when $HELM_BIN is unset or leads back to helm-lock.
+  const fromPath = onPath("helm", env["PATH"]);
+  for (const candidate of fromPath) {
+    if (!isSelf(candidate)) return candidate;
+  }
+  if (fromBin.length === 0 && fromPath.length === 0) return "helm";
   throw new HelmLockError(
     ExitCode.Internal,
     `Cannot run helm as ${

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { NESTING_ENV, readNesting, resolveHelm } from "../../lib/helm/nesting.ts";
+import {
+  firstOnPath,
+  NESTING_ENV,
+  onPath,
+  readNesting,
+  resolveHelm,
+} from "../../lib/helm/nesting.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 
 async function executable(path: string): Promise<string> {
@@ -35,6 +41,21 @@ Deno.test("resolveHelm() skips a $HELM_BIN and a PATH helm that lead back to hel
         err.message,
       ),
   );
+});
+
+Deno.test("firstOnPath() is onPath()'s first match: executable files only, in PATH order", async () => {
+  const dir = await Deno.makeTempDir();
+  for (const d of ["none", "dir", "plain", "one", "two"]) await Deno.mkdir(join(dir, d));
+  await Deno.mkdir(join(dir, "dir", "tool"));
+  await Deno.writeTextFile(join(dir, "plain", "tool"), "not executable");
+  const one = await executable(join(dir, "one", "tool"));
+  const two = await executable(join(dir, "two", "tool"));
+  const PATH = ["none", "dir", "plain", "one", "two"].map((d) => join(dir, d)).join(":");
+  assert.equal(firstOnPath("tool", PATH), one);
+  assert.deepEqual(onPath("tool", PATH), [one, two]);
+  assert.equal(firstOnPath("absent", PATH), undefined);
+  assert.equal(firstOnPath("tool", undefined), undefined);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("readNesting() reads the marker and treats a broken one as absent", () => {
