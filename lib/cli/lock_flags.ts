@@ -193,7 +193,7 @@ export function lockSettingsFromEnv(env: Record<string, string | undefined>): Lo
  * Applies one `--lock-*` token (and its value, `next`, when not inline) to `settings`.
  *
  * @param quote Renders a token for a message with secrets scrubbed.
- * @param found The `found "..."` part of usage messages.
+ * @param found Makes the `found "..."` part of usage messages.
  * @returns How many tokens after `arg` were consumed (0 or 1).
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for an unknown flag, a missing
  * value or a bad value.
@@ -203,7 +203,7 @@ export function applyLockFlag(
   arg: string,
   next: string | undefined,
   quote: (token: string) => string,
-  found: string,
+  found: () => string,
 ): number {
   const [name = "", inline] = splitInline(arg.slice(2));
   const flag = LOCK_FLAG_TABLE.find((f) => f.name === name);
@@ -217,7 +217,7 @@ export function applyLockFlag(
   const value = inline ?? next;
   if (value === undefined) {
     const expected = flag.expected ?? `a duration such as "--${name} 5m"`;
-    throw usage(`Cannot run as --${name} has no value: expected ${expected}, ${found}`);
+    throw usage(`Cannot run as --${name} has no value: expected ${expected}, ${found()}`);
   }
   applyValue(settings, flag, value, `--${name}`);
   return inline === undefined ? 1 : 0;

@@ -64,7 +64,7 @@ export type OwnFlagHandler = (arg: string, next: string | undefined) => number;
 export function scanHelmArgs(
   argv: readonly string[],
   ownFlag: OwnFlagHandler,
-  found: string,
+  found: () => string,
 ): ScannedArgs {
   const helmArgs: string[] = [];
   const flags: FlagUse[] = [];
@@ -92,7 +92,7 @@ export function scanHelmArgs(
       let value = inline;
       if (inline === undefined && table.long.get(name) === "value") {
         value = argv[++i];
-        if (value === undefined) throw missingValue(`--${name}`, found);
+        if (value === undefined) throw missingValue(`--${name}`, found());
         tokens.push(value);
       }
       helmArgs.push(...tokens);
@@ -118,7 +118,7 @@ export function scanHelmArgs(
           let tokens = [arg];
           if (value === "") {
             value = argv[++i] ?? "";
-            if (i >= argv.length) throw missingValue(`-${letter}`, found);
+            if (i >= argv.length) throw missingValue(`-${letter}`, found());
             helmArgs.push(value);
             tokens = [arg, value];
           }
