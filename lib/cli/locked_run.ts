@@ -8,7 +8,7 @@
 import type { Invocation } from "./args.ts";
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { guardHelm, helmBin, helmIsScript, helmSpawn } from "../helm/exec.ts";
+import { guardHelm, helmBin, helmIsScript, type HelmRun, helmSpawn } from "../helm/exec.ts";
 import { heldByAncestor, setHeldLock } from "../helm/nesting.ts";
 import { startedByHelm, watchParent } from "../helm/parent.ts";
 import { runHelmDirectly } from "./passthrough.ts";
@@ -377,7 +377,16 @@ async function runHelm(
   if (exited !== undefined) return exited;
   report.info(`running helm ${commandLine}`);
   const fence = opened && early ? early.fence : lockFence();
-  const helm = opened ?? helmSpawn(inv.helmArgs, fence.env);
+  let helm: HelmRun;
+  // Whether what runs is helm itself, not a script (whose helm may outlive it), for the kept
+  // cache below: read while helm runs, not after. An early helm never is a script.
+  let helmItself = true;
+  if (opened) helm = opened;
+  else {
+    const bin = helmBin();
+    helm = helmSpawn(inv.helmArgs, fence.env, { bin });
+    helmItself = !helmIsScript(bin);
+  }
   signals.onSignal = (sig, count) => {
     if (count < KILL_AT_SIGNAL) {
       // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A
@@ -402,10 +411,10 @@ async function runHelm(
   held.lost.addEventListener("abort", onLost, { once: true });
   const status = await helm.status;
   // helm has exited by itself: its cache and port may serve the next run (kube_cache.ts). Only
-  // when it is helm itself, not a script (whose helm may outlive it; an early helm never is),
-  // and nothing stopped it (a signal, a lost lock): then no process it started can be left.
+  // when it is helm itself and nothing stopped it (a signal, a lost lock): then no process it
+  // started can be left.
   const stopped = signals.first !== undefined || held.lost.aborted || status.signal !== null;
-  if (!stopped && (opened !== undefined || !helmIsScript(helmBin()))) fence.helmDone();
+  if (!stopped && helmItself) fence.helmDone();
   await fence.close();
   held.lost.removeEventListener("abort", onLost);
   if (held.lost.aborted) {

@@ -252,6 +252,28 @@ for (const helm of helms) {
     await Deno.remove(tmp, { recursive: true });
   });
 
+  Deno.test(`${helm.name}: a run whose helm is a wrapper script keeps no cache or port`, async () => {
+    // The script's helm (or anything it starts) may outlive it: its port is never handed on.
+    const namespace = await createNamespace(`fence-script-${helm.name}`);
+    const tmp = await Deno.makeTempDir({ prefix: "helm-lock-script-test-" });
+    const wrapper = join(tmp, "helm-wrapper");
+    await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec "${helm.bin}" "$@"\n`);
+    await Deno.chmod(wrapper, 0o755);
+    const env = await helmEnv({ HELM_BIN: wrapper, TMPDIR: tmp });
+    try {
+      const out = await helmLock(
+        ["upgrade", "-i", "app", FAST, "-n", namespace, "--set", "tag=v1", "--debug"],
+        env,
+      );
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stderr, /client-go cache is \S+, removed/);
+      const left = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name);
+      assert.deepEqual(left, ["helm-wrapper"]);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  });
+
   Deno.test(`${helm.name}: the next run reuses a clean run's client-go cache and port, not a killed run's`, async () => {
     const namespace = await createNamespace(`fence-keep-${helm.name}`);
     // A temp directory of its own: other tests' runs against this server keep and claim theirs.
