@@ -6,17 +6,18 @@
  *
  * @module
  */
-// The command line's modules are imported when they are needed (`cli()`), not statically: the
-// TLS warm-up starts before they load, and the compiled binary run as helm's watchdog loads
-// only the watchdog.
-import type { CommandIO, Reporter, Subcommand } from "./lib/cli/mod.ts";
+import { parseArgs, type Subcommand } from "./lib/cli/args.ts";
+import { lockList } from "./lib/cli/lock_list.ts";
+import { lockStatus } from "./lib/cli/lock_status.ts";
+import { lockUnlock } from "./lib/cli/lock_unlock.ts";
+import type { CommandIO } from "./lib/cli/own_args.ts";
+import { runHelmDirectly } from "./lib/cli/passthrough.ts";
+import { run } from "./lib/cli/run.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/watchdog.ts";
-import { warmUpTls } from "./lib/kube/tls_warmup.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
+import type { Reporter } from "./lib/report.ts";
 import { VERSION } from "./lib/version.ts";
-
-const cli = () => import("./lib/cli/mod.ts");
 
 const HELP =
   `helm-lock ${VERSION}: one helm operation per release at a time, and stuck releases recovered
@@ -105,7 +106,7 @@ function foreign(text: string): string {
   return redactText(text, secrets ??= secretValues(Deno.args));
 }
 
-function reporter(debug: boolean): Reporter {
+function reporter(debug: boolean): Omit<Reporter, "event"> {
   return {
     info: say,
     debug: (line) => {
@@ -115,12 +116,6 @@ function reporter(debug: boolean): Reporter {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const loading = cli();
-  // Deno loads its process module the first time `Deno.Command` is read (~6 ms here): read
-  // while the command line's modules load, part of it overlaps their loading (helm starts ~2 ms
-  // sooner).
-  void Deno.Command;
-  const { lockedRun, lockList, lockStatus, lockUnlock, parseArgs, runHelmDirectly } = await loading;
   const subcommands: Readonly<
     Record<Subcommand, (args: string[], io: CommandIO) => Promise<number>>
   > = {
@@ -140,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
       return await runHelmDirectly(parsed.helmArgs);
     case "run": {
       const debug = parsed.invocation.debug || truthy(Deno.env.get("HELM_DEBUG"));
-      return await lockedRun(parsed.invocation, reporter(debug));
+      return await run(parsed.invocation, reporter(debug));
     }
     case "subcommand": {
       const debug = parsed.args.includes("--debug") || truthy(Deno.env.get("HELM_DEBUG"));
@@ -165,7 +160,6 @@ if (import.meta.main && Deno.env.get(WATCHDOG_ENV) === "1") {
   // The compiled binary started by itself as helm's watchdog (lib/helm/watchdog.ts).
   Deno.exit(await runWatchdog());
 } else if (import.meta.main) {
-  warmUpTls();
   let code: number;
   try {
     code = await main(Deno.args);

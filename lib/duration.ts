@@ -85,33 +85,12 @@ export function checkDuration(text: string): number | DurationProblem {
 }
 
 /**
- * Parses a Go duration (`time.ParseDuration` syntax, negative values refused).
- *
- * @example
- * ```ts
- * parseDuration("1h30m"); // 5400000
- * parseDuration("300ms"); // 300
- * ```
- *
- * @param text The duration, e.g. `"90s"`, `"1.5h"` or `"0"`.
- * @returns The duration in milliseconds (fractional below 1 ms).
- * @throws {SyntaxError} When `text` is empty, negative, lacks a unit or has an unknown unit.
- */
-export function parseDuration(text: string): number {
-  const result = checkDuration(text);
-  if (typeof result !== "number") {
-    throw new SyntaxError(`Cannot parse duration as ${result.reason}: ${result.expected}`);
-  }
-  return result;
-}
-
-/**
  * Formats milliseconds like Go's `Duration.String()`: `1h30m0s`, `1m30.5s`, `300ms`, `0s`.
  *
  * @param ms A non-negative duration in milliseconds.
- * @returns The duration in Go syntax, which {@linkcode parseDuration} reads back.
+ * @returns The duration in Go syntax, which {@linkcode checkDuration} reads back.
  */
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   if (ms === 0) return "0s";
   if (ms < 1e-3) return `${trim(ms * 1e6)}ns`;
   if (ms < 1) return `${trim(ms * 1e3)}\u00b5s`;

@@ -27,6 +27,8 @@ export const ExitCode = {
    * successful deploy's). helm did not run.
    */
   Superseded: 8,
+  /** helm cannot be started ($HELM_BIN or PATH): nothing was written to the cluster. */
+  HelmNotFound: 127,
 } as const;
 
 /** One of the values of {@linkcode ExitCode}. */

@@ -14,12 +14,10 @@
 import { checkDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { parseBool, splitInline } from "../helm/argv.ts";
+import { DEFAULT_LEASE_SECONDS } from "../lock/lease.ts";
 
 /** `--lock-timeout` when not given: 10 minutes. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 600_000;
-
-/** `--lock-lease-duration` when not given: client-go's leader-election default. */
-export const DEFAULT_LEASE_DURATION_SECONDS = 15;
 
 /** What the `--lock-*` flags set. */
 export interface LockSettings {
@@ -142,7 +140,7 @@ export function defaultLockSettings(): LockSettings {
   return {
     lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS,
     recover: true,
-    leaseDurationSeconds: DEFAULT_LEASE_DURATION_SECONDS,
+    leaseDurationSeconds: DEFAULT_LEASE_SECONDS,
     queue: "fifo",
     supersededOk: false,
     fence: true,

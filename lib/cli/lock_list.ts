@@ -11,7 +11,7 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError } from "../kube/api_error.ts";
 import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
-import { listLocks, lockInfo } from "../lock/lease_info.ts";
+import { listReleases, lockInfo } from "../lock/status.ts";
 import { type CommandIO, OUTPUT_FLAG, outputFormat, parseOwnArgs } from "./own_args.ts";
 
 const COMMAND = "lock-list";
@@ -38,13 +38,13 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
     );
   }
   const all = args.on("all-namespaces");
-  const conn = await connect(args.cluster);
+  const conn = connect(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   io.debug(`API server ${conn.server} as ${conn.user}`);
   let leases;
   try {
-    leases = await listLocks(client, all ? undefined : conn.namespace);
+    leases = await listReleases(client, all ? undefined : conn.namespace);
   } catch (err) {
     throw apiError(err, {
       verb: "list",
@@ -66,7 +66,7 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
     rows.push([
       l.namespace,
       l.release,
-      l.state === "held" ? l.holder ?? "" : "(free)",
+      l.state === "held" ? l.holder ?? "" : `(${l.state})`,
       l.state === "held" ? held : "",
       l.ciJobUrl ?? "",
     ]);

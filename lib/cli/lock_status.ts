@@ -12,8 +12,7 @@ import { readRelease } from "../helm/release.ts";
 import { apiError } from "../kube/api_error.ts";
 import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi } from "../lock/lease_api.ts";
-import { type LockInfo, lockInfo, readQueue } from "../lock/lease_info.ts";
+import { type LockInfo, lockInfo, readLeases } from "../lock/status.ts";
 import {
   type CommandIO,
   globalArgsOf,
@@ -59,25 +58,23 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
       }`,
     );
   }
-  const conn = await connect(args.cluster);
+  const conn = connect(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
-  const name = `helm-lock-${release}`;
   io.debug(`API server ${conn.server} as ${conn.user}`);
-  let lease;
+  let leases;
   try {
-    lease = await kubeLeaseApi(client, conn.namespace, name).get();
+    leases = await readLeases(client, conn.namespace, release);
   } catch (err) {
     throw apiError(err, {
-      verb: "get",
+      verb: "list",
       resource: "leases",
       namespace: conn.namespace,
       user: conn.user,
       server: conn.server,
     });
   }
-  const lock = lease ? lockInfo(lease) : null;
-  if (lock) lock.queue = await readQueue(client, conn.namespace, release);
+  const lock = leases.lock || leases.tickets.length > 0 || leases.record ? lockInfo(leases) : null;
   const found = await readRelease(release, globalArgsOf(args.flags), { namespace: conn.namespace });
   const status: LockStatus = {
     namespace: conn.namespace,
@@ -100,8 +97,8 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
   const rows: Array<[string, string]> = [["RELEASE", release], ["NAMESPACE", conn.namespace]];
   if (!lock) {
     rows.push(["LOCK", "none"]);
-  } else if (lock.state === "free") {
-    rows.push(["LOCK", `${lock.lease}, free (no holder)`]);
+  } else if (lock.state !== "held") {
+    rows.push(["LOCK", `${lock.lease}, ${lock.state === "free" ? "free (no holder)" : "none"}`]);
   } else {
     rows.push(["LOCK", `${lock.lease}, held by ${lock.holder}`]);
     if (lock.since) rows.push(["SINCE", `${lock.since}${ago(lock.since, now)}`]);
@@ -115,12 +112,17 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
         `${lock.renewTime}${ago(lock.renewTime, now)}, lease ${lock.leaseDurationSeconds ?? "?"}s`,
       ]);
     }
+  }
+  if (lock) {
     rows.push([
       "QUEUE",
       lock.queue.length === 0
         ? "none"
-        : lock.queue.map((q, i) => `${i + 1}. ${q.identity}${q.ciJobUrl ? ` ${q.ciJobUrl}` : ""}`)
-          .join("; "),
+        : lock.queue.map((q) =>
+          `${q.place}. ${q.identity}${q.ciJobUrl ? ` ${q.ciJobUrl}` : ""}${
+            q.looksDead ? " (looks dead)" : ""
+          }`
+        ).join("; "),
     ]);
   }
   rows.push([

@@ -21,14 +21,6 @@ export interface PassThroughOptions {
   now?: () => number;
   /** Called once, when the pass-through cuts every connection. */
   onCut?: (reason: string) => void;
-  /**
-   * Until it resolves, connections are accepted and held: nothing is read from them and
-   * nothing is dialed (helm started before the lock was held waits there, its requests
-   * unsent). `validUntil` is not consulted before. @default {already open}
-   */
-  gate?: Promise<void>;
-  /** Called each time a connection starts waiting at the closed gate. */
-  onHeld?: () => void;
 }
 
 /** What went through, and what did not after the cut-off. */
@@ -43,8 +35,6 @@ export interface PassThroughStats {
   refusedBytes: number;
   /** Connections accepted after the cut-off and closed at once. */
   refusedConnections: number;
-  /** Connections that waited at the closed gate. */
-  heldConnections: number;
   /**
    * The least validity left when a chunk was forwarded, in ms (negative would mean a chunk
    * went out after the lock's validity ended: never, by construction); `undefined` when
@@ -64,15 +54,12 @@ export class PassThrough {
   readonly #accepting: Promise<void>;
   readonly #pumps = new Set<Promise<void>>();
   #cut: string | undefined;
-  readonly #cutNow = Promise.withResolvers<void>();
-  #gateOpen: boolean;
   #stats: PassThroughStats = {
     connections: 0,
     forwardedBytes: 0,
     forwardedAfterCut: 0,
     refusedBytes: 0,
     refusedConnections: 0,
-    heldConnections: 0,
     minMarginMs: undefined,
   };
 
@@ -80,19 +67,12 @@ export class PassThrough {
     this.#listener = listener;
     this.#opts = opts;
     this.#now = opts.now ?? (() => performance.now());
-    this.#gateOpen = opts.gate === undefined;
-    opts.gate?.then(() => this.#gateOpen = true, () => {});
     this.#accepting = this.#accept();
   }
 
-  /**
-   * Listens on `127.0.0.1`.
-   *
-   * @param port The port, or 0 for a free one.
-   * @throws {Deno.errors.AddrInUse} when `port` is taken.
-   */
-  static open(opts: PassThroughOptions, port = 0): PassThrough {
-    return new PassThrough(Deno.listen({ hostname: "127.0.0.1", port }), opts);
+  /** Listens on a free port of `127.0.0.1`. */
+  static open(opts: PassThroughOptions): PassThrough {
+    return new PassThrough(Deno.listen({ hostname: "127.0.0.1", port: 0 }), opts);
   }
 
   /** The local port helm connects to. */
@@ -113,7 +93,6 @@ export class PassThrough {
   cut(reason: string): void {
     if (this.#cut !== undefined) return;
     this.#cut = reason;
-    this.#cutNow.resolve();
     for (const conn of this.#conns) closeQuietly(conn);
     this.#conns.clear();
     this.#opts.onCut?.(reason);
@@ -147,7 +126,7 @@ export class PassThrough {
       } catch {
         return; // Closed.
       }
-      if (this.#gateOpen && !this.#mayForward()) {
+      if (!this.#mayForward()) {
         this.#stats.refusedConnections++;
         closeQuietly(conn);
         continue;
@@ -160,17 +139,6 @@ export class PassThrough {
 
   async #serve(client: Deno.Conn): Promise<void> {
     this.#conns.add(client);
-    if (!this.#gateOpen) {
-      this.#stats.heldConnections++;
-      this.#opts.onHeld?.();
-      await Promise.race([this.#opts.gate, this.#cutNow.promise]).catch(() => {});
-      if (this.#cut !== undefined || !this.#mayForward()) {
-        this.#stats.refusedConnections++;
-        this.#conns.delete(client);
-        closeQuietly(client);
-        return;
-      }
-    }
     let server: Deno.Conn;
     let early: Uint8Array;
     try {

@@ -6,83 +6,34 @@
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { findKillTools, KillAtEof, type KillTools } from "./kill_at_eof.ts";
 import { firstOnPath, type HeldBy, nestingEnv, resolveHelm, self } from "./nesting.ts";
 import { Watchdog } from "./watchdog.ts";
 
-/**
- * From now until {@linkcode HelmGuard.close}, every helm started here is stopped with
- * SIGTERM if helm-lock dies: by an `xargs` per helm where the system has `xargs` and `kill`
- * (`kill_at_eof.ts`), else by one watchdog process (`watchdog.ts`), started now so that it
- * starts while the lock is being taken.
- */
-export interface HelmGuard {
-  /** Ends the guard (call it once every helm started under it has exited). */
-  close(): Promise<void>;
-}
-
-/** What stops helm when helm-lock dies. */
-export type GuardKind = "xargs" | "process";
-
-interface Guard {
-  /** Guards `pid` until `exited` settles. */
-  watch(pid: number, exited: Promise<unknown>): void;
-  close(): Promise<void>;
-}
-
-let active: Guard | undefined;
-
-function startGuard(kind: GuardKind | undefined): Guard | undefined {
-  if (kind === "process" || Deno.build.os === "windows") return processGuard(Watchdog.start());
-  // The tools are looked up when the first helm has started, not on the way to starting it.
-  let tools: KillTools | undefined | null = null;
-  let fallback: Guard | undefined;
-  return {
-    watch(pid, exited) {
-      if (tools === null) tools = findKillTools();
-      const watch = tools && KillAtEof.start(tools, pid);
-      if (watch) {
-        exited.finally(() => watch.stop()).catch(() => {});
-        return;
-      }
-      fallback ??= processGuard(Watchdog.start());
-      fallback?.watch(pid, exited);
-    },
-    close: () => fallback?.close() ?? Promise.resolve(),
-  };
-}
-
-/** The guard of one watchdog process (`watchdog.ts`), if it could be started. */
-function processGuard(dog: Watchdog | undefined): Guard | undefined {
-  if (!dog) return undefined;
-  return {
-    watch(pid, exited) {
-      dog.watch(pid);
-      exited.finally(() => dog.unwatch(pid)).catch(() => {});
-    },
-    close: () => dog.close(),
-  };
-}
+/** The watchdog of the helm processes started while a lock is held (see `watchdog.ts`). */
+let watchdog: Watchdog | undefined;
 
 /**
- * Starts the guard (see {@linkcode HelmGuard}); at most one at a time.
- *
- * @param kind `xargs` where the tools are found, else `process`. @default {"xargs"}
+ * From now until disposed, every helm started here is stopped with SIGTERM if helm-lock dies
+ * (SIGKILL, the OOM killer): a watchdog process, started now so that it starts while the lock
+ * is taken. Dispose it once every helm started under it has exited.
  */
-export function guardHelm(kind?: GuardKind): HelmGuard {
-  const started = active ??= startGuard(kind);
+export function guardHelm(): AsyncDisposable {
+  const started = watchdog ??= Watchdog.start();
   return {
-    async close() {
-      if (!started || active !== started) return;
-      active = undefined;
+    async [Symbol.asyncDispose]() {
+      if (!started || watchdog !== started) return;
+      watchdog = undefined;
       await started.close();
     },
   };
 }
 
-/** Registers a started helm with the guard until `status` settles. */
+/** Registers a started helm with the watchdog until `status` settles. */
 function guarded(pid: number, status: Promise<unknown>): void {
-  active?.watch(pid, status);
+  const dog = watchdog;
+  if (!dog) return;
+  dog.watch(pid);
+  status.finally(() => dog.unwatch(pid)).catch(() => {});
 }
 
 /**
@@ -96,6 +47,35 @@ function guarded(pid: number, status: Promise<unknown>): void {
  */
 export function helmBin(env?: Record<string, string | undefined>): string {
   return resolveHelm(env ?? Deno.env.toObject(), self().paths);
+}
+
+/**
+ * {@linkcode helmBin}, checked: it must be an executable file. Called before anything else, so
+ * that a job never connects, queues or holds a lock for a helm that cannot start.
+ *
+ * @throws {HelmLockError} {@linkcode ExitCode.HelmNotFound} naming the path and what is wrong.
+ */
+export function findHelm(env: Record<string, string | undefined> = Deno.env.toObject()): string {
+  const bin = helmBin(env);
+  const path = bin.includes("/") ? bin : firstOnPath(bin, env.PATH);
+  let problem: string | undefined;
+  if (!path) problem = "it is not on PATH";
+  else {
+    try {
+      const info = Deno.statSync(path);
+      if (info.isDirectory) problem = "it is a directory";
+      else if (Deno.build.os !== "windows" && !((info.mode ?? 0o111) & 0o111)) {
+        problem = "it is not executable";
+      }
+    } catch {
+      problem = "it does not exist";
+    }
+  }
+  if (!problem) return bin;
+  throw new HelmLockError(
+    ExitCode.HelmNotFound,
+    `Cannot run helm as "${bin}": ${problem}; install helm or set $HELM_BIN to its path`,
+  );
 }
 
 /** What a captured helm call printed and how it ended. */
@@ -216,22 +196,6 @@ export function helmSpawn(
       }
     },
   };
-}
-
-/**
- * Whether `helm` (as {@linkcode helmBin} gives it: a path, or a name on `PATH`) is a script (`#!`): a wrapper that may do
- * its own work before helm starts. Unknown (unreadable, not found) counts as a script.
- */
-export function helmIsScript(helm: string): boolean {
-  const path = helm.includes("/") ? helm : firstOnPath(helm, Deno.env.get("PATH"));
-  if (!path) return true;
-  try {
-    using file = Deno.openSync(path);
-    const head = new Uint8Array(2);
-    return file.readSync(head) !== 2 || (head[0] === 0x23 && head[1] === 0x21);
-  } catch {
-    return true;
-  }
 }
 
 function spawnError(bin: string, error: unknown): HelmLockError {

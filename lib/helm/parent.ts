@@ -6,8 +6,6 @@
  * @module
  */
 
-import { schedule } from "../async.ts";
-
 /** How often the parent process id is checked; a `getppid()` call is cheap. */
 const PARENT_POLL_MS = 200;
 
@@ -31,11 +29,10 @@ export function watchParent(
   ppid: () => number = () => Deno.ppid,
 ): () => void {
   const parent = ppid();
-  let cancel = () => {};
-  const poll = () => {
-    if (ppid() !== parent) return onGone(parent);
-    cancel = schedule(PARENT_POLL_MS, poll);
-  };
-  cancel = schedule(PARENT_POLL_MS, poll);
-  return () => cancel();
+  const timer = setInterval(() => {
+    if (ppid() === parent) return;
+    clearInterval(timer);
+    onGone(parent);
+  }, PARENT_POLL_MS);
+  return () => clearInterval(timer);
 }

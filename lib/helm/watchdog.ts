@@ -80,8 +80,7 @@ export async function runWatchdog(): Promise<number> {
   }
   const until = performance.now() + GONE_WAIT_MS;
   while (Deno.build.os !== "windows" && pending.some(alive) && performance.now() < until) {
-    // Not setTimeout, as lib/async.ts's schedule() says why; this file imports nothing.
-    await new Promise((r) => AbortSignal.timeout(GONE_POLL_MS).addEventListener("abort", r));
+    await new Promise((r) => setTimeout(r, GONE_POLL_MS));
   }
   for (const sig of signals) Deno.removeSignalListener(sig, ignore);
   return 0;

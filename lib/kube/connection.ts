@@ -14,7 +14,6 @@ import {
   type UserConfig,
 } from "./kubeconfig.ts";
 import { redactUrls } from "../redact.ts";
-import { FullYamlNeeded, loadFullYaml } from "./yaml.ts";
 
 export type { ClusterConfig, UserConfig } from "./kubeconfig.ts";
 
@@ -155,27 +154,7 @@ function inCluster(env: Record<string, string | undefined>, saDir: string): Sele
  * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when no cluster is configured or the
  * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value.
  */
-export async function connect(
-  flags: ClusterFlags,
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-  saDir: string = SERVICE_ACCOUNT_DIR,
-): Promise<KubeConnection> {
-  try {
-    return resolveConnection(flags, env, saDir);
-  } catch (err) {
-    if (!(err instanceof FullYamlNeeded)) throw err;
-    await loadFullYaml();
-    return resolveConnection(flags, env, saDir);
-  }
-}
-
-/**
- * {@linkcode connect}, for kubeconfigs that need no YAML beyond the simple parser's (all JSON
- * ones, and the block YAML that tools write), or once `loadFullYaml()` has run.
- *
- * @throws {FullYamlNeeded} when a kubeconfig needs js-yaml and it is not loaded.
- */
-export function resolveConnection(
+export function connect(
   flags: ClusterFlags,
   env: Record<string, string | undefined> = Deno.env.toObject(),
   saDir: string = SERVICE_ACCOUNT_DIR,

@@ -1,16 +1,16 @@
 /**
  * Kubeconfig files read the way client-go reads them (clientcmd's v1 schema): the fields
  * helm can use, file paths made absolute against the file's own directory, and several files
- * merged with the first one to name an entry winning. Parsed here (`yaml.ts`) without client-node,
- * so that a run does not evaluate @kubernetes/client-node's module graph (about 400 ms), and
- * so that fields client-node 2.0 misreads (`tokenFile`, `as-groups`) count.
+ * merged with the first one to name an entry winning. Read here with js-yaml rather than by
+ * client-node, so that a run does not evaluate @kubernetes/client-node's module graph (about
+ * 400 ms), and so that fields client-node 2.0 misreads (`tokenFile`, `as-groups`) count.
  *
  * @module
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { dirname, isAbsolute, joinPath } from "./local_path.ts";
-import { FullYamlNeeded, parseYaml } from "./yaml.ts";
+import { dirname, isAbsolute, join } from "node:path";
+import { load } from "js-yaml";
 
 /** A kubeconfig `clusters[].cluster` entry. */
 export interface ClusterConfig {
@@ -92,7 +92,7 @@ function put<T extends object, K extends keyof T>(target: T, key: K, value: T[K]
 
 /** client-go's ResolveLocalPaths: relative file references are relative to the file. */
 function resolvePath(dir: string, path: string | undefined): string | undefined {
-  return path === undefined || isAbsolute(path) ? path : joinPath(dir, path);
+  return path === undefined || isAbsolute(path) ? path : join(dir, path);
 }
 
 function cluster(name: string, c: Obj, dir: string): ClusterConfig {
@@ -157,9 +157,8 @@ function user(name: string, u: Obj, dir: string): UserConfig {
 export function readKubeconfig(path: string): Kubeconfig {
   let doc: Obj;
   try {
-    doc = obj(parseYaml(Deno.readTextFileSync(path)));
+    doc = obj(load(Deno.readTextFileSync(path)));
   } catch (err) {
-    if (err instanceof FullYamlNeeded) throw err;
     const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
     throw new HelmLockError(
       ExitCode.Unreachable,

@@ -16,7 +16,6 @@
  * @module
  */
 
-import { schedule } from "../async.ts";
 import { HelmLockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { Authenticator, splitServerCredentials } from "./auth.ts";
@@ -55,6 +54,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** The `Accept` header, e.g. a `PartialObjectMetadataList`. @default {"application/json"} */
   accept?: string;
+  /** Called with the answer's headers (the queue reads the server's `Date`). */
+  onHeaders?: (headers: Headers) => void;
 }
 
 /** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (a `Status`). */
@@ -382,6 +383,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       if (!resp.ok) {
         throw new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
       }
+      options.onHeaders?.(resp.headers);
       return body as T;
     },
     async watch<T>(
@@ -406,13 +408,13 @@ export function kubeClient(conn: KubeConnection): KubeClient {
         signal.addEventListener("abort", stop, { once: true });
         // A watch silent for this long may sit on a dead connection: end it, the caller
         // opens a new one (client-node ended watches after 30 s without data).
-        let disarm: (() => void) | undefined;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         const arm = () => {
-          disarm?.();
-          disarm = schedule(WATCH_IDLE_MS, () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => {
             idle = true;
             stop();
-          });
+          }, WATCH_IDLE_MS);
         };
         arm();
         let buffered = "";
@@ -433,7 +435,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
           if (signal.aborted || idle) return;
           throw new KubeNetworkError(networkMessage(err, base), { cause: err });
         } finally {
-          disarm?.();
+          clearTimeout(timer);
           signal.removeEventListener("abort", stop);
         }
       })();

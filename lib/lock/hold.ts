@@ -1,84 +1,107 @@
 /**
- * The holding side of the lock: renewals, loss detection, the watch on our own Lease and
- * release (DESIGN §2).
+ * Holding the lock (DESIGN §2): renewals, loss detection and release.
  *
  * - Renew every retry period (2 s of a 15 s lease), each renewal waiting at most half the
- *   renew deadline for an answer; a timed-out renewal is followed by another at once, and
- *   its late answer still counts. So an API server stall shorter than the renew deadline
- *   minus the retry period (8 s) loses nothing, whenever it starts.
- * - Loss: no renewal sent within the renew deadline succeeded, the Lease was deleted or
- *   taken over (seen at once through a watch on the Lease; renewals are the fallback),
- *   or the API server refuses the renewal (401/403: exit 7, naming verb and user).
- * - Release: delete guarded by uid and resourceVersion, so a Lease that is no longer ours
- *   is never removed; without `delete` permission, clear the holder (`update`) and say once
- *   which verb is missing. After a loss by deadline the Lease may still be ours (a late
- *   renewal landed): it is looked up and released all the same.
+ *   renew deadline for an answer; a timed-out renewal is followed by another at once, and its
+ *   late answer still counts. So an API server stall shorter than the renew deadline minus the
+ *   retry period (8 s) loses nothing, whenever it starts.
+ * - Loss: no renewal sent within the renew deadline succeeded, the Lease was deleted or taken
+ *   over (seen at once through the release's watch, `cache.ts`; renewals are the fallback), or
+ *   the API server refuses the renewal (401/403: exit 7, naming verb and user).
+ * - Release: one delete guarded by uid and resourceVersion, so a Lease that is no longer ours is
+ *   never removed; waiters take a deleted lock at once. Without `delete` permission the holder
+ *   is cleared instead (`update`), said once. A lock lost by the deadline or a refused renewal
+ *   may still be ours: it is looked up and released all the same.
  *
  * @module
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
-import { MicroTime } from "../kube/micro_time.ts";
-import { Annotation } from "./identity.ts";
+import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
-import { roughDuration } from "../duration.ts";
+import { MicroTime } from "../kube/micro_time.ts";
+import type { LeaseApi } from "./api.ts";
+import type { LeaseCache } from "./cache.ts";
+import { Annotation } from "./identity.ts";
 import {
   action,
+  type Actor,
+  holderInfo,
   type HoldTimings,
   holdTimings,
   isTransient,
-  type LockContext,
-  request,
-} from "./context.ts";
-import type { LeaseEvent } from "./lease_api.ts";
-import { holderInfo } from "./wait.ts";
+  type Timing,
+  within,
+} from "./lease.ts";
+import { lockName } from "./names.ts";
 
 /** A lock we hold. */
 export interface HeldLock {
-  /** Aborts, with a {@linkcode HelmLockError} ({@linkcode ExitCode.LockLost}) reason, if the lock is lost. */
+  /** Aborts, with a {@linkcode HelmLockError} reason, if the lock is lost. */
   readonly lost: AbortSignal;
   /**
-   * Until when (monotonic `performance.now()` milliseconds, or the injected clock's) the lock
-   * is certainly ours: the send time of the last successful renewal plus the renew deadline.
-   * `-Infinity` once the lock is lost or released.
+   * Until when (monotonic ms of the injected clock) the lock is certainly ours: the send time
+   * of the last successful renewal plus the renew deadline. `-Infinity` once lost or released.
    */
   validUntil(): number;
+  /** The lock Lease as last written. */
+  readonly lease: V1Lease;
   /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
   release(): Promise<void>;
 }
 
-/** Waits before re-opening our own Lease's watch after a failure, then the last one. */
-const WATCH_RETRY_MS = [1_000, 2_000, 5_000, 10_000];
+/** What holding needs. */
+export interface HoldContext extends Timing, Actor {
+  api: LeaseApi;
+  /** The release's Leases, watched: a delete or takeover is seen at once. */
+  cache: LeaseCache;
+  release: string;
+  identity: string;
+  durationSeconds: number;
+  /** Says once what the user should fix (a Role lacking `delete`). */
+  warn: (line: string) => void;
+}
 
 type Outcome = "ok" | "again" | "timeout" | "retry" | "lost";
 
 /** The holding side: renewals, loss detection and release. */
 export class Held implements HeldLock {
-  readonly #ctx: LockContext;
+  readonly #ctx: HoldContext;
   readonly #t: HoldTimings;
+  readonly #name: string;
   readonly #lost = new AbortController();
   readonly #stop = new AbortController();
   #lease: V1Lease;
   /** When the last successful renewal was sent: others count our expiry from later than that. */
   #renewedAt: number;
-  /** Whether the Lease may still be ours after a loss (by deadline, or a late renewal). */
+  /** Whether the Lease may still be ours after a loss (by deadline or a refused renewal). */
   #mayHold = false;
+  #checking = false;
   readonly #loop: Promise<void>;
-  readonly #watch: Promise<void>;
   #released: Promise<void> | undefined;
 
-  constructor(ctx: LockContext, lease: V1Lease, sentAt: number) {
+  /**
+   * @param lease The lock as our create or takeover wrote it.
+   * @param sentAt When that write was sent (injected monotonic clock).
+   */
+  constructor(ctx: HoldContext, lease: V1Lease, sentAt: number) {
     this.#ctx = ctx;
     this.#t = holdTimings(ctx.durationSeconds);
+    this.#name = lockName(ctx.release);
     this.#lease = lease;
     this.#renewedAt = sentAt;
+    ctx.cache.put(lease);
+    ctx.cache.changes.addEventListener("change", this.#onChange);
     this.#loop = this.#renewLoop();
-    this.#watch = this.#watchLoop();
   }
 
   get lost(): AbortSignal {
     return this.#lost.signal;
+  }
+
+  get lease(): V1Lease {
+    return this.#lease;
   }
 
   validUntil(): number {
@@ -93,12 +116,12 @@ export class Held implements HeldLock {
   #lose(reason: string, opts: { cause?: unknown; code?: ExitCode; mayHold?: boolean } = {}): void {
     // A renewal still in flight during release sees our own delete: that is no loss.
     if (this.#lost.signal.aborted || this.#stop.signal.aborted) return;
-    const { name, namespace, release } = this.#ctx;
+    const { namespace, release } = this.#ctx;
     this.#mayHold = opts.mayHold ?? false;
     this.#lost.abort(
       new HelmLockError(
         opts.code ?? ExitCode.LockLost,
-        `Lost the lock on release "${release}" in namespace "${namespace}" (Lease "${name}"): ${reason}`,
+        `Lost the lock on release "${release}" in namespace "${namespace}" (Lease "${this.#name}"): ${reason}`,
         opts.cause === undefined ? {} : { cause: opts.cause },
       ),
     );
@@ -117,8 +140,26 @@ export class Held implements HeldLock {
     );
   }
 
+  /** The release's watch moved: is the lock still ours? */
+  #onChange = (): void => {
+    if (this.#stop.signal.aborted) return;
+    const seen = this.#ctx.cache.get(this.#name);
+    if (seen) {
+      if (seen.spec?.holderIdentity !== this.#ctx.identity) this.#loseTo(seen);
+      return;
+    }
+    // Gone from what we know: a delete event, or a list that may predate our write. Ask.
+    if (this.#checking) return;
+    this.#checking = true;
+    within(this.#ctx, this.#ctx.api.get(this.#name)).then((fresh) => {
+      if (!fresh || fresh.spec?.holderIdentity !== this.#ctx.identity) this.#loseTo(fresh);
+      else this.#ctx.cache.put(fresh);
+    }, () => {/* The renewals will tell. */}).finally(() => this.#checking = false);
+  };
+
   /** A renewal's answer, however late: it moves our expiry if it was sent later. */
   #renewed(lease: V1Lease, sentAt: number): void {
+    this.#ctx.cache.put(lease);
     if (this.#stop.signal.aborted) {
       // Declared lost (or releasing) already, but this write made us the holder again.
       if (this.#lost.signal.aborted) this.#mayHold = true;
@@ -154,12 +195,16 @@ export class Held implements HeldLock {
     const { renewDeadlineMs, renewRequestTimeoutMs } = this.#t;
     const sentAt = clock.now();
     if (sentAt - this.#renewedAt >= renewDeadlineMs) {
-      this.#lose(`no renewal succeeded for ${roughDuration(sentAt - this.#renewedAt)}`, {
-        mayHold: true,
-      });
+      this.#lose(
+        `no renewal succeeded for ${roughDuration(sentAt - this.#renewedAt)}: the renewals ` +
+          `starved (the API server, or this machine, did not complete one within the renew ` +
+          `deadline); raise --lock-lease-duration (now ${this.#ctx.durationSeconds}s) to ride ` +
+          `out longer stalls`,
+        { mayHold: true },
+      );
       return "lost";
     }
-    const { managedFields: _managed, ...meta } = this.#lease.metadata ?? {};
+    const { managedFields: _m, ...meta } = this.#lease.metadata ?? {};
     const body: V1Lease = {
       ...this.#lease,
       metadata: meta,
@@ -172,7 +217,7 @@ export class Held implements HeldLock {
     try {
       // A renewal answered after the deadline is worth nothing: do not wait longer.
       const budget = Math.max(1, this.#renewedAt + renewDeadlineMs - sentAt);
-      await request(this.#ctx, sent, Math.min(budget, renewRequestTimeoutMs));
+      await within(this.#ctx, sent, Math.min(budget, renewRequestTimeoutMs));
       return "ok";
     } catch (err) {
       if (this.#stop.signal.aborted) return "lost";
@@ -185,59 +230,28 @@ export class Held implements HeldLock {
         // A late answer to an earlier renewal moved the Lease on: renew from it.
         if (this.#renewedAt !== renewedBefore) return "again";
         try {
-          const fresh = await request(this.#ctx, api.get(), renewRequestTimeoutMs);
+          const fresh = await within(this.#ctx, api.get(this.#name), renewRequestTimeoutMs);
           if (!fresh || fresh.spec?.holderIdentity !== identity) {
             this.#loseTo(fresh);
             return "lost";
           }
-          // Still ours, only changed (say, someone edited a label): renew from the new version.
+          // Still ours, only changed (someone added a label): renew from the new version.
           this.#lease = fresh;
           return "again";
         } catch {
           return "retry";
         }
       }
-      if (isStatus(err, 401) || isStatus(err, 403)) {
+      if (!isTransient(err)) {
         const refused = apiError(err, action(this.#ctx, "update"));
         this.#lose(`the renewal was refused: ${refused.message}`, {
           cause: refused,
-          code: ExitCode.Forbidden,
+          code: refused.code === ExitCode.Forbidden ? ExitCode.Forbidden : ExitCode.LockLost,
+          mayHold: true,
         });
         return "lost";
       }
-      if (!isTransient(err)) {
-        const refused = apiError(err, action(this.#ctx, "update"));
-        this.#lose(`the renewal was refused: ${refused.message}`, { cause: refused });
-        return "lost";
-      }
       return "retry";
-    }
-  }
-
-  /** Watches our own Lease, so a delete or takeover stops helm at once. */
-  async #watchLoop(): Promise<void> {
-    const { api, identity, sleep } = this.#ctx;
-    const signal = this.#stop.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      let events = 0;
-      try {
-        const rv = this.#lease.metadata?.resourceVersion ?? "";
-        const { ended } = await api.watch(rv, (e: LeaseEvent) => {
-          events++;
-          if (e.type === "DELETED") this.#loseTo(undefined);
-          else if (e.type === "ADDED" || e.type === "MODIFIED") {
-            if (e.object.spec?.holderIdentity !== identity) this.#loseTo(e.object);
-          }
-        }, signal);
-        await ended;
-      } catch {
-        // Renewals notice a delete or takeover too, only later: re-open after a pause.
-      }
-      if (signal.aborted) return;
-      const wait = events > 0 ? 0 : WATCH_RETRY_MS[Math.min(failures++, 3)] ?? 10_000;
-      if (events > 0) failures = 0;
-      await sleep(wait, signal).catch(() => {});
     }
   }
 
@@ -246,54 +260,30 @@ export class Held implements HeldLock {
     // precondition fails and we retry from a fresh read; if it lands after, it finds no Lease.
     const wasLost = this.#lost.signal.aborted;
     this.#stop.abort();
+    this.#ctx.cache.changes.removeEventListener("change", this.#onChange);
     this.#loop.catch(() => {});
-    this.#watch.catch(() => {});
     if (wasLost && !this.#mayHold) return;
-    const { api, identity, sleep } = this.#ctx;
+    const { api } = this.#ctx;
     let lease: V1Lease | undefined = this.#lease;
     if (wasLost) {
-      // Declared lost by the deadline: a renewal may have landed since. Release it if so.
-      lease = await this.#retrying("get", () => api.get());
+      lease = await this.#retrying("get", () => api.get(this.#name));
       if (!this.#isOurs(lease)) return;
     }
-    // Clear the holder first (client-go's ReleaseOnCancel), marked released, then delete:
-    // waiters take a released Lease at once, but one deleted while held only once it would
-    // have expired, as its holder may still be able to write until then (wait.ts).
-    let clearError: unknown;
-    lease = await this.#clearHolder(lease).catch((err) => {
-      clearError = err;
-      return lease;
-    });
     for (let attempt = 0;; attempt++) {
-      const uid = lease?.metadata?.uid ?? "";
-      const resourceVersion = lease?.metadata?.resourceVersion ?? "";
+      const uid = lease.metadata?.uid ?? "";
+      const resourceVersion = lease.metadata?.resourceVersion ?? "";
       try {
-        await request(this.#ctx, api.delete({ uid, resourceVersion }));
+        await within(this.#ctx, api.delete(this.#name, { uid, resourceVersion }));
+        this.#ctx.cache.drop(this.#name);
         return;
       } catch (err) {
         if (isStatus(err, 404)) return;
-        if (isStatus(err, 403)) {
-          // Neither `update` (the clear above) nor `delete`: say so, naming `update`.
-          if (clearError instanceof HelmLockError && clearError.code === ExitCode.Forbidden) {
-            throw clearError;
-          }
-          // Without `delete`, clearing the holder frees the lock just as well.
-          const fresh = await this.#retrying("get", () => api.get());
-          if (!this.#isOurs(fresh, true)) return;
-          if (fresh.spec?.holderIdentity) await this.#clearHolder(fresh);
-          this.#ctx.warn(
-            `the Role of user "${this.#ctx.user}" lacks "delete" on leases in namespace "${this.#ctx.namespace}": released the lock by clearing its holder instead; grant "delete" so the Lease is removed`,
-          );
-          return;
-        }
+        if (isStatus(err, 403)) return await this.#clearInstead(err);
         if (isStatus(err, 409) || isStatus(err, 400) || isStatus(err, 422)) {
-          const fresh = await request(this.#ctx, api.get()).catch(() => undefined);
-          const holder = fresh?.spec?.holderIdentity;
-          if (!fresh || fresh.metadata?.uid !== uid || (holder && holder !== identity)) {
-            return; // No longer ours: leave it alone.
-          }
+          const fresh = await within(this.#ctx, api.get(this.#name)).catch(() => undefined);
+          if (!this.#isOurs(fresh)) return; // No longer ours: leave it alone.
           if (isStatus(err, 409) && attempt < 5) {
-            lease = holder ? await this.#clearHolder(fresh).catch(() => fresh) : fresh;
+            lease = fresh;
             continue;
           }
           // Delete preconditions unsupported: clearing the holder releases it just as well.
@@ -301,23 +291,47 @@ export class Held implements HeldLock {
           return;
         }
         if (!isTransient(err) || attempt >= 4) throw apiError(err, action(this.#ctx, "delete"));
-        await sleep(200 * 2 ** attempt, new AbortController().signal);
+        await this.#ctx.sleep(200 * 2 ** attempt, new AbortController().signal);
       }
     }
   }
 
-  /** Our Lease, still held by us (or, with `cleared`, released by us and not taken since). */
-  #isOurs(lease: V1Lease | undefined, cleared = false): lease is V1Lease {
-    const holder = lease?.spec?.holderIdentity;
-    return !!lease && lease.metadata?.uid === this.#lease.metadata?.uid &&
-      (holder === this.#ctx.identity ||
-        (cleared && !holder && lease.metadata?.annotations?.[Annotation.released] === "true"));
+  /** Without `delete`, clearing the holder frees the lock just as well: say once what to grant. */
+  async #clearInstead(refused: unknown): Promise<void> {
+    const { namespace, user } = this.#ctx;
+    const fresh = await this.#retrying("get", () => this.#ctx.api.get(this.#name));
+    if (!this.#isOurs(fresh)) return;
+    try {
+      await this.#clearHolder(fresh);
+    } catch (err) {
+      if (err instanceof HelmLockError && err.code === ExitCode.Forbidden) {
+        throw new HelmLockError(
+          ExitCode.Forbidden,
+          `Cannot release the lock (Lease "${this.#name}") in namespace "${namespace}" as user ` +
+            `"${user}": forbidden to delete and to update leases; grant both, or the lock ` +
+            `expires ${this.#ctx.durationSeconds}s after its last renewal`,
+          { cause: refused },
+        );
+      }
+      throw err;
+    }
+    this.#ctx.warn(
+      `the Role of user "${user}" lacks "delete" on leases in namespace "${namespace}": ` +
+        `released the lock by clearing its holder, and its Lease stays; grant "delete" so ` +
+        `helm-lock removes what it made`,
+    );
   }
 
-  /** Clears the holder, marked released so waiters take it at once; returns the new Lease. */
+  /** Our Lease, still held by us. */
+  #isOurs(lease: V1Lease | undefined): lease is V1Lease {
+    return !!lease && lease.metadata?.uid === this.#lease.metadata?.uid &&
+      lease.spec?.holderIdentity === this.#ctx.identity;
+  }
+
+  /** Clears the holder, marked released (older helm-locks wait out a lock cleared without it). */
   async #clearHolder(lease: V1Lease): Promise<V1Lease> {
     const { holderIdentity: _holder, ...spec } = lease.spec ?? {};
-    const { managedFields: _managed, ...meta } = lease.metadata ?? {};
+    const { managedFields: _m, ...meta } = lease.metadata ?? {};
     const metadata = {
       ...meta,
       annotations: { ...meta.annotations, [Annotation.released]: "true" },
@@ -332,7 +346,7 @@ export class Held implements HeldLock {
   async #retrying<T>(verb: string, call: () => Promise<T>): Promise<T> {
     for (let attempt = 0;; attempt++) {
       try {
-        return await request(this.#ctx, call());
+        return await within(this.#ctx, call());
       } catch (err) {
         if (!isTransient(err) || attempt >= 4) throw apiError(err, action(this.#ctx, verb));
         await this.#ctx.sleep(200 * 2 ** attempt, new AbortController().signal);

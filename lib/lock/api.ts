@@ -1,0 +1,123 @@
+/**
+ * The Lease requests of the lock and its queue, on one namespace, as a small interface so that
+ * unit tests of the timing logic can put a fake API server behind it.
+ *
+ * @module
+ */
+
+import type { V1Lease } from "@kubernetes/client-node";
+import { isStatus } from "../kube/api_error.ts";
+import type { KubeClient } from "../kube/rest.ts";
+
+/** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (then a `Status`). */
+export interface LeaseEvent {
+  type: string;
+  object: V1Lease & { code?: number };
+}
+
+/** What a list returns. */
+export interface LeaseList {
+  items: V1Lease[];
+  /** The list's resourceVersion, to watch from. */
+  resourceVersion: string;
+  /** The API server's clock when it answered (its `Date` header), in epoch ms. */
+  serverTime?: number;
+}
+
+/**
+ * Lease operations on one namespace. Failures are thrown as `ApiStatusError` (with `code`) or
+ * as a network error.
+ */
+export interface LeaseApi {
+  /** The Leases matching `labelSelector`. */
+  list(labelSelector: string): Promise<LeaseList>;
+  /** The Lease `name`, or `undefined` when there is none. */
+  get(name: string): Promise<V1Lease | undefined>;
+  /** Creates a Lease (`metadata.generateName` gets a name from the server); 409 when it exists. */
+  create(body: V1Lease): Promise<V1Lease>;
+  /** Replaces a Lease; 409 when `body.metadata.resourceVersion` is no longer current. */
+  replace(body: V1Lease): Promise<V1Lease>;
+  /** Deletes a Lease only if its uid and resourceVersion still match; 409 otherwise. */
+  delete(name: string, preconditions: { uid: string; resourceVersion: string }): Promise<void>;
+  /**
+   * Watches the Leases matching `labelSelector` from `resourceVersion`. Resolves once the
+   * watch is open, with `ended`, which settles when it ends or breaks; `signal` ends it.
+   */
+  watch(
+    labelSelector: string,
+    resourceVersion: string,
+    onEvent: (event: LeaseEvent) => void,
+    signal: AbortSignal,
+  ): Promise<{ ended: Promise<void> }>;
+}
+
+/**
+ * A request is abandoned (its connection dropped) after this long, so a dead connection is not
+ * kept for the next renewal.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+/** How long the API server may keep one watch open; a fresh one is cheap. */
+const WATCH_TIMEOUT_SECONDS = 290;
+
+/**
+ * The real {@linkcode LeaseApi}.
+ *
+ * @param client The API server (`kubeClient()`): one connection for every request.
+ * @param namespace The release namespace.
+ */
+export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const one = (name: string) => `${leases}/${encodeURIComponent(name)}`;
+  const timeoutMs = REQUEST_TIMEOUT_MS;
+  return {
+    async list(labelSelector) {
+      let serverTime: number | undefined;
+      const list = await client.request<
+        { items?: V1Lease[] | null; metadata?: { resourceVersion?: string } }
+      >("GET", leases, {
+        query: { labelSelector },
+        timeoutMs,
+        onHeaders: (h) => {
+          const date = Date.parse(h.get("date") ?? "");
+          if (!Number.isNaN(date)) serverTime = date;
+        },
+      });
+      return {
+        items: list.items ?? [],
+        resourceVersion: list.metadata?.resourceVersion ?? "",
+        ...(serverTime === undefined ? {} : { serverTime }),
+      };
+    },
+    async get(name) {
+      try {
+        return await client.request<V1Lease>("GET", one(name), { timeoutMs });
+      } catch (err) {
+        if (isStatus(err, 404)) return undefined;
+        throw err;
+      }
+    },
+    create: (body) => client.request<V1Lease>("POST", leases, { body, timeoutMs }),
+    replace: (body) =>
+      client.request<V1Lease>("PUT", one(body.metadata?.name ?? ""), { body, timeoutMs }),
+    async delete(name, preconditions) {
+      await client.request("DELETE", one(name), {
+        body: { apiVersion: "v1", kind: "DeleteOptions", preconditions },
+        timeoutMs,
+      });
+    },
+    async watch(labelSelector, resourceVersion, onEvent, signal) {
+      return await client.watch<LeaseEvent["object"]>(
+        leases,
+        {
+          labelSelector,
+          resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: WATCH_TIMEOUT_SECONDS,
+        },
+        onEvent,
+        signal,
+      );
+    },
+  };
+}

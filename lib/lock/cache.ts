@@ -1,0 +1,220 @@
+/**
+ * What the API server says of one release's Leases (its lock, tickets and deploy record), kept
+ * current by one list and one watch by label, like client-go's informer. Both the wait for the
+ * lock and the hold of it read this, so a whole run opens one watch.
+ *
+ * While the watch is down (refused, broken, too old to resume from), the Leases are listed again
+ * after a backoff (1 s doubling to 15 s, jittered): that is the fallback poll.
+ *
+ * @module
+ */
+
+import type { V1Lease } from "@kubernetes/client-node";
+import type { LeaseApi, LeaseEvent, LeaseList } from "./api.ts";
+import type { Timing } from "./lease.ts";
+
+/** Waits between attempts to re-open a failed watch (each begins with a list). */
+const RETRY_MS = [1_000, 2_000, 5_000, 10_000, 15_000];
+/** A watch that ends sooner than this without events counts as failed (backs off). */
+const MIN_USEFUL_MS = 5_000;
+
+/**
+ * Compares two resourceVersions: the API server's are etcd revisions, increasing integers
+ * (comparable by contract since Kubernetes 1.35, KEP-5504). `undefined` when either is not one.
+ */
+export function compareVersions(a: string | undefined, b: string | undefined): number | undefined {
+  const int = /^[1-9][0-9]*$/;
+  if (!a || !b || !int.test(a) || !int.test(b)) return undefined;
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+interface Entry {
+  lease: V1Lease;
+  /** Local (monotonic) time at which this version was first seen. */
+  seenAt: number;
+}
+
+/** The Leases of one label selector, as last heard from the API server. */
+export class LeaseCache {
+  /** Dispatches `change` when a Lease or the watch's state changed. */
+  readonly changes = new EventTarget();
+  readonly #api: LeaseApi;
+  readonly #selector: string;
+  readonly #t: Timing;
+  readonly #objects = new Map<string, Entry>();
+  readonly #deleted = new Map<string, number>();
+  readonly #stop = new AbortController();
+  #rv = "";
+  #server: { time: number; at: number } | undefined;
+  #watching = false;
+  #relist = false;
+  #syncedAt = -Infinity;
+  #loop: Promise<void> | undefined;
+
+  constructor(api: LeaseApi, selector: string, timing: Timing) {
+    this.#api = api;
+    this.#selector = selector;
+    this.#t = timing;
+  }
+
+  /** Lists the Leases now (replacing what is known). */
+  async list(): Promise<void> {
+    this.load(await this.#api.list(this.#selector));
+  }
+
+  /** Takes a list's answer as what is known. */
+  load(list: LeaseList): void {
+    const now = this.#t.clock.now();
+    const names = new Set<string>();
+    for (const lease of list.items) {
+      const name = lease.metadata?.name ?? "";
+      names.add(name);
+      this.#set(name, lease, now);
+    }
+    for (const [name, entry] of this.#objects) {
+      // A write of ours newer than the list stays (the list began before it landed).
+      const newer = compareVersions(entry.lease.metadata?.resourceVersion, list.resourceVersion);
+      if (!names.has(name) && !(newer !== undefined && newer > 0)) this.#remove(name, now);
+    }
+    this.#rv = list.resourceVersion;
+    if (list.serverTime !== undefined) this.#server = { time: list.serverTime, at: now };
+    this.#syncedAt = now;
+    this.#notify();
+  }
+
+  /** Starts the watch (from the last list) and keeps it open until {@linkcode stop}. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Ends the watch. */
+  stop(): void {
+    this.#stop.abort();
+    this.#loop?.catch(() => {});
+  }
+
+  get(name: string): V1Lease | undefined {
+    return this.#objects.get(name)?.lease;
+  }
+
+  /** When the current version of `name` was first seen (local monotonic ms). */
+  seenAt(name: string): number | undefined {
+    return this.#objects.get(name)?.seenAt;
+  }
+
+  /** When `name` was seen deleted, if it was and has not come back. */
+  deletedAt(name: string): number | undefined {
+    return this.#deleted.get(name);
+  }
+
+  values(): V1Lease[] {
+    return [...this.#objects.values()].map((e) => e.lease);
+  }
+
+  /** Whether the watch is open (else state is refreshed by the fallback list). */
+  get watching(): boolean {
+    return this.#watching;
+  }
+
+  /** When the API server last told us the state (a list or a watch event). */
+  get syncedAt(): number {
+    return this.#syncedAt;
+  }
+
+  /** The API server's clock now (epoch ms), from its last list's `Date` and our elapsed time. */
+  serverNow(): number | undefined {
+    return this.#server && this.#server.time + (this.#t.clock.now() - this.#server.at);
+  }
+
+  /** A write of ours, answered: known from now on (events of older versions are ignored). */
+  put(lease: V1Lease): void {
+    this.#set(lease.metadata?.name ?? "", lease, this.#t.clock.now());
+    this.#notify();
+  }
+
+  /** A delete of ours, answered. */
+  drop(name: string): void {
+    this.#remove(name, this.#t.clock.now());
+    this.#notify();
+  }
+
+  #set(name: string, lease: V1Lease, now: number): void {
+    const old = this.#objects.get(name);
+    const rv = lease.metadata?.resourceVersion;
+    const order = compareVersions(rv, old?.lease.metadata?.resourceVersion);
+    if (old && order !== undefined && order < 0) return; // an older version than we know
+    this.#deleted.delete(name);
+    const same = old && old.lease.metadata?.resourceVersion === rv;
+    this.#objects.set(name, { lease, seenAt: same ? old.seenAt : now });
+  }
+
+  #remove(name: string, now: number): void {
+    if (this.#objects.delete(name)) this.#deleted.set(name, now);
+  }
+
+  #notify(): void {
+    this.changes.dispatchEvent(new Event("change"));
+  }
+
+  #onEvent = (event: LeaseEvent): void => {
+    const now = this.#t.clock.now();
+    const rv = event.object?.metadata?.resourceVersion;
+    const name = event.object?.metadata?.name ?? "";
+    switch (event.type) {
+      case "ADDED":
+      case "MODIFIED":
+        this.#set(name, event.object, now);
+        break;
+      case "DELETED":
+        this.#remove(name, now);
+        break;
+      case "BOOKMARK":
+        if (rv) this.#rv = rv;
+        return;
+      default:
+        // ERROR, e.g. 410 Gone: too old to resume from; list afresh.
+        this.#relist = true;
+        return;
+    }
+    if (rv) this.#rv = rv;
+    this.#syncedAt = now;
+    this.#notify();
+  };
+
+  async #run(): Promise<void> {
+    const { clock, sleep, random } = this.#t;
+    const signal = this.#stop.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      const openedAt = clock.now();
+      let events = 0;
+      let opened = false;
+      try {
+        if (this.#relist) {
+          await this.list();
+          this.#relist = false;
+        }
+        const { ended } = await this.#api.watch(this.#selector, this.#rv, (e) => {
+          events++;
+          this.#onEvent(e);
+        }, signal);
+        opened = this.#watching = true;
+        this.#notify();
+        await ended;
+      } catch {
+        this.#relist = true;
+      }
+      this.#watching = false;
+      if (signal.aborted) return;
+      this.#notify();
+      if (opened && !this.#relist && (events > 0 || clock.now() - openedAt >= MIN_USEFUL_MS)) {
+        failures = 0;
+        continue;
+      }
+      this.#relist = true;
+      const wait = RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)]!;
+      await sleep(wait * (0.75 + 0.5 * random()), signal).catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The deploy record of `--lock-order-key` (DESIGN §2 "Order"): the Lease
+ * `helm-lock.state.<release>` remembers the key of the last successful deploy, so a later job
+ * with a lower key (an older pipeline that was slow to start) is refused with exit 8 instead of
+ * rolling the release back. Only jobs with `--lock-order-key` read or write it; it goes when the
+ * release is uninstalled through helm-lock (or with `lock-unlock --force`).
+ *
+ * @module
+ */
+
+import type { V1Lease } from "@kubernetes/client-node";
+import { ExitCode, HelmLockError } from "../errors.ts";
+import { isStatus } from "../kube/api_error.ts";
+import type { LeaseApi } from "./api.ts";
+import { bounded } from "./lease.ts";
+import { PREFIX, releaseLabels, stateName } from "./names.ts";
+
+/** Annotations of the deploy record. */
+export const RecordAnnotation = {
+  deployedKey: `${PREFIX}deployed-order-key`,
+  deployedBy: `${PREFIX}deployed-by`,
+  deployedAt: `${PREFIX}deployed-at`,
+} as const;
+
+function keyOf(state: V1Lease | undefined): number | undefined {
+  const text = state?.metadata?.annotations?.[RecordAnnotation.deployedKey];
+  if (text === undefined || !/^-?\d{1,16}$/.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * The refusal of a deploy whose order key is lower than the last successful one's, or
+ * `undefined` when it may go.
+ */
+export function outdated(
+  state: V1Lease | undefined,
+  key: number | undefined,
+  where: string,
+): HelmLockError | undefined {
+  const deployed = keyOf(state);
+  if (key === undefined || deployed === undefined || key >= deployed) return undefined;
+  const a = state?.metadata?.annotations ?? {};
+  const by = bounded(a[RecordAnnotation.deployedBy]);
+  const at = bounded(a[RecordAnnotation.deployedAt], 40);
+  return new HelmLockError(
+    ExitCode.Superseded,
+    `Cannot deploy ${where} as order key ${key} is outdated: expected at least ${deployed}, ` +
+      `the key of the last successful deploy${by ? ` by ${by}` : ""}${at ? ` at ${at}` : ""}`,
+  );
+}
+
+/**
+ * Records a successful deploy with `key` (compare-and-swap, a few tries).
+ *
+ * @param known The record as last read, if any (saves a read when it is still current).
+ * @param by Who deployed, for the refusal message of later jobs (`CI job <url>`).
+ */
+export async function recordDeploy(
+  api: LeaseApi,
+  spec: { release: string; namespace: string; key: number; by: string; now: Date },
+  known: V1Lease | undefined,
+): Promise<void> {
+  const name = stateName(spec.release);
+  let state = known;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (attempt > 0) state = await api.get(name);
+    const { managedFields: _m, ...meta } = state?.metadata ?? {};
+    const annotations = {
+      ...meta.annotations,
+      [RecordAnnotation.deployedKey]: String(Math.max(keyOf(state) ?? spec.key, spec.key)),
+      [RecordAnnotation.deployedBy]: spec.by,
+      [RecordAnnotation.deployedAt]: spec.now.toISOString(),
+    };
+    const labels = { ...meta.labels, ...releaseLabels(spec.release) };
+    try {
+      if (state) await api.replace({ ...state, metadata: { ...meta, labels, annotations } });
+      else {
+        await api.create({
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: { name, namespace: spec.namespace, labels, annotations },
+          spec: {},
+        });
+      }
+      return;
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+    }
+  }
+}

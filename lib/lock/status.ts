@@ -1,0 +1,216 @@
+/**
+ * What helm-lock keeps for a release, as people and scripts read it (`lock-status`,
+ * `lock-list`, `lock-unlock`): the lock, the queue behind it (each waiter's place, CI job, age,
+ * and whether it looks dead by the API server's own clock) and the deploy record.
+ *
+ * @module
+ */
+
+import type { V1Lease } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/rest.ts";
+import { kubeLeaseApi, type LeaseApi } from "./api.ts";
+import { bounded, dateOf, holderInfo } from "./lease.ts";
+import {
+  LOCK_PREFIX,
+  lockName,
+  MANAGED_SELECTOR,
+  RELEASE_LABEL,
+  releaseSelector,
+  stateName,
+} from "./names.ts";
+import { RecordAnnotation } from "./record.ts";
+import { isStale, queueOrder, readTicket, type Ticket } from "./tickets.ts";
+
+/** One waiting job. */
+export interface QueueEntry {
+  /** 1 for the next to take the lock. */
+  place: number;
+  /** The ticket Lease. */
+  ticket: string;
+  identity: string;
+  ciJobUrl?: string;
+  user?: string;
+  /** When it joined the queue (RFC 3339, its own clock). */
+  since?: string;
+  /** Seconds since the API server last saw it written (its own clock). */
+  ageSeconds?: number;
+  /** Not written for over a minute by the server's clock: its job is gone. */
+  looksDead: boolean;
+}
+
+/** A release's lock and what goes with it. */
+export interface LockInfo {
+  namespace: string;
+  release: string;
+  /** The lock Lease's name. */
+  lease: string;
+  /** `held`, `free` (Lease without holder), or `none` (no lock Lease, only a queue or record). */
+  state: "held" | "free" | "none";
+  holder?: string;
+  ciJobUrl?: string;
+  user?: string;
+  host?: string;
+  command?: string;
+  /** When the holder took the lock (RFC 3339, the holder's clock). */
+  since?: string;
+  /** The holder's last renewal (RFC 3339, the holder's clock). */
+  renewTime?: string;
+  leaseDurationSeconds?: number;
+  /** Jobs waiting, first in line first. */
+  queue: QueueEntry[];
+  /** The deploy record (`--lock-order-key`), when there is one. */
+  record?: { lease: string; deployedOrderKey?: number; deployedBy?: string; deployedAt?: string };
+}
+
+/** The Leases of one release, as listed, with the server's clock at the time. */
+export interface ReleaseLeases {
+  namespace: string;
+  release: string;
+  lock?: V1Lease;
+  tickets: Ticket[];
+  record?: V1Lease;
+  serverTime?: number;
+}
+
+function entry(t: Ticket, place: number, serverTime: number | undefined): QueueEntry {
+  const e: QueueEntry = {
+    place,
+    ticket: t.name,
+    identity: t.info.identity,
+    looksDead: isStale(t, serverTime),
+  };
+  if (t.info.ciJobUrl) e.ciJobUrl = t.info.ciJobUrl;
+  if (t.info.user) e.user = t.info.user;
+  const since = dateOf(t.lease.spec?.acquireTime);
+  if (since) e.since = since.toISOString();
+  if (serverTime !== undefined && t.writtenAt !== undefined) {
+    e.ageSeconds = Math.max(0, Math.round((serverTime - t.writtenAt) / 1000));
+  }
+  return e;
+}
+
+/** What a release's Leases say. */
+export function lockInfo(leases: ReleaseLeases): LockInfo {
+  const { lock, release, namespace } = leases;
+  const info: LockInfo = {
+    namespace,
+    release,
+    lease: lockName(release),
+    state: !lock ? "none" : lock.spec?.holderIdentity ? "held" : "free",
+    queue: queueOrder(leases.tickets).map((t, i) => entry(t, i + 1, leases.serverTime)),
+  };
+  if (lock) {
+    const h = holderInfo(lock);
+    if (h.identity) info.holder = h.identity;
+    if (h.ciJobUrl) info.ciJobUrl = h.ciJobUrl;
+    if (h.user) info.user = h.user;
+    if (h.host) info.host = h.host;
+    if (h.command) info.command = h.command;
+    if (h.since) info.since = h.since.toISOString();
+    const renew = dateOf(lock.spec?.renewTime);
+    if (renew) info.renewTime = renew.toISOString();
+    const s = lock.spec?.leaseDurationSeconds;
+    if (typeof s === "number" && Number.isInteger(s)) info.leaseDurationSeconds = s;
+  }
+  if (leases.record) {
+    const a = leases.record.metadata?.annotations ?? {};
+    const key = Number(a[RecordAnnotation.deployedKey]);
+    const by = bounded(a[RecordAnnotation.deployedBy]);
+    const at = bounded(a[RecordAnnotation.deployedAt], 40);
+    info.record = {
+      lease: stateName(release),
+      ...(Number.isSafeInteger(key) ? { deployedOrderKey: key } : {}),
+      ...(by ? { deployedBy: by } : {}),
+      ...(at ? { deployedAt: at } : {}),
+    };
+  }
+  return info;
+}
+
+/** Sorts a list of Leases into releases: every helm-lock Lease belongs to one. */
+function group(items: V1Lease[], serverTime: number | undefined): ReleaseLeases[] {
+  const releases = new Map<string, ReleaseLeases>();
+  const of = (namespace: string, release: string) => {
+    const key = `${namespace}/${release}`;
+    let r = releases.get(key);
+    if (!r) {
+      releases.set(
+        key,
+        r = {
+          namespace,
+          release,
+          tickets: [],
+          ...(serverTime === undefined ? {} : { serverTime }),
+        },
+      );
+    }
+    return r;
+  };
+  for (const lease of items) {
+    const name = lease.metadata?.name ?? "";
+    const namespace = lease.metadata?.namespace ?? "";
+    const labelled = lease.metadata?.labels?.[RELEASE_LABEL];
+    // A lock of a helm-lock older than the release label is known by its name only.
+    const release = labelled ??
+      (name.startsWith(LOCK_PREFIX) ? name.slice(LOCK_PREFIX.length) : undefined);
+    if (!release) continue;
+    const r = of(namespace, release);
+    if (name === lockName(release)) r.lock = lease;
+    else if (name === stateName(release)) r.record = lease;
+    else {
+      const ticket = readTicket(lease, release);
+      if (ticket) r.tickets.push(ticket);
+    }
+  }
+  return [...releases.values()].sort((a, b) =>
+    `${a.namespace}/${a.release}`.localeCompare(`${b.namespace}/${b.release}`)
+  );
+}
+
+/**
+ * The Leases of one release: by its label, and its lock by name when an older helm-lock wrote it
+ * without the label.
+ */
+export async function readLeases(
+  client: KubeClient,
+  namespace: string,
+  release: string,
+  api: LeaseApi = kubeLeaseApi(client, namespace),
+): Promise<ReleaseLeases> {
+  const list = await api.list(releaseSelector(release));
+  const found = group(
+    list.items.map((l) => ({ ...l, metadata: { ...l.metadata, namespace } })),
+    list.serverTime,
+  )
+    .find((r) => r.release === release) ??
+    {
+      namespace,
+      release,
+      tickets: [],
+      ...(list.serverTime === undefined ? {} : { serverTime: list.serverTime }),
+    };
+  if (!found.lock) {
+    const lock = await api.get(lockName(release));
+    if (lock) found.lock = lock;
+  }
+  return found;
+}
+
+/** Every release with helm-lock Leases in `namespace`, or in all namespaces (`undefined`). */
+export async function listReleases(
+  client: KubeClient,
+  namespace: string | undefined,
+): Promise<ReleaseLeases[]> {
+  const path = namespace === undefined
+    ? "/apis/coordination.k8s.io/v1/leases"
+    : `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  let serverTime: number | undefined;
+  const list = await client.request<{ items?: V1Lease[] | null }>("GET", path, {
+    query: { labelSelector: MANAGED_SELECTOR },
+    onHeaders: (h) => {
+      const date = Date.parse(h.get("date") ?? "");
+      if (!Number.isNaN(date)) serverTime = date;
+    },
+  });
+  return group(list.items ?? [], serverTime);
+}

@@ -1,0 +1,229 @@
+/**
+ * The deploy queue's tickets (DESIGN §2 "Order"): one Lease per waiting job, and the order in
+ * which waiters may take the lock. Pure: no requests here (`take.ts` makes them).
+ *
+ * - Arrival order is what the API server assigns: a ticket's resourceVersion at creation (an
+ *   etcd revision, comparable by contract since Kubernetes 1.35, KEP-5504; every etcd-backed
+ *   API server has always made them so), kept in the `position` annotation once the ticket is
+ *   renewed. No counter to fight over: joining is one create, however many jobs join at once.
+ * - An order key, when there is one, comes first: `--lock-order-key`, else the CI system's
+ *   pipeline number (`pipeline.ts`). Keys count only when every keyed ticket has the same
+ *   scope (one GitLab project, one GitHub workflow, ...); a ticket without a key takes the
+ *   highest key of the tickets that came before it.
+ * - `--lock-queue newest`: a newest ticket with any ticket behind it yields (goes last), and
+ *   a newer holder supersedes it.
+ * - A ticket is written every 20 s while its job waits. One the API server has not seen
+ *   written for 60 s, by the server's own clock (its `Date` header against the ticket's
+ *   `managedFields` times), is dead: anyone may delete it at once. No two hosts' clocks are
+ *   compared.
+ *
+ * @module
+ */
+
+import type { V1Lease } from "@kubernetes/client-node";
+import { MicroTime } from "../kube/micro_time.ts";
+import { compareVersions } from "./cache.ts";
+import { bounded, dateOf, type HolderInfo, holderInfo, POSITION } from "./lease.ts";
+import { PREFIX, releaseLabels, ticketPrefix } from "./names.ts";
+
+/** `--lock-queue`: who gets the lock when it frees. */
+export type QueueMode = "fifo" | "newest";
+
+/** Annotations of a ticket (the lock carries its holder's too). */
+export const QueueAnnotation = {
+  mode: `${PREFIX}queue`,
+  orderKey: `${PREFIX}order-key`,
+  /** Where the key comes from: `order-key`, or a CI system's pipeline series. */
+  orderScope: `${PREFIX}order-scope`,
+  position: POSITION,
+} as const;
+
+/** Ticket timing. */
+export const TicketTimings = {
+  /** A waiter writes its ticket this often (3 requests a minute at most). */
+  renewMs: 20_000,
+  /** The server has not seen a ticket written for this long: its job is gone. */
+  staleMs: 60_000,
+  /** The server's clock as read from whole-second headers and fields may be off by this. */
+  marginMs: 2_000,
+} as const;
+
+/** A job's place in the order: its key, if any, and its arrival. */
+export interface Order {
+  mode: QueueMode;
+  key?: number;
+  scope?: string;
+}
+
+/** A ticket as the queue reads it. */
+export interface Ticket extends Order {
+  name: string;
+  /** The creation resourceVersion (the arrival order). */
+  position: string;
+  /** `metadata.creationTimestamp`, for ordering when resourceVersions are not integers. */
+  created: string;
+  info: HolderInfo;
+  /** When the API server last saw it written, by its own clock (epoch ms). */
+  writtenAt?: number;
+  lease: V1Lease;
+}
+
+function int(value: string | undefined): number | undefined {
+  if (value === undefined || !/^-?\d{1,16}$/.test(value)) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** The queue annotations of a job: its mode, key and scope. */
+export function orderAnnotations(order: Order): Record<string, string> {
+  return {
+    [QueueAnnotation.mode]: order.mode,
+    ...(order.key === undefined ? {} : { [QueueAnnotation.orderKey]: String(order.key) }),
+    ...(order.scope === undefined ? {} : { [QueueAnnotation.orderScope]: order.scope }),
+  };
+}
+
+/** The order a lock or ticket Lease records. */
+export function readOrder(lease: V1Lease): Order {
+  const a = lease.metadata?.annotations ?? {};
+  const key = int(a[QueueAnnotation.orderKey]);
+  const scope = bounded(a[QueueAnnotation.orderScope], 128);
+  return {
+    mode: a[QueueAnnotation.mode] === "newest" ? "newest" : "fifo",
+    ...(key === undefined ? {} : { key }),
+    ...(scope === undefined ? {} : { scope }),
+  };
+}
+
+/** The server time of a Lease's last write: its creation or its newest managed-fields entry. */
+function writtenAt(lease: V1Lease): number | undefined {
+  const times = [
+    lease.metadata?.creationTimestamp,
+    ...(lease.metadata?.managedFields ?? []).map(
+      (f) => f.time,
+    ),
+  ].map((t) => dateOf(t)?.getTime()).filter((t): t is number => t !== undefined);
+  return times.length > 0 ? Math.max(...times) : undefined;
+}
+
+/** Reads a ticket of `release`; `undefined` when the Lease is not one. */
+export function readTicket(lease: V1Lease, release: string): Ticket | undefined {
+  const name = lease.metadata?.name ?? "";
+  if (!name.startsWith(ticketPrefix(release)) || !lease.spec?.holderIdentity) return undefined;
+  const noted = lease.metadata?.annotations?.[QueueAnnotation.position];
+  const position = noted && /^[1-9][0-9]{0,19}$/.test(noted)
+    ? noted
+    : lease.metadata?.resourceVersion ?? "";
+  const written = writtenAt(lease);
+  return {
+    name,
+    position,
+    created: String(lease.metadata?.creationTimestamp ?? ""),
+    info: holderInfo(lease),
+    ...readOrder(lease),
+    ...(written === undefined ? {} : { writtenAt: written }),
+    lease,
+  };
+}
+
+/** Whether the API server has not seen `ticket` written for its lifetime (`serverNow`: its clock). */
+export function isStale(ticket: Ticket, serverNow: number | undefined): boolean {
+  if (serverNow === undefined || ticket.writtenAt === undefined) return false;
+  return serverNow - ticket.writtenAt > TicketTimings.staleMs + TicketTimings.marginMs;
+}
+
+/** Arrival order: creation resourceVersion, else creation time, then name. */
+function arrival(a: Ticket, b: Ticket): number {
+  return compareVersions(a.position, b.position) ?? (a.created.localeCompare(b.created) ||
+    a.name.localeCompare(b.name));
+}
+
+/** Sort keys: [order key, arrival rank], keys counted only when all share one scope. */
+function sortKeys(tickets: readonly Ticket[]): Map<Ticket, [number, number]> {
+  const byArrival = [...tickets].sort(arrival);
+  const scopes = new Set(byArrival.filter((t) => t.key !== undefined).map((t) => t.scope ?? ""));
+  const keyed = scopes.size === 1;
+  const keys = new Map<Ticket, [number, number]>();
+  let highest = -Infinity;
+  byArrival.forEach((t, i) => {
+    if (keyed && t.key !== undefined) highest = Math.max(highest, t.key);
+    keys.set(t, [keyed ? t.key ?? highest : 0, i]);
+  });
+  return keys;
+}
+
+const before = (a: [number, number], b: [number, number]) => a[0] - b[0] || a[1] - b[1];
+
+/**
+ * The tickets in the order they may take the lock. A `newest` ticket with any ticket behind it
+ * yields: it goes after all others (newest first), waiting to be superseded.
+ */
+export function queueOrder(tickets: readonly Ticket[]): Ticket[] {
+  const keys = sortKeys(tickets);
+  const sorted = [...tickets].sort((a, b) => before(keys.get(a)!, keys.get(b)!));
+  const yields = (t: Ticket, i: number) => t.mode === "newest" && i < sorted.length - 1;
+  return [
+    ...sorted.filter((t, i) => !yields(t, i)),
+    ...sorted.filter((t, i) => yields(t, i)).reverse(),
+  ];
+}
+
+/**
+ * Whether the holder of `lock` came after `me` (a `newest` ticket is then superseded): its
+ * key is higher, or, without keys, its queue position is later. A holder that took the lock
+ * without queueing found the queue empty, so came before every ticket.
+ */
+export function heldByNewer(lock: V1Lease, me: Ticket): boolean {
+  const position = lock.metadata?.annotations?.[QueueAnnotation.position];
+  if (!position) return false;
+  const holder = readOrder(lock);
+  if (
+    holder.key !== undefined && me.key !== undefined && (holder.scope ?? "") === (me.scope ?? "")
+  ) {
+    if (holder.key !== me.key) return holder.key > me.key;
+  }
+  return (compareVersions(position, me.position) ?? 0) > 0;
+}
+
+/** What a waiting job writes in its ticket. */
+export interface TicketSpec extends Order {
+  release: string;
+  namespace: string;
+  identity: string;
+  /** Who we are (`lockAnnotations()`), for `lock-status` and the waiters behind us. */
+  annotations: Record<string, string>;
+}
+
+/** A new ticket (its name comes from the server: `generateName`). */
+export function ticketBody(spec: TicketSpec, now: Date): V1Lease {
+  const time = new MicroTime(now.getTime());
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      generateName: ticketPrefix(spec.release),
+      namespace: spec.namespace,
+      labels: releaseLabels(spec.release),
+      annotations: { ...spec.annotations, ...orderAnnotations(spec) },
+    },
+    spec: {
+      holderIdentity: spec.identity,
+      leaseDurationSeconds: TicketTimings.staleMs / 1000,
+      acquireTime: time,
+      renewTime: time,
+    },
+  };
+}
+
+/** Our ticket renewed: a new `renewTime`, and its creation resourceVersion kept as its position. */
+export function renewedTicket(lease: V1Lease, position: string, now: Date): V1Lease {
+  const { managedFields: _m, ...meta } = lease.metadata ?? {};
+  return {
+    ...lease,
+    metadata: {
+      ...meta,
+      annotations: { ...meta.annotations, [QueueAnnotation.position]: position },
+    },
+    spec: { ...lease.spec, renewTime: new MicroTime(now.getTime()) },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * `lock-unlock`: removes what helm-lock left of a release whose jobs are gone, safely.
+ *
+ * - The lock: one without a holder goes at once. A held one goes only when its holder no longer
+ *   renews it: not written for its lease duration by the API server's own clock (its `Date`
+ *   header against the Lease's `managedFields` times), watched for at most two minutes. With
+ *   `--force` it goes at once, even from a live holder, which stops its helm (exit 4).
+ * - The queue: tickets that look dead (not written for a minute, by the server's clock); all of
+ *   them with `--force`. Tickets of older helm-locks (`helm-lock.ticket-<n>.<release>`) too.
+ * - The deploy record (`--lock-order-key`): only with `--force`.
+ *
+ * Every delete is guarded by uid and resourceVersion: what changed after it was looked at stays.
+ *
+ * @module
+ */
+
+import type { V1Lease } from "@kubernetes/client-node";
+import { delay } from "../async.ts";
+import { roughDuration } from "../duration.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
+import { isStatus } from "../kube/api_error.ts";
+import type { KubeClient } from "../kube/rest.ts";
+import { kubeLeaseApi } from "./api.ts";
+import { holderInfo, writtenAt } from "./lease.ts";
+import { lockName, PREFIX } from "./names.ts";
+import { readLeases } from "./status.ts";
+import { isStale, type Ticket, TicketTimings } from "./tickets.ts";
+
+/** The longest lock-unlock watches a lock for renewals; a longer lease needs `--force`. */
+export const UNLOCK_WATCH_MS = 120_000;
+/** How often the lock is read while watching. */
+const POLL_MS = 500;
+
+/** What `lock-unlock` says and does. */
+export interface UnlockOptions {
+  force: boolean;
+  /** One line per finding and action. */
+  info(line: string): void;
+}
+
+/**
+ * Removes the release's dead lock, dead tickets and (with `force`) everything else.
+ *
+ * @throws {HelmLockError} {@linkcode ExitCode.Internal} when the holder still renews (without
+ *   `force`) or the lock changed hands; API errors as they come (the caller maps them).
+ */
+export async function unlock(
+  client: KubeClient,
+  namespace: string,
+  release: string,
+  opts: UnlockOptions,
+): Promise<void> {
+  const api = kubeLeaseApi(client, namespace);
+  const found = await readLeases(client, namespace, release, api);
+  // Tickets of helm-locks older than the release label.
+  const older = (await api.list(`${PREFIX}queue=${release}`)).items;
+  const where = (what: string) => `${what} in namespace "${namespace}"`;
+  const remove = async (lease: V1Lease) => {
+    const { name = "", uid = "", resourceVersion = "" } = lease.metadata ?? {};
+    try {
+      await api.delete(name, { uid, resourceVersion });
+      return true;
+    } catch (err) {
+      if (isStatus(err, 404) || isStatus(err, 409)) return false;
+      throw err;
+    }
+  };
+  let removed = 0;
+  if (found.lock) removed += await unlockLock(found.lock, found.serverTime) ? 1 : 0;
+
+  const dead = (t: Ticket) => opts.force || isStale(t, found.serverTime);
+  for (const t of found.tickets.filter(dead)) {
+    if (!await remove(t.lease)) continue;
+    removed++;
+    const why = isStale(t, found.serverTime) ? "it was not renewed for over a minute" : "--force";
+    opts.info(`removed the ticket ${t.name} of ${t.info.identity} from the queue (${why})`);
+  }
+  for (const lease of older) {
+    const written = writtenAt(lease);
+    const stale = found.serverTime !== undefined && written !== undefined &&
+      found.serverTime - written > TicketTimings.staleMs + TicketTimings.marginMs;
+    if (!opts.force && !stale) continue;
+    if (await remove(lease)) {
+      removed++;
+      opts.info(`removed the ticket ${lease.metadata?.name} of an older helm-lock from the queue`);
+    }
+  }
+  const live = found.tickets.length - found.tickets.filter(dead).length;
+  if (live > 0) {
+    opts.info(
+      `${live} waiting job(s) still renew their tickets: left in the queue (--force removes them)`,
+    );
+  }
+  if (found.record && opts.force && await remove(found.record)) {
+    removed++;
+    opts.info(`removed the deploy record ${found.record.metadata?.name} (--lock-order-key)`);
+  }
+  if (removed === 0 && live === 0 && !(found.record && !opts.force)) {
+    opts.info(`release "${release}" has no lock ${where(lockName(release))}: nothing to unlock`);
+  }
+
+  async function unlockLock(lock: V1Lease, serverTime: number | undefined): Promise<boolean> {
+    const name = lockName(release);
+    const holder = holderInfo(lock).identity;
+    let current: V1Lease | undefined = lock;
+    if (holder && !opts.force) {
+      const leaseSeconds = lock.spec?.leaseDurationSeconds ?? 15;
+      const leaseMs = leaseSeconds * 1000;
+      const written = writtenAt(lock);
+      const age = serverTime === undefined || written === undefined
+        ? undefined
+        : serverTime - written;
+      const left = age === undefined ? leaseMs : leaseMs + TicketTimings.marginMs - age;
+      if (left > 0) {
+        if (left > UNLOCK_WATCH_MS) {
+          throw new HelmLockError(
+            ExitCode.Internal,
+            `Cannot unlock release "${release}" as the lock ${where(name)} asks for a lease of ` +
+              `${roughDuration(leaseMs)}, longer than lock-unlock watches for renewals ` +
+              `(${roughDuration(UNLOCK_WATCH_MS)}): expected a holder that is gone; --force ` +
+              `removes it`,
+          );
+        }
+        opts.info(
+          `watching the lock ${where(name)} for ${roughDuration(left)} (its lease duration) to ` +
+            `see whether its holder ${holder} still renews it`,
+        );
+        current = await watchFor(lock, left);
+        if (!current) {
+          opts.info(`the lock ${where(name)} was released meanwhile`);
+          return false;
+        }
+      }
+    }
+    for (let attempt = 0;; attempt++) {
+      const { uid = "", resourceVersion = "" } = current.metadata ?? {};
+      try {
+        await api.delete(name, { uid, resourceVersion });
+        break;
+      } catch (err) {
+        if (isStatus(err, 404)) return false;
+        if (!isStatus(err, 409) || attempt >= 5) throw err;
+        const fresh = await api.get(name);
+        if (!fresh) return false;
+        if (holderInfo(fresh).identity !== holder || fresh.metadata?.uid !== uid) {
+          throw changedHands(name, holder, holderInfo(fresh).identity);
+        }
+        current = fresh;
+      }
+    }
+    if (!holder) opts.info(`removed the free lock ${where(name)}`);
+    else if (opts.force) {
+      opts.info(
+        `removed the lock ${where(name)} held by ${holder} (--force); if that holder still ` +
+          `runs, it stops its helm`,
+      );
+    } else {opts.info(
+        `removed the expired lock ${where(name)} of ${holder}, who no longer renewed it`,
+      );}
+    return true;
+  }
+
+  /** Reads the lock until `ms` have passed without a renewal; refuses if there is one. */
+  async function watchFor(lock: V1Lease, ms: number): Promise<V1Lease | undefined> {
+    const name = lockName(release);
+    const holder = holderInfo(lock).identity;
+    const key = (l: V1Lease) =>
+      JSON.stringify([l.metadata?.uid, l.spec?.holderIdentity, String(l.spec?.renewTime ?? "")]);
+    const until = performance.now() + ms;
+    let current = lock;
+    while (performance.now() < until) {
+      await delay(Math.min(POLL_MS, Math.max(0, until - performance.now())));
+      const now = await api.get(name);
+      if (!now) return undefined;
+      if (key(now) !== key(lock)) {
+        const by = holderInfo(now).identity;
+        if (by !== holder) throw changedHands(name, holder, by);
+        throw new HelmLockError(
+          ExitCode.Internal,
+          `Cannot unlock release "${release}" as its holder ${holder} still renews the lock ` +
+            `${where(name)}: expected a holder that is gone; --force removes it and stops that ` +
+            `holder's helm`,
+        );
+      }
+      current = now;
+    }
+    return current;
+  }
+
+  function changedHands(name: string, from: string, to: string): HelmLockError {
+    return new HelmLockError(
+      ExitCode.Internal,
+      `Cannot unlock release "${release}" as the lock ${where(name)} changed hands to ` +
+        `${to || "nobody"} meanwhile: expected the holder ${from || "nobody"}; run again`,
+    );
+  }
+}
