@@ -57,6 +57,10 @@ export interface LockFlag {
   readonly placeholder?: string;
   /** What a missing value should have been, e.g. `"fifo" or "newest"`. */
   readonly expected?: string;
+  /** The values it takes, when they are fixed (for the help and shell completion). */
+  readonly values?: readonly string[];
+  /** One sentence for the help and shell completion (`help.ts`, `completion.ts`). */
+  readonly description: string;
   /**
    * Stores the parsed value: milliseconds for a duration, a boolean, or the text.
    * @param text The value as written, for the reason.
@@ -77,12 +81,15 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
     name: "lock-timeout",
     value: "duration",
     placeholder: "<duration>",
+    description: "How long to wait for the lock (Go duration: 90s, 5m, 1h30m). Default: 10m",
     set: (s, v) => void (s.lockTimeoutMs = v as number),
   },
   {
     name: "lock-lease-duration",
     value: "duration",
     placeholder: "<duration>",
+    description: "How long the Lease outlives its last renewal, so how soon a killed job's " +
+      "lock is taken over. Default: 15s",
     set: (s, v, text) => {
       // The Lease records whole seconds, and renewals every third of it need room.
       if ((v as number) < 1000) return `it must be at least 1s: found ${JSON.stringify(text)}`;
@@ -90,13 +97,28 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
       return undefined;
     },
   },
-  { name: "lock-no-recover", value: "bool", set: (s, v) => void (s.recover = !v) },
-  { name: "lock-no-fence", value: "bool", set: (s, v) => void (s.fence = !v) },
+  {
+    name: "lock-no-recover",
+    value: "bool",
+    description: "Only take the lock: do not roll back or uninstall a stuck or failed " +
+      "release before running helm. A --dry-run never does",
+    set: (s, v) => void (s.recover = !v),
+  },
+  {
+    name: "lock-no-fence",
+    value: "bool",
+    description: "Let helm reach the API server directly, not through the local " +
+      "pass-through that cuts it off when the lock is lost (fencing)",
+    set: (s, v) => void (s.fence = !v),
+  },
   {
     name: "lock-queue",
     value: "string",
     placeholder: "fifo|newest",
     expected: QUEUE_MODES,
+    values: ["fifo", "newest"],
+    description: "Who gets the lock when it frees: the job that came first, or only the " +
+      "newest one (older waiters exit 8). Default: fifo",
     set: (s, v) => {
       if (v !== "fifo" && v !== "newest") {
         return `${JSON.stringify(v)} is no queue mode: expected ${QUEUE_MODES}`;
@@ -110,6 +132,8 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
     value: "string",
     placeholder: "<integer>",
     expected: ORDER_KEY,
+    description: "Queue by this number (e.g. $CI_PIPELINE_IID) and refuse (exit 8) a " +
+      "deploy whose key is lower than the last successful one's",
     set: (s, v) => {
       const key = /^\d+$/.test(v as string) ? Number(v) : NaN;
       if (!Number.isSafeInteger(key)) {
@@ -122,6 +146,7 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
   {
     name: "lock-superseded-ok",
     value: "bool",
+    description: "Exit 0, not 8, when --lock-queue newest supersedes this job",
     set: (s, v) => void (s.supersededOk = v as boolean),
   },
 ];

@@ -1,0 +1,165 @@
+/**
+ * What `lock-status` and `lock-list` print with `-o json` and `-o yaml`: kubectl-like objects
+ * of a versioned schema (`apiVersion: helm-lock.dev/v1`), documented with an example per kind
+ * in docs/output.md (tests/cli/output_e2e_test.ts compares the real output with them).
+ *
+ * Every field is always present, `null` when unknown, so scripts need no existence checks;
+ * times are RFC 3339 as the writer's clock had them, ages are whole seconds by this machine's
+ * clock. A new field may be added within `v1`; none is removed or changes its type.
+ *
+ * @module
+ */
+
+import type { LockInfo, QueueEntry } from "../lock/lease_info.ts";
+import { importLater } from "../import_later.ts";
+import type { OutputFormat } from "./own_args.ts";
+
+/** The schema's `apiVersion`. */
+export const API_VERSION = "helm-lock.dev/v1";
+
+/** A lock as `LockStatus.lock` and each `LockList` item show it. */
+export interface LockFields {
+  /** The Lease's name: `helm-lock-<release>`. */
+  lease: string;
+  /** `false` for a Lease whose holder was cleared (a released lock). */
+  held: boolean;
+  holder: string | null;
+  ciJobUrl: string | null;
+  user: string | null;
+  host: string | null;
+  /** The holder's helm command line, secrets hidden. */
+  command: string | null;
+  /** When the holder took the lock. */
+  since: string | null;
+  /** Seconds since `since`. */
+  ageSeconds: number | null;
+  /** The holder's last renewal. */
+  renewTime: string | null;
+  leaseDurationSeconds: number | null;
+}
+
+/** One job waiting for the lock. */
+export interface QueueItem {
+  /** 1 for the job next in line. */
+  place: number;
+  identity: string;
+  ciJobUrl: string | null;
+  /** When it started waiting. */
+  since: string | null;
+  ageSeconds: number | null;
+  /** Its ticket is no longer renewed: the job is probably gone and will be skipped. */
+  looksDead: boolean;
+}
+
+/** The release as helm has it. */
+export interface ReleaseFields {
+  /**
+   * helm's status of the newest revision (`deployed`, `pending-upgrade`, ...), `not-installed`
+   * when helm has no such release, `unknown` when it could not be read (`reason` says why).
+   */
+  status: string;
+  revision: number | null;
+  updated: string | null;
+  description: string | null;
+  /** Why `status` is `unknown`: `forbidden` (RBAC hides helm's release records). */
+  reason: string | null;
+}
+
+interface Metadata {
+  /** The release name. */
+  name: string;
+  namespace: string;
+}
+
+/** `lock-status -o json|yaml`. */
+export interface LockStatus {
+  apiVersion: typeof API_VERSION;
+  kind: "LockStatus";
+  metadata: Metadata;
+  /** `null` when the release has no lock. */
+  lock: LockFields | null;
+  /** The jobs waiting behind the holder, next in line first. */
+  queue: QueueItem[];
+  release: ReleaseFields;
+}
+
+/** One item of a {@linkcode LockList}. */
+export type Lock =
+  & { apiVersion: typeof API_VERSION; kind: "Lock"; metadata: Metadata }
+  & LockFields;
+
+/** `lock-list -o json|yaml`. */
+export interface LockList {
+  apiVersion: typeof API_VERSION;
+  kind: "LockList";
+  /** Sorted by namespace, then release. */
+  items: Lock[];
+}
+
+/** Whole seconds from `iso` to `now`; `null` without a time, 0 for one in the future. */
+export function ageSeconds(iso: string | null | undefined, now: number): number | null {
+  const t = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(t) ? null : Math.max(0, Math.floor((now - t) / 1000));
+}
+
+/** The lock part of the objects, from what the Lease says. */
+export function lockFields(info: LockInfo, now: number): LockFields {
+  return {
+    lease: info.lease,
+    held: info.state === "held",
+    holder: info.holder ?? null,
+    ciJobUrl: info.ciJobUrl ?? null,
+    user: info.user ?? null,
+    host: info.host ?? null,
+    command: info.command ?? null,
+    since: info.since ?? null,
+    ageSeconds: ageSeconds(info.since, now),
+    renewTime: info.renewTime ?? null,
+    leaseDurationSeconds: info.leaseDurationSeconds ?? null,
+  };
+}
+
+/**
+ * The queue as {@linkcode QueueItem}s. `place` and `looksDead` are taken from the entry when
+ * the queue says them, else the place is the entry's position and the job counts as alive.
+ */
+export function queueItems(
+  queue: ReadonlyArray<QueueEntry & { place?: number; looksDead?: boolean }>,
+  now: number,
+): QueueItem[] {
+  return queue.map((q, i) => ({
+    place: q.place ?? i + 1,
+    identity: q.identity,
+    ciJobUrl: q.ciJobUrl ?? null,
+    since: q.since ?? null,
+    ageSeconds: ageSeconds(q.since, now),
+    looksDead: q.looksDead ?? false,
+  }));
+}
+
+/** A {@linkcode LockList} of the locks. */
+export function lockList(locks: readonly LockInfo[], now: number): LockList {
+  return {
+    apiVersion: API_VERSION,
+    kind: "LockList",
+    items: locks.map((l) => ({
+      apiVersion: API_VERSION,
+      kind: "Lock",
+      metadata: { name: l.release, namespace: l.namespace },
+      ...lockFields(l, now),
+    })),
+  };
+}
+
+/**
+ * The object as `-o json` (indented, as kubectl prints it) or `-o yaml` (js-yaml, loaded only
+ * then: `yaml_dump.ts`).
+ */
+export async function render(object: LockStatus | LockList, format: OutputFormat): Promise<string> {
+  if (format !== "yaml") return JSON.stringify(object, null, 2);
+  const { dump } = await importLater<typeof import("./yaml_dump.ts")>(
+    new URL("./yaml_dump.ts", import.meta.url),
+  );
+  // No line folding: a long command line stays one line, as kubectl prints it.
+  return dump(object, { lineWidth: -1, noRefs: true }).trimEnd();
+}
