@@ -14,6 +14,7 @@ import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/watchdog.ts";
 import { warmUpTls } from "./lib/kube/tls_warmup.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
+import { printable } from "./lib/sanitize.ts";
 import { VERSION } from "./lib/version.ts";
 
 const cli = () => import("./lib/cli/mod.ts");
@@ -76,6 +77,7 @@ EXIT CODES
   6    the Kubernetes API server could not be reached
   7    the API server refused a request (authentication or RBAC)
   8    superseded by a newer waiting job, or outdated by --lock-order-key: helm did not run
+  127  helm cannot be started ($HELM_BIN or helm on PATH): found before the lock was taken
   1    any other error
   130, 143  interrupted by SIGINT, SIGTERM (forwarded to helm; the lock is released;
             a third signal kills helm)
@@ -94,10 +96,11 @@ let secrets: string[] | undefined;
  * redacted where they were put in (command lines, helm's error output); the line itself is
  * not searched for secret values, which would mask helm-lock's own words and names (a
  * `--set env=staging` hiding `namespace "staging"`). URL user info is hidden once more here:
- * it is recognised by its form, which no name of helm-lock's has.
+ * it is recognised by its form, which no name of helm-lock's has. Then it is made printable
+ * (`lib/sanitize.ts`): text from the cluster or helm never reaches the terminal raw.
  */
 function say(line: string): void {
-  console.error(`helm-lock: ${redactUrls(line)}`);
+  console.error(`helm-lock: ${printable(redactUrls(line))}`);
 }
 
 /** Text from no message of helm-lock's (an unexpected error, a stack): searched for secrets. */
@@ -145,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
     case "subcommand": {
       const debug = parsed.args.includes("--debug") || truthy(Deno.env.get("HELM_DEBUG"));
       const report = reporter(debug);
-      const io: CommandIO = { out: (line) => console.log(line), ...report };
+      const io: CommandIO = { out: (line) => console.log(printable(line)), ...report };
       return await subcommands[parsed.name](parsed.args, io);
     }
   }
@@ -176,7 +179,9 @@ if (import.meta.main && Deno.env.get(WATCHDOG_ENV) === "1") {
       code = error.code;
     } else {
       say(`unexpected error: ${foreign(error instanceof Error ? error.message : String(error))}`);
-      if (debug && error instanceof Error && error.stack) say(foreign(error.stack));
+      if (debug && error instanceof Error && error.stack) {
+        foreign(error.stack).split("\n").forEach(say);
+      }
       code = ExitCode.Internal;
     }
     if (debug) {

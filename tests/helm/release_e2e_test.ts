@@ -410,7 +410,7 @@ for (const { name, bin } of helms) {
 Deno.test("helmSpawn() and helmCapture() name a helm that cannot be started and $HELM_BIN", async () => {
   const missing = "/nonexistent/helm";
   const isSpawnError = (e: unknown) =>
-    e instanceof HelmLockError && e.code === ExitCode.Internal &&
+    e instanceof HelmLockError && e.code === ExitCode.HelmNotFound &&
     e.message === `Cannot run helm as "${missing}": it was not found; install helm or set ` +
         "$HELM_BIN to its path";
   await withHelmBin(missing, () => {
