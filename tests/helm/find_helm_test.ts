@@ -93,8 +93,19 @@ Deno.test({
   ignore: Deno.uid() !== 0 || !(await exists("/usr/bin/setpriv")),
   fn: async () => {
     const NOBODY = 65534;
-    const dir = await Deno.makeTempDir();
+    // Under /tmp itself, with its own copy of lib/: the suite's TMPDIR and the checkout may
+    // sit below directories that nobody cannot enter.
+    const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "helm-lock-find-helm-" });
     await Deno.chmod(dir, 0o755);
+    const lib = new URL("../../lib", import.meta.url).pathname;
+    const copy: Array<[string, string[]]> = [["cp", ["-r", lib, dir]], ["chmod", [
+      "-R",
+      "a+rX",
+      dir,
+    ]]];
+    for (const [cmd, args] of copy) {
+      assert.equal((await new Deno.Command(cmd, { args }).output()).code, 0, cmd);
+    }
     // [name, mode, uid, gid, whether nobody may run it]
     const cases: Array<[string, number, number, number, boolean]> = [
       ["own-x", 0o700, NOBODY, NOBODY, true],
@@ -115,9 +126,7 @@ Deno.test({
     const script = join(dir, "check.ts");
     await Deno.writeTextFile(
       script,
-      `import { findHelm } from ${
-        JSON.stringify(new URL("../../lib/helm/exec.ts", import.meta.url).href)
-      };
+      `import { findHelm } from "./lib/helm/exec.ts";
 const out: Record<string, [boolean, boolean]> = {};
 for (const name of ${JSON.stringify(cases.map((c) => c[0]))}) {
   const path = ${JSON.stringify(dir)} + "/" + name;
@@ -151,6 +160,7 @@ console.log(JSON.stringify(out));
       stdout: "piped",
       stderr: "piped",
     }).output();
+    await Deno.remove(dir, { recursive: true });
     const stderr = new TextDecoder().decode(res.stderr);
     assert.equal(res.code, 0, stderr);
     const seen = JSON.parse(new TextDecoder().decode(res.stdout));
