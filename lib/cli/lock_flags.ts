@@ -37,7 +37,7 @@ const MAX_LOCK_TIMEOUT_MS = 24 * 3_600_000;
  * go every 2/15 of it (8 min at 1 h) and loss is declared after 2/3 of it. Leader election
  * uses seconds (client-go's default is 15 s); an hour is already far past any use.
  */
-const MAX_LEASE_DURATION_MS = 3_600_000;
+export const MAX_LEASE_DURATION_MS = 3_600_000;
 
 /** The largest `--lock-order-key`: the largest integer stored and compared exactly (2^53 - 1). */
 const MAX_ORDER_KEY = Number.MAX_SAFE_INTEGER;

@@ -210,3 +210,33 @@ Deno.test("a helm that cannot start exits 127 at once behind a held lock, and wr
   assert.equal(after.metadata?.resourceVersion, before);
   assert.equal(after.spec?.holderIdentity, "other-job");
 });
+
+Deno.test("an int32-max lease duration: waiter, lock-status and lock-unlock stay bounded", async () => {
+  const namespace = await createNamespace("hostile-int32");
+  const env = await helmEnv({ HELM_BIN: helms[0]!.bin });
+  await leaseApi().createNamespacedLease({
+    namespace,
+    body: {
+      metadata: { name: "helm-lock-app", labels: { "app.kubernetes.io/managed-by": "helm-lock" } },
+      spec: { holderIdentity: "ghost", leaseDurationSeconds: 2147483647 },
+    },
+  });
+  const waiter = await helmLockRaw(
+    ["upgrade", "app", FAST, "-n", namespace, "--lock-timeout", "2s"],
+    env,
+  );
+  assert.equal(waiter.code, ExitCode.LockTimeout, text(waiter.stderr));
+  const status = await helmLockRaw(["lock-status", "app", "-n", namespace], env);
+  assert.equal(status.code, 0, text(status.stderr));
+  const unlock = await helmLockRaw(["lock-unlock", "app", "-n", namespace], env);
+  assert.equal(unlock.code, ExitCode.Internal, text(unlock.stderr));
+  assert.match(
+    text(unlock.stderr),
+    /expected a lease duration of at most 1h0m0s to watch, found 596523h14m7s; --force/,
+  );
+  assert.ok(unlock.ms < 30_000, `lock-unlock took ${unlock.ms} ms`);
+  assert.ok((await leaseNames(namespace)).includes("helm-lock-app"), "the lock is kept");
+  const forced = await helmLockRaw(["lock-unlock", "app", "-n", namespace, "--force"], env);
+  assert.equal(forced.code, 0, text(forced.stderr));
+  assert.ok(!(await leaseNames(namespace)).includes("helm-lock-app"), "--force removes the lock");
+});
