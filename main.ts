@@ -14,6 +14,7 @@ import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/watchdog.ts";
 import { warmUpTls } from "./lib/kube/tls_warmup.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
+import { printable, printableBlock } from "./lib/sanitize.ts";
 import { VERSION } from "./lib/version.ts";
 
 const cli = () => import("./lib/cli/mod.ts");
@@ -31,10 +32,11 @@ let secrets: string[] | undefined;
  * redacted where they were put in (command lines, helm's error output); the line itself is
  * not searched for secret values, which would mask helm-lock's own words and names (a
  * `--set env=staging` hiding `namespace "staging"`). URL user info is hidden once more here:
- * it is recognised by its form, which no name of helm-lock's has.
+ * it is recognised by its form, which no name of helm-lock's has. Then it is made printable
+ * (`lib/sanitize.ts`): text from the cluster or helm never reaches the terminal raw.
  */
 function say(line: string): void {
-  console.error(`helm-lock: ${redactUrls(line)}`);
+  console.error(`helm-lock: ${printable(redactUrls(line))}`);
 }
 
 /** Text from no message of helm-lock's (an unexpected error, a stack): searched for secrets. */
@@ -78,7 +80,11 @@ async function main(argv: string[]): Promise<number> {
     case "subcommand": {
       const debug = parsed.args.includes("--debug") || truthy(Deno.env.get("HELM_DEBUG"));
       const report = reporter(debug);
-      const io: CommandIO = { out: (line) => console.log(line), ...report };
+      const io: CommandIO = {
+        out: (line) => console.log(printable(line)),
+        print: (text) => console.log(printableBlock(text)),
+        ...report,
+      };
       return await ownCommands[parsed.name](parsed.args, io);
     }
   }
@@ -109,7 +115,9 @@ if (import.meta.main && Deno.env.get(WATCHDOG_ENV) === "1") {
       code = error.code;
     } else {
       say(`unexpected error: ${foreign(error instanceof Error ? error.message : String(error))}`);
-      if (debug && error instanceof Error && error.stack) say(foreign(error.stack));
+      if (debug && error instanceof Error && error.stack) {
+        foreign(error.stack).split("\n").forEach(say);
+      }
       code = ExitCode.Internal;
     }
     if (debug) {

@@ -88,7 +88,7 @@ export function lockCompletion(argv: string[], io: CommandIO): Promise<number> {
   const args = parseOwnArgs(argv, LOCK_COMPLETION);
   const program = programName();
   if (args.help) {
-    io.out(commandHelp(LOCK_COMPLETION, program));
+    io.print(commandHelp(LOCK_COMPLETION, program));
     return Promise.resolve(0);
   }
   const [shell, extra] = args.positionals;
@@ -101,6 +101,6 @@ export function lockCompletion(argv: string[], io: CommandIO): Promise<number> {
         }`,
     );
   }
-  io.out(SCRIPTS[shell as keyof typeof SCRIPTS].trimEnd());
+  io.print(SCRIPTS[shell as keyof typeof SCRIPTS].trimEnd());
   return Promise.resolve(0);
 }

@@ -224,6 +224,7 @@ EXIT CODES
   6    the Kubernetes API server could not be reached
   7    the API server refused a request (authentication or RBAC)
   8    superseded by a newer waiting job, or outdated by --lock-order-key: helm did not run
+  127  helm cannot be started ($HELM_BIN or helm on PATH): found before the lock was taken
   1    any other error
   130, 143  interrupted by SIGINT, SIGTERM (forwarded to helm; the lock is released;
             a third signal kills helm)

@@ -21,6 +21,27 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 600_000;
 /** `--lock-lease-duration` when not given: client-go's leader-election default. */
 export const DEFAULT_LEASE_DURATION_SECONDS = 15;
 
+/**
+ * The longest `--lock-timeout`: 24 hours. The wait keeps its own deadline, so a longer one
+ * would work, but a deploy that waits a day for a lock is stuck, not queued, and no hosted
+ * CI job lives that long (GitHub Actions ends them after 6 h); what is longer is a slip
+ * (`--lock-timeout 1000h`) that would keep a job and its queue ticket waiting for weeks. A
+ * day is also well within the runtime's single timer (2^31 - 1 ms, 24.8 days).
+ */
+const MAX_LOCK_TIMEOUT_MS = 24 * 3_600_000;
+
+/**
+ * The longest `--lock-lease-duration`: 1 hour. The Lease's `leaseDurationSeconds` is an
+ * int32 (up to 68 years), but the duration is how long a killed job's lock blocks every
+ * other deploy of the release and how long `lock-unlock` watches it for renewals; renewals
+ * go every 2/15 of it (8 min at 1 h) and loss is declared after 2/3 of it. Leader election
+ * uses seconds (client-go's default is 15 s); an hour is already far past any use.
+ */
+export const MAX_LEASE_DURATION_MS = 3_600_000;
+
+/** The largest `--lock-order-key`: the largest integer stored and compared exactly (2^53 - 1). */
+const MAX_ORDER_KEY = Number.MAX_SAFE_INTEGER;
+
 /** What the `--lock-*` flags set. */
 export interface LockSettings {
   /** `--lock-timeout` in milliseconds. @default {600000} (10m) */
@@ -82,7 +103,13 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
     value: "duration",
     placeholder: "<duration>",
     description: "How long to wait for the lock (Go duration: 90s, 5m, 1h30m). Default: 10m",
-    set: (s, v) => void (s.lockTimeoutMs = v as number),
+    set: (s, v, text) => {
+      if ((v as number) > MAX_LOCK_TIMEOUT_MS) {
+        return `it must be at most 24h: found ${JSON.stringify(text)}`;
+      }
+      s.lockTimeoutMs = v as number;
+      return undefined;
+    },
   },
   {
     name: "lock-lease-duration",
@@ -93,6 +120,9 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
     set: (s, v, text) => {
       // The Lease records whole seconds, and renewals every third of it need room.
       if ((v as number) < 1000) return `it must be at least 1s: found ${JSON.stringify(text)}`;
+      if ((v as number) > MAX_LEASE_DURATION_MS) {
+        return `it must be at most 1h: found ${JSON.stringify(text)}`;
+      }
       s.leaseDurationSeconds = Math.round((v as number) / 1000);
       return undefined;
     },
@@ -135,9 +165,13 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
     description: "Queue by this number (e.g. $CI_PIPELINE_IID) and refuse (exit 8) a " +
       "deploy whose key is lower than the last successful one's",
     set: (s, v) => {
-      const key = /^\d+$/.test(v as string) ? Number(v) : NaN;
-      if (!Number.isSafeInteger(key)) {
+      if (!/^\d+$/.test(v as string)) {
         return `${JSON.stringify(v)} is not a whole number: expected ${ORDER_KEY}`;
+      }
+      const key = Number(v);
+      if (key > MAX_ORDER_KEY) {
+        return `${JSON.stringify(v)} is not a whole number up to ${MAX_ORDER_KEY}: ` +
+          `expected ${ORDER_KEY}`;
       }
       s.orderKey = key;
       return undefined;

@@ -13,7 +13,7 @@ import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { listLocks, lockInfo } from "../lock/lease_info.ts";
 import { commandHelp, LOCK_LIST } from "./help.ts";
-import { lockList as lockListObject, render } from "./lock_output.ts";
+import { lockList as lockListObject, printObject } from "./lock_output.ts";
 import { type CommandIO, outputFormat, parseOwnArgs } from "./own_args.ts";
 import { programName } from "./program.ts";
 
@@ -28,7 +28,7 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
   const args = parseOwnArgs(argv, LOCK_LIST);
   const program = programName();
   if (args.help) {
-    io.out(commandHelp(LOCK_LIST, program));
+    io.print(commandHelp(LOCK_LIST, program));
     return 0;
   }
   const format = outputFormat(args, LOCK_LIST);
@@ -60,7 +60,7 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
   }
   const list = lockListObject(leases.map(lockInfo), Date.now());
   if (format !== "table") {
-    io.out(await render(list, format));
+    await printObject(io, list, format);
     return 0;
   }
   const rows = [["NAMESPACE", "RELEASE", "HOLDER", "HELD FOR", "CI JOB"]];

@@ -12,7 +12,8 @@
 
 import type { LockInfo, QueueEntry } from "../lock/lease_info.ts";
 import { importLater } from "../import_later.ts";
-import type { OutputFormat } from "./own_args.ts";
+import { hasUnsafe, quotedString } from "../sanitize.ts";
+import type { CommandIO, OutputFormat } from "./own_args.ts";
 
 /** The schema's `apiVersion`. */
 export const API_VERSION = "helm-lock.dev/v1";
@@ -152,14 +153,42 @@ export function lockList(locks: readonly LockInfo[], now: number): LockList {
 }
 
 /**
- * The object as `-o json` (indented, as kubectl prints it) or `-o yaml` (js-yaml, loaded only
- * then: `yaml_dump.ts`).
+ * The object as `-o yaml`, by js-yaml (loaded only then: `yaml_dump.ts`). A string with a
+ * character a terminal acts on (an escape, a bidi control, a newline: a Lease's holder and
+ * annotations are anyone's who may write Leases) is written as a double-quoted scalar with
+ * that character escaped (`quotedString()`), so the text is safe to print as it is and loads
+ * back to the same value.
  */
-export async function render(object: LockStatus | LockList, format: OutputFormat): Promise<string> {
-  if (format !== "yaml") return JSON.stringify(object, null, 2);
+export async function toYaml(object: LockStatus | LockList): Promise<string> {
   const { dump } = await importLater<typeof import("./yaml_dump.ts")>(
     new URL("./yaml_dump.ts", import.meta.url),
   );
+  // Such strings go through js-yaml as placeholders (a plain scalar no value has), then are
+  // put back quoted: js-yaml prints bidi controls raw.
+  const mark = `helm-lock-${crypto.randomUUID().replaceAll("-", "")}-`;
+  const quoted: string[] = [];
+  const swap = (value: unknown): unknown =>
+    typeof value === "string"
+      ? hasUnsafe(value) ? `${mark}${quoted.push(quotedString(value)) - 1}` : value
+      : Array.isArray(value)
+      ? value.map(swap)
+      : value !== null && typeof value === "object"
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, swap(v)]))
+      : value;
   // No line folding: a long command line stays one line, as kubectl prints it.
-  return dump(object, { lineWidth: -1, noRefs: true }).trimEnd();
+  const text = dump(swap(object), { lineWidth: -1, noRefs: true }).trimEnd();
+  return text.replace(new RegExp(`${mark}(\\d+)`, "g"), (_, i: string) => quoted[Number(i)]!);
+}
+
+/**
+ * Prints the object as `-o json` (indented, as kubectl prints it; made printable as one JSON
+ * line) or `-o yaml` ({@linkcode toYaml}).
+ */
+export async function printObject(
+  io: CommandIO,
+  object: LockStatus | LockList,
+  format: Exclude<OutputFormat, "table">,
+): Promise<void> {
+  if (format === "json") io.out(JSON.stringify(object, null, 2));
+  else io.print(await toYaml(object));
 }

@@ -19,9 +19,9 @@ import {
   API_VERSION,
   lockFields,
   type LockStatus,
+  printObject,
   queueItems,
   type ReleaseFields,
-  render,
 } from "./lock_output.ts";
 import {
   type CommandIO,
@@ -130,7 +130,7 @@ function table(status: LockStatus, now: number): string[] {
 export async function lockStatus(argv: string[], io: CommandIO): Promise<number> {
   const args = parseOwnArgs(argv, LOCK_STATUS);
   if (args.help) {
-    io.out(commandHelp(LOCK_STATUS, programName()));
+    io.print(commandHelp(LOCK_STATUS, programName()));
     return 0;
   }
   const format = outputFormat(args, LOCK_STATUS);
@@ -164,7 +164,7 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
     queue: queueItems(queue, now),
     release: await releaseFields(release, globalArgsOf(args.flags), conn.namespace, io),
   };
-  const lines = format === "table" ? table(status, now) : [await render(status, format)];
-  for (const line of lines) io.out(line);
+  if (format !== "table") await printObject(io, status, format);
+  else for (const line of table(status, now)) io.out(line);
   return 0;
 }

@@ -23,8 +23,10 @@ import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { kubeLeaseApi, type LeaseApi } from "../lock/lease_api.ts";
 import { commandHelp, LOCK_UNLOCK } from "./help.ts";
+import { MAX_LEASE_DURATION_MS } from "./lock_flags.ts";
 import { type CommandIO, oneRelease, parseOwnArgs } from "./own_args.ts";
 import { programName } from "./program.ts";
+
 /** How often the Lease is read while watching for renewals. */
 const POLL_MS = 250;
 
@@ -51,7 +53,7 @@ function recordKey(lease: V1Lease): string {
 export async function lockUnlock(argv: string[], io: CommandIO): Promise<number> {
   const args = parseOwnArgs(argv, LOCK_UNLOCK);
   if (args.help) {
-    io.out(commandHelp(LOCK_UNLOCK, programName()));
+    io.print(commandHelp(LOCK_UNLOCK, programName()));
     return 0;
   }
   const release = oneRelease(args, LOCK_UNLOCK);
@@ -79,7 +81,19 @@ export async function lockUnlock(argv: string[], io: CommandIO): Promise<number>
   }
   const holder = lease.spec?.holderIdentity ?? "";
   if (holder && !force) {
-    const durationMs = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
+    // Another party writes the duration: one longer than helm-lock's own longest (an int32
+    // holds 68 years) is refused at once instead of watched for years.
+    const durationMs = Math.max(1, lease.spec?.leaseDurationSeconds ?? 15) * 1000;
+    if (durationMs > MAX_LEASE_DURATION_MS) {
+      throw new HelmLockError(
+        ExitCode.Internal,
+        `Cannot unlock release "${release}" as its holder ${holder} may still renew the ${where}: ` +
+          `expected a lease duration of at most ${
+            roughDuration(MAX_LEASE_DURATION_MS)
+          } to watch, found ` +
+          `${roughDuration(durationMs)}; --force removes it and stops that holder's helm`,
+      );
+    }
     io.info(
       `watching ${where} for ${
         roughDuration(durationMs)

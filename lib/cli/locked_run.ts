@@ -8,7 +8,14 @@
 import type { Invocation } from "./args.ts";
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { guardHelm, helmBin, helmIsScript, type HelmRun, helmSpawn } from "../helm/exec.ts";
+import {
+  findHelm,
+  guardHelm,
+  helmBin,
+  helmIsScript,
+  type HelmRun,
+  helmSpawn,
+} from "../helm/exec.ts";
 import { heldByAncestor, setHeldLock } from "../helm/nesting.ts";
 import { startedByHelm, watchParent } from "../helm/parent.ts";
 import { runHelmDirectly } from "./passthrough.ts";
@@ -125,10 +132,13 @@ function describeHolder(p: WaitProgress, { ordinal, describeJob }: LockModules):
  * Runs the invocation under the lock and returns the exit code to end with: helm's own, or
  * 128 + signal when interrupted.
  *
- * @throws {HelmLockError} for a lock timeout, a lost lock, a failed recovery, an unreachable
- *   or refusing API server; the lock is released before it is thrown.
+ * @throws {HelmLockError} for a helm that cannot start (before any request), a lock timeout,
+ *   a lost lock, a failed recovery, an unreachable or refusing API server; the lock is
+ *   released before it is thrown.
  */
 export async function lockedRun(inv: Invocation, report: Reporter): Promise<number> {
+  // Before any request: a helm that cannot start must not wait for, or hold, the lock.
+  findHelm();
   const conn = await connect(inv.cluster);
   // One connection for every request of the run, made once helm has been started.
   const clients: KubeClient[] = [];

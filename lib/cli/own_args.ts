@@ -148,8 +148,16 @@ export function globalArgsOf(flags: readonly FlagUse[]): string[] {
 
 /** Where helm-lock's own commands write: results to stdout, progress to stderr. */
 export interface CommandIO {
-  /** One line of the command's result (stdout). */
+  /**
+   * One line of the command's result (stdout), made printable: text from the cluster or
+   * helm never reaches the terminal raw. A JSON document counts as one line and stays valid.
+   */
   out(line: string): void;
+  /**
+   * Lines of helm-lock's own making (help, a completion script, `-o yaml`, which quotes
+   * unsafe values itself), printed as they are when they are safe (`printableBlock()`).
+   */
+  print(text: string): void;
   /** A progress line for people (stderr, `helm-lock:` prefixed). */
   info(line: string): void;
   /** Detail shown with `--debug` / `HELM_DEBUG`. */

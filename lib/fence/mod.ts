@@ -16,4 +16,4 @@
 export { KubeCache } from "./kube_cache.ts";
 export { type FencePlan, type FenceTarget, planFence } from "./plan.ts";
 export { PassThrough, type PassThroughOptions, type PassThroughStats } from "./passthrough.ts";
-export { dialUpstream, environmentProxy, type Upstream } from "./proxy.ts";
+export { dialUpstream, type Upstream } from "./proxy.ts";

@@ -3,10 +3,10 @@
  * (`connection.ts`, from helm's flags in `cluster_flags.ts` and its `HELM_*`/`KUBECONFIG`
  * environment), what an API error means for the user (`api_error.ts`: exit codes, messages
  * naming verb, resource and user), the release namespace (`namespace.ts`), and the HTTP
- * layer: kubeconfig files (`kubeconfig.ts`), credentials (`auth.ts`), proxies (`proxy.ts`),
- * requests and watches over Deno's native fetch (`rest.ts`). js-yaml and
- * `@kubernetes/client-node`'s auth providers come through `js_yaml.ts` and `client_node.ts`, imported
- * only when a kubeconfig needs them (`../import_later.ts`).
+ * layer: kubeconfig files (`kubeconfig.ts`), credentials (`auth.ts`), requests and watches
+ * over Deno's native fetch (`rest.ts`). js-yaml and `@kubernetes/client-node`'s auth
+ * providers come through `js_yaml.ts` and `client_node.ts`, imported only when a kubeconfig
+ * needs them (`../import_later.ts`).
  *
  * May import: the shared leaves in `lib/` (`errors.ts`, `redact.ts`, ...) and
  * `@kubernetes/client-node` (type-only, or in `client_node.ts` for auth providers). Nothing from `lock/`, `helm/` or `cli/`.

@@ -154,9 +154,16 @@ export class Held implements HeldLock {
     const { renewDeadlineMs, renewRequestTimeoutMs } = this.#t;
     const sentAt = clock.now();
     if (sentAt - this.#renewedAt >= renewDeadlineMs) {
-      this.#lose(`no renewal succeeded for ${roughDuration(sentAt - this.#renewedAt)}`, {
-        mayHold: true,
-      });
+      // Usually a starved process or API server, not a taker: say what to raise.
+      const starved = roughDuration(sentAt - this.#renewedAt);
+      this.#lose(
+        `no renewal succeeded for ${starved}: renewals starved (a loaded machine or API server); ` +
+          `a longer --lock-lease-duration (now ${
+            roughDuration(this.#ctx.durationSeconds * 1000)
+          }) ` +
+          `tolerates longer stalls`,
+        { mayHold: true },
+      );
       return "lost";
     }
     const { managedFields: _managed, ...meta } = this.#lease.metadata ?? {};

@@ -107,7 +107,7 @@ for (const helm of helms) {
       HELM_BIN: launcher,
       PATH: `${asHelm}:/usr/bin:/bin`,
     });
-    assert.equal(only.code, ExitCode.Internal, only.stderr);
+    assert.equal(only.code, ExitCode.HelmNotFound, only.stderr);
     assert.match(only.stderr, /lead back to helm-lock/);
   });
 

@@ -1,0 +1,82 @@
+/**
+ * lock_output.ts without a cluster: `-o yaml` of values another tenant wrote into a Lease is
+ * safe to print as it is and loads back to the same values; `-o json` goes through the
+ * printable JSON line, `-o yaml` through the block printer.
+ */
+// Control characters are what these tests are about.
+// deno-lint-ignore-file no-control-regex
+import assert from "node:assert/strict";
+import { load } from "js-yaml";
+import { API_VERSION, type LockList, printObject, toYaml } from "../../lib/cli/lock_output.ts";
+import type { CommandIO } from "../../lib/cli/own_args.ts";
+import { printableBlock } from "../../lib/sanitize.ts";
+
+const UNSAFE_EXCEPT_NEWLINE =
+  /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+
+const HOSTILE = {
+  holder: "ghost\x1b[2J\x1b]0;title\x07\u202eevil\u202c\nhelm-lock: acquired lock",
+  ciJobUrl: "https://ci.example/\x1b[31mRED\x1b[0m\u009b2J\u0085",
+  user: "mallory\u2066\u200f\x7f\x08\x08\rroot",
+};
+
+function list(fields: Partial<LockList["items"][number]>): LockList {
+  return {
+    apiVersion: API_VERSION,
+    kind: "LockList",
+    items: [{
+      apiVersion: API_VERSION,
+      kind: "Lock",
+      metadata: { name: "app", namespace: "prod" },
+      lease: "helm-lock-app",
+      held: true,
+      holder: "runner-1-0123456789abcdef",
+      ciJobUrl: null,
+      user: "alice",
+      host: "runner",
+      command: "helm upgrade --install app ./chart --set a=b\\x1b",
+      since: "2026-05-04T09:12:03.000Z",
+      ageSeconds: 95,
+      renewTime: "2026-05-04T09:13:36.000Z",
+      leaseDurationSeconds: 15,
+      ...fields,
+    }],
+  };
+}
+
+Deno.test("toYaml() quotes a Lease's escapes and bidi controls and loads back equal", async () => {
+  const object = list(HOSTILE);
+  const yaml = await toYaml(object);
+  assert.doesNotMatch(yaml, UNSAFE_EXCEPT_NEWLINE);
+  assert.deepEqual(load(yaml), object);
+  // Nothing for the block printer to escape: it prints the text as it is.
+  assert.equal(printableBlock(yaml), yaml);
+  assert.match(yaml, /^ {4}holder: "ghost\\u001b\[2J\\u001b\]0;title\\u0007\\u202eevil\\u202c\\n/m);
+});
+
+Deno.test("toYaml() leaves safe values plain, a backslash included, and one line each", async () => {
+  const object = list({ command: `helm upgrade app ./c ${"--set a=b ".repeat(20)}\\x1b` });
+  const yaml = await toYaml(object);
+  assert.deepEqual(load(yaml), object);
+  assert.match(yaml, /^ {4}holder: runner-1-0123456789abcdef$/m);
+  assert.match(yaml, /^ {4}command: helm upgrade app \.\/c (--set a=b )+\\x1b$/m);
+  assert.match(yaml, /^ {4}ciJobUrl: null$/m);
+});
+
+Deno.test("printObject() prints -o json as one printable line and -o yaml as a block", async () => {
+  const seen: string[] = [];
+  const io: CommandIO = {
+    out: (line) => seen.push(`out:${line}`),
+    print: (text) => seen.push(`print:${text}`),
+    info: () => {},
+    debug: () => {},
+  };
+  const object = list(HOSTILE);
+  await printObject(io, object, "json");
+  await printObject(io, object, "yaml");
+  assert.equal(seen.length, 2);
+  assert.ok(seen[0]!.startsWith("out:{\n"), seen[0]!);
+  assert.deepEqual(JSON.parse(seen[0]!.slice(4)), object);
+  assert.ok(seen[1]!.startsWith("print:apiVersion: helm-lock.dev/v1\nkind: LockList\n"), seen[1]!);
+  assert.deepEqual(load(seen[1]!.slice(6)), object);
+});
