@@ -121,21 +121,24 @@ export function lockFields(info: LockInfo, now: number): LockFields {
 }
 
 /**
- * The queue as {@linkcode QueueItem}s. `place` and `looksDead` are taken from the entry when
- * the queue says them, else the place is the entry's position and the job counts as alive.
+ * The queue as {@linkcode QueueItem}s, next in line first. A job "looks dead" when its
+ * ticket's last renewal is older than the ticket's duration by this machine's clock: waiters
+ * judge that by their own observation (`queue.ts`) and skip it; one look can only compare
+ * clocks, so it is shown, never acted on.
  */
-export function queueItems(
-  queue: ReadonlyArray<QueueEntry & { place?: number; looksDead?: boolean }>,
-  now: number,
-): QueueItem[] {
-  return queue.map((q, i) => ({
-    place: q.place ?? i + 1,
-    identity: q.identity,
-    ciJobUrl: q.ciJobUrl ?? null,
-    since: q.since ?? null,
-    ageSeconds: ageSeconds(q.since, now),
-    looksDead: q.looksDead ?? false,
-  }));
+export function queueItems(queue: readonly QueueEntry[], now: number): QueueItem[] {
+  return queue.map((q, i) => {
+    const renewed = q.renewTime ? Date.parse(q.renewTime) : NaN;
+    return {
+      place: i + 1,
+      identity: q.identity,
+      ciJobUrl: q.ciJobUrl ?? null,
+      since: q.since ?? null,
+      ageSeconds: ageSeconds(q.since, now),
+      looksDead: !Number.isNaN(renewed) && q.leaseDurationSeconds !== undefined &&
+        now - renewed > q.leaseDurationSeconds * 1000,
+    };
+  });
 }
 
 /** A {@linkcode LockList} of the locks. */

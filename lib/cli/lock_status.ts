@@ -54,7 +54,7 @@ async function releaseFields(
   } catch (err) {
     if (!(err instanceof HelmLockError && err.code === ExitCode.Forbidden)) throw err;
     if (!/forbidden/i.test(err.message)) throw err;
-    io.info(err.message);
+    io.info(`${err.message}; showing its state as "unknown: forbidden"`);
     return {
       status: "unknown",
       revision: null,

@@ -7,7 +7,7 @@
 
 import type { V1Lease } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/rest.ts";
-import { QUEUE_LABEL, queueOrder, readTicket } from "./queue.ts";
+import { QUEUE_LABEL, queueOrder, readTicket, type Ticket } from "./queue.ts";
 import { kubeQueueApi, type QueueApi } from "./queue_api.ts";
 import { holderInfo } from "./wait.ts";
 
@@ -21,6 +21,10 @@ export interface QueueEntry {
   identity: string;
   ciJobUrl?: string;
   since?: string;
+  /** The ticket's last renewal (RFC 3339, the waiter's clock). */
+  renewTime?: string;
+  /** How long the ticket lives without a renewal. */
+  leaseDurationSeconds?: number;
 }
 
 /** A helm-lock Lease, for people and `-o json`. */
@@ -86,11 +90,21 @@ export async function readQueue(
   api: QueueApi = kubeQueueApi(client, namespace),
 ): Promise<QueueEntry[]> {
   const { items } = await api.list(`${QUEUE_LABEL}=${release}`);
-  const tickets = items.flatMap((lease) => readTicket(lease) ?? []).filter((t) => !t.holding);
-  return queueOrder(tickets).map((t) => {
+  const leases = new Map<Ticket, V1Lease>();
+  for (const lease of items) {
+    const ticket = readTicket(lease);
+    if (ticket && !ticket.holding) leases.set(ticket, lease);
+  }
+  return queueOrder([...leases.keys()]).map((t) => {
     const entry: QueueEntry = { identity: t.info.identity };
     if (t.info.ciJobUrl) entry.ciJobUrl = t.info.ciJobUrl;
     if (t.info.since) entry.since = t.info.since.toISOString();
+    const spec = leases.get(t)?.spec;
+    const renew = iso(spec?.renewTime);
+    if (renew) entry.renewTime = renew;
+    if (spec?.leaseDurationSeconds !== undefined) {
+      entry.leaseDurationSeconds = spec.leaseDurationSeconds;
+    }
     return entry;
   });
 }

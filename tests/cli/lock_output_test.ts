@@ -7,7 +7,13 @@
 // deno-lint-ignore-file no-control-regex
 import assert from "node:assert/strict";
 import { load } from "js-yaml";
-import { API_VERSION, type LockList, printObject, toYaml } from "../../lib/cli/lock_output.ts";
+import {
+  API_VERSION,
+  type LockList,
+  printObject,
+  queueItems,
+  toYaml,
+} from "../../lib/cli/lock_output.ts";
 import type { CommandIO } from "../../lib/cli/own_args.ts";
 import { printableBlock } from "../../lib/sanitize.ts";
 
@@ -79,4 +85,64 @@ Deno.test("printObject() prints -o json as one printable line and -o yaml as a b
   assert.deepEqual(JSON.parse(seen[0]!.slice(4)), object);
   assert.ok(seen[1]!.startsWith("print:apiVersion: helm-lock.dev/v1\nkind: LockList\n"), seen[1]!);
   assert.deepEqual(load(seen[1]!.slice(6)), object);
+});
+
+Deno.test("queueItems() numbers the queue and shows a job whose ticket outlived its renewal", () => {
+  const now = Date.parse("2026-05-04T09:10:00Z");
+  const items = queueItems([
+    {
+      identity: "a",
+      since: "2026-05-04T09:08:00Z",
+      renewTime: "2026-05-04T09:09:30Z",
+      leaseDurationSeconds: 60,
+    },
+    {
+      identity: "b",
+      ciJobUrl: "https://ci/2",
+      renewTime: "2026-05-04T09:08:59Z",
+      leaseDurationSeconds: 60,
+    },
+    // Exactly its duration old: not yet.
+    { identity: "c", renewTime: "2026-05-04T09:09:00Z", leaseDurationSeconds: 60 },
+    // Nothing to judge by: alive.
+    { identity: "d", leaseDurationSeconds: 60 },
+    { identity: "e", renewTime: "2026-05-04T09:00:00Z" },
+    // A waiter's clock ahead of ours.
+    {
+      identity: "f",
+      since: "2026-05-04T09:11:00Z",
+      renewTime: "2026-05-04T09:11:00Z",
+      leaseDurationSeconds: 60,
+    },
+  ], now);
+  assert.deepEqual(items.map((q) => [q.place, q.identity, q.looksDead]), [
+    [1, "a", false],
+    [2, "b", true],
+    [3, "c", false],
+    [4, "d", false],
+    [5, "e", false],
+    [6, "f", false],
+  ]);
+  assert.deepEqual(items[0], {
+    place: 1,
+    identity: "a",
+    ciJobUrl: null,
+    since: "2026-05-04T09:08:00Z",
+    ageSeconds: 120,
+    looksDead: false,
+  });
+  assert.equal(items[1]!.ciJobUrl, "https://ci/2");
+  assert.equal(items[5]!.ageSeconds, 0);
+});
+
+Deno.test("docs/output.md's YAML example is its LockList JSON example, as toYaml() writes it", async () => {
+  const page = await Deno.readTextFile(new URL("../../docs/output.md", import.meta.url));
+  const blocks = (lang: string) =>
+    [...page.matchAll(new RegExp(`^\`\`\`${lang}\\n([\\s\\S]*?)^\`\`\`$`, "gm"))].map((m) => m[1]!);
+  const list = blocks("json").map((b) => JSON.parse(b)).find((o) => o.kind === "LockList");
+  const [yaml, ...more] = blocks("yaml");
+  assert.equal(more.length, 0);
+  assert.deepEqual(load(yaml!), list);
+  // deno fmt writes the page's quotes double.
+  assert.equal(`${await toYaml(list)}\n`.replaceAll("'", '"'), yaml);
 });
