@@ -1,8 +1,9 @@
 /**
  * Debian packages unpacked into the test cache without installing them: `apt-get download`
- * (no root needed once the package lists exist) and `dpkg-deb -x`, once per machine. The
- * Alpine test's musl root file system is made this way, and so is the `shellcheck` the
- * packaging tests run where none is installed.
+ * and `dpkg-deb -x`, once per machine, as any user. Where the machine has no package lists
+ * yet (a fresh one), apt reads them into a directory of the run's own first, so neither root
+ * nor the machine's own lists are needed. The Alpine test's musl root file system is made
+ * this way, and so is the `shellcheck` the packaging tests run where none is installed.
  *
  * @module
  */
@@ -20,8 +21,28 @@ export async function debianUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-async function aptDownload(dir: string, packages: string[]) {
-  return await exec("apt-get", ["download", "-q", ...packages], { cwd: dir });
+async function aptDownload(dir: string, packages: string[], options: string[] = []) {
+  return await exec("apt-get", [...options, "download", "-q", ...packages], { cwd: dir });
+}
+
+/**
+ * apt options that keep its package lists and archive cache in `dir` (made here), with no
+ * lock on the machine's: `apt-get update` with them needs no root and leaves the machine's
+ * lists alone.
+ */
+async function privateLists(dir: string): Promise<string[]> {
+  const lists = join(dir, "lists");
+  const cache = join(dir, "cache");
+  await Deno.mkdir(join(lists, "partial"), { recursive: true });
+  await Deno.mkdir(join(cache, "archives", "partial"), { recursive: true });
+  return [
+    "-o",
+    `Dir::State::Lists=${lists}`,
+    "-o",
+    `Dir::Cache=${cache}`,
+    "-o",
+    "Debug::NoLocking=1",
+  ];
 }
 
 /**
@@ -44,10 +65,11 @@ export async function debianRoot(
     await Deno.chmod(debs, 0o777); // apt's _apt user downloads into it
     let got = await aptDownload(debs, packages);
     if (got.code !== 0) {
-      // A fresh machine has no package lists yet.
-      const update = await exec("apt-get", ["update", "-qq"]);
+      // A fresh machine has no package lists yet: read them into `work`, removed below.
+      const options = await privateLists(join(work, "apt"));
+      const update = await exec("apt-get", [...options, "update", "-qq"]);
       if (update.code !== 0) throw new Error(`apt-get update failed:\n${update.stderr}`);
-      got = await aptDownload(debs, packages);
+      got = await aptDownload(debs, packages, options);
     }
     if (got.code !== 0) {
       throw new Error(`apt-get download ${packages.join(" ")} failed:\n${got.stderr}`);
