@@ -7,6 +7,9 @@
  * @module
  */
 import { parseArgs, type Subcommand } from "./lib/cli/args.ts";
+import { runComplete } from "./lib/cli/complete.ts";
+import { lockCompletion } from "./lib/cli/completion.ts";
+import { mainHelp } from "./lib/cli/help.ts";
 import { lockList } from "./lib/cli/lock_list.ts";
 import { lockStatus } from "./lib/cli/lock_status.ts";
 import { lockUnlock } from "./lib/cli/lock_unlock.ts";
@@ -17,70 +20,18 @@ import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/watchdog.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
 import type { Reporter } from "./lib/report.ts";
+import { printable, printableBlock } from "./lib/sanitize.ts";
 import { VERSION } from "./lib/version.ts";
 
-const HELP =
-  `helm-lock ${VERSION}: one helm operation per release at a time, and stuck releases recovered
-
-USAGE
-  helm lock <HELM_COMMAND> <RELEASE> [CHART] [FLAGS]      (as a Helm plugin)
-  helm-lock <HELM_COMMAND> <RELEASE> [CHART] [FLAGS]      (standalone)
-  helm-lock lock-status <RELEASE> [-n NAMESPACE] [-o table|json]
-  helm-lock lock-list [-n NAMESPACE | -A] [-o table|json]
-  helm-lock lock-unlock <RELEASE> [-n NAMESPACE] [--force]
-
-  HELM_COMMAND install, upgrade, rollback, uninstall or test takes the Lease
-  helm-lock-<RELEASE> in the release namespace (waiting for it if another job holds it),
-  recovers a release left pending-* or failed (install and upgrade only), runs helm, and
-  releases the Lease. Everything except the --lock-* flags below reaches helm verbatim.
-
-  Any other helm command (version, list, template, plugins, ...) runs helm as given,
-  without a lock: helm-lock can stand in for helm (helmfile --helm-binary, PATH).
-
-  lock-status shows who holds a release's lock, since when, its CI job and the release's
-  state; lock-list lists the locks; lock-unlock removes a lock whose holder is gone (it
-  watches one lease duration for renewals), or any lock with --force (its holder stops
-  its helm).
-
-OPTIONS
-  --lock-timeout <duration>  How long to wait for the lock (Go duration: 90s, 5m, 1h30m).
-                             Default: 10m
-  --lock-lease-duration <duration>
-                             How long the Lease outlives its last renewal, so how soon a
-                             killed job's lock is taken over. Default: 15s
-  --lock-no-recover          Only take the lock: do not roll back or uninstall a stuck or
-                             failed release before running helm. A --dry-run never does
-  --lock-queue fifo|newest   Who gets the lock when it frees: the job that came first, or
-                             only the newest one (older waiters exit 8). Default: fifo
-  --lock-order-key <integer> Queue by this number (e.g. $CI_PIPELINE_IID) and refuse (exit 8)
-                             a deploy whose key is lower than the last successful one's
-  --lock-superseded-ok       Exit 0, not 8, when --lock-queue newest supersedes this job
-  --lock-no-fence            Let helm reach the API server directly, not through the local
-                             pass-through that cuts it off when the lock is lost (fencing)
-  -h, --help                 Show this help (helm's own help: helm lock upgrade --help)
-  --version                  Show helm-lock's version
-
-  Each --lock-* flag can also be set in the environment, --lock-x-y as HELM_LOCK_X_Y:
-  HELM_LOCK_TIMEOUT=5m, HELM_LOCK_LEASE_DURATION=30s, HELM_LOCK_NO_RECOVER=true; a flag wins.
-
-  Cluster, namespace and identity are helm's: -n/--namespace, --kube-context, --kubeconfig,
-  --kube-token, ... and HELM_NAMESPACE, HELM_KUBECONTEXT, KUBECONFIG, ...; $HELM_BIN or
-  helm on PATH runs the command. --debug or HELM_DEBUG=true prints more.
-
-EXIT CODES
-  helm's own exit code when helm ran
-  2    usage error (also a bad HELM_LOCK_* value): nothing was written to the cluster
-  3    the lock was not acquired within --lock-timeout: helm did not run
-  4    the lock was lost while helm ran: helm was cut off from the API server and
-       stopped with SIGTERM
-  5    the release could not be recovered: helm did not run
-  6    the Kubernetes API server could not be reached
-  7    the API server refused a request (authentication or RBAC)
-  8    superseded by a newer waiting job, or outdated by --lock-order-key: helm did not run
-  1    any other error
-  130, 143  interrupted by SIGINT, SIGTERM (forwarded to helm; the lock is released;
-            a third signal kills helm)
-`;
+/** helm-lock's own commands by name. */
+const ownCommands: Readonly<
+  Record<Subcommand, (args: string[], io: CommandIO) => Promise<number>>
+> = {
+  "lock-status": lockStatus,
+  "lock-list": lockList,
+  "lock-unlock": lockUnlock,
+  "lock-completion": lockCompletion,
+};
 
 /** `HELM_DEBUG` as helm reads it (Go's strconv.ParseBool). */
 function truthy(value: string | undefined): boolean {
@@ -95,10 +46,11 @@ let secrets: string[] | undefined;
  * redacted where they were put in (command lines, helm's error output); the line itself is
  * not searched for secret values, which would mask helm-lock's own words and names (a
  * `--set env=staging` hiding `namespace "staging"`). URL user info is hidden once more here:
- * it is recognised by its form, which no name of helm-lock's has.
+ * it is recognised by its form, which no name of helm-lock's has. Then it is made printable
+ * (`lib/sanitize.ts`): text from the cluster or helm never reaches the terminal raw.
  */
 function say(line: string): void {
-  console.error(`helm-lock: ${redactUrls(line)}`);
+  console.error(`helm-lock: ${printable(redactUrls(line))}`);
 }
 
 /** Text from no message of helm-lock's (an unexpected error, a stack): searched for secrets. */
@@ -116,21 +68,16 @@ function reporter(debug: boolean): Omit<Reporter, "event"> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const subcommands: Readonly<
-    Record<Subcommand, (args: string[], io: CommandIO) => Promise<number>>
-  > = {
-    "lock-status": lockStatus,
-    "lock-list": lockList,
-    "lock-unlock": lockUnlock,
-  };
   const parsed = parseArgs(argv);
   switch (parsed.kind) {
     case "help":
-      console.log(HELP);
+      console.log(mainHelp());
       return 0;
     case "version":
       console.log(`helm-lock ${VERSION}`);
       return 0;
+    case "complete":
+      return await runComplete(parsed.words, (line) => console.log(line));
     case "passthrough":
       return await runHelmDirectly(parsed.helmArgs);
     case "run": {
@@ -140,8 +87,12 @@ async function main(argv: string[]): Promise<number> {
     case "subcommand": {
       const debug = parsed.args.includes("--debug") || truthy(Deno.env.get("HELM_DEBUG"));
       const report = reporter(debug);
-      const io: CommandIO = { out: (line) => console.log(line), ...report };
-      return await subcommands[parsed.name](parsed.args, io);
+      const io: CommandIO = {
+        out: (line) => console.log(printable(line)),
+        print: (text) => console.log(printableBlock(text)),
+        ...report,
+      };
+      return await ownCommands[parsed.name](parsed.args, io);
     }
   }
 }
@@ -170,7 +121,9 @@ if (import.meta.main && Deno.env.get(WATCHDOG_ENV) === "1") {
       code = error.code;
     } else {
       say(`unexpected error: ${foreign(error instanceof Error ? error.message : String(error))}`);
-      if (debug && error instanceof Error && error.stack) say(foreign(error.stack));
+      if (debug && error instanceof Error && error.stack) {
+        foreign(error.stack).split("\n").forEach(say);
+      }
       code = ExitCode.Internal;
     }
     if (debug) {

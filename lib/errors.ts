@@ -27,7 +27,12 @@ export const ExitCode = {
    * successful deploy's). helm did not run.
    */
   Superseded: 8,
-  /** helm cannot be started ($HELM_BIN or PATH): nothing was written to the cluster. */
+  /**
+   * helm cannot be started: `$HELM_BIN` (else `helm` on `PATH`) does not exist, is not a
+   * file, is not executable, or leads back to helm-lock. Found before any request, so no
+   * lock was waited for or taken and nothing was written (should helm vanish later, the lock
+   * is released first). The shell's "command not found".
+   */
   HelmNotFound: 127,
 } as const;
 

@@ -87,9 +87,13 @@ export const PERMISSIONS: readonly string[] = [
  * equal to the calls.
  */
 export const LATER_MODULES: readonly string[] = [
+  "lib/cli/complete.ts",
+  "lib/cli/completion.ts",
+  "lib/cli/help.ts",
   "lib/cli/lock_list.ts",
   "lib/cli/lock_status.ts",
   "lib/cli/lock_unlock.ts",
+  "lib/cli/yaml_dump.ts",
   "lib/helm/release.ts",
   "lib/helm/storage.ts",
   "lib/kube/client_node.ts",

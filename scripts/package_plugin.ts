@@ -22,6 +22,8 @@ const ROOT = new URL("..", import.meta.url).pathname;
 /** The repository files an installed plugin needs (the deno launcher needs the sources). */
 export const PLUGIN_FILES: readonly string[] = [
   "plugin.yaml",
+  "completion.yaml",
+  "plugin.complete",
   "install-binary.sh",
   "main.ts",
   "deno.json",

@@ -2,7 +2,9 @@
 /**
  * `deno task test`: builds or fetches the test binaries (cached), starts one control plane
  * for the whole run, runs `deno test` against it and stops it again, also when tests fail
- * or the run is interrupted. Arguments are passed to `deno test` (default: `tests/`).
+ * or the run is interrupted. Arguments are passed to `deno test` (default: `tests/`). At the
+ * end it prints how long `deno test` took and its slowest test files (on stderr), then
+ * Deno's closing line restated as `tests: N passed, N failed, N skipped` (on stdout).
  *
  * With `HELM_LOCK_TEST_KUBECONFIG` set, that existing cluster is used instead and no
  * control plane is started.
@@ -11,6 +13,7 @@
  */
 import { ensureBinaries, kubernetesVersion } from "./controlplane/binaries.ts";
 import { type ControlPlane, startControlPlane } from "./controlplane/controlplane.ts";
+import { FileTimes, timingSummary } from "./support/file_timing.ts";
 
 const log = (msg: string) => console.error(`test-env: ${msg}`);
 
@@ -63,6 +66,7 @@ try {
     env.HELM_LOCK_TEST_CA_KEY = plane.ca.key;
   }
   const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
+  const testsStarted = performance.now();
   child = new Deno.Command(Deno.execPath(), {
     args: ["test", "--allow-all", ...args],
     env,
@@ -70,14 +74,22 @@ try {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  // Tee the runner's output so its closing line can be restated in the plain form.
+  // Tee the runner's output so its closing line can be restated in the plain form, and time
+  // each test file by when its header goes by.
   let tailText = "";
+  const times = new FileTimes();
   const decoder = new TextDecoder();
   for await (const chunk of child.stdout) {
     await Deno.stdout.write(chunk);
-    tailText = (tailText + decoder.decode(chunk, { stream: true })).slice(-4096);
+    const text = decoder.decode(chunk, { stream: true });
+    times.feed(text, performance.now());
+    tailText = (tailText + text).slice(-4096);
   }
+  times.end(performance.now());
   code = (await child.status).code;
+  // The budget on stderr, before the plain closing line (stdout as it always was).
+  if (args.includes("--parallel")) log("timing: no per-file times under --parallel");
+  else for (const line of timingSummary(times, testsStarted, performance.now())) log(line);
   const summary = summarize(tailText);
   if (summary) console.log(summary);
 } finally {

@@ -22,7 +22,9 @@
  *   flags taken out (helmfile's `--args` appends them to every call), without a lock or any
  *   cluster call by helm-lock. So helm-lock can stand in for helm.
  * - helm-lock's own commands use names no helm command uses (`lock-status`, `lock-list`,
- *   `lock-unlock`; see {@linkcode SUBCOMMANDS}); each parses the rest of its argv itself.
+ *   `lock-unlock`, `lock-completion`; see {@linkcode SUBCOMMANDS}); each parses the rest of
+ *   its argv itself. `__complete` is helm's (cobra's) completion request, answered with
+ *   helm-lock's words added to helm's (`complete.ts`).
  * - `HELM_LOCK_*` variables set the `--lock-*` settings of a locked command; flags win.
  * - `--help`/`-h` with a lockable command is helm's help for that command: the result is
  *   `{ kind: "passthrough" }`, meaning "run helm with these args, without a lock".
@@ -49,7 +51,7 @@ import {
 import { programName } from "./program.ts";
 
 /** helm-lock's own commands, named so that no helm command (3 or 4) has the name. */
-export const SUBCOMMANDS = ["lock-status", "lock-list", "lock-unlock"] as const;
+export const SUBCOMMANDS = ["lock-status", "lock-list", "lock-unlock", "lock-completion"] as const;
 
 /** One of {@linkcode SUBCOMMANDS}. */
 export type Subcommand = typeof SUBCOMMANDS[number];
@@ -65,7 +67,9 @@ export type ParsedArgs =
   | { kind: "passthrough"; helmArgs: string[] }
   | { kind: "run"; invocation: Invocation }
   /** One of helm-lock's own commands; `args` is the argv after its name. */
-  | { kind: "subcommand"; name: Subcommand; args: string[] };
+  | { kind: "subcommand"; name: Subcommand; args: string[] }
+  /** Shell completion (`complete.ts`): the words after `__complete`, the last one completed. */
+  | { kind: "complete"; words: string[] };
 
 /** A helm command to run under the lock. */
 export interface Invocation extends LockSettings {
@@ -135,6 +139,8 @@ export function parseArgs(
   const expected = (usage: string) => `expected "${program} ${usage}"`;
   const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
 
+  // cobra's completion request, as helm's own (and so as a helm-lock standing in for helm).
+  if (argv[0] === "__complete") return { kind: "complete", words: argv.slice(1) };
   const first = commandOf(argv);
   if (first !== undefined && (SUBCOMMANDS as readonly string[]).includes(first.command)) {
     return {

@@ -14,10 +14,22 @@
 import { checkDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { parseBool, splitInline } from "../helm/argv.ts";
-import { DEFAULT_LEASE_SECONDS } from "../lock/lease.ts";
+import { DEFAULT_LEASE_SECONDS, MAX_LEASE_DURATION_MS } from "../lock/lease.ts";
 
 /** `--lock-timeout` when not given: 10 minutes. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 600_000;
+
+/**
+ * The longest `--lock-timeout`: 24 hours. The wait keeps its own deadline, so a longer one
+ * would work, but a deploy that waits a day for a lock is stuck, not queued, and no hosted
+ * CI job lives that long (GitHub Actions ends them after 6 h); what is longer is a slip
+ * (`--lock-timeout 1000h`) that would keep a job and its queue ticket waiting for weeks. A
+ * day is also well within the runtime's single timer (2^31 - 1 ms, 24.8 days).
+ */
+const MAX_LOCK_TIMEOUT_MS = 24 * 3_600_000;
+
+/** The largest `--lock-order-key`: the largest integer stored and compared exactly (2^53 - 1). */
+const MAX_ORDER_KEY = Number.MAX_SAFE_INTEGER;
 
 /** What the `--lock-*` flags set. */
 export interface LockSettings {
@@ -55,6 +67,10 @@ export interface LockFlag {
   readonly placeholder?: string;
   /** What a missing value should have been, e.g. `"fifo" or "newest"`. */
   readonly expected?: string;
+  /** The values it takes, when they are fixed (for the help and shell completion). */
+  readonly values?: readonly string[];
+  /** One sentence for the help and shell completion (`help.ts`, `completion.ts`). */
+  readonly description: string;
   /**
    * Stores the parsed value: milliseconds for a duration, a boolean, or the text.
    * @param text The value as written, for the reason.
@@ -75,26 +91,53 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
     name: "lock-timeout",
     value: "duration",
     placeholder: "<duration>",
-    set: (s, v) => void (s.lockTimeoutMs = v as number),
+    description: "How long to wait for the lock (Go duration: 90s, 5m, 1h30m). Default: 10m",
+    set: (s, v, text) => {
+      if ((v as number) > MAX_LOCK_TIMEOUT_MS) {
+        return `it must be at most 24h: found ${JSON.stringify(text)}`;
+      }
+      s.lockTimeoutMs = v as number;
+      return undefined;
+    },
   },
   {
     name: "lock-lease-duration",
     value: "duration",
     placeholder: "<duration>",
+    description: "How long the Lease outlives its last renewal, so how soon a killed job's " +
+      "lock is taken over. Default: 15s",
     set: (s, v, text) => {
       // The Lease records whole seconds, and renewals every third of it need room.
       if ((v as number) < 1000) return `it must be at least 1s: found ${JSON.stringify(text)}`;
+      if ((v as number) > MAX_LEASE_DURATION_MS) {
+        return `it must be at most 1h: found ${JSON.stringify(text)}`;
+      }
       s.leaseDurationSeconds = Math.round((v as number) / 1000);
       return undefined;
     },
   },
-  { name: "lock-no-recover", value: "bool", set: (s, v) => void (s.recover = !v) },
-  { name: "lock-no-fence", value: "bool", set: (s, v) => void (s.fence = !v) },
+  {
+    name: "lock-no-recover",
+    value: "bool",
+    description: "Only take the lock: do not roll back or uninstall a stuck or failed " +
+      "release before running helm. A --dry-run never does",
+    set: (s, v) => void (s.recover = !v),
+  },
+  {
+    name: "lock-no-fence",
+    value: "bool",
+    description: "Let helm reach the API server directly, not through the local " +
+      "pass-through that cuts it off when the lock is lost (fencing)",
+    set: (s, v) => void (s.fence = !v),
+  },
   {
     name: "lock-queue",
     value: "string",
     placeholder: "fifo|newest",
     expected: QUEUE_MODES,
+    values: ["fifo", "newest"],
+    description: "Who gets the lock when it frees: the job that came first, or only the " +
+      "newest one (older waiters exit 8). Default: fifo",
     set: (s, v) => {
       if (v !== "fifo" && v !== "newest") {
         return `${JSON.stringify(v)} is no queue mode: expected ${QUEUE_MODES}`;
@@ -108,10 +151,16 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
     value: "string",
     placeholder: "<integer>",
     expected: ORDER_KEY,
+    description: "Queue by this number (e.g. $CI_PIPELINE_IID) and refuse (exit 8) a " +
+      "deploy whose key is lower than the last successful one's",
     set: (s, v) => {
-      const key = /^\d+$/.test(v as string) ? Number(v) : NaN;
-      if (!Number.isSafeInteger(key)) {
+      if (!/^\d+$/.test(v as string)) {
         return `${JSON.stringify(v)} is not a whole number: expected ${ORDER_KEY}`;
+      }
+      const key = Number(v);
+      if (key > MAX_ORDER_KEY) {
+        return `${JSON.stringify(v)} is not a whole number up to ${MAX_ORDER_KEY}: ` +
+          `expected ${ORDER_KEY}`;
       }
       s.orderKey = key;
       return undefined;
@@ -120,6 +169,7 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
   {
     name: "lock-superseded-ok",
     value: "bool",
+    description: "Exit 0, not 8, when --lock-queue newest supersedes this job",
     set: (s, v) => void (s.supersededOk = v as boolean),
   },
 ];

@@ -1,7 +1,7 @@
 /**
  * `helm-lock lock-list [-A]`: the helm-lock locks (Leases labelled
  * `app.kubernetes.io/managed-by=helm-lock`) of the namespace, or of all namespaces with
- * `-A/--all-namespaces`. `-o json` for scripts. Changes nothing.
+ * `-A/--all-namespaces`. `-o json|yaml` for scripts (`lock_output.ts`). Changes nothing.
  *
  * @module
  */
@@ -12,29 +12,33 @@ import { apiError } from "../kube/api_error.ts";
 import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { listReleases, lockInfo } from "../lock/status.ts";
-import { type CommandIO, OUTPUT_FLAG, outputFormat, parseOwnArgs } from "./own_args.ts";
-
-const COMMAND = "lock-list";
-const USAGE = "helm-lock lock-list [-n NAMESPACE | -A] [-o table|json]";
+import { commandHelp, LOCK_LIST } from "./help.ts";
+import { lockList as lockListObject, printObject } from "./lock_output.ts";
+import { type CommandIO, outputFormat, parseOwnArgs } from "./own_args.ts";
+import { programName } from "./program.ts";
 
 /**
  * Runs `lock-list` with the words after the command's name.
  *
- * @returns The exit code: 0 when the list was printed (also when it is empty).
- * @throws {HelmLockError} For a bad command line (2) or a refusing or unreachable API server.
+ * @returns The exit code: 0 when the list (or the help) was printed, also when it is empty.
+ * @throws {HelmLockError} For a bad command line (2), an unreachable API server (6), or a
+ * refused request (7, naming the verb and resource).
  */
 export async function lockList(argv: string[], io: CommandIO): Promise<number> {
-  const args = parseOwnArgs(argv, COMMAND, USAGE, [
-    OUTPUT_FLAG,
-    { name: "all-namespaces", short: "A", value: false },
-  ]);
-  const format = outputFormat(args, COMMAND);
+  const args = parseOwnArgs(argv, LOCK_LIST);
+  const program = programName();
+  if (args.help) {
+    io.print(commandHelp(LOCK_LIST, program));
+    return 0;
+  }
+  const format = outputFormat(args, LOCK_LIST);
   if (args.positionals.length > 0) {
     throw new HelmLockError(
       ExitCode.Usage,
-      `Cannot run ${COMMAND} as it takes no arguments: expected "${USAGE}", found ${
-        JSON.stringify(args.positionals)
-      }`,
+      `Cannot run ${LOCK_LIST.name} as it takes no arguments: expected ` +
+        `"${program} ${LOCK_LIST.name} ${LOCK_LIST.usage}", found ${
+          JSON.stringify(args.positionals)
+        }`,
     );
   }
   const all = args.on("all-namespaces");
@@ -54,20 +58,19 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
       server: conn.server,
     });
   }
-  const locks = leases.map(lockInfo);
-  if (format === "json") {
-    io.out(JSON.stringify(locks, null, 2));
+  const list = lockListObject(leases.map(lockInfo), Date.now());
+  if (format !== "table") {
+    await printObject(io, list, format);
     return 0;
   }
-  const now = Date.now();
-  const rows = [["NAMESPACE", "RELEASE", "HOLDER", "HELD FOR", "CI JOB"]];
-  for (const l of locks) {
-    const held = l.since ? roughDuration(Math.max(0, now - new Date(l.since).getTime())) : "";
+  const rows = [["NAMESPACE", "RELEASE", "HOLDER", "HELD FOR", "WAITING", "CI JOB"]];
+  for (const l of list.items) {
     rows.push([
-      l.namespace,
-      l.release,
-      l.state === "held" ? l.holder ?? "" : `(${l.state})`,
-      l.state === "held" ? held : "",
+      l.metadata.namespace,
+      l.metadata.name,
+      l.held ? l.holder ?? "" : "(free)",
+      l.held && l.ageSeconds !== null ? roughDuration(l.ageSeconds * 1000) : "",
+      String(l.queue.length),
       l.ciJobUrl ?? "",
     ]);
   }

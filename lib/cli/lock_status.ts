@@ -1,104 +1,88 @@
 /**
  * `helm-lock lock-status <release>`: who holds the release's lock, since when, its CI job,
  * the queue behind it, and the release's own state (read with `helm history`, as helm
- * sees it). `-o json` for scripts. Changes nothing.
+ * sees it). `-o json|yaml` for scripts (`lock_output.ts`). Changes nothing.
  *
  * @module
  */
 
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { readRelease } from "../helm/release.ts";
-import { apiError } from "../kube/api_error.ts";
+import { readRelease, type ReleaseState } from "../helm/release.ts";
+import { apiError, isStatus } from "../kube/api_error.ts";
 import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
-import { type LockInfo, lockInfo, readLeases } from "../lock/status.ts";
+import { lockInfo, readLeases } from "../lock/status.ts";
+import { commandHelp, LOCK_STATUS } from "./help.ts";
+import {
+  API_VERSION,
+  lockFields,
+  type LockStatus,
+  printObject,
+  queueItems,
+  type ReleaseFields,
+} from "./lock_output.ts";
 import {
   type CommandIO,
   globalArgsOf,
-  OUTPUT_FLAG,
+  oneRelease,
   outputFormat,
   parseOwnArgs,
 } from "./own_args.ts";
+import { programName } from "./program.ts";
 
-const COMMAND = "lock-status";
-const USAGE = "helm-lock lock-status <RELEASE> [-n NAMESPACE] [-o table|json]";
-
-/** What `lock-status -o json` prints. */
-export interface LockStatus {
-  namespace: string;
-  release: string;
-  /** The lock, or `null` when the release is not locked. */
-  lock: LockInfo | null;
-  /** The release as helm has it, or `null` when helm has no such release. */
-  state: { status: string; revision: number; updated?: string; description?: string } | null;
-}
-
-function ago(iso: string | undefined, now: Date): string {
+function ago(iso: string | null, now: number): string {
   if (!iso) return "";
-  const ms = now.getTime() - new Date(iso).getTime();
+  const ms = now - new Date(iso).getTime();
   return ms >= 0 ? ` (${roughDuration(ms)} ago)` : "";
 }
 
 /**
- * Runs `lock-status` with the words after the command's name.
- *
- * @returns The exit code: 0 when the status was printed.
- * @throws {HelmLockError} For a bad command line (2) or a refusing or unreachable API server.
+ * The release's state from helm, or `unknown: forbidden` when RBAC hides helm's release
+ * records (no `list` on Secrets): the lock is worth showing without it (issue 29).
  */
-export async function lockStatus(argv: string[], io: CommandIO): Promise<number> {
-  const args = parseOwnArgs(argv, COMMAND, USAGE, [OUTPUT_FLAG]);
-  const format = outputFormat(args, COMMAND);
-  const [release, extra] = args.positionals;
-  if (release === undefined || extra !== undefined) {
-    throw new HelmLockError(
-      ExitCode.Usage,
-      `Cannot run ${COMMAND} as it takes one release name: expected "${USAGE}", found ${
-        JSON.stringify(args.positionals)
-      }`,
-    );
-  }
-  const conn = connect(args.cluster);
-  // One connection for the command's few requests; the process ends right after.
-  const client = kubeClient(conn);
-  io.debug(`API server ${conn.server} as ${conn.user}`);
-  let leases;
+async function releaseFields(
+  release: string,
+  globalArgs: string[],
+  namespace: string,
+  io: CommandIO,
+): Promise<ReleaseFields> {
+  let found: ReleaseState;
   try {
-    leases = await readLeases(client, conn.namespace, release);
+    found = await readRelease(release, globalArgs, { namespace });
   } catch (err) {
-    throw apiError(err, {
-      verb: "list",
-      resource: "leases",
-      namespace: conn.namespace,
-      user: conn.user,
-      server: conn.server,
-    });
+    if (!(err instanceof HelmLockError && err.code === ExitCode.Forbidden)) throw err;
+    if (!/forbidden/i.test(err.message)) throw err;
+    io.info(`${err.message}; showing its state as "unknown: forbidden"`);
+    return {
+      status: "unknown",
+      revision: null,
+      updated: null,
+      description: null,
+      reason: "forbidden",
+    };
   }
-  const lock = leases.lock || leases.tickets.length > 0 || leases.record ? lockInfo(leases) : null;
-  const found = await readRelease(release, globalArgsOf(args.flags), { namespace: conn.namespace });
-  const status: LockStatus = {
-    namespace: conn.namespace,
-    release,
-    lock,
-    state: found.current
-      ? {
-        status: found.current.status,
-        revision: found.current.revision,
-        ...(found.current.updated ? { updated: found.current.updated } : {}),
-        ...(found.current.description ? { description: found.current.description } : {}),
-      }
-      : null,
+  const current = found.current;
+  return {
+    status: current?.status ?? "not-installed",
+    revision: current?.revision ?? null,
+    updated: current?.updated ?? null,
+    description: current?.description ?? null,
+    reason: null,
   };
-  if (format === "json") {
-    io.out(JSON.stringify(status, null, 2));
-    return 0;
-  }
-  const now = new Date();
-  const rows: Array<[string, string]> = [["RELEASE", release], ["NAMESPACE", conn.namespace]];
+}
+
+/** The table for people. */
+function table(status: LockStatus, now: number): string[] {
+  const { lock, queue, release } = status;
+  const rows: Array<[string, string]> = [
+    ["RELEASE", status.metadata.name],
+    ["NAMESPACE", status.metadata.namespace],
+  ];
   if (!lock) {
     rows.push(["LOCK", "none"]);
-  } else if (lock.state !== "held") {
-    rows.push(["LOCK", `${lock.lease}, ${lock.state === "free" ? "free (no holder)" : "none"}`]);
+  } else if (!lock.held) {
+    rows.push(["LOCK", `${lock.lease}, free (no holder)`]);
   } else {
     rows.push(["LOCK", `${lock.lease}, held by ${lock.holder}`]);
     if (lock.since) rows.push(["SINCE", `${lock.since}${ago(lock.since, now)}`]);
@@ -113,23 +97,72 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
       ]);
     }
   }
-  if (lock) {
+  if (lock || queue.length > 0) {
     rows.push([
       "QUEUE",
-      lock.queue.length === 0
+      queue.length === 0
         ? "none"
-        : lock.queue.map((q) =>
+        : queue.map((q) =>
           `${q.place}. ${q.identity}${q.ciJobUrl ? ` ${q.ciJobUrl}` : ""}${
-            q.looksDead ? " (looks dead)" : ""
-          }`
+            q.ageSeconds === null ? "" : ` waiting ${roughDuration(q.ageSeconds * 1000)}`
+          }${q.looksDead ? " (looks dead)" : ""}`
         ).join("; "),
     ]);
   }
   rows.push([
     "STATUS",
-    status.state ? `${status.state.status} (revision ${status.state.revision})` : "not installed",
+    release.status === "unknown" && release.reason
+      ? `unknown: ${release.reason}`
+      : release.revision === null
+      ? release.status === "not-installed" ? "not installed" : release.status
+      : `${release.status} (revision ${release.revision})`,
   ]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
-  for (const [k, v] of rows) io.out(`${`${k}:`.padEnd(width)}${v}`);
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`);
+}
+
+/**
+ * Runs `lock-status` with the words after the command's name.
+ *
+ * @returns The exit code: 0 when the status (or the help) was printed.
+ * @throws {HelmLockError} For a bad command line (2), an unreachable API server (6), or a
+ * refused request (7, naming the verb and resource).
+ */
+export async function lockStatus(argv: string[], io: CommandIO): Promise<number> {
+  const args = parseOwnArgs(argv, LOCK_STATUS);
+  if (args.help) {
+    io.print(commandHelp(LOCK_STATUS, programName()));
+    return 0;
+  }
+  const format = outputFormat(args, LOCK_STATUS);
+  const release = oneRelease(args, LOCK_STATUS);
+  const conn = connect(args.cluster);
+  // One connection for the command's few requests; the process ends right after.
+  const client = kubeClient(conn);
+  io.debug(`API server ${conn.server} as ${conn.user}`);
+  let leases;
+  try {
+    leases = await readLeases(client, conn.namespace, release);
+  } catch (err) {
+    throw apiError(err, {
+      verb: isStatus(err, 403) ? "list" : "get",
+      resource: "leases",
+      namespace: conn.namespace,
+      user: conn.user,
+      server: conn.server,
+    });
+  }
+  const info = lockInfo(leases);
+  const now = Date.now();
+  const status: LockStatus = {
+    apiVersion: API_VERSION,
+    kind: "LockStatus",
+    metadata: { name: release, namespace: conn.namespace },
+    lock: info.state === "none" ? null : lockFields(info, now),
+    queue: queueItems(info.queue, now),
+    release: await releaseFields(release, globalArgsOf(args.flags), conn.namespace, io),
+  };
+  if (format !== "table") await printObject(io, status, format);
+  else for (const line of table(status, now)) io.out(line);
   return 0;
 }

@@ -6,34 +6,28 @@
  * @module
  */
 
-import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { unlock } from "../lock/unlock.ts";
-import { type CommandIO, parseOwnArgs } from "./own_args.ts";
+import { commandHelp, LOCK_UNLOCK } from "./help.ts";
+import { type CommandIO, oneRelease, parseOwnArgs } from "./own_args.ts";
+import { programName } from "./program.ts";
 
-const COMMAND = "lock-unlock";
-const USAGE = "helm-lock lock-unlock <RELEASE> [-n NAMESPACE] [--force]";
 /**
  * Runs `lock-unlock` with the words after the command's name.
  *
- * @returns 0 when the lock is gone (removed, released meanwhile, or there was none).
- * @throws {HelmLockError} {@linkcode ExitCode.Internal} when the holder still renews and
- * `--force` was not given, or the lock changed hands; 2 for a bad command line; 6 and 7 for
- * an unreachable or refusing API server.
+ * @returns The exit code (0: nothing left to unlock).
+ * @throws {HelmLockError} for bad arguments, a holder that still renews, a lock that changed
+ * hands, an unreachable or refusing API server.
  */
 export async function lockUnlock(argv: string[], io: CommandIO): Promise<number> {
-  const args = parseOwnArgs(argv, COMMAND, USAGE, [{ name: "force", value: false }]);
-  const [release, extra] = args.positionals;
-  if (release === undefined || extra !== undefined) {
-    throw new HelmLockError(
-      ExitCode.Usage,
-      `Cannot run ${COMMAND} as it takes one release name: expected "${USAGE}", found ${
-        JSON.stringify(args.positionals)
-      }`,
-    );
+  const args = parseOwnArgs(argv, LOCK_UNLOCK);
+  if (args.help) {
+    io.print(commandHelp(LOCK_UNLOCK, programName()));
+    return 0;
   }
+  const release = oneRelease(args, LOCK_UNLOCK);
   const conn = connect(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);

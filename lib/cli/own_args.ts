@@ -1,8 +1,11 @@
 /**
- * The command line of helm-lock's own commands (`lock-status`, `lock-list`, `lock-unlock`):
- * helm's global flags (namespace, context, kubeconfig, ...) as helm reads them, plus the
- * command's own few flags, and positionals. pflag's rules: `--x v`, `--x=v`, `-n v`, `-nv`,
- * combined booleans (`-A`), and everything after `--` positional.
+ * The command line of helm-lock's own commands (`lock-status`, `lock-list`, `lock-unlock`,
+ * `lock-completion`), read from each command's declaration (`help.ts`): helm's global flags
+ * (namespace, context, kubeconfig, ...) as helm reads them, the command's own flags, and
+ * positionals. pflag's rules: a boolean flag never takes the next word (`--force`,
+ * `--force=false`), a value flag does (`--x v`, `--x=v`, `-xv`, `-x=v`), shorthands combine
+ * (`-Ao json`), and everything after `--` is positional. helm-lock's `--lock-*` flags, which
+ * helmfile-style wrappers append to every call, are checked and then ignored.
  *
  * @module
  */
@@ -12,13 +15,9 @@ import { type FlagUse, parseBool, splitInline } from "../helm/argv.ts";
 import { flagTable } from "../helm/flags.ts";
 import type { ClusterFlags } from "../kube/cluster_flags.ts";
 import { clusterFlags } from "./args.ts";
-
-/** A command's own flag: its long name, shorthand, and whether it takes a value. */
-export interface OwnFlag {
-  name: string;
-  short?: string;
-  value: boolean;
-}
+import { HELP_FLAG, type OwnCommand } from "./help.ts";
+import { applyLockFlag, defaultLockSettings } from "./lock_flags.ts";
+import { programName } from "./program.ts";
 
 /** A parsed own command line. */
 export interface OwnArgs {
@@ -27,6 +26,8 @@ export interface OwnArgs {
   flags: FlagUse[];
   cluster: ClusterFlags;
   debug: boolean;
+  /** `-h/--help` given: print the command's help and nothing else. */
+  help: boolean;
   /** The last value of an own value flag. */
   value(name: string): string | undefined;
   /** Whether an own boolean flag is on (the last use wins). */
@@ -36,18 +37,18 @@ export interface OwnArgs {
 /**
  * Parses `argv` (the words after the command's name).
  *
- * @param command The command, for messages.
- * @param usageLine The command's usage, for messages.
- * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for an unknown flag or a flag
- * without its value.
+ * @param program How helm-lock was invoked, for messages. @default {programName()}
+ * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for an unknown flag, a flag
+ * without its value, or a bad `--lock-*` value.
  */
 export function parseOwnArgs(
   argv: readonly string[],
-  command: string,
-  usageLine: string,
-  own: readonly OwnFlag[],
+  command: OwnCommand,
+  program: string = programName(),
 ): OwnArgs {
   const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
+  const usageLine = `${program} ${command.name} ${command.usage}`;
+  const own = [...command.flags, HELP_FLAG];
   const global = flagTable("global");
   const kindOf = (name: string): "value" | "bool" | undefined => {
     const mine = own.find((f) => f.name === name);
@@ -59,12 +60,13 @@ export function parseOwnArgs(
     own.find((f) => f.short === letter)?.name ?? global.short.get(letter);
   const unknown = (flag: string) =>
     usage(
-      `Cannot run ${command} as ${
-        JSON.stringify(flag)
-      } is not one of its flags: expected "${usageLine}"`,
+      `Cannot run ${command.name} as ${JSON.stringify(flag)} is not one of its flags: ` +
+        `expected "${usageLine}" (${program} ${command.name} --help lists them)`,
     );
   const noValue = (flag: string) =>
-    usage(`Cannot run ${command} as ${flag} has no value: expected "${flag} <value>"`);
+    usage(`Cannot run ${command.name} as ${flag} has no value: expected "${flag} <value>"`);
+  const unused = defaultLockSettings();
+  const found = () => `found ${JSON.stringify(`${program} ${command.name} ${argv.join(" ")}`)}`;
 
   const flags: FlagUse[] = [];
   const positionals: string[] = [];
@@ -75,9 +77,10 @@ export function parseOwnArgs(
       break;
     }
     if (arg.startsWith("--lock-")) {
-      // helmfile-style wrappers may append --lock-* flags to every call: they mean nothing here.
-      const [, inline] = splitInline(arg);
-      if (inline === undefined && !/^--lock-no-/.test(arg) && argv[i + 1] !== undefined) i++;
+      // helmfile-style wrappers append --lock-* flags to every call: checked as a helm command
+      // would check them (a typo is still an error), then ignored. The table says which take
+      // a value.
+      i += applyLockFlag(unused, arg, argv[i + 1], JSON.stringify, found);
       continue;
     }
     if (arg.startsWith("--")) {
@@ -100,13 +103,19 @@ export function parseOwnArgs(
         const letter = letters[j] ?? "";
         const name = shortName(letter);
         if (name === undefined) throw unknown(`-${letter}`);
+        const rest = letters.slice(j + 1);
         if (kindOf(name) === "value") {
-          let value = letters.slice(j + 1).replace(/^=/, "");
+          let value = rest.replace(/^=/, "");
           if (value === "") {
+            if (i + 1 >= argv.length) throw noValue(`-${letter}`);
             value = argv[++i] ?? "";
-            if (i >= argv.length) throw noValue(`-${letter}`);
           }
           flags.push({ name, value, tokens: [`-${letter}`, value] });
+          break;
+        }
+        if (rest.startsWith("=")) {
+          // pflag: `-A=false`, a boolean shorthand's value.
+          flags.push({ name, value: rest.slice(1), tokens: [`-${letter}${rest}`] });
           break;
         }
         flags.push({ name, value: undefined, tokens: [`-${letter}`] });
@@ -125,6 +134,7 @@ export function parseOwnArgs(
     flags,
     cluster: clusterFlags(flags, usage),
     debug: on("debug"),
+    help: on("help"),
     value: (name) => last(name)?.value,
     on,
   };
@@ -138,30 +148,55 @@ export function globalArgsOf(flags: readonly FlagUse[]): string[] {
 
 /** Where helm-lock's own commands write: results to stdout, progress to stderr. */
 export interface CommandIO {
-  /** One line of the command's result (stdout). */
+  /**
+   * One line of the command's result (stdout), made printable: text from the cluster or
+   * helm never reaches the terminal raw. A JSON document counts as one line and stays valid.
+   */
   out(line: string): void;
+  /**
+   * Lines of helm-lock's own making (help, a completion script, `-o yaml`, which quotes
+   * unsafe values itself), printed as they are when they are safe (`printableBlock()`).
+   */
+  print(text: string): void;
   /** A progress line for people (stderr, `helm-lock:` prefixed). */
   info(line: string): void;
   /** Detail shown with `--debug` / `HELM_DEBUG`. */
   debug(line: string): void;
 }
 
-/** The `-o/--output` flag of `lock-status` and `lock-list`. */
-export const OUTPUT_FLAG: OwnFlag = { name: "output", short: "o", value: true };
+/** An output format of `-o/--output`. */
+export type OutputFormat = "table" | "json" | "yaml";
 
 /**
- * The output format from `-o`: `table` (the default, for people) or `json`.
+ * The output format from `-o`: `table` (the default, for people), `json` or `yaml`.
  *
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for another format.
  */
-export function outputFormat(args: OwnArgs, command: string): "table" | "json" {
+export function outputFormat(args: OwnArgs, command: OwnCommand): OutputFormat {
   const format = args.value("output") ?? "table";
-  if (format !== "table" && format !== "json") {
+  if (format !== "table" && format !== "json" && format !== "yaml") {
     throw new HelmLockError(
       ExitCode.Usage,
-      `Cannot run ${command} as -o ${JSON.stringify(format)} is not an output format: ` +
-        `expected -o table or -o json`,
+      `Cannot run ${command.name} as -o ${JSON.stringify(format)} is not an output format: ` +
+        `expected -o table, -o json or -o yaml`,
     );
   }
   return format;
+}
+
+/**
+ * The words of a command that takes one release name, or the usage error.
+ *
+ * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for none or more than one.
+ */
+export function oneRelease(args: OwnArgs, command: OwnCommand, program = programName()): string {
+  const [release, extra] = args.positionals;
+  if (release === undefined || extra !== undefined) {
+    throw new HelmLockError(
+      ExitCode.Usage,
+      `Cannot run ${command.name} as it takes one release name: expected ` +
+        `"${program} ${command.name} ${command.usage}", found ${JSON.stringify(args.positionals)}`,
+    );
+  }
+  return release;
 }

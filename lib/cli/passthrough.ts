@@ -7,17 +7,17 @@
  * @module
  */
 
-import { helmSpawn } from "../helm/exec.ts";
+import { findHelm, helmSpawn } from "../helm/exec.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 /**
  * Runs helm with `helmArgs` and returns its exit code (128 + n when a signal n ended it).
  *
- * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
+ * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
  */
 export async function runHelmDirectly(helmArgs: string[]): Promise<number> {
-  const helm = helmSpawn(helmArgs);
+  const helm = helmSpawn(helmArgs, undefined, { bin: findHelm() });
   // A CI runner's SIGTERM to us must reach helm, or helm would outlive us unseen.
   const handlers = SIGNALS.map((sig) => [sig, () => helm.kill(sig)] as const);
   for (const [sig, handler] of handlers) Deno.addSignalListener(sig, handler);

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { environmentProxy, portOf, type Upstream } from "./proxy.ts";
+import { proxyFromEnvironment } from "../proxy.ts";
+import { portOf, type Upstream } from "./proxy.ts";
 
 /** What the plan needs to know of the connection helm will use. */
 export interface FenceTarget {
@@ -36,6 +37,7 @@ export interface FencePlan {
  * @param target The connection helm will use.
  * @param env The environment helm inherits (for `HTTPS_PROXY`, `NO_PROXY`).
  * @returns A plan, or `{ off: reason }`.
+ * @throws {HelmLockError} where helm's own requests would fail (see `proxyFromEnvironment`).
  */
 export function planFence(
   target: FenceTarget,
@@ -65,10 +67,10 @@ export function planFence(
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     return { off: `the API server URL's scheme ${url.protocol} is neither https nor http` };
   }
-  const proxy = environmentProxy(url, env);
-  if (proxy && proxy.protocol !== "http:" && proxy.protocol !== "https:") {
+  const proxy = proxyFromEnvironment(url, env);
+  if (proxy && /^socks5h?:$/.test(proxy.protocol)) {
     return {
-      off: `the ${proxy.protocol} proxy in HTTPS_PROXY is not supported by the pass-through`,
+      off: `the ${proxy.protocol} proxy helm would use is not supported by the pass-through`,
     };
   }
   const hostname = url.hostname.replace(/^\[|\]$/g, "");

@@ -1,7 +1,6 @@
 /**
  * Reaching the API server from the pass-through the way helm (Go's net/http) would reach it
- * directly: through `HTTPS_PROXY`/`HTTP_PROXY` with `CONNECT`, except for hosts `NO_PROXY`
- * names and loopback hosts, which Go never proxies.
+ * directly: through the proxy `../proxy.ts` picks, with `CONNECT`.
  *
  * @module
  */
@@ -10,75 +9,13 @@
 export interface Upstream {
   hostname: string;
   port: number;
-  /** An `http://` or `https://` proxy to `CONNECT` through. */
+  /** A proxy to `CONNECT` through: TLS to an `https://` one, plain TCP to any other (as Go). */
   proxy?: URL | undefined;
 }
 
 /** The port of a URL, with the scheme's default. */
 export function portOf(url: URL): number {
   return Number(url.port || (url.protocol === "http:" ? 80 : 443));
-}
-
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h.endsWith(".localhost") || /^127\./.test(h) || h === "::1";
-}
-
-function ipv4(host: string): number | undefined {
-  const parts = host.split(".");
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) < 256)) {
-    return undefined;
-  }
-  return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-/** One `NO_PROXY` entry against a host and port, as golang.org/x/net/http/httpproxy matches. */
-function noProxyMatches(entry: string, host: string, port: number): boolean {
-  let e = entry.trim().toLowerCase();
-  if (e === "") return false;
-  if (e === "*") return true;
-  const cidr = e.match(/^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/);
-  if (cidr) {
-    const net = ipv4(cidr[1]!);
-    const ip = ipv4(host);
-    const bits = Number(cidr[2]);
-    if (net === undefined || ip === undefined || bits > 32) return false;
-    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-    return ((net & mask) >>> 0) === ((ip & mask) >>> 0);
-  }
-  const withPort = e.match(/^(.*):(\d+)$/);
-  if (withPort && !e.includes("]") && withPort[1]!.indexOf(":") < 0) {
-    if (Number(withPort[2]) !== port) return false;
-    e = withPort[1]!;
-  }
-  if (e.startsWith("*.")) e = e.slice(1);
-  if (e.startsWith(".")) return host.endsWith(e);
-  return host === e || host.endsWith(`.${e}`);
-}
-
-/**
- * The proxy Go's `http.ProxyFromEnvironment` picks for `target`, or `undefined` for none.
- *
- * @param target The API server URL.
- * @param env The environment.
- * @returns The proxy URL; a value without a scheme counts as `http://`, as in Go.
- */
-export function environmentProxy(
-  target: URL,
-  env: Record<string, string | undefined>,
-): URL | undefined {
-  const host = target.hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  if (isLoopback(host)) return undefined;
-  const pick = (upper: string) => env[upper] || env[upper.toLowerCase()] || "";
-  const raw = target.protocol === "https:" ? pick("HTTPS_PROXY") : pick("HTTP_PROXY");
-  if (!raw) return undefined;
-  const port = portOf(target);
-  if (pick("NO_PROXY").split(",").some((e) => noProxyMatches(e, host, port))) return undefined;
-  try {
-    return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
-  } catch {
-    return undefined;
-  }
 }
 
 const CRLF2 = new Uint8Array([13, 10, 13, 10]);

@@ -43,39 +43,73 @@ function guarded(pid: number, status: Promise<unknown>): void {
  *
  * @param env The environment to read. @default {Deno.env.toObject()}
  * @returns The path or name of the helm executable.
- * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when every candidate is helm-lock.
+ * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when every candidate is helm-lock.
  */
 export function helmBin(env?: Record<string, string | undefined>): string {
   return resolveHelm(env ?? Deno.env.toObject(), self().paths);
 }
 
 /**
- * {@linkcode helmBin}, checked: it must be an executable file. Called before anything else, so
- * that a job never connects, queues or holds a lock for a helm that cannot start.
+ * {@linkcode helmBin}, checked to be a helm that can start: it exists, is a file (not a
+ * directory) and is executable. Called before any request, so that a job neither waits for
+ * nor holds a lock for a helm that cannot run (issue 27).
  *
- * @throws {HelmLockError} {@linkcode ExitCode.HelmNotFound} naming the path and what is wrong.
+ * @param env The environment to read. @default {Deno.env.toObject()}
+ * @returns The path or name of the helm executable, as {@linkcode helmBin} gives it.
+ * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) naming the helm and why it
+ * cannot run.
  */
 export function findHelm(env: Record<string, string | undefined> = Deno.env.toObject()): string {
   const bin = helmBin(env);
+  // Execute bits and a ":"-separated PATH are POSIX's: on Windows, spawning finds out.
+  if (Deno.build.os === "windows") return bin;
   const path = bin.includes("/") ? bin : firstOnPath(bin, env.PATH);
-  let problem: string | undefined;
-  if (!path) problem = "it is not on PATH";
-  else {
-    try {
-      const info = Deno.statSync(path);
-      if (info.isDirectory) problem = "it is a directory";
-      else if (Deno.build.os !== "windows" && !((info.mode ?? 0o111) & 0o111)) {
-        problem = "it is not executable";
-      }
-    } catch {
-      problem = "it does not exist";
-    }
+  const problem = path === undefined ? "it is not on PATH" : cannotRun(path);
+  if (problem) {
+    throw new HelmLockError(
+      ExitCode.HelmNotFound,
+      `Cannot run helm as "${bin}": ${problem}; install helm or set $HELM_BIN to its path`,
+    );
   }
-  if (!problem) return bin;
-  throw new HelmLockError(
-    ExitCode.HelmNotFound,
-    `Cannot run helm as "${bin}": ${problem}; install helm or set $HELM_BIN to its path`,
-  );
+  return bin;
+}
+
+/** Why the file at `path` cannot be run, if it cannot. */
+function cannotRun(path: string): string | undefined {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "it does not exist";
+    if (error instanceof Deno.errors.PermissionDenied) return "its folder may not be read";
+    return String(error);
+  }
+  if (info.isDirectory) return "it is a directory";
+  if (!info.isFile) return "it is not a file";
+  return (info.mode ?? 0o111) & executeBits(info) ? undefined : "it is not executable";
+}
+
+/** Which execute bits of a file apply to this process: exec's rule (ACLs aside). */
+function executeBits(info: Deno.FileInfo): number {
+  const uid = Deno.uid();
+  if (uid === 0) return 0o111; // root: any
+  if (uid === info.uid) return 0o100; // the owner: the owner's alone
+  const mode = info.mode ?? 0o111;
+  // A member of the file's group gets the group's bit alone, anyone else the others'.
+  if (((mode >> 3) & 1) === (mode & 1)) return 0o011; // the same either way
+  return inGroup(info.gid) ?? true ? 0o010 : 0o001;
+}
+
+/** Whether this process is in group `gid`; `undefined` when that cannot be read (not Linux). */
+function inGroup(gid: number | null): boolean | undefined {
+  if (gid === null) return undefined;
+  if (gid === Deno.gid()) return true;
+  try {
+    const groups = /^Groups:(.*)$/m.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
+    return groups?.trim().split(/\s+/).includes(String(gid));
+  } catch {
+    return undefined;
+  }
 }
 
 /** What a captured helm call printed and how it ended. */
@@ -107,7 +141,7 @@ export interface HelmCaptureOptions {
  * @param args helm's arguments, without the executable.
  * @param opts Extra environment and an abort signal.
  * @returns helm's exit code and output; a non-zero code is not an error here.
- * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
+ * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
  * @throws {unknown} `opts.signal.reason` when the signal aborts the call.
  */
 export async function helmCapture(
@@ -156,7 +190,7 @@ export interface HelmRun {
  * @param opts `lock`: the lock helm runs under, for its nesting marker (default: the lock
  *   held now); `bin`: the helm to run, when the caller resolved it (default: {@linkcode helmBin}).
  * @returns A handle to wait for helm and to forward signals to it.
- * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when helm cannot be started.
+ * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
  */
 export function helmSpawn(
   args: string[],
@@ -199,13 +233,11 @@ export function helmSpawn(
 }
 
 function spawnError(bin: string, error: unknown): HelmLockError {
-  const why = error instanceof Deno.errors.NotFound
-    ? "it was not found"
-    : error instanceof Deno.errors.PermissionDenied
-    ? "permission was denied"
-    : String(error);
+  const missing = error instanceof Deno.errors.NotFound;
+  const denied = error instanceof Deno.errors.PermissionDenied;
+  const why = missing ? "it was not found" : denied ? "permission was denied" : String(error);
   return new HelmLockError(
-    ExitCode.Internal,
+    missing || denied ? ExitCode.HelmNotFound : ExitCode.Internal,
     `Cannot run helm as "${bin}": ${why}; install helm or set $HELM_BIN to its path`,
     { cause: error },
   );

@@ -144,7 +144,7 @@ function* candidates(name: string, pathVar: string | undefined): Generator<strin
  * @param env The environment to read.
  * @param selfPaths Resolved paths that are helm-lock.
  * @returns The path or name to run; `helm` or `$HELM_BIN` as given when nothing is skipped.
- * @throws {HelmLockError} ({@linkcode ExitCode.Internal}) when every candidate is helm-lock.
+ * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when every candidate is helm-lock.
  */
 export function resolveHelm(
   env: Record<string, string | undefined>,
@@ -168,7 +168,7 @@ export function resolveHelm(
   }
   if (fromBin.length === 0 && fromPath.length === 0) return "helm";
   throw new HelmLockError(
-    ExitCode.Internal,
+    ExitCode.HelmNotFound,
     `Cannot run helm as ${
       bin ? `$HELM_BIN ("${bin}") and ` : ""
     }every helm on PATH lead back to helm-lock: expected the real helm on PATH or in $HELM_BIN`,

@@ -15,7 +15,7 @@
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmCapture } from "./exec.ts";
 import { redactText, secretValues } from "../redact.ts";
-import { manifestResources, markFailed, readRevisions, type ReleaseRecordsApi } from "./storage.ts";
+import { markFailed, readRevisions, type ReleaseRecordsApi } from "./storage.ts";
 
 /** A revision's status as helm prints it; `unknown` also stands for any status we do not know. */
 export type ReleaseStatus =
@@ -300,7 +300,10 @@ export function parseHistory(json: string): ReleaseRevision[] {
  * - rollback: `helm rollback <release> <revision>` without `--wait`. Waiting for readiness
  *   is the user's command's business (it runs right after), and a wait here could hang for
  *   the whole `--timeout` on workloads that never get ready. Rollback hooks still run, as
- *   they would in a rollback by hand.
+ *   they would in a rollback by hand. The rollback is always tried, never predicted from the
+ *   manifests: whether helm can roll back depends on which objects exist (helm/helm#13437
+ *   fails only while the renamed-away object is still there), and a rollback that succeeds
+ *   removes what the pending revision created, which an unlock would leave behind.
  * - uninstall: `helm uninstall <release> --no-hooks`. The release never finished installing,
  *   so its delete hooks would run against half-created resources; one that fails or hangs
  *   would leave the release `uninstalling`, which is worse than where we started.
@@ -329,17 +332,6 @@ export async function recoverRelease(
     case "rollback": {
       log(plan.reason);
       const rev = String(plan.toRevision);
-      const missing = opts.records && await missingFromPending(release, plan, opts.records);
-      if (missing && opts.records) {
-        // helm would write a failed rollback revision that helps nobody: unlock at once.
-        await markFailed(opts.records, release, plan.from.revision, plan.from.status);
-        log(
-          `revision ${plan.from.revision} does not list ${missing}, so a rollback to revision ` +
-            `${rev} would fail (helm/helm#13437): marked the stale ${plan.from.status} revision ` +
-            `${plan.from.revision} failed in helm's storage, so helm can proceed`,
-        );
-        return;
-      }
       const args = ["rollback", release, rev, ...globalArgs];
       const res = await helmCapture(args, captureOptions(opts));
       if (res.code === 0) {
@@ -359,28 +351,6 @@ export async function recoverRelease(
       log(`uninstalled the stale ${where}`);
       return;
     }
-  }
-}
-
-/**
- * A resource of the rollback's target revision that the pending revision does not list, when
- * there is one: helm's rollback then fails whenever that resource still exists
- * (helm/helm#13437, "no ConfigMap with the name ... found" in Helm 3, "original object ... not
- * found" in Helm 4). A guess from the manifests either way is safe: a rollback that fails
- * still ends in an unlock, and an unlock lets helm upgrade from the last good revision.
- */
-async function missingFromPending(
-  release: string,
-  plan: Extract<RecoveryPlan, { action: "rollback" }>,
-  records: ReleaseRecordsApi,
-): Promise<string | undefined> {
-  try {
-    const target = await manifestResources(records, release, plan.toRevision);
-    const pending = await manifestResources(records, release, plan.from.revision);
-    if (target === undefined || pending === undefined) return undefined;
-    return [...target].find((r) => !pending.has(r));
-  } catch {
-    return undefined; // unreadable: let helm try the rollback
   }
 }
 

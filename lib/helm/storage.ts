@@ -195,49 +195,6 @@ function apiFailure(what: string, err: unknown): HelmLockError {
   );
 }
 
-/**
- * The resources a revision's manifest lists, as `Kind/name` (`undefined` without a record).
- * A line-based reading of helm's rendered manifest (documents split by `---`, top-level
- * `kind:` and the `name:` of `metadata:`), good enough for a guess.
- */
-export async function manifestResources(
-  api: ReleaseRecordsApi,
-  release: string,
-  revision: number,
-): Promise<Set<string> | undefined> {
-  const record = await api.read(recordName(release, revision));
-  if (record === undefined) return undefined;
-  const rls = JSON.parse(await decodeRelease(record.release)) as { manifest?: unknown };
-  return typeof rls.manifest === "string" ? parseManifest(rls.manifest) : new Set();
-}
-
-/** `Kind/name` of every document of a rendered manifest. */
-export function parseManifest(manifest: string): Set<string> {
-  const out = new Set<string>();
-  for (const doc of manifest.split(/^---[ \t]*$/m)) {
-    const lines = doc.split("\n");
-    const kind = lines.map((l) => l.match(/^kind:\s*["']?([^"'\s#]+)/)?.[1]).find((k) => k);
-    const meta = lines.findIndex((l) => /^metadata:\s*(#.*)?$/.test(l));
-    if (kind === undefined || meta < 0) continue;
-    const block: string[] = [];
-    for (const l of lines.slice(meta + 1)) {
-      if (l.trim() === "" || l.trimStart().startsWith("#")) continue;
-      if (!/^\s/.test(l)) break;
-      block.push(l);
-    }
-    const indent = block[0]?.match(/^\s*/)?.[0] ?? "";
-    const name = block
-      .map((l) =>
-        l.startsWith(indent) && !/^\s/.test(l.slice(indent.length))
-          ? l.slice(indent.length).match(/^name:\s*["']?([^"'\s#]+)/)?.[1]
-          : undefined
-      )
-      .find((n) => n);
-    if (name !== undefined) out.add(`${kind}/${name}`);
-  }
-  return out;
-}
-
 function errorCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "number" ? code : undefined;

@@ -20,6 +20,10 @@ export type { ClusterConfig, UserConfig } from "./kubeconfig.ts";
 /** Where a pod finds its ServiceAccount credentials (client-go's in-cluster config). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+// A namespace is named by a DNS-1123 label: no Lease can live in a namespace of another name,
+// so helm-lock refuses it before any request (helm sends it to the API server to refuse).
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 /** A resolved connection to the cluster helm would talk to (`rest.ts` opens it). */
 export interface KubeConnection {
   /** The cluster, with every override applied; `server` as written (it may hold credentials). */
@@ -152,7 +156,8 @@ function inCluster(env: Record<string, string | undefined>, saDir: string): Sele
  * @param saDir Where to look for ServiceAccount credentials (tests point it elsewhere).
  * @returns The connection.
  * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when no cluster is configured or the
- * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value.
+ * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value or a namespace
+ * name no namespace can have.
  */
 export function connect(
   flags: ClusterFlags,
@@ -270,6 +275,19 @@ function applyOverrides(
 
   const namespace = setting(flags.namespace, env.HELM_NAMESPACE) ?? selected.namespace ??
     "default";
+  if (namespace.length > 63 || !NAMESPACE_NAME.test(namespace)) {
+    const from = flags.namespace
+      ? "--namespace"
+      : env.HELM_NAMESPACE
+      ? "HELM_NAMESPACE"
+      : "the context";
+    throw new HelmLockError(
+      ExitCode.Usage,
+      `Cannot use namespace ${JSON.stringify(namespace)} (from ${from}) as it is not a valid ` +
+        `namespace name: expected at most 63 lowercase letters, digits and "-", starting and ` +
+        `ending with a letter or digit`,
+    );
+  }
   return {
     cluster,
     auth: user,

@@ -10,17 +10,17 @@
  * skipping TLS verification, a TLS server name other than the URL's host, more than one
  * `Impersonate-Group` header (fetch joins repeated headers into one, which the API server
  * would read as one group), and a direct connection while proxy variables are set (Deno's
- * fetch applies them by its own rules; the decision here is client-go's, `proxy.ts`). That
- * path tunnels through an http:// proxy with CONNECT itself.
+ * fetch applies them by its own rules; the decision here is client-go's, `../proxy.ts`).
+ * That path tunnels through a plain-HTTP proxy with CONNECT itself.
  *
  * @module
  */
 
 import { HelmLockError } from "../errors.ts";
+import { proxyFromEnvironment } from "../proxy.ts";
 import { VERSION } from "../version.ts";
 import { Authenticator, splitServerCredentials } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
-import { proxyFor } from "./proxy.ts";
 
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
 export class ApiStatusError extends Error {
@@ -127,7 +127,7 @@ function networkMessage(err: unknown, url: URL): string {
 }
 
 /** Deno's native fetch with one HTTP client for the connection. */
-function nativeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transport {
+function nativeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Transport {
   let client: Promise<Deno.HttpClient> | undefined;
   const open = async () => {
     const options: Deno.CreateHttpClientOptions = {};
@@ -135,14 +135,14 @@ function nativeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Tran
     if (ca) options.caCerts = [ca];
     const cert = await auth.clientCert();
     if (cert) Object.assign(options, { cert: cert.cert, key: cert.key });
-    const proxy = proxyFor(base, conn.cluster.proxyUrl, conn.env);
     if (proxy) {
-      const transport = proxy.protocol.startsWith("socks5")
-        ? "socks5"
-        : proxy.protocol === "https:"
-        ? "https"
-        : "http";
-      const p: Deno.Proxy = { transport, url: `${proxy.protocol}//${proxy.host}` };
+      // Go speaks plain HTTP to a proxy of any scheme but https, socks5 and socks5h.
+      const socks = /^socks5h?:$/.test(proxy.protocol);
+      const transport = socks ? "socks5" : proxy.protocol === "https:" ? "https" : "http";
+      const p: Deno.Proxy = {
+        transport,
+        url: `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`,
+      };
       if (proxy.username || proxy.password) {
         p.basicAuth = {
           username: decodeURIComponent(proxy.username),
@@ -220,7 +220,7 @@ async function tunnelAgent(
 }
 
 /** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
-function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transport {
+function nodeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Transport {
   let agent:
     | Promise<{ https: typeof import("node:https"); agent: import("node:https").Agent }>
     | undefined;
@@ -228,8 +228,7 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, base: URL): Transp
     const https = await import("node:https");
     const ca = caPem(conn);
     const cert = await auth.clientCert();
-    const proxy = proxyFor(base, conn.cluster.proxyUrl, conn.env);
-    if (proxy && proxy.protocol !== "http:") {
+    if (proxy && /^(https|socks5h?):$/.test(proxy.protocol)) {
       throw new KubeNetworkError(
         `a ${proxy.protocol.slice(0, -1)} proxy cannot be combined with ` +
           `insecure-skip-tls-verify, tls-server-name or several impersonated groups (an http:// one can)`,
@@ -328,10 +327,12 @@ export function kubeClient(conn: KubeConnection): KubeClient {
     "all_proxy",
   ]
     .some((name) => conn.env[name]);
-  const direct = proxyFor(base, conn.cluster.proxyUrl, conn.env) === undefined;
+  // client-go: the kubeconfig's proxy-url for every request, else the environment's.
+  const proxyUrl = conn.cluster.proxyUrl;
+  const proxy = proxyUrl ? new URL(proxyUrl) : proxyFromEnvironment(base, conn.env);
   const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
-    conn.impersonateGroups.length > 1 || (direct && proxyVars);
-  const transport = needsNode ? nodeFetch(conn, auth, base) : nativeFetch(conn, auth, base);
+    conn.impersonateGroups.length > 1 || (!proxy && proxyVars);
+  const transport = needsNode ? nodeFetch(conn, auth, proxy) : nativeFetch(conn, auth, proxy);
   const userAgent = `helm-lock/${VERSION} (${Deno.build.os}/${Deno.build.arch})`;
 
   async function send(

@@ -195,11 +195,14 @@ export class Held implements HeldLock {
     const { renewDeadlineMs, renewRequestTimeoutMs } = this.#t;
     const sentAt = clock.now();
     if (sentAt - this.#renewedAt >= renewDeadlineMs) {
+      // Usually a starved process or API server, not a taker: say what to raise.
+      const starved = roughDuration(sentAt - this.#renewedAt);
       this.#lose(
-        `no renewal succeeded for ${roughDuration(sentAt - this.#renewedAt)}: the renewals ` +
-          `starved (the API server, or this machine, did not complete one within the renew ` +
-          `deadline); raise --lock-lease-duration (now ${this.#ctx.durationSeconds}s) to ride ` +
-          `out longer stalls`,
+        `no renewal succeeded for ${starved}: renewals starved (a loaded machine or API server); ` +
+          `a longer --lock-lease-duration (now ${
+            roughDuration(this.#ctx.durationSeconds * 1000)
+          }) ` +
+          `tolerates longer stalls`,
         { mayHold: true },
       );
       return "lost";

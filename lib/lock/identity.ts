@@ -55,21 +55,69 @@ export function holderIdentity(): string {
 }
 
 /**
- * The URL of the CI job running this process, when a known CI system says so:
- * GitLab (`CI_JOB_URL`), GitHub Actions (`GITHUB_SERVER_URL`/`GITHUB_REPOSITORY`/
- * `actions/runs/GITHUB_RUN_ID`) or Jenkins (`BUILD_URL`).
+ * The URL of the CI job running this process, from the variables its CI system sets (each
+ * system's documented ones; docs/ci.md has the table). `CI_JOB_URL` comes first: GitLab's, and
+ * the variable any other system (Tekton, which sets none; GitHub, for a job-level link) can be
+ * given the URL in.
  *
  * @param env The environment to read.
  * @returns The URL, or `undefined` outside a known CI system.
  */
 export function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
-  if (env.CI_JOB_URL) return env.CI_JOB_URL;
-  if (env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY) {
-    const server = trimSlashes(env.GITHUB_SERVER_URL || "https://github.com");
-    return `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+  const v = (name: string) => env[name] || undefined;
+  // GitLab CI/CD: predefined variable CI_JOB_URL (docs.gitlab.com/ci/variables/predefined_variables).
+  const gitlab = v("CI_JOB_URL");
+  if (gitlab) return gitlab;
+  // GitHub Actions (docs.github.com/actions/reference/variables-reference): the run attempt.
+  // The job's id (`job.check_run_id`) is an expression context, in no default variable.
+  const [runId, repository] = [v("GITHUB_RUN_ID"), v("GITHUB_REPOSITORY")];
+  if (runId && repository) {
+    const server = trimSlashes(v("GITHUB_SERVER_URL") ?? "https://github.com");
+    const run = `${server}/${repository}/actions/runs/${runId}`;
+    const attempt = v("GITHUB_RUN_ATTEMPT");
+    return attempt ? `${run}/attempts/${attempt}` : run;
   }
-  if (env.BUILD_URL) return env.BUILD_URL;
-  return undefined;
+  // Azure Pipelines (learn.microsoft.com/azure/devops/pipelines/build/variables): the build's
+  // results page, at the job's log when System.JobId is set.
+  const collection = v("SYSTEM_COLLECTIONURI") ?? v("SYSTEM_TEAMFOUNDATIONCOLLECTIONURI");
+  const [project, buildId] = [v("SYSTEM_TEAMPROJECT"), v("BUILD_BUILDID")];
+  if (collection && project && buildId) {
+    const jobId = v("SYSTEM_JOBID");
+    return `${trimSlashes(collection)}/${encodeURIComponent(project)}/_build/results?buildId=` +
+      `${encodeURIComponent(buildId)}${jobId ? `&view=logs&j=${encodeURIComponent(jobId)}` : ""}`;
+  }
+  // CircleCI (circleci.com/docs/variables): CIRCLE_BUILD_URL is the job's page.
+  const circle = v("CIRCLE_BUILD_URL");
+  if (circle) return circle;
+  // Buildkite (buildkite.com/docs/pipelines/environment_variables): the build, at the job.
+  const buildkite = v("BUILDKITE_BUILD_URL");
+  if (buildkite) {
+    const job = v("BUILDKITE_JOB_ID");
+    return job ? `${buildkite}#${job}` : buildkite;
+  }
+  // Bitbucket Pipelines (support.atlassian.com/bitbucket-cloud/docs/variables-and-secrets):
+  // no URL variable; the pipeline's page from its workspace, repository and build number.
+  const [workspace, slug, build] = [
+    v("BITBUCKET_WORKSPACE"),
+    v("BITBUCKET_REPO_SLUG"),
+    v("BITBUCKET_BUILD_NUMBER"),
+  ];
+  if (workspace && slug && build) {
+    const step = v("BITBUCKET_STEP_UUID");
+    return `https://bitbucket.org/${workspace}/${slug}/pipelines/results/${build}` +
+      (step ? `/steps/${encodeURIComponent(step)}` : "");
+  }
+  // Woodpecker (woodpecker-ci.org/docs/usage/environment): CI=woodpecker; the step, else the
+  // pipeline (GitLab also sets CI_PIPELINE_URL, hence the check).
+  if (v("CI") === "woodpecker") {
+    const woodpecker = v("CI_STEP_URL") ?? v("CI_PIPELINE_URL");
+    if (woodpecker) return woodpecker;
+  }
+  // Drone (docs.drone.io/pipeline/environment/reference/drone-build-link).
+  const drone = v("DRONE_BUILD_LINK");
+  if (drone) return drone;
+  // Jenkins (jenkins.io/doc/book/pipeline/jenkinsfile/#using-environment-variables): BUILD_URL.
+  return v("BUILD_URL");
 }
 
 // A loop, not /\/+$/: that pattern retries from every "/" of a long run, quadratic.

@@ -36,6 +36,15 @@ export interface Timing {
 /** `--lock-lease-duration` when not given: client-go's leader-election default. */
 export const DEFAULT_LEASE_SECONDS = 15;
 
+/**
+ * The longest `--lock-lease-duration`: 1 hour. The Lease's `leaseDurationSeconds` is an
+ * int32 (up to 68 years), but the duration is how long a killed job's lock blocks every
+ * other deploy of the release and how long `lock-unlock` watches it for renewals; renewals
+ * go every 2/15 of it (8 min at 1 h) and loss is declared after 2/3 of it. Leader election
+ * uses seconds (client-go's default is 15 s); an hour is already far past any use.
+ */
+export const MAX_LEASE_DURATION_MS = 3_600_000;
+
 /** A single request may not take longer than this (then it counts as "no answer"). */
 export const REQUEST_LIMIT_MS = 10_000;
 

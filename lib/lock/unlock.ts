@@ -21,13 +21,16 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import { isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
 import { kubeLeaseApi } from "./api.ts";
-import { holderInfo, writtenAt } from "./lease.ts";
+import { holderInfo, MAX_LEASE_DURATION_MS, writtenAt } from "./lease.ts";
 import { lockName, PREFIX } from "./names.ts";
 import { readLeases } from "./status.ts";
 import { isStale, type Ticket, TicketTimings } from "./tickets.ts";
 
-/** The longest lock-unlock watches a lock for renewals; a longer lease needs `--force`. */
-export const UNLOCK_WATCH_MS = 120_000;
+/**
+ * The longest lease lock-unlock watches for renewals: helm-lock's own longest
+ * `--lock-lease-duration`. Another party may write an int32's 68 years; that needs `--force`.
+ */
+export const UNLOCK_WATCH_MS = MAX_LEASE_DURATION_MS;
 /** How often the lock is read while watching. */
 const POLL_MS = 500;
 
@@ -112,13 +115,13 @@ export async function unlock(
         : serverTime - written;
       const left = age === undefined ? leaseMs : leaseMs + TicketTimings.marginMs - age;
       if (left > 0) {
-        if (left > UNLOCK_WATCH_MS) {
+        if (leaseMs > UNLOCK_WATCH_MS) {
           throw new HelmLockError(
             ExitCode.Internal,
-            `Cannot unlock release "${release}" as the lock ${where(name)} asks for a lease of ` +
-              `${roughDuration(leaseMs)}, longer than lock-unlock watches for renewals ` +
-              `(${roughDuration(UNLOCK_WATCH_MS)}): expected a holder that is gone; --force ` +
-              `removes it`,
+            `Cannot unlock release "${release}" as its holder ${holder} may still renew the ` +
+              `lock ${where(name)}: expected a lease duration of at most ` +
+              `${roughDuration(UNLOCK_WATCH_MS)} to watch, found ${roughDuration(leaseMs)}; ` +
+              `--force removes it and stops that holder's helm`,
           );
         }
         opts.info(

@@ -525,6 +525,10 @@ const SPECIAL: [string[], unknown][] = [
     name: "lock-unlock",
     args: ["app", "--force"],
   }],
+  [["lock-completion", "bash"], { kind: "subcommand", name: "lock-completion", args: ["bash"] }],
+  // cobra's completion request (helm's, and so a helm-lock's standing in for helm).
+  [["__complete", "upgrade", "--lock-q"], { kind: "complete", words: ["upgrade", "--lock-q"] }],
+  [["__complete"], { kind: "complete", words: [] }],
 ];
 
 for (const [args, expected] of SPECIAL) {

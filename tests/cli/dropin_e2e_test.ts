@@ -107,7 +107,7 @@ for (const helm of helms) {
       HELM_BIN: launcher,
       PATH: `${asHelm}:/usr/bin:/bin`,
     });
-    assert.equal(only.code, ExitCode.Internal, only.stderr);
+    assert.equal(only.code, ExitCode.HelmNotFound, only.stderr);
     assert.match(only.stderr, /lead back to helm-lock/);
   });
 
@@ -148,10 +148,18 @@ for (const helm of helms) {
     const none = await helmLock(["lock-status", "app", "-n", namespace, "-o", "json"], env);
     assert.equal(none.code, 0, none.stderr);
     assert.deepEqual(JSON.parse(none.stdout), {
-      namespace,
-      release: "app",
+      apiVersion: "helm-lock.dev/v1",
+      kind: "LockStatus",
+      metadata: { name: "app", namespace },
       lock: null,
-      state: null,
+      queue: [],
+      release: {
+        status: "not-installed",
+        revision: null,
+        updated: null,
+        description: null,
+        reason: null,
+      },
     });
 
     const holder = new LockProcess([
@@ -173,16 +181,16 @@ for (const helm of helms) {
     const json = await helmLock(["lock-status", "app", "-n", namespace, "-o", "json"], env);
     assert.equal(json.code, 0, json.stderr);
     const status = JSON.parse(json.stdout);
-    assert.equal(status.lock.state, "held");
+    assert.equal(status.lock.held, true);
     assert.equal(status.lock.lease, "helm-lock-app");
     assert.equal(status.lock.ciJobUrl, ci);
     assert.match(status.lock.holder, /-\d+-[0-9a-f]{16}$/);
     assert.match(status.lock.command, /^helm upgrade --install app/);
     assert.equal(status.lock.leaseDurationSeconds, 10);
-    assert.deepEqual(status.lock.queue, []);
+    assert.deepEqual(status.queue, []);
     assert.ok(Date.parse(status.lock.since) <= Date.now());
     assert.deepEqual(
-      { status: status.state.status, revision: status.state.revision },
+      { status: status.release.status, revision: status.release.revision },
       { status: "pending-install", revision: 1 },
     );
     const table = await helmLock(["lock-status", "app", "-n", namespace], env);
@@ -193,8 +201,8 @@ for (const helm of helms) {
     const list = await helmLock(["lock-list", "-n", namespace, "-o", "json"], env);
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(
-      JSON.parse(list.stdout).map((l: { release: string; holder: string }) => [
-        l.release,
+      JSON.parse(list.stdout).items.map((l: { metadata: { name: string }; holder: string }) => [
+        l.metadata.name,
         l.holder,
       ]),
       [["app", status.lock.holder]],
@@ -262,7 +270,7 @@ Deno.test("helm-lock's own commands refuse bad command lines with exit 2", async
     const [args, message] of [
       [["lock-status"], /lock-status as it takes one release name/],
       [["lock-status", "a", "b"], /takes one release name/],
-      [["lock-list", "-o", "yaml"], /-o "yaml" is not an output format/],
+      [["lock-list", "-o", "wide"], /-o "wide" is not an output format/],
       [["lock-list", "extra"], /lock-list as it takes no arguments/],
       [["lock-unlock", "app", "--frce"], /"--frce" is not one of its flags/],
       [["lock-status", "app", "-n"], /-n has no value/],

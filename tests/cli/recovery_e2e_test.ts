@@ -3,10 +3,14 @@
  * each stuck or failed state, made by real Helm 3 and Helm 4 with the `secret` and
  * `configmap` drivers, `helm lock upgrade` exits 0 and the release ends `deployed` with the
  * user's values. The cases of one helm run in parallel, each in its namespace.
+ *
+ * And it never leaves behind what `helm rollback` would have removed (issue 27): from a
+ * pending upgrade, `helm lock upgrade` leaves the cluster as `helm rollback` to the last good
+ * revision and then `helm upgrade` leave it, measured side by side in two namespaces.
  */
 import assert from "node:assert/strict";
-import { createNamespace, helmEnv, helms } from "../support/cluster.ts";
-import { killWhen, releaseStatus, run } from "../support/helm.ts";
+import { createNamespace, helmEnv, helms, kubeClientFor } from "../support/cluster.ts";
+import { killWhen, releaseStatus, run, waitFor } from "../support/helm.ts";
 import { helmLock } from "../support/cli.ts";
 
 const SHAPES = "tests/fixtures/shapes";
@@ -61,10 +65,11 @@ const CASES: Record<string, Case> = {
     args: ["--set", "name=renamed,tag=v9"],
     lines: [
       /is pending-upgrade at revision 2; the last good revision is 1$/,
-      /revision 2 does not list ConfigMap\/app-config, so a rollback to revision 1 would fail \(helm\/helm#13437\): marked the stale pending-upgrade revision 2 failed in helm's storage, so helm can proceed$/,
+      // helm/helm#13437: app-config is still there, and revision 2 does not list it.
+      /could not roll back to revision 1 \(helm: .*app-config.*\); release "app" in namespace "[^"]+" is now failed at revision 3, which does not block helm: proceeding$/,
     ],
-    // No failed rollback revision: the stale one is unlocked instead.
-    history: ["1:superseded", "2:failed", "3:deployed"],
+    // helm's failed rollback (3) already ended the pending state, as it does by hand.
+    history: ["1:superseded", "2:superseded", "3:failed", "4:deployed"],
   },
   "pending-rollback": {
     make: async (helm, kill) => {
@@ -146,5 +151,88 @@ for (const { name, bin } of helms) {
       const values = await run(bin, ["get", "values", "app", "-n", namespace, "-o", "json"], env);
       assert.equal(JSON.parse(values.stdout).tag, "v9", what);
     }));
+  });
+}
+
+/** A pending upgrade, then the user's command; `objects` is what plain helm leaves. */
+const PENDING: Record<string, { upgrade: string[]; user: string[]; objects: string[] }> = {
+  "renamed a ConfigMap and added one, killed after applying them": {
+    // The post-upgrade hook runs once app-renamed and app-extra exist and app-config is gone:
+    // helm's rollback then succeeds (it recreates app-config) and removes both.
+    upgrade: ["--set", "name=renamed,extra=true,hangAt=post-upgrade"],
+    user: ["--set", "tag=v9"],
+    objects: ["ConfigMap/app-config tag=v9", "Job/app-hang"],
+  },
+  "renamed a ConfigMap, killed before applying it (helm/helm#13437)": {
+    // app-config is still there but not in revision 2: helm's rollback fails.
+    upgrade: ["--set", "name=renamed,hangAt=pre-upgrade"],
+    user: ["--set", "name=renamed,tag=v9"],
+    objects: ["ConfigMap/app-renamed tag=v9", "Job/app-hang"],
+  },
+};
+
+/** The namespace's ConfigMaps (with their `tag`) and Jobs; the release records are Secrets. */
+async function objectsIn(namespace: string): Promise<string[]> {
+  type Items = { items: Array<{ metadata: { name: string }; data?: Record<string, string> }> };
+  const client = kubeClientFor();
+  const cms = await client.request<Items>("GET", `/api/v1/namespaces/${namespace}/configmaps`);
+  const jobs = await client.request<Items>("GET", `/apis/batch/v1/namespaces/${namespace}/jobs`);
+  return [
+    ...cms.items.filter((o) => o.metadata.name !== "kube-root-ca.crt")
+      .map((o) => `ConfigMap/${o.metadata.name} tag=${o.data?.tag}`),
+    ...jobs.items.map((o) => `Job/${o.metadata.name}`),
+  ].sort();
+}
+
+for (const { name, bin } of helms) {
+  Deno.test(`${name}: helm lock upgrade of a pending release leaves the cluster as helm rollback and helm upgrade do`, async () => {
+    await Promise.all(
+      Object.entries(PENDING).map(async ([what, c]) => {
+        /** Makes the pending release in a fresh namespace, recovers it `by` plain helm or helm-lock. */
+        const recover = async (by: "helm" | "helm-lock") => {
+          const env = { ...await helmEnv(), HELM_BIN: bin };
+          const namespace = await createNamespace(`pending-${name}-${by}`);
+          assert.equal((await run(bin, ["install", "app", SHAPES, "-n", namespace], env)).code, 0);
+          // SIGKILL helm while its hook Job hangs: the release is pending-upgrade.
+          const upgrade = new Deno.Command(bin, {
+            args: ["upgrade", "app", SHAPES, "-n", namespace, ...c.upgrade],
+            env,
+            stdin: "null",
+            stdout: "null",
+            stderr: "null",
+          }).spawn();
+          try {
+            await waitFor(
+              "the hook Job",
+              async () => (await objectsIn(namespace)).includes("Job/app-hang") || undefined,
+            );
+          } finally {
+            upgrade.kill("SIGKILL");
+            await upgrade.status;
+          }
+          assert.equal(
+            (await releaseStatus(bin, "app", namespace, env))?.status,
+            "pending-upgrade",
+          );
+          const user = ["upgrade", "app", SHAPES, "-n", namespace, ...c.user];
+          if (by === "helm") {
+            await run(bin, ["rollback", "app", "1", "-n", namespace], env); // fails in #13437
+            const out = await run(bin, user, env);
+            assert.equal(out.code, 0, `${what}: helm upgrade: ${out.stderr}`);
+          } else {
+            const out = await oneAtATime(() => helmLock(user, env));
+            assert.equal(out.code, 0, `${what}: helm lock upgrade: ${out.stderr}`);
+          }
+          const hist = await run(bin, ["history", "app", "-n", namespace, "-o", "json"], env);
+          const history = (JSON.parse(hist.stdout) as Array<{ revision: number; status: string }>)
+            .map((r) => `${r.revision}:${r.status}`);
+          return { history, objects: await objectsIn(namespace) };
+        };
+        const [helm, locked] = await Promise.all([recover("helm"), recover("helm-lock")]);
+        assert.deepEqual(helm.objects, c.objects, `${what}: plain helm`);
+        assert.deepEqual(locked, helm, `${what}: helm-lock against plain helm`);
+        assert.match(locked.history.at(-1) ?? "", /:deployed$/, what);
+      }),
+    );
   });
 }

@@ -1,7 +1,6 @@
-/** planFence() and environmentProxy(): when helm can be fenced, and how it is pointed. */
+/** planFence(): when helm can be fenced, and how it is pointed (its proxy: shared/proxy_test.ts). */
 import assert from "node:assert/strict";
 import { planFence } from "../../lib/fence/plan.ts";
-import { environmentProxy } from "../../lib/fence/proxy.ts";
 
 const TARGET = { server: "https://api.example.com:6443", inCluster: false, apiserverOnArgv: false };
 
@@ -38,21 +37,11 @@ Deno.test("planFence() says why when helm cannot be fenced", () => {
   assert.match(off({ inCluster: true }), /in-cluster/);
   assert.match(off({ proxyUrl: "http://proxy:3128" }), /proxy-url/);
   assert.match(off({}, { HTTPS_PROXY: "socks5://proxy:1080" }), /socks5/);
+  assert.match(off({}, { HTTPS_PROXY: "socks5h://proxy:1080" }), /socks5h/);
 });
 
-Deno.test("environmentProxy() follows Go: loopback never, NO_PROXY names, CIDRs and ports skip it", () => {
-  const env = { HTTPS_PROXY: "proxy:3128", NO_PROXY: ".corp.example,10.0.0.0/8,api.other:6443" };
-  const proxyFor = (url: string) => environmentProxy(new URL(url), env)?.href;
-  assert.equal(proxyFor("https://api.example.com"), "http://proxy:3128/");
-  assert.equal(proxyFor("https://127.0.0.1:6443"), undefined);
-  assert.equal(proxyFor("https://localhost:6443"), undefined);
-  assert.equal(proxyFor("https://kube.corp.example"), undefined);
-  assert.equal(proxyFor("https://10.1.2.3:6443"), undefined);
-  assert.equal(proxyFor("https://api.other:6443"), undefined);
-  assert.equal(proxyFor("https://api.other:443"), "http://proxy:3128/");
-  assert.equal(
-    environmentProxy(new URL("https://x.example"), { https_proxy: "http://p:1" })?.host,
-    "p:1",
-  );
-  assert.equal(environmentProxy(new URL("https://x.example"), {}), undefined);
+Deno.test("planFence() tunnels through a proxy of an unknown scheme with CONNECT, as Go does", () => {
+  const plan = planFence(TARGET, { HTTPS_PROXY: "foo://proxy:3128" });
+  assert.ok(!("off" in plan));
+  assert.equal(plan.upstream.proxy?.href, "foo://proxy:3128");
 });

@@ -36,7 +36,7 @@ Deno.test("resolveHelm() skips a $HELM_BIN and a PATH helm that lead back to hel
   assert.throws(
     () => resolveHelm({ HELM_BIN: launcher, PATH: join(dir, "self") }, self),
     (err) =>
-      err instanceof HelmLockError && err.code === ExitCode.Internal &&
+      err instanceof HelmLockError && err.code === ExitCode.HelmNotFound &&
       /\$HELM_BIN \(".*helm-lock"\) and every helm on PATH lead back to helm-lock/.test(
         err.message,
       ),

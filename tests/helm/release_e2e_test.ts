@@ -243,9 +243,10 @@ for (const { name, bin } of helms) {
   });
 
   Deno.test(`${name}: a rollback that fails the way of helm/helm#13437 ends pending and proceeds`, async () => {
-    // Without the records helm-lock cannot foresee it: helm's failed rollback is recorded and
-    // already ends the pending state, so helm-lock proceeds.
+    // helm's failed rollback is recorded and already ends the pending state, so helm-lock
+    // proceeds without touching the records (which it has).
     const { namespace, env, globalArgs, opts } = await setup(bin, `rel-rb-13437-${name}`);
+    const records = kubeRecords(kubeClientFor(), namespace, "secret");
     assert.equal((await run(bin, ["install", "app", SHAPES, "-n", namespace], env)).code, 0);
     await killWhen(
       bin,
@@ -258,7 +259,7 @@ for (const { name, bin } of helms) {
     const state = await readRelease("app", globalArgs, opts);
     const plan = planRecovery(state, { command: "upgrade", install: false });
     const lines: string[] = [];
-    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), opts);
+    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), { ...opts, records });
     assert.match(
       lines[1] ?? "",
       /^could not roll back to revision 1 \(helm: .*app-config.*\); release "app" in namespace "[^"]+" is now failed at revision 3, which does not block helm: proceeding$/,
@@ -409,7 +410,7 @@ for (const { name, bin } of helms) {
 Deno.test("helmSpawn() and helmCapture() name a helm that cannot be started and $HELM_BIN", async () => {
   const missing = "/nonexistent/helm";
   const isSpawnError = (e: unknown) =>
-    e instanceof HelmLockError && e.code === ExitCode.Internal &&
+    e instanceof HelmLockError && e.code === ExitCode.HelmNotFound &&
     e.message === `Cannot run helm as "${missing}": it was not found; install helm or set ` +
         "$HELM_BIN to its path";
   await withHelmBin(missing, () => {

@@ -4,7 +4,6 @@ import {
   decodeRelease,
   encodeRelease,
   markFailed,
-  parseManifest,
   readRevisions,
   type ReleaseRecord,
   type ReleaseRecordsApi,
@@ -60,33 +59,6 @@ Deno.test("decodeRelease() reads gzip and plain JSON, encodeRelease() writes wha
   assert.equal(await decodeRelease(encoded), RELEASE_JSON);
   // helm's decodeRelease also takes base64 of plain JSON (records of old helm versions).
   assert.equal(await decodeRelease(toBase64(new TextEncoder().encode("{}"))), "{}");
-});
-
-Deno.test("parseManifest() lists Kind/name of each document of a rendered manifest", () => {
-  const manifest = [
-    "---",
-    "# Source: shapes/templates/configmaps.yaml",
-    "apiVersion: v1",
-    "kind: ConfigMap",
-    "metadata:",
-    '  name: "web-config"',
-    "  labels:",
-    "    name: not-this-one",
-    "data:",
-    "  name: nor-this",
-    "---",
-    "# Source: shapes/templates/deploy.yaml",
-    "kind: Deployment",
-    "apiVersion: apps/v1",
-    "metadata:",
-    "    labels:",
-    "        app: web",
-    "    name: web # the app",
-    "spec: {}",
-    "---",
-    "# Source: empty.yaml",
-  ].join("\n");
-  assert.deepEqual([...parseManifest(manifest)], ["ConfigMap/web-config", "Deployment/web"]);
 });
 
 /** An in-memory {@linkcode ReleaseRecordsApi} that checks resourceVersion as the API does. */

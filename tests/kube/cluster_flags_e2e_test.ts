@@ -3,11 +3,13 @@
  * (`-n=`, `--namespace=`, `--kube-context=`): a table checked against real helm 3 and 4.
  * `helm template` prints the namespace helm resolved (`.Release.Namespace`), and the
  * contexts of the kubeconfig carry distinct namespaces, so the namespace also shows which
- * context helm chose.
+ * context helm chose. A value helm reads that no namespace can have (`-n=` is "=") is
+ * refused with exit 2, naming that value.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseArgs } from "../../lib/cli/args.ts";
+import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { resolveConnection } from "../../lib/kube/connection.ts";
 import { helms } from "../support/cluster.ts";
 import { run } from "../support/helm.ts";
@@ -72,8 +74,21 @@ for (const helm of helms) {
       const parsed = parseArgs(["upgrade", "rel", chart, ...flags]);
       assert.equal(parsed.kind, "run");
       if (parsed.kind !== "run") continue;
-      const conn = resolveConnection(parsed.invocation.cluster, env, join(dir, "no-sa"));
-      assert.equal(conn.namespace, helmNamespace, `flags: ${JSON.stringify(flags)}`);
+      const resolve = () =>
+        resolveConnection(parsed.invocation.cluster, env, join(dir, "no-sa")).namespace;
+      if (helmNamespace !== undefined && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(helmNamespace)) {
+        assert.equal(resolve(), helmNamespace, `flags: ${JSON.stringify(flags)}`);
+      } else {
+        // helm reads "=" from `-n=`; no namespace can have that name: refused before any
+        // request, naming the value helm would have used.
+        assert.throws(
+          resolve,
+          (e: unknown) =>
+            e instanceof HelmLockError && e.code === ExitCode.Usage &&
+            e.message.includes(`namespace ${JSON.stringify(helmNamespace)}`),
+          `flags: ${JSON.stringify(flags)}`,
+        );
+      }
     }
   });
 }

@@ -452,7 +452,9 @@ Deno.test("HeldLock.lost fires when renewals fail for two thirds of the lease du
   assert.equal(reason.code, ExitCode.LockLost);
   assert.equal(
     reason.message,
-    'Lost the lock on release "app" in namespace "prod" (Lease "helm-lock-app"): no renewal succeeded for 10s',
+    'Lost the lock on release "app" in namespace "prod" (Lease "helm-lock-app"): no renewal succeeded for 10s: ' +
+      "renewals starved (a loaded machine or API server); " +
+      "a longer --lock-lease-duration (now 15s) tolerates longer stalls",
   );
   server.down = false;
   const meta = server.lease?.metadata;

@@ -11,8 +11,8 @@ import {
   type Output,
   releaseFiles,
   serveMirror,
-  which,
 } from "../support/plugin_release.ts";
+import { shellcheck } from "../support/debian_packages.ts";
 import { VERSION } from "../../lib/version.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -135,11 +135,8 @@ Deno.test("action.yml refuses a version that is not a release", () =>
     );
   }));
 
-Deno.test({
-  name: "scripts/action_install.sh is shellcheck clean",
-  ignore: await which("shellcheck") === undefined,
-  fn: async () => {
-    const out = await exec("shellcheck", ["-s", "sh", "scripts/action_install.sh"]);
-    assert.equal(out.code, 0, both(out));
-  },
+Deno.test("scripts/action_install.sh is shellcheck clean", async () => {
+  const { cmd, env } = await shellcheck();
+  const out = await exec(cmd, ["-s", "sh", "scripts/action_install.sh"], { env });
+  assert.equal(out.code, 0, both(out));
 });

@@ -8,6 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, adminKubeconfig, createNamespace, helms } from "../support/cluster.ts";
 import { exists } from "../../scripts/_util.ts";
 import { DENO_RUN } from "../support/cli.ts";
+import { shellcheck } from "../support/debian_packages.ts";
 import { releaseStatus } from "../support/helm.ts";
 import {
   clonePluginSource,
@@ -67,23 +68,13 @@ async function toolsDir(parent: string, extra: string[]): Promise<string> {
   return tools;
 }
 
-const shellcheck = await which("shellcheck") !== undefined;
-
-Deno.test({
-  name: "install-binary.sh and the launcher it writes are shellcheck clean",
-  ignore: !shellcheck,
-  fn: () =>
-    withTemp(async (dir) => {
-      await Deno.writeTextFile(join(dir, "launcher"), await makeLauncher());
-      const out = await exec("shellcheck", [
-        "-s",
-        "sh",
-        "install-binary.sh",
-        join(dir, "launcher"),
-      ]);
-      assert.equal(out.code, 0, both(out));
-    }),
-});
+Deno.test("install-binary.sh and the launcher it writes are shellcheck clean", () =>
+  withTemp(async (dir) => {
+    await Deno.writeTextFile(join(dir, "launcher"), await makeLauncher());
+    const { cmd, env } = await shellcheck();
+    const out = await exec(cmd, ["-s", "sh", "install-binary.sh", join(dir, "launcher")], { env });
+    assert.equal(out.code, 0, both(out));
+  }));
 
 Deno.test("install-binary.sh installs the mirror's archive after retrying a 503 and verifying it", () =>
   withTemp(async (dir) => {

@@ -1,7 +1,8 @@
 /**
  * A control plane of their own for the fault tests: they SIGSTOP, restart and freeze the
  * API server, which must not disturb the tests that share the suite's control plane.
- * Started once per test file on first use; its processes end with the test process.
+ * Started once per test file on first use, stopped by its `Deno.test.afterAll` (its processes
+ * also end with the test process).
  *
  * @module
  */
@@ -20,10 +21,29 @@ export function faultPlane(): Promise<ControlPlane> {
   })();
 }
 
-/** Stops the fault tests' control plane, if it was started. */
+/**
+ * Stops the fault tests' control plane, if it was started, and throws unless its etcd and
+ * kube-apiserver are gone and its directory is removed.
+ * Teardown for `Deno.test.afterAll`: a throw there fails the test file, and so the run.
+ */
 export async function stopFaultPlane(): Promise<void> {
-  if (started) await (await started).stop();
+  const starting = started;
   started = undefined;
+  if (!starting) return;
+  const plane = await starting.catch(() => undefined);
+  if (!plane) return; // it never started: the test that asked for it has failed already
+  // etcd as started and the API server now (one a restart replaced has been waited for, and
+  // its process id may be another process's by now).
+  const [etcd] = plane.pids;
+  const pids = [...(etcd === undefined ? [] : [etcd]), plane.apiserver.pid()];
+  await plane.stop();
+  const left = pids.filter(processAlive);
+  if (left.length > 0) {
+    throw new Error(`the fault control plane's processes ${left.join(", ")} outlived its stop`);
+  }
+  if (await Deno.stat(plane.dir).then(() => true, () => false)) {
+    throw new Error(`the fault control plane's directory ${plane.dir} outlived its stop`);
+  }
 }
 
 /**

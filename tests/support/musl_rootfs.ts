@@ -7,8 +7,8 @@
  * @module
  */
 import { join } from "node:path";
-import { cacheDir } from "../controlplane/binaries.ts";
 import { exists } from "../../scripts/_util.ts";
+import { debianRoot, debianUnavailable } from "./debian_packages.ts";
 import { exec, type Output, which } from "./plugin_release.ts";
 
 /** The Debian packages the root file system is made of. */
@@ -20,14 +20,10 @@ const LAYOUT = 1;
 export async function chrootUnavailable(): Promise<string | undefined> {
   if (Deno.build.os !== "linux") return `chroot test needs Linux, this is ${Deno.build.os}`;
   if (Deno.uid() !== 0) return "chroot needs root (CAP_SYS_CHROOT); run the tests as root";
-  for (const tool of ["unshare", "chroot", "apt-get", "dpkg-deb"]) {
+  for (const tool of ["unshare", "chroot"]) {
     if (await which(tool) === undefined) return `${tool} is not installed`;
   }
-  return undefined;
-}
-
-async function aptDownload(dir: string): Promise<Output> {
-  return await exec("apt-get", ["download", "-q", ...PACKAGES], { cwd: dir });
+  return await debianUnavailable();
 }
 
 /**
@@ -35,30 +31,7 @@ async function aptDownload(dir: string): Promise<Output> {
  * `/bin`, musl's loader in `/lib`, and empty `/tmp`, `/proc`, `/root`.
  */
 export async function muslRootfs(): Promise<string> {
-  const dir = join(cacheDir(), `musl-rootfs-${Deno.build.arch}-${LAYOUT}`);
-  if (await exists(join(dir, ".complete"))) return dir;
-  await Deno.mkdir(cacheDir(), { recursive: true });
-  const work = await Deno.makeTempDir({ dir: cacheDir(), prefix: "musl-rootfs-" });
-  try {
-    const debs = join(work, "debs");
-    await Deno.mkdir(debs, { mode: 0o777 });
-    await Deno.chmod(debs, 0o777); // apt's _apt user downloads into it
-    let got = await aptDownload(debs);
-    if (got.code !== 0) {
-      // A fresh machine has no package lists yet.
-      const update = await exec("apt-get", ["update", "-qq"]);
-      if (update.code !== 0) throw new Error(`apt-get update failed:\n${update.stderr}`);
-      got = await aptDownload(debs);
-    }
-    if (got.code !== 0) {
-      throw new Error(`apt-get download ${PACKAGES.join(" ")} failed:\n${got.stderr}`);
-    }
-    const root = join(work, "root");
-    await Deno.mkdir(root);
-    for await (const entry of Deno.readDir(debs)) {
-      const x = await exec("dpkg-deb", ["-x", join(debs, entry.name), root]);
-      if (x.code !== 0) throw new Error(`dpkg-deb -x ${entry.name} failed:\n${x.stderr}`);
-    }
+  return await debianRoot(`musl-rootfs-${Deno.build.arch}-${LAYOUT}`, PACKAGES, async (root) => {
     const applets = await exec(join(root, "bin", "busybox"), ["--list"]);
     for (const applet of applets.stdout.split("\n").filter((a) => /^[\w.[-]+$/.test(a))) {
       const link = join(root, "bin", applet);
@@ -66,13 +39,7 @@ export async function muslRootfs(): Promise<string> {
     }
     for (const sub of ["tmp", "proc", "root", "dev"]) await Deno.mkdir(join(root, sub));
     await Deno.chmod(join(root, "tmp"), 0o1777);
-    await Deno.writeTextFile(join(root, ".complete"), PACKAGES.join(" ") + "\n");
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    await Deno.rename(root, dir);
-    return dir;
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
+  });
 }
 
 /** Paths under `root` that belong to glibc (its loader or libc.so.6). */

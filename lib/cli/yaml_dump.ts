@@ -1,0 +1,8 @@
+/**
+ * js-yaml's emitter, for `-o yaml`: imported through `importLater` so that no other run
+ * resolves the npm package (`import_later.ts`).
+ *
+ * @module
+ */
+
+export { dump } from "js-yaml";

@@ -1,0 +1,148 @@
+/**
+ * lock_output.ts without a cluster: `-o yaml` of values another tenant wrote into a Lease is
+ * safe to print as it is and loads back to the same values; `-o json` goes through the
+ * printable JSON line, `-o yaml` through the block printer.
+ */
+// Control characters are what these tests are about.
+// deno-lint-ignore-file no-control-regex
+import assert from "node:assert/strict";
+import { load } from "js-yaml";
+import {
+  API_VERSION,
+  type LockList,
+  printObject,
+  queueItems,
+  toYaml,
+} from "../../lib/cli/lock_output.ts";
+import type { CommandIO } from "../../lib/cli/own_args.ts";
+import { printableBlock } from "../../lib/sanitize.ts";
+
+const UNSAFE_EXCEPT_NEWLINE =
+  /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+
+const HOSTILE = {
+  holder: "ghost\x1b[2J\x1b]0;title\x07\u202eevil\u202c\nhelm-lock: acquired lock",
+  ciJobUrl: "https://ci.example/\x1b[31mRED\x1b[0m\u009b2J\u0085",
+  user: "mallory\u2066\u200f\x7f\x08\x08\rroot",
+};
+
+function list(fields: Partial<LockList["items"][number]>): LockList {
+  return {
+    apiVersion: API_VERSION,
+    kind: "LockList",
+    items: [{
+      apiVersion: API_VERSION,
+      kind: "Lock",
+      metadata: { name: "app", namespace: "prod" },
+      lease: "helm-lock-app",
+      held: true,
+      holder: "runner-1-0123456789abcdef",
+      ciJobUrl: null,
+      user: "alice",
+      host: "runner",
+      command: "helm upgrade --install app ./chart --set a=b\\x1b",
+      since: "2026-05-04T09:12:03.000Z",
+      ageSeconds: 95,
+      renewTime: "2026-05-04T09:13:36.000Z",
+      leaseDurationSeconds: 15,
+      ...fields,
+    }],
+  };
+}
+
+Deno.test("toYaml() quotes a Lease's escapes and bidi controls and loads back equal", async () => {
+  const object = list(HOSTILE);
+  const yaml = await toYaml(object);
+  assert.doesNotMatch(yaml, UNSAFE_EXCEPT_NEWLINE);
+  assert.deepEqual(load(yaml), object);
+  // Nothing for the block printer to escape: it prints the text as it is.
+  assert.equal(printableBlock(yaml), yaml);
+  assert.match(yaml, /^ {4}holder: "ghost\\u001b\[2J\\u001b\]0;title\\u0007\\u202eevil\\u202c\\n/m);
+});
+
+Deno.test("toYaml() leaves safe values plain, a backslash included, and one line each", async () => {
+  const object = list({ command: `helm upgrade app ./c ${"--set a=b ".repeat(20)}\\x1b` });
+  const yaml = await toYaml(object);
+  assert.deepEqual(load(yaml), object);
+  assert.match(yaml, /^ {4}holder: runner-1-0123456789abcdef$/m);
+  assert.match(yaml, /^ {4}command: helm upgrade app \.\/c (--set a=b )+\\x1b$/m);
+  assert.match(yaml, /^ {4}ciJobUrl: null$/m);
+});
+
+Deno.test("printObject() prints -o json as one printable line and -o yaml as a block", async () => {
+  const seen: string[] = [];
+  const io: CommandIO = {
+    out: (line) => seen.push(`out:${line}`),
+    print: (text) => seen.push(`print:${text}`),
+    info: () => {},
+    debug: () => {},
+  };
+  const object = list(HOSTILE);
+  await printObject(io, object, "json");
+  await printObject(io, object, "yaml");
+  assert.equal(seen.length, 2);
+  assert.ok(seen[0]!.startsWith("out:{\n"), seen[0]!);
+  assert.deepEqual(JSON.parse(seen[0]!.slice(4)), object);
+  assert.ok(seen[1]!.startsWith("print:apiVersion: helm-lock.dev/v1\nkind: LockList\n"), seen[1]!);
+  assert.deepEqual(load(seen[1]!.slice(6)), object);
+});
+
+Deno.test("queueItems() numbers the queue and shows a job whose ticket outlived its renewal", () => {
+  const now = Date.parse("2026-05-04T09:10:00Z");
+  const items = queueItems([
+    {
+      identity: "a",
+      since: "2026-05-04T09:08:00Z",
+      renewTime: "2026-05-04T09:09:30Z",
+      leaseDurationSeconds: 60,
+    },
+    {
+      identity: "b",
+      ciJobUrl: "https://ci/2",
+      renewTime: "2026-05-04T09:08:59Z",
+      leaseDurationSeconds: 60,
+    },
+    // Exactly its duration old: not yet.
+    { identity: "c", renewTime: "2026-05-04T09:09:00Z", leaseDurationSeconds: 60 },
+    // Nothing to judge by: alive.
+    { identity: "d", leaseDurationSeconds: 60 },
+    { identity: "e", renewTime: "2026-05-04T09:00:00Z" },
+    // A waiter's clock ahead of ours.
+    {
+      identity: "f",
+      since: "2026-05-04T09:11:00Z",
+      renewTime: "2026-05-04T09:11:00Z",
+      leaseDurationSeconds: 60,
+    },
+  ], now);
+  assert.deepEqual(items.map((q) => [q.place, q.identity, q.looksDead]), [
+    [1, "a", false],
+    [2, "b", true],
+    [3, "c", false],
+    [4, "d", false],
+    [5, "e", false],
+    [6, "f", false],
+  ]);
+  assert.deepEqual(items[0], {
+    place: 1,
+    identity: "a",
+    ciJobUrl: null,
+    since: "2026-05-04T09:08:00Z",
+    ageSeconds: 120,
+    looksDead: false,
+  });
+  assert.equal(items[1]!.ciJobUrl, "https://ci/2");
+  assert.equal(items[5]!.ageSeconds, 0);
+});
+
+Deno.test("docs/output.md's YAML example is its LockList JSON example, as toYaml() writes it", async () => {
+  const page = await Deno.readTextFile(new URL("../../docs/output.md", import.meta.url));
+  const blocks = (lang: string) =>
+    [...page.matchAll(new RegExp(`^\`\`\`${lang}\\n([\\s\\S]*?)^\`\`\`$`, "gm"))].map((m) => m[1]!);
+  const list = blocks("json").map((b) => JSON.parse(b)).find((o) => o.kind === "LockList");
+  const [yaml, ...more] = blocks("yaml");
+  assert.equal(more.length, 0);
+  assert.deepEqual(load(yaml!), list);
+  // deno fmt writes the page's quotes double.
+  assert.equal(`${await toYaml(list)}\n`.replaceAll("'", '"'), yaml);
+});
