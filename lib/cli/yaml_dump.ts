@@ -1,5 +1,5 @@
 /**
- * js-yaml's emitter, for `-o yaml`: imported through `importLater` so that no other run
+ * js-yaml's emitter, for `-o yaml`: imported on demand so that no other run
  * resolves the npm package (`import_later.ts`).
  *
  * @module
