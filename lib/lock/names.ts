@@ -46,6 +46,15 @@ export function ticketPrefix(release: string): string {
   return `helm-lock.ticket.${release}.`;
 }
 
+/**
+ * Whether `name` is a ticket name of `release`. The API server cuts a `generateName` to 58
+ * characters before its 5 random ones (`names.SimpleNameGenerator`), so a release of over 40
+ * characters (helm allows 53) has tickets whose names hold only the start of the prefix.
+ */
+export function isTicketName(name: string, release: string): boolean {
+  return name.startsWith(ticketPrefix(release).slice(0, 58));
+}
+
 /** The labels of every helm-lock Lease of `release`. */
 export function releaseLabels(release: string): Record<string, string> {
   return { [MANAGED_BY]: "helm-lock", [RELEASE_LABEL]: release };

@@ -24,7 +24,7 @@ import type { V1Lease } from "@kubernetes/client-node";
 import { MicroTime } from "../kube/micro_time.ts";
 import { compareVersions } from "./cache.ts";
 import { bounded, dateOf, type HolderInfo, holderInfo, POSITION } from "./lease.ts";
-import { PREFIX, releaseLabels, ticketPrefix } from "./names.ts";
+import { isTicketName, PREFIX, releaseLabels, ticketPrefix } from "./names.ts";
 
 /** `--lock-queue`: who gets the lock when it frees. */
 export type QueueMode = "fifo" | "newest";
@@ -109,7 +109,7 @@ function writtenAt(lease: V1Lease): number | undefined {
 /** Reads a ticket of `release`; `undefined` when the Lease is not one. */
 export function readTicket(lease: V1Lease, release: string): Ticket | undefined {
   const name = lease.metadata?.name ?? "";
-  if (!name.startsWith(ticketPrefix(release)) || !lease.spec?.holderIdentity) return undefined;
+  if (!isTicketName(name, release) || !lease.spec?.holderIdentity) return undefined;
   const noted = lease.metadata?.annotations?.[QueueAnnotation.position];
   const position = noted && /^[1-9][0-9]{0,19}$/.test(noted)
     ? noted
