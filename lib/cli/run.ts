@@ -87,7 +87,12 @@ export async function run(inv: Invocation, say: Omit<Reporter, "event">): Promis
     if (lock.lost.aborted) report.event("Lost", String((err as Error)?.message ?? err), "Warning");
     throw err;
   } finally {
-    await release(inv, lock, report);
+    await release(
+      inv,
+      `lock ${lockName(inv.release)} in namespace "${conn.namespace}"`,
+      lock,
+      report,
+    );
     setHeldLock(undefined);
     await report.flush();
   }
@@ -131,16 +136,16 @@ async function take(
       createNamespaceHint: inv.install && !inv.createNamespace,
       signal: signals.signal,
       warn: report.info,
-      onQueued: (ticket) => report.debug(`queued for the ${where} with ticket ${ticket}`),
+      onQueued: (ticket) => report.debug(`queued for ${where} with ticket ${ticket}`),
       onProgress: (p) => {
         const line = describeWait(p);
-        report.info(`waiting for the ${where}: ${line}`);
+        report.info(`waiting for ${where}: ${line}`);
         if (p.waitedMs === 0) report.event("Waiting", line);
       },
     });
   } catch (err) {
     if (signals.first) {
-      report.info(`${signals.first} while waiting for the ${where}: helm did not run`);
+      report.info(`${signals.first} while waiting for ${where}: helm did not run`);
       return signals.exitCode();
     }
     if (isSuperseded(err)) {
@@ -153,7 +158,7 @@ async function take(
     throw err;
   }
   setHeldLock({ namespace: conn.namespace, release: inv.release, identity });
-  const after = `acquired the ${where} after ${roughDuration(Date.now() - started)}`;
+  const after = `acquired ${where} after ${roughDuration(Date.now() - started)}`;
   report.info(after);
   report.event("Acquired", after);
   return lock;
@@ -194,18 +199,22 @@ async function afterDeploy(inv: Invocation, lock: QueuedLock, report: Reporter):
   );
 }
 
-async function release(inv: Invocation, lock: QueuedLock, report: Reporter): Promise<void> {
-  const where = `lock ${lockName(inv.release)}`;
+async function release(
+  inv: Invocation,
+  where: string,
+  lock: QueuedLock,
+  report: Reporter,
+): Promise<void> {
   try {
     await lock.release();
     if (!lock.lost.aborted) {
-      report.info(`released the ${where}`);
-      report.event("Released", `released the ${where}`);
+      report.info(`released ${where}`);
+      report.event("Released", `released ${where}`);
     }
   } catch (err) {
     // helm's outcome is what the job reports; a Lease left behind only expires later.
     report.info(
-      `could not release the ${where}, it expires ${inv.leaseDurationSeconds}s after the last ` +
+      `could not release ${where}, it expires ${inv.leaseDurationSeconds}s after the last ` +
         `renewal: ${err instanceof Error ? err.message : err}`,
     );
   }
