@@ -110,7 +110,8 @@ export class Held implements HeldLock {
   }
 
   release(): Promise<void> {
-    return this.#released ??= this.#release();
+    // The release's watch served the wait and the hold: it ends with them.
+    return this.#released ??= this.#release().finally(() => this.#ctx.cache.stop());
   }
 
   #lose(reason: string, opts: { cause?: unknown; code?: ExitCode; mayHold?: boolean } = {}): void {

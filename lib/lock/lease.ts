@@ -12,7 +12,8 @@ import { MicroTime } from "../kube/micro_time.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { ApiAction } from "../kube/api_error.ts";
 import { Annotation } from "./identity.ts";
-import { lockName, PREFIX, releaseLabels } from "./names.ts";
+import type { LeaseApi } from "./api.ts";
+import { lockName, PREFIX, RELEASE_LABEL, releaseLabels } from "./names.ts";
 
 /** A monotonic clock for durations and a wall clock for timestamps written to Leases. */
 export interface Clock {
@@ -273,4 +274,40 @@ export function holderLease(spec: HolderSpec, base: V1Lease | undefined, now: Da
         : 0) + (previous && previous !== spec.identity ? 1 : 0),
     },
   };
+}
+
+/**
+ * Waits after failed requests: 1 s, doubling up to 15 s, each jittered by ±25 % so that a
+ * burst of jobs that failed together does not retry together.
+ */
+export class Backoff {
+  readonly #random: () => number;
+  #failures = 0;
+
+  constructor(timing: Pick<Timing, "random">) {
+    this.#random = timing.random;
+  }
+
+  /** How long to wait after one more failure (ms). */
+  next(): number {
+    const wait = Math.min(1_000 * 2 ** Math.min(this.#failures++, 16), 15_000);
+    return wait * (0.75 + 0.5 * this.#random());
+  }
+}
+
+/**
+ * Labels the lock of a helm-lock older than the release label, so that a watch by label sees
+ * it (older holders renew on past the new resourceVersion: they re-read on a conflict).
+ *
+ * @throws {unknown} the API server's error.
+ */
+export async function adoptOlderLock(
+  ctx: Timing & { api: LeaseApi; cache: { put(lease: V1Lease): void }; release: string },
+): Promise<void> {
+  const lock = await within(ctx, ctx.api.get(lockName(ctx.release)));
+  if (!lock) return;
+  if (lock.metadata?.labels?.[RELEASE_LABEL] === ctx.release) return ctx.cache.put(lock);
+  const { managedFields: _m, ...meta } = lock.metadata ?? {};
+  const labels = { ...meta.labels, ...releaseLabels(ctx.release) };
+  ctx.cache.put(await within(ctx, ctx.api.replace({ ...lock, metadata: { ...meta, labels } })));
 }

@@ -12,7 +12,8 @@ import type { V1Lease } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { isStatus } from "../kube/api_error.ts";
 import type { LeaseApi } from "./api.ts";
-import { bounded } from "./lease.ts";
+import type { HoldContext } from "./hold.ts";
+import { bounded, within } from "./lease.ts";
 import { PREFIX, releaseLabels, stateName } from "./names.ts";
 
 /** Annotations of the deploy record. */
@@ -88,4 +89,36 @@ export async function recordDeploy(
       if (!isStatus(err, 409)) throw err;
     }
   }
+}
+
+/**
+ * What a held lock does with the release's deploy record: `record()` after a successful
+ * deploy (only with `--lock-order-key`), `forget()` after an uninstall (the record goes with
+ * the release).
+ */
+export function deployRecord(
+  ctx: HoldContext,
+  o: { refuseOutdated: boolean; key: number | undefined; jobUrl: string | undefined },
+): { record(): Promise<void>; forget(): Promise<void> } {
+  const name = stateName(ctx.release);
+  return {
+    record: async () => {
+      if (!o.refuseOutdated || o.key === undefined) return;
+      await recordDeploy(ctx.api, {
+        release: ctx.release,
+        namespace: ctx.namespace,
+        key: o.key,
+        by: o.jobUrl ? `CI job ${o.jobUrl}` : `"${ctx.identity}"`,
+        now: ctx.clock.date(),
+      }, ctx.cache.get(name));
+    },
+    forget: async () => {
+      const record = ctx.cache.get(name) ?? await within(ctx, ctx.api.get(name));
+      if (!record) return;
+      const { uid = "", resourceVersion = "" } = record.metadata ?? {};
+      await within(ctx, ctx.api.delete(name, { uid, resourceVersion })).catch((err) => {
+        if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
+      });
+    },
+  };
 }

@@ -1,0 +1,168 @@
+/**
+ * What a waiting job makes of its release's Leases, at one moment (`take.ts` asks after every
+ * change it sees and every wake-up): may it take the lock now, must it look again, is it
+ * superseded, was its ticket removed, when to wake next. Pure: no requests, no clocks of its
+ * own; every time is the caller's (local monotonic ms, or the API server's clock for tickets).
+ *
+ * - The lock is free when it has no holder, is ours, or was not seen renewed for one lease
+ *   duration (by our clock, since we first saw it: no clocks of two hosts compared).
+ * - Only the head of the queue takes a free lock. A head that has not taken it within one
+ *   lease duration is judged gone: the caller deletes its ticket (the job behind it then is
+ *   the head).
+ * - A ticket the server has not seen written for its lifetime is dead (`tickets.ts`): it is
+ *   not in the queue, and its deletion is the caller's (`collect`).
+ *
+ * @module
+ */
+
+import type { V1Lease } from "@kubernetes/client-node";
+import { type HolderInfo, holderInfo, leaseMs } from "./lease.ts";
+import {
+  heldByNewer,
+  isStale,
+  type QueueMode,
+  queueOrder,
+  type Ticket,
+  TicketTimings,
+} from "./tickets.ts";
+
+/** A tampered Lease may ask waiters to wait decades for its expiry; none waits past this. */
+export const MAX_LEASE_SECONDS = 3600;
+
+/** The head seen not taking a free lock, and since when (local ms). */
+export interface StuckHead {
+  name: string;
+  since: number;
+}
+
+/** What the waiter knows at `now`. */
+export interface QueueState {
+  /** Local monotonic time (ms). */
+  now: number;
+  lock: V1Lease | undefined;
+  /** The release's tickets, dead ones included. */
+  tickets: readonly Ticket[];
+  /** Our ticket's name ("" before we queue). */
+  mine: string;
+  /** Our ticket was deleted (by a job that judged us gone). */
+  mineDeleted: boolean;
+  identity: string;
+  mode: QueueMode;
+  /** `--lock-lease-duration`, for a lock without a valid duration and a stuck head. */
+  durationSeconds: number;
+  /** When we last saw the lock change (local ms). */
+  lockSeenAt: number | undefined;
+  /** The API server's clock now (epoch ms), when known. */
+  serverNow: number | undefined;
+  /** Whether a watch is open (else renewals may have been missed). */
+  watching: boolean;
+  /** When the last full list was read (local ms). */
+  syncedAt: number;
+  stuckHead: StuckHead | undefined;
+  /** When our create of the lock ran into one our list and watch do not show (local ms). */
+  conflictAt: number | undefined;
+}
+
+/** What to do about it. */
+export interface QueueView {
+  lock: V1Lease | undefined;
+  /** Take the lock now (we are the head and it is free). */
+  take: boolean;
+  /** It looks expired but no watch was open: list again before taking it. */
+  confirm: boolean;
+  /** A lock that only an older helm-lock can have written: label it so that our watch sees it. */
+  adopt: boolean;
+  /** `--lock-queue newest`: a newer job holds the lock. */
+  newerHolder: HolderInfo | undefined;
+  /** Our ticket was removed: rejoin at the back. */
+  gone: boolean;
+  /** The head judged gone: its ticket is to be deleted. */
+  headGone: Ticket | undefined;
+  /** When something may change without an event (local ms). */
+  wakeAt: number;
+  /** Our place (1: next), and who is right ahead. */
+  place: number;
+  ahead: HolderInfo | undefined;
+  stuckHead: StuckHead | undefined;
+  conflictAt: number | undefined;
+}
+
+/** Judges the queue at `s.now`; see the module doc. */
+export function queueView(s: QueueState): QueueView {
+  const { now, lock, serverNow } = s;
+  const live = s.tickets.filter((t) => t.name === s.mine || !isStale(t, serverNow));
+  const order = queueOrder(live);
+  const me = order.find((t) => t.name === s.mine);
+  const index = me ? order.indexOf(me) : 0;
+  const holder = lock?.spec?.holderIdentity;
+  const leaseEnds = lock && holder
+    ? (s.lockSeenAt ?? now) + leaseMs(lock, s.durationSeconds, MAX_LEASE_SECONDS)
+    : -Infinity;
+  const free = !lock || !holder || holder === s.identity || now >= leaseEnds;
+  const newerHolder = me && s.mode === "newest" && lock && holder && holder !== s.identity &&
+      heldByNewer(lock, me)
+    ? holderInfo(lock)
+    : undefined;
+
+  let wakeAt = Infinity;
+  let stuckHead: StuckHead | undefined;
+  let headGone: Ticket | undefined;
+  const head = order[0];
+  if (free && head && head !== me) {
+    stuckHead = s.stuckHead?.name === head.name ? s.stuckHead : { name: head.name, since: now };
+    const goneAt = stuckHead.since + s.durationSeconds * 1000;
+    if (now >= goneAt) headGone = head;
+    else wakeAt = goneAt;
+  }
+  if (!free) wakeAt = leaseEnds;
+  const expired = !!holder && holder !== s.identity && now >= leaseEnds;
+  // A ticket ages out on the server's clock: look again when it would have.
+  for (const t of live) {
+    if (t.writtenAt === undefined || serverNow === undefined || t === me) continue;
+    const at = now + t.writtenAt + TicketTimings.staleMs + TicketTimings.marginMs - serverNow;
+    wakeAt = Math.min(wakeAt, Math.max(at, now + 1_000));
+  }
+  // A lock our create ran into but our watch has not shown within a second: an older one's.
+  const conflictAt = lock ? undefined : s.conflictAt;
+  const adopt = conflictAt !== undefined && now >= conflictAt + 1_000;
+  if (conflictAt !== undefined) wakeAt = Math.min(wakeAt, conflictAt + 1_000);
+  return {
+    lock,
+    adopt,
+    take: free && index === 0 && !!me && conflictAt === undefined,
+    confirm: free && index === 0 && expired && !s.watching && s.syncedAt < leaseEnds,
+    newerHolder,
+    gone: !me && s.mineDeleted,
+    headGone,
+    wakeAt,
+    place: index + 1,
+    ahead: index > 0 ? order[index - 1]?.info : undefined,
+    stuckHead,
+    conflictAt,
+  };
+}
+
+/** What a waiter reports, at once and about every 10 s. */
+export interface WaitProgress {
+  /** The lock's holder; none while the lock is free and a waiter ahead is to take it. */
+  holder?: HolderInfo;
+  /** How long we have waited, in ms. */
+  waitedMs: number;
+  /** How long the holder has held it (by its own clock), when known. */
+  heldForMs?: number;
+  /** Our place in the queue (1: next), and who is right ahead of us. */
+  queue?: { place: number; ahead?: HolderInfo };
+}
+
+/** What a waiter reports of `view` after `waitedMs`; `now` dates the holder's time held. */
+export function waitProgress(view: QueueView, waitedMs: number, now: Date): WaitProgress {
+  const { lock } = view;
+  const holder = lock?.spec?.holderIdentity ? holderInfo(lock) : undefined;
+  const heldForMs = holder?.since ? Math.max(0, now.getTime() - holder.since.getTime()) : undefined;
+  return {
+    waitedMs,
+    ...(holder ? { holder } : {}),
+    ...(heldForMs === undefined ? {} : { heldForMs }),
+    queue: { place: view.place, ...(view.ahead ? { ahead: view.ahead } : {}) },
+  };
+}
