@@ -8,6 +8,7 @@
  */
 import { ensureBinaries } from "../tests/controlplane/binaries.ts";
 import { startControlPlane } from "../tests/controlplane/controlplane.ts";
+import { benchBurst, BURST_HEADER, burstRow } from "./burst.ts";
 import { benchLock } from "./lock.ts";
 import { benchOverhead, BREAKDOWN_HEADER, OVERHEAD_HEADER } from "./overhead.ts";
 
@@ -38,6 +39,11 @@ try {
     ["--wait"],
   );
   for (const r of waits) console.log(r.row);
+  console.log(`\nA burst of jobs on one release (Lease requests by the API server's count):\n`);
+  console.log(BURST_HEADER);
+  for (const n of [20, 40]) {
+    console.log(burstRow(await benchBurst(plane.kubeconfig, [bins.helm3, bins.helm4], n)));
+  }
   console.log(`\nWhere helm lock upgrade's time goes (medians):\n\n${BREAKDOWN_HEADER}`);
   for (const r of rows) console.log(r.breakdown);
 } finally {
