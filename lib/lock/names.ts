@@ -5,7 +5,7 @@
  * | object | name | lives |
  * |---|---|---|
  * | the lock | `helm-lock-<release>` | while a job holds it; deleted on release |
- * | a waiting job's ticket | `helm-lock.ticket.<release>.<random>` | while the job waits |
+ * | a waiting job's ticket | `helm-lock.ticket.<release>-<random>` | while the job waits |
  * | the deploy record (`--lock-order-key`) | `helm-lock.state.<release>` | until the release is uninstalled through helm-lock, or `lock-unlock --force` |
  *
  * Every one carries `app.kubernetes.io/managed-by=helm-lock` and `helm-lock.dev/release=<release>`,
@@ -41,9 +41,13 @@ export function stateName(release: string): string {
   return `helm-lock.state.${release}`;
 }
 
-/** The `generateName` of `release`'s tickets: the API server appends a random suffix. */
+/**
+ * The `generateName` of `release`'s tickets: the API server appends a random suffix. It ends
+ * in `-`: the API server validates a `generateName` as a name whose trailing `-` is masked, so
+ * one ending in `.` is refused (422).
+ */
 export function ticketPrefix(release: string): string {
-  return `helm-lock.ticket.${release}.`;
+  return `helm-lock.ticket.${release}-`;
 }
 
 /** The labels of every helm-lock Lease of `release`. */
