@@ -93,7 +93,7 @@ Deno.test("toYaml() quotes a waiting job's escapes too, and loads back equal", a
   const object = list({
     queue: [{
       place: 1,
-      ticket: "helm-lock.ticket.app.x7k2p",
+      ticket: "helm-lock.ticket.app-x7k2p",
       identity: HOSTILE.holder,
       ciJobUrl: HOSTILE.ciJobUrl,
       since: null,
@@ -112,7 +112,7 @@ Deno.test("queueItems() keeps the queue's places, tickets and the server's judge
   const items = queueItems([
     {
       place: 1,
-      ticket: "helm-lock.ticket.app.aaaaa",
+      ticket: "helm-lock.ticket.app-aaaaa",
       identity: "a",
       since: "2026-05-04T09:08:00Z",
       ageSeconds: 5,
@@ -120,7 +120,7 @@ Deno.test("queueItems() keeps the queue's places, tickets and the server's judge
     },
     {
       place: 2,
-      ticket: "helm-lock.ticket.app.bbbbb",
+      ticket: "helm-lock.ticket.app-bbbbb",
       identity: "b",
       ciJobUrl: "https://ci/2",
       user: "bob",
@@ -130,7 +130,7 @@ Deno.test("queueItems() keeps the queue's places, tickets and the server's judge
     // A waiter's clock ahead of ours.
     {
       place: 3,
-      ticket: "helm-lock.ticket.app.ccccc",
+      ticket: "helm-lock.ticket.app-ccccc",
       identity: "c",
       since: "2026-05-04T09:11:00Z",
       looksDead: false,
@@ -139,7 +139,7 @@ Deno.test("queueItems() keeps the queue's places, tickets and the server's judge
   assert.deepEqual(items, [
     {
       place: 1,
-      ticket: "helm-lock.ticket.app.aaaaa",
+      ticket: "helm-lock.ticket.app-aaaaa",
       identity: "a",
       ciJobUrl: null,
       since: "2026-05-04T09:08:00Z",
@@ -148,7 +148,7 @@ Deno.test("queueItems() keeps the queue's places, tickets and the server's judge
     },
     {
       place: 2,
-      ticket: "helm-lock.ticket.app.bbbbb",
+      ticket: "helm-lock.ticket.app-bbbbb",
       identity: "b",
       ciJobUrl: "https://ci/2",
       since: null,
@@ -157,7 +157,7 @@ Deno.test("queueItems() keeps the queue's places, tickets and the server's judge
     },
     {
       place: 3,
-      ticket: "helm-lock.ticket.app.ccccc",
+      ticket: "helm-lock.ticket.app-ccccc",
       identity: "c",
       ciJobUrl: null,
       since: "2026-05-04T09:11:00Z",
@@ -176,7 +176,7 @@ Deno.test("lockList() carries each release's queue, and a release with only a qu
     state: "none",
     queue: [{
       place: 1,
-      ticket: "helm-lock.ticket.app.aaaaa",
+      ticket: "helm-lock.ticket.app-aaaaa",
       identity: "a",
       since: "2026-05-04T09:09:00Z",
       looksDead: false,
@@ -188,7 +188,7 @@ Deno.test("lockList() carries each release's queue, and a release with only a qu
   assert.equal(item?.held, false);
   assert.equal(item?.holder, null);
   assert.deepEqual(item?.queue.map((q) => [q.place, q.ticket, q.ageSeconds]), [
-    [1, "helm-lock.ticket.app.aaaaa", 60],
+    [1, "helm-lock.ticket.app-aaaaa", 60],
   ]);
 });
 

@@ -226,6 +226,11 @@ export class FakeApi implements LeaseApi {
 
   create(body: V1Lease): Promise<V1Lease> {
     return this.#try("create", () => {
+      const prefix = body.metadata?.generateName;
+      // As the API server validates it: a DNS subdomain once a trailing "-" is masked.
+      if (prefix !== undefined && !DNS_SUBDOMAIN.test(prefix.replace(/-$/, "a"))) {
+        throw status(422, `metadata.generateName: Invalid value: "${prefix}"`);
+      }
       const name = body.metadata?.name ??
         `${body.metadata?.generateName ?? ""}${(++this.#generated).toString(36).padStart(5, "0")}`;
       if (this.leases.has(name)) throw status(409, "AlreadyExists");
@@ -297,6 +302,9 @@ export class FakeApi implements LeaseApi {
     return this.#watchers.size;
   }
 }
+
+const DNS_SUBDOMAIN =
+  /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function matches(selector: string, lease: V1Lease): boolean {
   const [key = "", value] = selector.split("=");
