@@ -10,6 +10,7 @@ import { load } from "js-yaml";
 import {
   API_VERSION,
   type LockList,
+  lockList,
   printObject,
   queueItems,
   toYaml,
@@ -45,6 +46,7 @@ function list(fields: Partial<LockList["items"][number]>): LockList {
       ageSeconds: 95,
       renewTime: "2026-05-04T09:13:36.000Z",
       leaseDurationSeconds: 15,
+      queue: [],
       ...fields,
     }],
   };
@@ -87,52 +89,107 @@ Deno.test("printObject() prints -o json as one printable line and -o yaml as a b
   assert.deepEqual(load(seen[1]!.slice(6)), object);
 });
 
-Deno.test("queueItems() numbers the queue and shows a job whose ticket outlived its renewal", () => {
+Deno.test("toYaml() quotes a waiting job's escapes too, and loads back equal", async () => {
+  const object = list({
+    queue: [{
+      place: 1,
+      ticket: "helm-lock.ticket.app-x7k2p",
+      identity: HOSTILE.holder,
+      ciJobUrl: HOSTILE.ciJobUrl,
+      since: null,
+      ageSeconds: null,
+      looksDead: false,
+    }],
+  });
+  const yaml = await toYaml(object);
+  assert.doesNotMatch(yaml, UNSAFE_EXCEPT_NEWLINE);
+  assert.deepEqual(load(yaml), object);
+  assert.match(yaml, /^ {8}identity: "ghost\\u001b/m);
+});
+
+Deno.test("queueItems() keeps the queue's places, tickets and the server's judgement of dead jobs", () => {
   const now = Date.parse("2026-05-04T09:10:00Z");
   const items = queueItems([
     {
+      place: 1,
+      ticket: "helm-lock.ticket.app-aaaaa",
       identity: "a",
       since: "2026-05-04T09:08:00Z",
-      renewTime: "2026-05-04T09:09:30Z",
-      leaseDurationSeconds: 60,
+      ageSeconds: 5,
+      looksDead: false,
     },
     {
+      place: 2,
+      ticket: "helm-lock.ticket.app-bbbbb",
       identity: "b",
       ciJobUrl: "https://ci/2",
-      renewTime: "2026-05-04T09:08:59Z",
-      leaseDurationSeconds: 60,
+      user: "bob",
+      ageSeconds: 75,
+      looksDead: true,
     },
-    // Exactly its duration old: not yet.
-    { identity: "c", renewTime: "2026-05-04T09:09:00Z", leaseDurationSeconds: 60 },
-    // Nothing to judge by: alive.
-    { identity: "d", leaseDurationSeconds: 60 },
-    { identity: "e", renewTime: "2026-05-04T09:00:00Z" },
     // A waiter's clock ahead of ours.
     {
-      identity: "f",
+      place: 3,
+      ticket: "helm-lock.ticket.app-ccccc",
+      identity: "c",
       since: "2026-05-04T09:11:00Z",
-      renewTime: "2026-05-04T09:11:00Z",
-      leaseDurationSeconds: 60,
+      looksDead: false,
     },
   ], now);
-  assert.deepEqual(items.map((q) => [q.place, q.identity, q.looksDead]), [
-    [1, "a", false],
-    [2, "b", true],
-    [3, "c", false],
-    [4, "d", false],
-    [5, "e", false],
-    [6, "f", false],
+  assert.deepEqual(items, [
+    {
+      place: 1,
+      ticket: "helm-lock.ticket.app-aaaaa",
+      identity: "a",
+      ciJobUrl: null,
+      since: "2026-05-04T09:08:00Z",
+      ageSeconds: 120,
+      looksDead: false,
+    },
+    {
+      place: 2,
+      ticket: "helm-lock.ticket.app-bbbbb",
+      identity: "b",
+      ciJobUrl: "https://ci/2",
+      since: null,
+      ageSeconds: null,
+      looksDead: true,
+    },
+    {
+      place: 3,
+      ticket: "helm-lock.ticket.app-ccccc",
+      identity: "c",
+      ciJobUrl: null,
+      since: "2026-05-04T09:11:00Z",
+      ageSeconds: 0,
+      looksDead: false,
+    },
   ]);
-  assert.deepEqual(items[0], {
-    place: 1,
-    identity: "a",
-    ciJobUrl: null,
-    since: "2026-05-04T09:08:00Z",
-    ageSeconds: 120,
-    looksDead: false,
-  });
-  assert.equal(items[1]!.ciJobUrl, "https://ci/2");
-  assert.equal(items[5]!.ageSeconds, 0);
+});
+
+Deno.test("lockList() carries each release's queue, and a release with only a queue shows no holder", () => {
+  const now = Date.parse("2026-05-04T09:10:00Z");
+  const out = lockList([{
+    namespace: "prod",
+    release: "app",
+    lease: "helm-lock-app",
+    state: "none",
+    queue: [{
+      place: 1,
+      ticket: "helm-lock.ticket.app-aaaaa",
+      identity: "a",
+      since: "2026-05-04T09:09:00Z",
+      looksDead: false,
+    }],
+  }], now);
+  const [item] = out.items;
+  assert.equal(out.items.length, 1);
+  assert.deepEqual(item?.metadata, { name: "app", namespace: "prod" });
+  assert.equal(item?.held, false);
+  assert.equal(item?.holder, null);
+  assert.deepEqual(item?.queue.map((q) => [q.place, q.ticket, q.ageSeconds]), [
+    [1, "helm-lock.ticket.app-aaaaa", 60],
+  ]);
 });
 
 Deno.test("docs/output.md's YAML example is its LockList JSON example, as toYaml() writes it", async () => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation, lockAnnotations } from "../../lib/lock/identity.ts";
-import { acquireLock } from "../../lib/lock/lock.ts";
+import { takeLock as acquireLock } from "../../lib/lock/take.ts";
 import {
   adminKubeConfig,
   adminKubeconfig,

@@ -105,6 +105,10 @@ export class FakeApi implements LeaseApi {
   down = false;
   /** While set, every request of these operations fails with this (or hangs, for "hang"). */
   readonly failing = new Map<string, Error | "hang">();
+  /** Errors the next requests of an operation fail with, in order (then they are served). */
+  readonly failures: Record<string, Error[]> = {};
+  /** Delete preconditions received, in order. */
+  readonly deletes: { name: string; uid: string; resourceVersion: string }[] = [];
   /** Watches fail to open while true (a Role without `watch`). */
   noWatch = false;
   /** The server's clock is this far ahead of the client's (ms). */
@@ -115,6 +119,7 @@ export class FakeApi implements LeaseApi {
   #generated = 0;
   readonly #history: LeaseEvent[] = [];
   readonly #watchers = new Set<Watcher>();
+  #stalled: PromiseWithResolvers<void> | undefined;
 
   constructor(clock: FakeClock) {
     this.#clock = clock;
@@ -171,17 +176,35 @@ export class FakeApi implements LeaseApi {
     return this.#clone(written);
   }
 
+  /**
+   * Stops answering, like a SIGSTOPped API server: requests received meanwhile are served, in
+   * order, when the returned function is called (their answers arrive late).
+   */
+  stall(): () => void {
+    const stalled = this.#stalled = Promise.withResolvers<void>();
+    return () => {
+      if (this.#stalled === stalled) this.#stalled = undefined;
+      stalled.resolve();
+    };
+  }
+
   #try<T>(op: string, f: () => T): Promise<T> {
     this.calls[op] = (this.calls[op] ?? 0) + 1;
-    const failure = this.failing.get(op);
-    if (failure === "hang") return new Promise(() => {});
-    if (failure) return Promise.reject(failure);
-    if (this.down) return Promise.reject(networkError());
-    try {
-      return Promise.resolve(f());
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    const serve = (): Promise<T> => {
+      const failure = this.failing.get(op);
+      if (failure === "hang") return new Promise(() => {});
+      const next = this.failures[op]?.shift();
+      if (next) return Promise.reject(next);
+      if (failure) return Promise.reject(failure);
+      if (this.down) return Promise.reject(networkError());
+      try {
+        return Promise.resolve(f());
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+    const stalled = this.#stalled;
+    return stalled ? stalled.promise.then(serve) : serve();
   }
 
   list(labelSelector: string): Promise<LeaseList> {
@@ -203,6 +226,11 @@ export class FakeApi implements LeaseApi {
 
   create(body: V1Lease): Promise<V1Lease> {
     return this.#try("create", () => {
+      const prefix = body.metadata?.generateName;
+      // As the API server validates it: a DNS subdomain once a trailing "-" is masked.
+      if (prefix !== undefined && !DNS_SUBDOMAIN.test(prefix.replace(/-$/, "a"))) {
+        throw status(422, `metadata.generateName: Invalid value: "${prefix}"`);
+      }
       const name = body.metadata?.name ??
         `${body.metadata?.generateName ?? ""}${(++this.#generated).toString(36).padStart(5, "0")}`;
       if (this.leases.has(name)) throw status(409, "AlreadyExists");
@@ -224,6 +252,7 @@ export class FakeApi implements LeaseApi {
 
   delete(name: string, pre: { uid: string; resourceVersion: string }): Promise<void> {
     return this.#try("delete", () => {
+      this.deletes.push({ name, ...pre });
       const old = this.leases.get(name);
       if (!old) throw status(404, "NotFound");
       if (pre.uid !== old.metadata?.uid || pre.resourceVersion !== old.metadata?.resourceVersion) {
@@ -273,6 +302,9 @@ export class FakeApi implements LeaseApi {
     return this.#watchers.size;
   }
 }
+
+const DNS_SUBDOMAIN =
+  /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function matches(selector: string, lease: V1Lease): boolean {
   const [key = "", value] = selector.split("=");

@@ -1,17 +1,16 @@
 // deno-lint-ignore-file no-console
 /**
- * For tests/helm/watchdog_test.ts: starts the helm guard (`$TEST_GUARD_KIND`: xargs or
- * process) and `$HELM_BIN <args>` through
- * helmSpawn, prints helm's pid, then waits for a line on stdin (or to be killed), closes
- * the guard and waits for helm.
+ * For tests/helm/watchdog_test.ts: starts the helm watchdog (`guardHelm()`) and
+ * `$HELM_BIN <args>` through helmSpawn, prints helm's pid, then waits for a line on stdin (or
+ * to be killed), waits for helm and disposes of the watchdog.
  *
  * @module
  */
-import { guardHelm, type GuardKind, helmSpawn } from "../../lib/helm/exec.ts";
+import { guardHelm, helmSpawn } from "../../lib/helm/exec.ts";
 
-const guard = guardHelm(Deno.env.get("TEST_GUARD_KIND") as GuardKind);
+const guard = guardHelm();
 const helm = helmSpawn(Deno.args);
 console.log(JSON.stringify({ helm: helm.pid }));
 await Deno.stdin.readable.getReader().read();
 await helm.status;
-await guard.close();
+await guard[Symbol.asyncDispose]();

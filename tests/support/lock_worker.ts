@@ -9,20 +9,23 @@
  * `{"event":"ready"}`, `{"event":"acquired","t":…,"waitedMs":…,"requests":…}` (requests
  * sent while acquiring), `{"event":"releasing","t":…}`, `{"event":"released","t":…}`,
  * `{"event":"lost","t":…,"code":4,"message":"…"}`, `{"event":"progress",…}`,
- * `{"event":"error","code":3,"message":"…"}` (then exit code 10 + code). With `queue`, the
- * lock is taken through the deploy queue and `requests` counts the queue's requests too.
+ * `{"event":"error","code":3,"message":"…"}` (then exit code 10 + code). A worker that joins
+ * the queue prints `{"event":"queued","t":…,"ticket":"…"}`; `{"event":"placed","t":…}` says
+ * it has its place (a ticket, or the lock itself when it found the queue empty).
+ *
+ * The lock is taken by `takeLock()` (lib/lock/take.ts), as helm-lock takes it: always through
+ * the queue, which a job finding it empty skips.
  *
  * @module
  */
 
-import { resolveConnection } from "../../lib/kube/connection.ts";
+import { connect } from "../../lib/kube/connection.ts";
 import { kubeClient } from "../../lib/kube/rest.ts";
 import { HelmLockError } from "../../lib/errors.ts";
+import { kubeLeaseApi, type LeaseApi } from "../../lib/lock/api.ts";
 import { holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
-import { countingApi, kubeLeaseApi } from "../../lib/lock/lease_api.ts";
-import { acquireLock, type LockOptions } from "../../lib/lock/lock.ts";
-import { acquireInOrder, type QueueMode } from "../../lib/lock/queue.ts";
-import { kubeQueueApi } from "../../lib/lock/queue_api.ts";
+import { takeLock } from "../../lib/lock/take.ts";
+import type { QueueMode } from "../../lib/lock/tickets.ts";
 
 /** What a worker does. */
 export interface WorkerConfig {
@@ -43,8 +46,9 @@ export interface WorkerConfig {
   rounds?: number;
   /** Pause between rounds, so that a waiting process gets the lock first. */
   pauseMs?: number;
-  /** Take the lock through the deploy queue (lib/lock/queue.ts) in this mode. */
+  /** `--lock-queue`: the queue's mode. @default {"fifo"} */
   queue?: QueueMode;
+  /** `--lock-order-key`: ordered by it, and refused when older than the last recorded deploy. */
   orderKey?: number;
   /** Wait for a line on stdin before each round (the first after `ready`). */
   gate?: boolean;
@@ -59,25 +63,32 @@ const now = () => performance.timeOrigin + performance.now();
 const emit = (event: Record<string, unknown>) => console.log(JSON.stringify(event));
 
 const config: WorkerConfig = JSON.parse(Deno.args[0] ?? "{}");
-const client = kubeClient(resolveConnection({ kubeconfig: config.kubeconfig }, {}));
-const counter = countingApi(
-  kubeLeaseApi(client, config.namespace, `helm-lock-${config.release}`),
-);
-const queueCounter = countingApi(kubeQueueApi(client, config.namespace));
-const requests = () => counter.count() + queueCounter.count();
+const client = kubeClient(connect({ kubeconfig: config.kubeconfig }, {}));
+const leases = kubeLeaseApi(client, config.namespace);
+let sent = 0;
+/** The Lease API, counting the requests sent through it. */
+const api: LeaseApi = {
+  list: (selector) => (sent++, leases.list(selector)),
+  get: (name) => (sent++, leases.get(name)),
+  create: (body) => (sent++, leases.create(body)),
+  replace: (body) => (sent++, leases.replace(body)),
+  delete: (name, pre) => (sent++, leases.delete(name, pre)),
+  watch: (selector, rv, onEvent, signal) => (sent++, leases.watch(selector, rv, onEvent, signal)),
+};
+const requests = () => sent;
 const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
 const ctrlC = new AbortController();
 Deno.addSignalListener("SIGTERM", () => ctrlC.abort(new Error("SIGTERM")));
 
 // A gated worker starts waiting on a signal: have the client's code loaded and run once by then.
-if (config.gate) await kubeQueueApi(client, config.namespace).get("warm-up").catch(() => {});
+if (config.gate) await leases.get("warm-up").catch(() => {});
 emit({ event: "ready", pid: Deno.pid });
 try {
   for (let round = 0; round < (config.rounds ?? 1); round++) {
     if (config.gate) await lines.read();
     const startedWaiting = now();
     const countBefore = requests();
-    const options: LockOptions = {
+    const lock = await takeLock({
       client,
       namespace: config.namespace,
       release: config.release,
@@ -87,27 +98,25 @@ try {
         env: { ...Deno.env.toObject(), ...config.env },
       }),
       timeoutMs: config.timeoutMs,
-      api: counter.api,
+      api,
       signal: ctrlC.signal,
+      order: {
+        mode: config.queue ?? "fifo",
+        ...(config.orderKey === undefined ? {} : { key: config.orderKey, scope: "order-key" }),
+      },
+      refuseOutdated: config.orderKey !== undefined,
       onProgress: (p) =>
         emit({ event: "progress", t: now(), requests: requests() - countBefore, ...p }),
+      onQueued: (ticket) => {
+        emit({ event: "queued", t: now(), ticket });
+        emit({ event: "placed", t: now(), ticket });
+      },
+      warn: (line) => console.error(`lock_worker: ${line}`),
       ...(config.leaseDurationSeconds ? { leaseDurationSeconds: config.leaseDurationSeconds } : {}),
-    };
-    const lock = config.queue
-      ? await acquireInOrder({
-        ...options,
-        mode: config.queue,
-        queueApi: queueCounter.api,
-        onQueued: (ticket) => {
-          emit({ event: "queued", t: now(), ticket });
-          emit({ event: "placed", t: now(), ticket });
-        },
-        ...(config.orderKey === undefined ? {} : { orderKey: config.orderKey }),
-      })
-      : await acquireLock(options);
+    });
     const acquiredAt = now();
     // Found the queue empty: the lock, taken at once, is its place.
-    if (config.queue && !("ticket" in lock && lock.ticket)) {
+    if (!lock.queued) {
       emit({ event: "placed", t: acquiredAt });
     }
     emit({
