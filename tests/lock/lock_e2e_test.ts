@@ -194,7 +194,7 @@ Deno.test("acquireLock() reports a user without Lease rights clearly and writes 
     assert.equal(err.code, ExitCode.Forbidden);
     assert.match(
       err.message,
-      /^Cannot get leases in namespace "lock-rbac-[^"]+" as user "[^"]*no-leases[^"]*": forbidden$/,
+      /^Cannot list leases in namespace "lock-rbac-[^"]+" as user "[^"]*no-leases[^"]*": forbidden$/,
     );
     return true;
   });
@@ -230,12 +230,11 @@ Deno.test("acquireLock() falls back to polling when RBAC refuses the watch", asy
     rules: [{
       apiGroups: ["coordination.k8s.io"],
       resources: ["leases"],
-      verbs: ["get", "create", "update", "delete"],
+      verbs: ["get", "list", "create", "update", "delete"],
     }],
   });
-  // Without the watch, a waiter cannot tell a release (holder cleared, then deleted) from a
-  // Lease deleted under its holder: the vanished Lease counts as held until it would have
-  // expired (10 s after the waiter first saw it), then the poll or the expiry re-read finds it.
+  // The Role has no "watch": the waiter lists the release's Leases again now and then and sees
+  // the release at its next list (without that fallback it would wait out its 30 s).
   const holder = await lockAs(adminKubeconfig(), namespace, 5_000, 10);
   const waiting = lockAs(kubeconfig, namespace, 30_000);
   await new Promise((r) => setTimeout(r, 1_000));
@@ -244,7 +243,6 @@ Deno.test("acquireLock() falls back to polling when RBAC refuses the watch", asy
   const lock = await waiting;
   const tookMs = Date.now() - releasedAt;
   assert.ok(tookMs < 20_000, `acquired ${tookMs} ms after the release`);
-  assert.ok(tookMs > 5_000, `acquired after ${tookMs} ms: was the watch refused at all?`);
   assert.equal((await leases(namespace).list()).length, 1);
   await lock.release();
 });
