@@ -122,6 +122,7 @@ async function take(
     ? { key: inv.orderKey, scope: "order-key" }
     : pipelineOrder(Deno.env.toObject()) ?? {};
   let lock: QueuedLock;
+  let waitingSaid = false;
   try {
     lock = await takeLock({
       client,
@@ -140,7 +141,9 @@ async function take(
       onProgress: (p) => {
         const line = describeWait(p);
         report.info(`waiting for ${where}: ${line}`);
-        if (p.waitedMs === 0) report.event("Waiting", line);
+        // One Event for the wait (the first line), not one every 10 s.
+        if (!waitingSaid) report.event("Waiting", line);
+        waitingSaid = true;
       },
     });
   } catch (err) {
