@@ -10,6 +10,7 @@ import type { V1Lease } from "@kubernetes/client-node";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { HoldContext } from "./hold.ts";
 import { action, isTransient, within } from "./lease.ts";
+import { isTicketName } from "./names.ts";
 import { renewedTicket, ticketBody, type TicketSpec, TicketTimings } from "./tickets.ts";
 
 /** Our ticket: its Lease as last written, its place, and when it is next written. */
@@ -41,16 +42,40 @@ export class OwnTicket {
     return this.#lease ? this.#renewAt : Infinity;
   }
 
+  /** A ticket cleared by a job without `delete`, to take over rather than make another. */
+  spare(): V1Lease | undefined {
+    const { cache, release } = this.#ctx;
+    return cache.values().find((l) =>
+      !l.spec?.holderIdentity && isTicketName(l.metadata?.name ?? "", release)
+    );
+  }
+
   /**
-   * Creates the ticket (at the back of the queue: its order is the server's).
+   * Creates the ticket (at the back of the queue: its order is the server's), or takes over
+   * `spare`, a ticket cleared by a job whose Role lacks `delete` (`sweeper.ts`): its new
+   * resourceVersion is as much the server's order as a creation's.
    *
-   * @returns The created ticket.
-   * @throws {unknown} the API server's error; the caller decides what is transient.
+   * @returns The ticket as written.
+   * @throws {unknown} the API server's error (409 when another job took the spare first); the
+   *   caller decides what is transient.
    */
-  async create(): Promise<V1Lease> {
+  async create(spare?: V1Lease): Promise<V1Lease> {
     const { api, clock, namespace, release, identity } = this.#ctx;
     const body = ticketBody({ ...this.#spec, namespace, release, identity }, clock.date());
-    const written = await within(this.#ctx, api.create(body));
+    const written = await within(
+      this.#ctx,
+      spare
+        ? api.replace({
+          ...body,
+          metadata: {
+            ...body.metadata,
+            name: spare.metadata?.name ?? "",
+            uid: spare.metadata?.uid ?? "",
+            resourceVersion: spare.metadata?.resourceVersion ?? "",
+          },
+        })
+        : api.create(body),
+    );
     this.#lease = written;
     this.#position = written.metadata?.resourceVersion ?? "";
     this.#ctx.cache.put(written);

@@ -2,8 +2,11 @@
  * Removing what is dead from a release's queue (`take.ts`): tickets the API server has not
  * seen written for their lifetime, a head judged gone, our own strays, and our ticket once we
  * hold the lock. Each delete is guarded by uid and resourceVersion (what changed since is
- * kept), sent once per version and never waited for. Without the `delete` verb this says so
- * once; the tickets then go stale and are skipped.
+ * kept), sent once per version and never waited for.
+ *
+ * Without the `delete` verb (said once) a ticket is cleared instead: its holder emptied, so it
+ * is no ticket any more, and the next job that must wait takes it over (`own_ticket.ts`)
+ * instead of creating another. A release then keeps one spare ticket, not a growing pile.
  *
  * @module
  */
@@ -19,7 +22,8 @@ export class Sweeper {
   readonly #ctx: HoldContext;
   /** Deletes already sent, by name and resourceVersion. */
   readonly #sent = new Set<string>();
-  #noDeleteSaid = false;
+  /** The Role lacks `delete`: clear instead. */
+  #noDelete = false;
 
   constructor(ctx: HoldContext) {
     this.#ctx = ctx;
@@ -31,12 +35,24 @@ export class Sweeper {
     const key = `${name}@${resourceVersion}`;
     if (this.#sent.has(key)) return;
     this.#sent.add(key);
-    within(this.#ctx, this.#ctx.api.delete(name, { uid, resourceVersion })).then(
-      () => this.#ctx.cache.drop(name),
-      (err) => {
-        if (isStatus(err, 403)) this.#warnNoDelete();
-      },
-    );
+    const removed = this.#noDelete
+      ? this.#clear(lease)
+      : within(this.#ctx, this.#ctx.api.delete(name, { uid, resourceVersion })).then(
+        () => this.#ctx.cache.drop(name),
+        (err) => {
+          if (!isStatus(err, 403)) throw err;
+          this.#warnNoDelete();
+          return this.#clear(lease);
+        },
+      );
+    removed.catch(() => {}); // What is not removed goes stale and is skipped.
+  }
+
+  /** Empties a ticket's holder (guarded by its resourceVersion): it is a ticket no more. */
+  async #clear(lease: V1Lease): Promise<void> {
+    const { managedFields: _m, ...metadata } = lease.metadata ?? {};
+    const cleared = { ...lease, metadata, spec: { ...lease.spec, holderIdentity: "" } };
+    this.#ctx.cache.put(await within(this.#ctx, this.#ctx.api.replace(cleared)));
   }
 
   /**
@@ -52,12 +68,12 @@ export class Sweeper {
   }
 
   #warnNoDelete(): void {
-    if (this.#noDeleteSaid) return;
-    this.#noDeleteSaid = true;
+    if (this.#noDelete) return;
+    this.#noDelete = true;
     this.#ctx.warn(
       `the Role of user "${this.#ctx.user}" lacks "delete" on leases in namespace ` +
-        `"${this.#ctx.namespace}": cannot remove tickets of jobs that are gone; grant "delete" ` +
-        `(see the README's RBAC)`,
+        `"${this.#ctx.namespace}": queue tickets are cleared for reuse instead of removed, and ` +
+        `one stays; grant "delete" (see the README's RBAC)`,
     );
   }
 }

@@ -338,11 +338,16 @@ class Taking {
   async #join(): Promise<void> {
     for (;;) {
       this.#o.signal?.throwIfAborted();
+      const spare = this.#mine.spare();
       try {
-        const written = await this.#mine.create();
+        const written = await this.#mine.create(spare);
         this.#o.onQueued?.(written.metadata?.name ?? "");
         return;
       } catch (err) {
+        if (spare && (isStatus(err, 409) || isStatus(err, 404))) {
+          this.#cache.drop(spare.metadata?.name ?? "");
+          continue;
+        }
         if (isStatus(err, 404)) throw this.#noNamespace(err);
         if (!isTransient(err)) throw apiError(err, action(this.#ctx, "create"));
         await this.#backoff(err);

@@ -10,6 +10,7 @@ import {
   createNamespace,
   helmEnv,
   helms,
+  mintUser,
 } from "../support/cluster.ts";
 import { run } from "../support/helm.ts";
 import { LockProcess } from "../support/lock_procs.ts";
@@ -61,6 +62,38 @@ Deno.test("acquireInOrder() lets a waiter SIGKILLed mid-queue delay the next by 
   }
   // The job behind the dead waiter judged it gone and removed its ticket: nothing is left.
   assert.deepEqual(await leaseNames(namespace), []);
+});
+
+Deno.test("a Role without delete: tickets are cleared and reused, one stays, never a growing pile", async () => {
+  const namespace = await createNamespace("queue-nodelete");
+  const kubeconfig = await mintUser({
+    name: "no-delete",
+    namespace,
+    rules: [{
+      apiGroups: ["coordination.k8s.io"],
+      resources: ["leases"],
+      verbs: ["get", "list", "watch", "create", "update"],
+    }],
+  });
+  for (let round = 0; round < 4; round++) {
+    const holder = worker(namespace, { kubeconfig, mode: "hold" });
+    await holder.next("acquired", 20_000);
+    const waiter = worker(namespace, { kubeconfig, holdMs: 100 });
+    await waiter.next("queued", 20_000);
+    await holder.send();
+    const releasing = (await holder.next("releasing", 5_000)).t!;
+    const acquired = (await waiter.next("acquired", 20_000)).t!;
+    // Not after a stale ticket's minute: the cleared ticket is no ticket.
+    assert.ok(acquired - releasing < 3_000, `round ${round}: took ${acquired - releasing} ms`);
+    assert.equal(await holder.close(), 0);
+    assert.equal(await waiter.close(), 0);
+  }
+  const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
+  const left = (await api.listNamespacedLease({ namespace })).items;
+  const tickets = left.filter((l) => l.metadata?.name?.startsWith("helm-lock.ticket."));
+  assert.equal(tickets.length, 1, `one spare ticket: ${left.map((l) => l.metadata?.name)}`);
+  assert.ok(left.every((l) => !l.spec?.holderIdentity), "nothing is held or queued");
+  assert.equal(left.length, 2, "the released lock and one spare ticket");
 });
 
 const FAST = "tests/fixtures/fast";
