@@ -1,9 +1,7 @@
 /**
  * Helm never outlives helm-lock: a tiny watchdog process that sends helm SIGTERM when
  * helm-lock dies without saying goodbye (SIGKILL, the OOM killer, a crash), so Helm (≥ 3.7)
- * cancels and marks the release `failed` rather than running on unlocked. Used where the
- * system lacks `xargs` or `kill` (Windows); elsewhere `kill_at_eof.ts` does the same for
- * less.
+ * cancels and marks the release `failed` rather than running on unlocked.
  *
  * How it notices: its stdin is a pipe whose only writer is helm-lock. helm-lock writes
  * `+<pid>` when it starts a helm and `-<pid>` when that helm has exited; the kernel closes

@@ -394,7 +394,8 @@ class Taking {
           continue;
         }
       }
-      if (now >= nextProgress) {
+      // No line while a lock our watch does not show is being adopted: it would say "free".
+      if (now >= nextProgress && view.conflictAt === undefined) {
         const waited = now - this.#startedAt;
         this.#o.onProgress?.(waitProgress(view, waited, this.#ctx.clock.date()));
         while (nextProgress <= now) nextProgress += PROGRESS_MS;

@@ -3,7 +3,8 @@
  *
  * - The lock: one without a holder goes at once. A held one goes only when its holder no longer
  *   renews it: not written for its lease duration by the API server's own clock (its `Date`
- *   header against the Lease's `managedFields` times), watched for at most two minutes. With
+ *   header against the Lease's `managedFields` times), watched for at most its lease duration
+ *   (a lease over an hour, helm-lock's longest, is refused: another party wrote it). With
  *   `--force` it goes at once, even from a live holder, which stops its helm (exit 4).
  * - The queue: tickets that look dead (not written for a minute, by the server's clock); all of
  *   them with `--force`. Tickets of older helm-locks (`helm-lock.ticket-<n>.<release>`) too.
