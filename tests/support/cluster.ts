@@ -7,7 +7,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { join } from "node:path";
 import { issueClientCert } from "../controlplane/pki.ts";
-import { resolveConnection } from "../../lib/kube/connection.ts";
+import { connect } from "../../lib/kube/connection.ts";
 import { type KubeClient, kubeClient } from "../../lib/kube/rest.ts";
 
 function requireEnv(name: string): string {
@@ -32,7 +32,7 @@ export function adminKubeConfig(): k8s.KubeConfig {
 
 /** A client of helm-lock's own HTTP layer for `kubeconfig` (default: the admin's). */
 export function kubeClientFor(kubeconfig: string = adminKubeconfig()): KubeClient {
-  return kubeClient(resolveConnection({ kubeconfig }, {}));
+  return kubeClient(connect({ kubeconfig }, {}));
 }
 
 /** A real helm binary every end-to-end case runs with. */
