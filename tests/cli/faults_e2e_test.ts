@@ -10,7 +10,7 @@ import { helms } from "../support/cluster.ts";
 import { childPids, DENO_RUN, LockProcess as HelmLockProcess } from "../support/cli.ts";
 import { releaseStatus, waitFor, waitForStatus } from "../support/helm.ts";
 import { LockProcess as LockWorker } from "../support/lock_procs.ts";
-import { holdTimings } from "../../lib/lock/context.ts";
+import { holdTimings } from "../../lib/lock/lease.ts";
 import { ExitCode } from "../../lib/errors.ts";
 import {
   deleteFaultLease,

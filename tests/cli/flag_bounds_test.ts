@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { parseArgs } from "../../lib/cli/args.ts";
-import { resolveConnection } from "../../lib/kube/connection.ts";
+import { connect } from "../../lib/kube/connection.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { join } from "node:path";
 
@@ -96,13 +96,13 @@ function kubeconfig(namespace?: string): string {
   return path;
 }
 
-Deno.test("resolveConnection() refuses a namespace name no namespace can have, naming its source", () => {
+Deno.test("connect() refuses a namespace name no namespace can have, naming its source", () => {
   const config = kubeconfig();
   const NO_SA = "/nonexistent";
   for (const ok of ["a", "prod", "team-a-1", "0", "a".repeat(63)]) {
-    assert.equal(resolveConnection({ kubeconfig: config, namespace: ok }, {}, NO_SA).namespace, ok);
+    assert.equal(connect({ kubeconfig: config, namespace: ok }, {}, NO_SA).namespace, ok);
   }
-  const cases: Array<[Parameters<typeof resolveConnection>[0], Record<string, string>, RegExp]> = [
+  const cases: Array<[Parameters<typeof connect>[0], Record<string, string>, RegExp]> = [
     [
       { kubeconfig: config, namespace: "Prod" },
       {},
@@ -121,7 +121,7 @@ Deno.test("resolveConnection() refuses a namespace name no namespace can have, n
     [{ kubeconfig: kubeconfig("x/y") }, {}, /"x\/y" \(from the context\)/],
   ];
   for (const [flags, env, message] of cases) {
-    assert.throws(() => resolveConnection(flags, env, NO_SA), (e) => {
+    assert.throws(() => connect(flags, env, NO_SA), (e) => {
       assert.ok(e instanceof HelmLockError);
       assert.equal(e.code, ExitCode.Usage);
       assert.match(e.message, message);

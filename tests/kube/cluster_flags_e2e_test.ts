@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseArgs } from "../../lib/cli/args.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
-import { resolveConnection } from "../../lib/kube/connection.ts";
+import { connect } from "../../lib/kube/connection.ts";
 import { helms } from "../support/cluster.ts";
 import { run } from "../support/helm.ts";
 
@@ -74,8 +74,7 @@ for (const helm of helms) {
       const parsed = parseArgs(["upgrade", "rel", chart, ...flags]);
       assert.equal(parsed.kind, "run");
       if (parsed.kind !== "run") continue;
-      const resolve = () =>
-        resolveConnection(parsed.invocation.cluster, env, join(dir, "no-sa")).namespace;
+      const resolve = () => connect(parsed.invocation.cluster, env, join(dir, "no-sa")).namespace;
       if (helmNamespace !== undefined && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(helmNamespace)) {
         assert.equal(resolve(), helmNamespace, `flags: ${JSON.stringify(flags)}`);
       } else {

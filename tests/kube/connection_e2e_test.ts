@@ -1,36 +1,34 @@
 /** The helm-style connection against the real API server: client certificates, impersonation. */
 import assert from "node:assert/strict";
 import { ExitCode } from "../../lib/errors.ts";
-import { resolveConnection } from "../../lib/kube/connection.ts";
-import { acquireLock } from "../../lib/lock/lock.ts";
+import { connect } from "../../lib/kube/connection.ts";
+import { takeLock } from "../../lib/lock/take.ts";
 import { kubeClient } from "../../lib/kube/rest.ts";
 import { adminKubeConfig, adminKubeconfig, createNamespace } from "../support/cluster.ts";
 
-function lock(conn: ReturnType<typeof resolveConnection>) {
-  return acquireLock({
+function lock(conn: ReturnType<typeof connect>) {
+  return takeLock({
     client: kubeClient(conn),
     namespace: conn.namespace,
     release: "app",
     identity: `test-${crypto.randomUUID()}`,
     annotations: {},
     timeoutMs: 5_000,
-    user: conn.user,
-    server: conn.server,
   });
 }
 
-Deno.test("resolveConnection() connects with the kubeconfig's client certificate", async () => {
+Deno.test("connect() connects with the kubeconfig's client certificate", async () => {
   const namespace = await createNamespace("kube-conn");
-  const conn = resolveConnection({ kubeconfig: adminKubeconfig(), namespace }, {});
+  const conn = connect({ kubeconfig: adminKubeconfig(), namespace }, {});
   assert.equal(conn.namespace, namespace);
   const held = await lock(conn);
   await held.release();
   assert.equal(held.lost.aborted, false);
 });
 
-Deno.test("resolveConnection() impersonates --kube-as-user, and RBAC judges that user", async () => {
+Deno.test("connect() impersonates --kube-as-user, and RBAC judges that user", async () => {
   const namespace = await createNamespace("kube-as");
-  const conn = resolveConnection({ kubeconfig: adminKubeconfig(), namespace }, {
+  const conn = connect({ kubeconfig: adminKubeconfig(), namespace }, {
     HELM_KUBEASUSER: "nobody-in-particular",
   });
   await assert.rejects(lock(conn), {
@@ -41,12 +39,12 @@ Deno.test("resolveConnection() impersonates --kube-as-user, and RBAC judges that
   });
 });
 
-Deno.test("resolveConnection() names the server when nothing listens there", async () => {
+Deno.test("connect() names the server when nothing listens there", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close(); // A port that was free a moment ago: nothing listens there now.
   const server = `https://127.0.0.1:${port}`;
-  const conn = resolveConnection({ kubeconfig: adminKubeconfig(), kubeApiserver: server }, {});
+  const conn = connect({ kubeconfig: adminKubeconfig(), kubeApiserver: server }, {});
   await assert.rejects(lock(conn), {
     name: "HelmLockError",
     code: ExitCode.Unreachable,
@@ -55,8 +53,8 @@ Deno.test("resolveConnection() names the server when nothing listens there", asy
   });
 });
 
-Deno.test("resolveConnection() names the server whose certificate does not match", async () => {
-  const conn = resolveConnection({
+Deno.test("connect() names the server whose certificate does not match", async () => {
+  const conn = connect({
     kubeconfig: adminKubeconfig(),
     kubeTlsServerName: "not-the-api-server.example",
   }, {});
@@ -69,9 +67,9 @@ Deno.test("resolveConnection() names the server whose certificate does not match
   });
 });
 
-Deno.test("resolveConnection() skips verification with HELM_KUBEINSECURE_SKIP_TLS_VERIFY", async () => {
+Deno.test("connect() skips verification with HELM_KUBEINSECURE_SKIP_TLS_VERIFY", async () => {
   const namespace = await createNamespace("kube-insecure");
-  const conn = resolveConnection(
+  const conn = connect(
     { kubeconfig: adminKubeconfig(), kubeTlsServerName: "not-the-api-server.example", namespace },
     { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "true" },
   );
@@ -80,7 +78,7 @@ Deno.test("resolveConnection() skips verification with HELM_KUBEINSECURE_SKIP_TL
   assert.equal(conn.cluster.skipTLSVerify, true);
 });
 
-Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify under helm's false", async () => {
+Deno.test("connect() keeps the kubeconfig's insecure-skip-tls-verify under helm's false", async () => {
   // As a plugin, helm exports HELM_KUBEINSECURE_SKIP_TLS_VERIFY=false by default; a
   // kubeconfig that skips verification (and has no CA) must still connect.
   const namespace = await createNamespace("kube-insecure-cfg");
@@ -93,7 +91,7 @@ Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify u
   const path = await Deno.makeTempFile({ prefix: "helm-lock-insecure-", suffix: ".json" });
   try {
     await Deno.writeTextFile(path, JSON.stringify(config));
-    const conn = resolveConnection(
+    const conn = connect(
       { kubeconfig: path, namespace },
       { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
     );

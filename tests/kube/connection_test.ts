@@ -4,7 +4,7 @@ import { ApiException } from "@kubernetes/client-node";
 import { Authenticator } from "../../lib/kube/auth.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { apiError } from "../../lib/kube/api_error.ts";
-import { type KubeConnection, resolveConnection } from "../../lib/kube/connection.ts";
+import { connect, type KubeConnection } from "../../lib/kube/connection.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "helm-lock-kube-test-" });
 const NO_SA = join(dir, "no-service-account");
@@ -64,8 +64,8 @@ async function headers(conn: KubeConnection): Promise<Record<string, string>> {
   return Object.fromEntries(await headerLines(conn));
 }
 
-Deno.test("resolveConnection() reads --kubeconfig and its current context", () => {
-  const conn = resolveConnection({ kubeconfig: main }, {}, NO_SA);
+Deno.test("connect() reads --kubeconfig and its current context", () => {
+  const conn = connect({ kubeconfig: main }, {}, NO_SA);
   assert.equal(conn.server, "https://dev.example:6443");
   assert.equal(conn.namespace, "team-a");
   assert.equal(conn.user, "alice");
@@ -73,42 +73,95 @@ Deno.test("resolveConnection() reads --kubeconfig and its current context", () =
   assert.equal(conn.cluster.caFile, join(dir, "ca.crt"));
 });
 
-Deno.test("resolveConnection() merges the KUBECONFIG list, the first file winning", () => {
+Deno.test("connect() reads a kubeconfig in YAML as kubectl writes it (CRLF and BOM too)", () => {
+  const yaml = `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t
+    server: https://127.0.0.1:6443
+  name: kind-kind
+contexts:
+- context:
+    cluster: kind-kind
+    namespace: ci
+    user: eks
+  name: kind-kind
+current-context: kind-kind
+kind: Config
+preferences: {}
+users:
+- name: eks
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      args:
+      - --region
+      - eu-west-1
+      command: aws
+      env:
+      - name: AWS_PROFILE
+        value: ci
+      interactiveMode: IfAvailable
+`;
+  const texts: Array<[string, string]> = [
+    ["lf", yaml],
+    ["crlf", yaml.replaceAll("\n", "\r\n")],
+    ["bom", `\uFEFF${yaml}`],
+  ];
+  for (const [name, text] of texts) {
+    const path = join(dir, `kubectl-${name}.yaml`);
+    Deno.writeTextFileSync(path, text);
+    const conn = connect({ kubeconfig: path }, {}, NO_SA);
+    assert.equal(conn.server, "https://127.0.0.1:6443", name);
+    assert.equal(conn.namespace, "ci", name);
+    assert.equal(conn.cluster.caData, "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t", name);
+    assert.deepEqual(conn.auth.exec, {
+      apiVersion: "client.authentication.k8s.io/v1beta1",
+      command: "aws",
+      args: ["--region", "eu-west-1"],
+      env: [{ name: "AWS_PROFILE", value: "ci" }],
+      interactiveMode: "IfAvailable",
+      provideClusterInfo: false,
+    }, name);
+  }
+});
+
+Deno.test("connect() merges the KUBECONFIG list, the first file winning", () => {
   const env = { KUBECONFIG: [join(dir, "missing.yaml"), second, main].join(":") };
-  const conn = resolveConnection({}, env, NO_SA);
+  const conn = connect({}, env, NO_SA);
   assert.equal(conn.server, "https://stage.example:6443", "current-context from the first file");
-  const dev = resolveConnection({ kubeContext: "dev" }, env, NO_SA);
+  const dev = connect({ kubeContext: "dev" }, env, NO_SA);
   assert.equal(dev.server, "https://shadow.example:6443", "context dev from the first file");
   assert.equal(dev.user, "mallory");
-  const prod = resolveConnection({ kubeContext: "prod" }, env, NO_SA);
+  const prod = connect({ kubeContext: "prod" }, env, NO_SA);
   assert.equal(prod.server, "https://prod.example:6443", "contexts only in later files count");
 });
 
-Deno.test("resolveConnection() prefers --kubeconfig over KUBECONFIG and finds ~/.kube/config", () => {
+Deno.test("connect() prefers --kubeconfig over KUBECONFIG and finds ~/.kube/config", () => {
   assert.equal(
-    resolveConnection({ kubeconfig: main }, { KUBECONFIG: second }, NO_SA).server,
+    connect({ kubeconfig: main }, { KUBECONFIG: second }, NO_SA).server,
     "https://dev.example:6443",
   );
   const home = join(dir, "home");
   Deno.mkdirSync(join(home, ".kube"), { recursive: true });
   Deno.copyFileSync(second, join(home, ".kube", "config"));
-  assert.equal(resolveConnection({}, { HOME: home }, NO_SA).server, "https://stage.example:6443");
+  assert.equal(connect({}, { HOME: home }, NO_SA).server, "https://stage.example:6443");
 });
 
-Deno.test("resolveConnection() takes the context from --kube-context, else HELM_KUBECONTEXT", () => {
+Deno.test("connect() takes the context from --kube-context, else HELM_KUBECONTEXT", () => {
   assert.equal(
-    resolveConnection({ kubeconfig: main }, { HELM_KUBECONTEXT: "prod" }, NO_SA).server,
+    connect({ kubeconfig: main }, { HELM_KUBECONTEXT: "prod" }, NO_SA).server,
     "https://prod.example:6443",
   );
   assert.equal(
-    resolveConnection({ kubeconfig: main, kubeContext: "dev" }, { HELM_KUBECONTEXT: "prod" }, NO_SA)
+    connect({ kubeconfig: main, kubeContext: "dev" }, { HELM_KUBECONTEXT: "prod" }, NO_SA)
       .server,
     "https://dev.example:6443",
   );
 });
 
-Deno.test("resolveConnection() rejects an unknown context naming the known ones", () => {
-  assert.throws(() => resolveConnection({ kubeconfig: main, kubeContext: "qa" }, {}, NO_SA), {
+Deno.test("connect() rejects an unknown context naming the known ones", () => {
+  assert.throws(() => connect({ kubeconfig: main, kubeContext: "qa" }, {}, NO_SA), {
     name: "HelmLockError",
     code: ExitCode.Unreachable,
     message:
@@ -116,24 +169,24 @@ Deno.test("resolveConnection() rejects an unknown context naming the known ones"
   });
 });
 
-Deno.test("resolveConnection() takes the namespace from the flag, HELM_NAMESPACE, the context, or default", () => {
+Deno.test("connect() takes the namespace from the flag, HELM_NAMESPACE, the context, or default", () => {
   const env = { HELM_NAMESPACE: "from-env" };
   assert.equal(
-    resolveConnection({ kubeconfig: main, namespace: "flag" }, env, NO_SA).namespace,
+    connect({ kubeconfig: main, namespace: "flag" }, env, NO_SA).namespace,
     "flag",
   );
-  assert.equal(resolveConnection({ kubeconfig: main }, env, NO_SA).namespace, "from-env");
-  assert.equal(resolveConnection({ kubeconfig: main }, {}, NO_SA).namespace, "team-a");
+  assert.equal(connect({ kubeconfig: main }, env, NO_SA).namespace, "from-env");
+  assert.equal(connect({ kubeconfig: main }, {}, NO_SA).namespace, "team-a");
   assert.equal(
-    resolveConnection({ kubeconfig: main, kubeContext: "prod" }, {}, NO_SA).namespace,
+    connect({ kubeconfig: main, kubeContext: "prod" }, {}, NO_SA).namespace,
     "default",
   );
 });
 
-Deno.test("resolveConnection() applies the HELM_KUBE* overrides", async () => {
+Deno.test("connect() applies the HELM_KUBE* overrides", async () => {
   const caFile = join(dir, "override-ca.pem");
   await Deno.writeTextFile(caFile, "");
-  const conn = resolveConnection({ kubeconfig: main }, {
+  const conn = connect({ kubeconfig: main }, {
     HELM_KUBEAPISERVER: "https://override.example:443",
     HELM_KUBETOKEN: "s3cret",
     HELM_KUBECAFILE: caFile,
@@ -152,8 +205,8 @@ Deno.test("resolveConnection() applies the HELM_KUBE* overrides", async () => {
   assert.equal(h["Impersonate-Group"], "release-managers");
 });
 
-Deno.test("resolveConnection() lets flags win over HELM_KUBE* variables", () => {
-  const conn = resolveConnection(
+Deno.test("connect() lets flags win over HELM_KUBE* variables", () => {
+  const conn = connect(
     { kubeconfig: main, kubeApiserver: "https://flag.example", kubeInsecureSkipTlsVerify: true },
     { HELM_KUBEAPISERVER: "https://env.example", HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
     NO_SA,
@@ -164,7 +217,7 @@ Deno.test("resolveConnection() lets flags win over HELM_KUBE* variables", () => 
   assert.equal(cluster?.caFile, undefined, "no CA alongside skipped verification, as client-go");
 });
 
-Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify under helm's false", () => {
+Deno.test("connect() keeps the kubeconfig's insecure-skip-tls-verify under helm's false", () => {
   // As a plugin, helm always exports HELM_KUBEINSECURE_SKIP_TLS_VERIFY, "false" by default;
   // client-go never lets a false override replace the kubeconfig's true.
   const path = join(dir, "insecure.yaml");
@@ -183,14 +236,14 @@ Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify u
     }),
   );
   for (const flags of [{}, { kubeInsecureSkipTlsVerify: false }]) {
-    const conn = resolveConnection(
+    const conn = connect(
       { kubeconfig: path, ...flags },
       { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
       NO_SA,
     );
     assert.equal(conn.cluster.skipTLSVerify, true);
   }
-  const verified = resolveConnection(
+  const verified = connect(
     { kubeconfig: main },
     { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "false" },
     NO_SA,
@@ -203,16 +256,16 @@ Deno.test("resolveConnection() keeps the kubeconfig's insecure-skip-tls-verify u
   );
 });
 
-Deno.test("resolveConnection() reads an unparsable HELM_KUBEINSECURE_SKIP_TLS_VERIFY as unset, like helm", () => {
+Deno.test("connect() reads an unparsable HELM_KUBEINSECURE_SKIP_TLS_VERIFY as unset, like helm", () => {
   for (const value of ["yes", "", "on"]) {
-    const conn = resolveConnection(
+    const conn = connect(
       { kubeconfig: main },
       { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: value },
       NO_SA,
     );
     assert.equal(conn.cluster.skipTLSVerify, false, value);
   }
-  const on = resolveConnection(
+  const on = connect(
     { kubeconfig: main },
     { HELM_KUBEINSECURE_SKIP_TLS_VERIFY: "True" },
     NO_SA,
@@ -220,8 +273,8 @@ Deno.test("resolveConnection() reads an unparsable HELM_KUBEINSECURE_SKIP_TLS_VE
   assert.equal(on.cluster.skipTLSVerify, true);
 });
 
-Deno.test("resolveConnection() hides the credentials of a server URL", () => {
-  const conn = resolveConnection(
+Deno.test("connect() hides the credentials of a server URL", () => {
+  const conn = connect(
     { kubeconfig: main, kubeApiserver: "https://admin:hunter2@flag.example" },
     {},
     NO_SA,
@@ -234,8 +287,8 @@ Deno.test("resolveConnection() hides the credentials of a server URL", () => {
   );
 });
 
-Deno.test("resolveConnection() sends the credentials of a server URL as basic auth, as Go does", async () => {
-  const conn = resolveConnection(
+Deno.test("connect() sends the credentials of a server URL as basic auth, as Go does", async () => {
+  const conn = connect(
     { kubeconfig: main, kubeApiserver: "https://admin:hunter%402@flag.example" },
     {},
     NO_SA,
@@ -252,26 +305,26 @@ Deno.test("resolveConnection() sends the credentials of a server URL as basic au
       "current-context": "x",
     }),
   );
-  const basic = resolveConnection({ kubeconfig: path }, {}, NO_SA);
+  const basic = connect({ kubeconfig: path }, {}, NO_SA);
   assert.equal((await headers(basic))["Authorization"], `Basic ${btoa("admin:hunter@2")}`);
   assert.equal(basic.server, "https://***@c.example:6443");
 });
 
-Deno.test("resolveConnection() impersonates several groups, one header each, as helm reads them", async () => {
+Deno.test("connect() impersonates several groups, one header each, as helm reads them", async () => {
   const groupsOf = async (conn: KubeConnection) =>
     (await headerLines(conn)).filter(([k]) => k === "Impersonate-Group").map(([, v]) => v);
-  const flags = resolveConnection({ kubeconfig: main, kubeAsGroups: ["a", "b,c"] }, {}, NO_SA);
+  const flags = connect({ kubeconfig: main, kubeAsGroups: ["a", "b,c"] }, {}, NO_SA);
   assert.deepEqual(await groupsOf(flags), ["a", "b,c"], "a flag value keeps its comma");
   // helm's envCSV: trimmed of commas and spaces at the ends, split on commas, no other trim.
-  const env = resolveConnection({ kubeconfig: main }, { HELM_KUBEASGROUPS: " a, b," }, NO_SA);
+  const env = connect({ kubeconfig: main }, { HELM_KUBEASGROUPS: " a, b," }, NO_SA);
   assert.deepEqual(await groupsOf(env), ["a", " b"]);
-  const both = resolveConnection({ kubeconfig: main, kubeAsGroups: ["x"] }, {
+  const both = connect({ kubeconfig: main, kubeAsGroups: ["x"] }, {
     HELM_KUBEASGROUPS: "a,b",
   }, NO_SA);
   assert.deepEqual(await groupsOf(both), ["x"], "the flag replaces the variable");
 });
 
-Deno.test("resolveConnection() uses the in-cluster ServiceAccount when there is no kubeconfig", () => {
+Deno.test("connect() uses the in-cluster ServiceAccount when there is no kubeconfig", () => {
   const sa = join(dir, "sa");
   Deno.mkdirSync(sa, { recursive: true });
   const payload = btoa(JSON.stringify({ sub: "system:serviceaccount:ci:deployer" }));
@@ -283,25 +336,25 @@ Deno.test("resolveConnection() uses the in-cluster ServiceAccount when there is 
     KUBERNETES_SERVICE_HOST: "10.0.0.1",
     KUBERNETES_SERVICE_PORT: "443",
   };
-  const conn = resolveConnection({}, env, sa);
+  const conn = connect({}, env, sa);
   assert.equal(conn.server, "https://10.0.0.1:443");
   assert.equal(conn.namespace, "ci");
   assert.equal(conn.user, "system:serviceaccount:ci:deployer");
-  assert.equal(resolveConnection({ namespace: "other" }, env, sa).namespace, "other");
+  assert.equal(connect({ namespace: "other" }, env, sa).namespace, "other");
 });
 
-Deno.test("resolveConnection() explains that no cluster is configured", () => {
-  assert.throws(() => resolveConnection({}, { HOME: join(dir, "empty-home") }, NO_SA), {
+Deno.test("connect() explains that no cluster is configured", () => {
+  assert.throws(() => connect({}, { HOME: join(dir, "empty-home") }, NO_SA), {
     name: "HelmLockError",
     code: ExitCode.Unreachable,
     message: /^Cannot find a Kubernetes cluster: .*set --kubeconfig, KUBECONFIG or --kube-context$/,
   });
-  assert.throws(() => resolveConnection({ kubeconfig: join(dir, "nope") }, {}, NO_SA), {
+  assert.throws(() => connect({ kubeconfig: join(dir, "nope") }, {}, NO_SA), {
     code: ExitCode.Unreachable,
     message: `Cannot read kubeconfig "${join(dir, "nope")}" given by --kubeconfig: no such file`,
   });
   assert.throws(
-    () => resolveConnection({ kubeconfig: main, kubeCaFile: "/nope/ca.pem" }, {}, NO_SA),
+    () => connect({ kubeconfig: main, kubeCaFile: "/nope/ca.pem" }, {}, NO_SA),
     {
       code: ExitCode.Unreachable,
       message: /^Cannot read the CA file "\/nope\/ca.pem" given by --kube-ca-file/,

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { load } from "js-yaml";
 import { ExitCode } from "../../lib/errors.ts";
-import { resolveConnection } from "../../lib/kube/connection.ts";
+import { connect } from "../../lib/kube/connection.ts";
 import { kubeClient } from "../../lib/kube/rest.ts";
-import { acquireLock } from "../../lib/lock/lock.ts";
+import { takeLock } from "../../lib/lock/take.ts";
 import {
   adminKubeConfig,
   adminKubeconfig,
@@ -295,9 +295,9 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
   const kubeconfig = writeKubeconfig("token-file.json", (doc) => {
     doc.users[0]!.user = { tokenFile };
   });
-  const conn = resolveConnection({ kubeconfig, namespace }, {});
-  const holder = await acquireLock({
-    client: kubeClient(resolveConnection({ kubeconfig: adminKubeconfig(), namespace }, {})),
+  const conn = connect({ kubeconfig, namespace }, {});
+  const holder = await takeLock({
+    client: kubeClient(connect({ kubeconfig: adminKubeconfig(), namespace }, {})),
     namespace,
     release: "app",
     identity: "holder",
@@ -305,7 +305,7 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
     timeoutMs: 5_000,
     leaseDurationSeconds: 3,
   });
-  const waiting = acquireLock({
+  const waiting = takeLock({
     client: kubeClient(conn),
     namespace,
     release: "app",
@@ -343,10 +343,10 @@ Deno.test("the in-cluster ServiceAccount (directory injected) with a real token"
     KUBERNETES_SERVICE_HOST: "127.0.0.1",
     KUBERNETES_SERVICE_PORT: serverPort(),
   };
-  const conn = resolveConnection({}, env, sa);
+  const conn = connect({}, env, sa);
   assert.equal(conn.namespace, namespace);
   assert.equal(conn.user, `system:serviceaccount:${namespace}:pod`);
-  const held = await acquireLock({
+  const held = await takeLock({
     client: kubeClient(conn),
     namespace: conn.namespace,
     release: "app",
@@ -377,8 +377,8 @@ Deno.test("several --kube-as-group values reach the API server as several groups
     },
   });
   const lock = (groups: string) =>
-    acquireLock({
-      client: kubeClient(resolveConnection({ kubeconfig: adminKubeconfig(), namespace }, {
+    takeLock({
+      client: kubeClient(connect({ kubeconfig: adminKubeconfig(), namespace }, {
         HELM_KUBEASUSER: "someone",
         HELM_KUBEASGROUPS: groups,
       })),

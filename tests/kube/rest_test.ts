@@ -1,6 +1,6 @@
 /** The native-fetch HTTP layer against a tiny HTTP/1.1 server on loopback. */
 import assert from "node:assert/strict";
-import { resolveConnection } from "../../lib/kube/connection.ts";
+import { connect } from "../../lib/kube/connection.ts";
 import { ApiStatusError, kubeClient } from "../../lib/kube/rest.ts";
 
 type Handler = (path: string, conn: number) => string | undefined;
@@ -58,7 +58,7 @@ function json(status: number, body: unknown, extra = ""): string {
 }
 
 function client(url: string) {
-  return kubeClient(resolveConnection({ kubeApiserver: url, kubeToken: "t" }, {}, "/nonexistent"));
+  return kubeClient(connect({ kubeApiserver: url, kubeToken: "t" }, {}, "/nonexistent"));
 }
 
 Deno.test("kubeClient() request() decodes JSON and maps other answers to ApiStatusError", async () => {

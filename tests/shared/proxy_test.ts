@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { HelmLockError } from "../../lib/errors.ts";
 import { planFence } from "../../lib/fence/plan.ts";
-import { resolveConnection } from "../../lib/kube/connection.ts";
+import { connect } from "../../lib/kube/connection.ts";
 import { kubeClient } from "../../lib/kube/rest.ts";
 import { proxyFromEnvironment } from "../../lib/proxy.ts";
 
@@ -180,7 +180,7 @@ async function lockUsesProxy(server: string, env: Env): Promise<boolean> {
     Object.entries(env).map(([k, v]) => [k, v.replace("PROXY", url)]),
   );
   const client = kubeClient(
-    resolveConnection({ kubeApiserver: server, kubeToken: "t" }, withProxy, "/nonexistent"),
+    connect({ kubeApiserver: server, kubeToken: "t" }, withProxy, "/nonexistent"),
   );
   // The decision is made before the first byte: a proxy would be dialled at once.
   await client.request("GET", "/version", { timeoutMs: 1500 }).catch(() => {});
