@@ -99,13 +99,18 @@ for (const helm of helms) {
 
     const out = await holder.output();
     assert.equal(out.code, ExitCode.LockLost, out.stderr);
-    assert.match(out.stderr, /the Lease was deleted/);
+    // Lost by the deletion, or by the waiter's lock when that is seen first (it took the free
+    // lock at once).
+    assert.match(
+      out.stderr,
+      /Lost the lock on release "app" .*: (the Lease was deleted|it is now held by)/,
+    );
     assert.match(out.stderr, NOTHING_AFTER_CUT);
     const cutAt = holder.lineAt(/cut helm off the API server: the lock was lost/);
     assert.ok(cutAt, out.stderr);
     const deployed = await next.output();
     assert.equal(deployed.code, 0, deployed.stderr);
-    assert.ok(cutAt < next.lineAt(/acquired lock/)!, "the old helm was cut off first");
+    assert.ok(cutAt < next.lineAt(/acquired the lock/)!, "the old helm was cut off first");
     // helm's cancellation could not overwrite anything: the next job's revision stands.
     assert.deepEqual(await history(helm.bin, namespace, env), RECOVERED);
   });
@@ -217,128 +222,33 @@ for (const helm of helms) {
     // The user's cache: client-go keys it by host and port, so the pass-through's port of
     // each run would leave an entry there that no later run can hit.
     const userCache = await Deno.makeTempDir({ prefix: "helm-lock-user-kube-cache-" });
-    // A temp directory of its own, to see what is kept there.
+    // A temp directory of its own, to see what a run leaves there.
     const tmp = await Deno.makeTempDir({ prefix: "helm-lock-cache-test-" });
     const env = await helmEnv({ HELM_BIN: helm.bin, KUBECACHEDIR: userCache, TMPDIR: tmp });
-    for (const tag of ["v1", "v2"]) {
-      const out = await helmLock(
-        ["upgrade", "-i", "app", FAST, "-n", namespace, "--set", `tag=${tag}`, "--debug"],
-        env,
-      );
-      assert.equal(out.code, 0, out.stderr);
-      const runCaches = [...out.stderr.matchAll(/client-go cache is (\S+), removed/g)].map((m) =>
-        m[1]!
-      );
-      assert.ok(runCaches.length > 0, out.stderr);
-      for (const dir of runCaches) {
-        assert.ok(!dir.startsWith(userCache), dir);
-        await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, `${dir} is left behind`);
+    try {
+      for (const tag of ["v1", "v2"]) {
+        const out = await helmLock(
+          ["upgrade", "-i", "app", FAST, "-n", namespace, "--set", `tag=${tag}`, "--debug"],
+          env,
+        );
+        assert.equal(out.code, 0, out.stderr);
+        // Fenced, and helm went through the pass-through (so through the run's own cache).
+        assert.match(out.stderr, /fence: forwarded [1-9]\d* bytes/);
+        assert.doesNotMatch(out.stderr, /keeps the user's client-go cache/);
       }
-    }
-    assert.deepEqual(await Array.fromAsync(Deno.readDir(userCache)), []);
-    // Plain helm fills that very cache: the emptiness above is helm-lock's doing.
-    const plain = await run(
-      helm.bin,
-      ["upgrade", "app", FAST, "-n", namespace, "--set", "tag=v3"],
-      env,
-    );
-    assert.equal(plain.code, 0, plain.stderr);
-    assert.notDeepEqual(await Array.fromAsync(Deno.readDir(userCache)), []);
-    await Deno.remove(userCache, { recursive: true });
-    // What is left in the temp directory: the last run's cache, kept for the next run.
-    const left = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name);
-    assert.equal(left.length, 1, left.join(", "));
-    assert.match(left[0]!, /^helm-lock-kube-cache-kept-/);
-    await Deno.remove(tmp, { recursive: true });
-  });
-
-  Deno.test(`${helm.name}: a run whose helm is a wrapper script keeps no cache or port`, async () => {
-    // The script's helm (or anything it starts) may outlive it: its port is never handed on.
-    const namespace = await createNamespace(`fence-script-${helm.name}`);
-    const tmp = await Deno.makeTempDir({ prefix: "helm-lock-script-test-" });
-    const wrapper = join(tmp, "helm-wrapper");
-    await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec "${helm.bin}" "$@"\n`);
-    await Deno.chmod(wrapper, 0o755);
-    const env = await helmEnv({ HELM_BIN: wrapper, TMPDIR: tmp });
-    try {
-      const out = await helmLock(
-        ["upgrade", "-i", "app", FAST, "-n", namespace, "--set", "tag=v1", "--debug"],
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(userCache)), []);
+      // Each run's cache directory went with the run.
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), []);
+      // Plain helm fills that very cache: the emptiness above is helm-lock's doing.
+      const plain = await run(
+        helm.bin,
+        ["upgrade", "app", FAST, "-n", namespace, "--set", "tag=v3"],
         env,
       );
-      assert.equal(out.code, 0, out.stderr);
-      assert.match(out.stderr, /client-go cache is \S+, removed/);
-      const left = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name);
-      assert.deepEqual(left, ["helm-wrapper"]);
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.notDeepEqual(await Array.fromAsync(Deno.readDir(userCache)), []);
     } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
-  });
-
-  Deno.test(`${helm.name}: the next run reuses a clean run's client-go cache and port, not a killed run's`, async () => {
-    const namespace = await createNamespace(`fence-keep-${helm.name}`);
-    // A temp directory of its own: other tests' runs against this server keep and claim theirs.
-    const tmp = await Deno.makeTempDir({ prefix: "helm-lock-keep-test-" });
-    const env = await helmEnv({ HELM_BIN: helm.bin, TMPDIR: tmp });
-    const upgrade = async (tag: string) => {
-      const out = await helmLock(
-        ["upgrade", "-i", "app", FAST, "-n", namespace, "--set", `tag=${tag}`, "--debug", ...LEASE],
-        env,
-      );
-      assert.equal(out.code, 0, out.stderr);
-      const port = Number(/through 127\.0\.0\.1:(\d+)/.exec(out.stderr)?.[1]);
-      const bytes = Number(/forwarded (\d+) bytes/.exec(out.stderr)?.[1]);
-      return { port, bytes, reused: /reuses the client-go cache/.test(out.stderr), out };
-    };
-    const kept = async () =>
-      (await Array.fromAsync(Deno.readDir(tmp))).filter((e) => e.name.includes("-kept-"));
-    try {
-      const first = await upgrade("v1");
-      assert.equal(first.reused, false, first.out.stderr);
-      assert.equal((await kept()).length, 1);
-      const second = await upgrade("v2");
-      assert.equal(second.reused, true, second.out.stderr);
-      assert.equal(second.port, first.port);
-      // helm revalidated what it had instead of downloading discovery and OpenAPI again.
-      assert.ok(second.bytes < first.bytes / 4, `${second.bytes} of ${first.bytes} bytes`);
-
-      // A holder killed while its helm runs takes its claim with it: its port is not reused.
-      const holder = new LockProcess(
-        ["upgrade", "app", SLOW, "-n", namespace, "--wait", "--timeout", "5m", "--debug", ...LEASE],
-        env,
-      );
-      await holder.waitForLine(/running helm/);
-      assert.ok(holder.lineAt(/reuses the client-go cache/) !== undefined, "the holder claimed it");
-      const holderPort = Number(
-        holder.stderrLines.map((l) => /through 127\.0\.0\.1:(\d+)/.exec(l.line)?.[1]).find(Boolean),
-      );
-      assert.equal(holderPort, second.port);
-      const [helmPid] = await childPids(holder.child.pid);
-      holder.child.kill("SIGKILL");
-      await holder.child.status;
-      if (helmPid) await processGone(helmPid, 30_000).catch(() => Deno.kill(helmPid, "SIGKILL"));
-      await holder.output();
-      assert.deepEqual(await kept(), []);
-      // The next run waits out the dead holder's Lease and recovers the release first. (Its
-      // early helm, abandoned while it waits, gives back a cache of its own that its second
-      // fence may reuse: not the dead holder's port.)
-      const third = await upgrade("v3");
-      assert.ok(!third.out.stderr.includes(`on port ${holderPort}`), third.out.stderr);
-      assert.notEqual(third.port, holderPort);
-      assert.equal((await kept()).length, 1, "kept again by the third run");
-
-      // A helm stopped by a signal (or a lost lock) may have left something running: nothing
-      // is kept, though helm-lock itself ends normally.
-      const stopped = new LockProcess(
-        ["upgrade", "app", SLOW, "-n", namespace, "--wait", "--timeout", "5m", "--debug", ...LEASE],
-        env,
-      );
-      await stopped.waitForLine(/running helm/);
-      stopped.child.kill("SIGTERM");
-      const out = await stopped.output();
-      assert.equal(out.code, 143, out.stderr);
-      assert.match(out.stderr, /reuses the client-go cache/);
-      assert.deepEqual(await kept(), []);
-    } finally {
+      await Deno.remove(userCache, { recursive: true });
       await Deno.remove(tmp, { recursive: true });
     }
   });

@@ -35,7 +35,7 @@ Deno.test("connect() impersonates --kube-as-user, and RBAC judges that user", as
     name: "HelmLockError",
     code: ExitCode.Forbidden,
     message:
-      `Cannot get leases in namespace "${namespace}" as user "nobody-in-particular": forbidden`,
+      `Cannot list leases in namespace "${namespace}" as user "nobody-in-particular": forbidden`,
   });
 });
 
