@@ -22,13 +22,9 @@ import { type Interrupts, listenForSignals } from "../helm/signals.ts";
 import { holderIdentity, lockAnnotations } from "../lock/identity.ts";
 import { lockName } from "../lock/names.ts";
 import { pipelineOrder } from "../lock/pipeline.ts";
-import {
-  describeJob,
-  isSuperseded,
-  type QueuedLock,
-  takeLock,
-  type WaitProgress,
-} from "../lock/take.ts";
+import type { WaitProgress } from "../lock/queue_view.ts";
+import { describeJob, isSuperseded } from "../lock/refusals.ts";
+import { type QueuedLock, takeLock } from "../lock/take.ts";
 import { redactCommandLine } from "../redact.ts";
 import type { Reporter } from "../report.ts";
 import { runHelmDirectly } from "./passthrough.ts";

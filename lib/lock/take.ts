@@ -13,7 +13,8 @@
  *    deleted by whoever sees it; a head that does not take a free lock within one lease
  *    duration is judged gone and its ticket deleted by the waiters behind it. So a waiter that
  *    dies delays the queue once, by at most one lease duration, and later deploys not at all.
- * 4. Holding (`hold.ts`) goes on with the same watch; the ticket is deleted.
+ * 4. Holding (`hold.ts`) goes on with the same watch; the ticket is deleted (cleared and left
+ *    for the next waiter without the `delete` verb: `sweeper.ts`).
  *
  * @module
  */
@@ -52,8 +53,6 @@ import { Sweeper } from "./sweeper.ts";
 import { supersededError, timeoutError } from "./refusals.ts";
 import { deployRecord, outdated } from "./record.ts";
 import { isStale, type Order, orderAnnotations, readTicket, type Ticket } from "./tickets.ts";
-
-export type { WaitProgress } from "./queue_view.ts";
 
 /** Options for {@linkcode takeLock}. */
 export interface TakeOptions {
@@ -97,10 +96,7 @@ export interface QueuedLock extends HeldLock {
   forgetRelease(): Promise<void>;
 }
 
-/** Progress lines come this often. */
-const PROGRESS_MS = 10_000;
-
-export { describeJob, isSuperseded } from "./refusals.ts";
+const PROGRESS_MS = 10_000; // How often a waiter reports.
 
 /**
  * Takes the release's lock, waiting in its queue up to `timeoutMs` (see the module doc).
@@ -406,8 +402,11 @@ class Taking {
         : Math.min(this.#mine.renewAt, view.wakeAt);
       const wakeAt = Math.min(this.#deadline, nextProgress, Math.max(due, this.#retryAt));
       this.#wake = new AbortController();
-      const signals = [this.#wake.signal, ...(this.#o.signal ? [this.#o.signal] : [])];
-      await sleep(Math.max(0, wakeAt - now), AbortSignal.any(signals)).catch(() => {});
+      const signal = AbortSignal.any([
+        this.#wake.signal,
+        ...this.#o.signal ? [this.#o.signal] : [],
+      ]);
+      await sleep(Math.max(0, wakeAt - now), signal).catch(() => {});
       this.#wake = undefined;
     }
   }
@@ -415,9 +414,8 @@ class Taking {
   /** What the queue and the lock say now, and what to do about it (`queue_view.ts`). */
   #view(now: number): QueueView & { superseded?: HelmLockError } {
     const cache = this.#cache;
-    const tickets = this.#tickets();
-    this.#sweeper.collect(tickets, this.#mine.name);
-    const mine = this.#mine.name;
+    const [tickets, mine] = [this.#tickets(), this.#mine.name];
+    this.#sweeper.collect(tickets, mine);
     const view = queueView({
       now,
       lock: cache.get(this.#lock),

@@ -117,7 +117,7 @@ for (const helm of helms) {
       assert.equal(plain.code, 0, `plain helm via the proxy: ${plain.stderr}`);
       const locked = await helmLock(args, viaProxy);
       assert.equal(locked.code, 0, locked.stderr);
-      assert.match(locked.stderr, /released the lock helm-lock-app/);
+      assert.match(locked.stderr, /released lock helm-lock-app/);
       // Verification skipped (helm-lock's node:https path): through the proxy as well.
       const insecure = writeKubeconfig(`proxy-insecure-${helm.name}.json`, (doc) => {
         const c = doc.clusters[0]!.cluster;

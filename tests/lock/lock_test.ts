@@ -9,12 +9,8 @@ import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation } from "../../lib/lock/identity.ts";
 import { holderInfo } from "../../lib/lock/lease.ts";
 import { lockName, MANAGED_BY, RELEASE_LABEL, releaseLabels } from "../../lib/lock/names.ts";
-import {
-  type QueuedLock,
-  takeLock,
-  type TakeOptions,
-  type WaitProgress,
-} from "../../lib/lock/take.ts";
+import type { WaitProgress } from "../../lib/lock/queue_view.ts";
+import { type QueuedLock, takeLock, type TakeOptions } from "../../lib/lock/take.ts";
 import { FakeApi, FakeClock, networkError, status, unusedClient } from "../support/fake_api.ts";
 
 const ME = "runner-1-42-aaaaaaaaaaaaaaaa";

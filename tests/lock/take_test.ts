@@ -9,13 +9,9 @@ import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation } from "../../lib/lock/identity.ts";
 import { lockName, releaseLabels, stateName, ticketPrefix } from "../../lib/lock/names.ts";
 import { RecordAnnotation } from "../../lib/lock/record.ts";
-import {
-  isSuperseded,
-  type QueuedLock,
-  takeLock,
-  type TakeOptions,
-  type WaitProgress,
-} from "../../lib/lock/take.ts";
+import type { WaitProgress } from "../../lib/lock/queue_view.ts";
+import { isSuperseded } from "../../lib/lock/refusals.ts";
+import { type QueuedLock, takeLock, type TakeOptions } from "../../lib/lock/take.ts";
 import { QueueAnnotation } from "../../lib/lock/tickets.ts";
 import { FakeApi, FakeClock, status, unusedClient } from "../support/fake_api.ts";
 
