@@ -9,9 +9,9 @@
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { readRelease, type ReleaseState } from "../helm/release.ts";
-import { apiError, isStatus } from "../kube/api_error.ts";
 import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
+import { kubeLeaseApi, namingFailures } from "../lock/api.ts";
 import { lockInfo, readLeases } from "../lock/status.ts";
 import { commandHelp, LOCK_STATUS } from "./help.ts";
 import {
@@ -140,18 +140,9 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   io.debug(`API server ${conn.server} as ${conn.user}`);
-  let leases;
-  try {
-    leases = await readLeases(client, conn.namespace, release);
-  } catch (err) {
-    throw apiError(err, {
-      verb: isStatus(err, 403) ? "list" : "get",
-      resource: "leases",
-      namespace: conn.namespace,
-      user: conn.user,
-      server: conn.server,
-    });
-  }
+  // Each refusal names its verb (list, or get for an older build's lock).
+  const api = namingFailures(kubeLeaseApi(client, conn.namespace), conn);
+  const leases = await readLeases(client, conn.namespace, release, api);
   const info = lockInfo(leases);
   const now = Date.now();
   const status: LockStatus = {

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { apiError, isStatus } from "../kube/api_error.ts";
 import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { unlock } from "../lock/unlock.ts";
@@ -32,16 +31,7 @@ export async function lockUnlock(argv: string[], io: CommandIO): Promise<number>
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   io.debug(`API server ${conn.server} as ${conn.user}`);
-  try {
-    await unlock(client, conn.namespace, release, { force: args.on("force"), info: io.info });
-  } catch (err) {
-    throw apiError(err, {
-      verb: isStatus(err, 403) ? "delete" : "get",
-      resource: "leases",
-      namespace: conn.namespace,
-      user: conn.user,
-      server: conn.server,
-    });
-  }
+  // Each refusal names its verb (list, get or delete).
+  await unlock(client, conn.namespace, release, { force: args.on("force"), info: io.info });
   return 0;
 }

@@ -6,7 +6,7 @@
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
-import { isStatus } from "../kube/api_error.ts";
+import { apiError, isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
 
 /** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (then a `Status`). */
@@ -119,5 +119,30 @@ export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
         signal,
       );
     },
+  };
+}
+
+/**
+ * `api` whose failures name their verb (`apiError()`: "Cannot delete leases ... forbidden"),
+ * for helm-lock's own commands, which make several kinds of request. 404 and 409 pass as they
+ * are: the callers handle them.
+ */
+export function namingFailures(
+  api: LeaseApi,
+  who: { namespace: string; user: string; server: string },
+): LeaseApi {
+  const named =
+    <A extends unknown[], T>(verb: string, f: (...a: A) => Promise<T>) => (...a: A): Promise<T> =>
+      f(...a).catch((err) => {
+        if (isStatus(err, 404) || isStatus(err, 409)) throw err;
+        throw apiError(err, { verb, resource: "leases", ...who });
+      });
+  return {
+    list: named("list", api.list),
+    get: named("get", api.get),
+    create: named("create", api.create),
+    replace: named("update", api.replace),
+    delete: named("delete", api.delete),
+    watch: named("watch", api.watch),
   };
 }

@@ -21,7 +21,7 @@ import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi } from "./api.ts";
+import { kubeLeaseApi, namingFailures } from "./api.ts";
 import { holderInfo, MAX_LEASE_DURATION_MS, writtenAt } from "./lease.ts";
 import { lockName, PREFIX } from "./names.ts";
 import { readLeases } from "./status.ts";
@@ -54,7 +54,11 @@ export async function unlock(
   release: string,
   opts: UnlockOptions,
 ): Promise<void> {
-  const api = kubeLeaseApi(client, namespace);
+  const api = namingFailures(kubeLeaseApi(client, namespace), {
+    namespace,
+    user: client.user,
+    server: client.server,
+  });
   const found = await readLeases(client, namespace, release, api);
   // Tickets of helm-locks older than the release label.
   const older = (await api.list(`${PREFIX}queue=${release}`)).items;
