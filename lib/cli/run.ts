@@ -48,6 +48,7 @@ export async function run(inv: Invocation, say: Omit<Reporter, "event">): Promis
   }
   using client = disposable(kubeClient(conn));
   const identity = holderIdentity();
+  say.debug(`holder identity ${identity}`);
   const report = withEvents(say, client, conn.namespace, inv.release, identity);
   using signals = listenForSignals(say.info);
   await using _guard = guardHelm();
