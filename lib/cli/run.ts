@@ -43,7 +43,10 @@ export async function run(inv: Invocation, say: Omit<Reporter, "event">): Promis
   const ancestor = heldByAncestor(conn.namespace, inv.release);
   if (ancestor) {
     // Run as helm by the helm-lock that holds this very lock: waiting would wait for ourselves.
-    say.debug(`running helm directly: the lock is held by ${ancestor.identity}, which started us`);
+    say.debug(
+      `running helm directly: the lock ${lockName(inv.release)} in namespace ` +
+        `"${conn.namespace}" is held by ${ancestor.identity}, the helm-lock that started this one`,
+    );
     return await runHelmDirectly(inv.helmArgs);
   }
   using client = disposable(kubeClient(conn));

@@ -130,7 +130,8 @@ export async function unlock(
           );
         }
         opts.info(
-          `watching the lock ${where(name)} for ${roughDuration(left)} (its lease duration) to ` +
+          `watching the lock ${where(name)} for ${roughDuration(left)} (to its lease of ` +
+            `${roughDuration(leaseMs)} after its last write, by the API server's clock) to ` +
             `see whether its holder ${holder} still renews it`,
         );
         current = await watchFor(lock, left);
