@@ -18,6 +18,7 @@ import { runHelmDirectly } from "./lib/cli/passthrough.ts";
 import { run } from "./lib/cli/run.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/watchdog.ts";
+import { warmUpTls } from "./lib/kube/tls_warmup.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
 import type { Reporter } from "./lib/report.ts";
 import { printable, printableBlock } from "./lib/sanitize.ts";
@@ -111,6 +112,7 @@ if (import.meta.main && Deno.env.get(WATCHDOG_ENV) === "1") {
   // The compiled binary started by itself as helm's watchdog (lib/helm/watchdog.ts).
   Deno.exit(await runWatchdog());
 } else if (import.meta.main) {
+  warmUpTls();
   let code: number;
   try {
     code = await main(Deno.args);
