@@ -93,14 +93,7 @@ export const LATER_MODULES: readonly string[] = [
   "lib/cli/lock_list.ts",
   "lib/cli/lock_status.ts",
   "lib/cli/lock_unlock.ts",
-  "lib/cli/yaml_dump.ts",
-  "lib/helm/release.ts",
-  "lib/helm/storage.ts",
   "lib/kube/client_node.ts",
-  "lib/kube/js_yaml.ts",
-  "lib/kube/namespace.ts",
-  "lib/kube/rest.ts",
-  "lib/lock/queue.ts",
 ];
 
 /** `deno compile`'s arguments for `triple`, writing the executable to `output`. */
