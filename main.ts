@@ -13,7 +13,6 @@ import { run } from "./lib/cli/run.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { importLater } from "./lib/import_later.ts";
 import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/watchdog.ts";
-import { warmUpTls } from "./lib/kube/tls_warmup.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
 import type { Reporter } from "./lib/report.ts";
 import { printable, printableBlock } from "./lib/sanitize.ts";
@@ -127,7 +126,6 @@ if (import.meta.main && Deno.env.get(WATCHDOG_ENV) === "1") {
   // The compiled binary started by itself as helm's watchdog (lib/helm/watchdog.ts).
   Deno.exit(await runWatchdog());
 } else if (import.meta.main) {
-  warmUpTls();
   let code: number;
   try {
     code = await main(Deno.args);
