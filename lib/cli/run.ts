@@ -54,7 +54,7 @@ export async function run(inv: Invocation, say: Omit<Reporter, "event">): Promis
   say.debug(`holder identity ${identity}`);
   const report = withEvents(say, client, conn.namespace, inv.release, identity);
   using signals = listenForSignals(say.info);
-  await using _guard = guardHelm();
+  await using guard = guardHelm();
   const lock = await take(inv, conn, client, identity, signals, report);
   if (typeof lock === "number") return lock;
   try {
@@ -87,6 +87,9 @@ export async function run(inv: Invocation, say: Omit<Reporter, "event">): Promis
     if (lock.lost.aborted) report.event("Lost", String((err as Error)?.message ?? err), "Warning");
     throw err;
   } finally {
+    // helm is done: the watchdog ends now, while the lock is released, not at our exit. Whoever
+    // reads our stderr (a CI runner, a pipe) waits for the watchdog, which shares it, to exit.
+    await guard[Symbol.asyncDispose]();
     await release(
       inv,
       `lock ${lockName(inv.release)} in namespace "${conn.namespace}"`,

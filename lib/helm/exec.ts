@@ -6,34 +6,78 @@
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
+import { findKillTools, KillAtEof, type KillTools } from "./kill_at_eof.ts";
 import { firstOnPath, type HeldBy, nestingEnv, resolveHelm, self } from "./nesting.ts";
 import { Watchdog } from "./watchdog.ts";
 
-/** The watchdog of the helm processes started while a lock is held (see `watchdog.ts`). */
-let watchdog: Watchdog | undefined;
+/** What stops helm when helm-lock dies. */
+export type GuardKind = "xargs" | "process";
+
+interface Guard {
+  /** Guards `pid` until `exited` settles. */
+  watch(pid: number, exited: Promise<unknown>): void;
+  close(): Promise<void>;
+}
+
+/** The guard of the helm processes started while a lock is held. */
+let active: Guard | undefined;
+
+/**
+ * An `xargs` per helm where the system has `xargs` and `kill` (`kill_at_eof.ts`: it starts in
+ * a millisecond), else one watchdog process (`watchdog.ts`: a second Deno, about 50 ms of CPU).
+ */
+function startGuard(kind: GuardKind | undefined): Guard | undefined {
+  if (kind === "process" || Deno.build.os === "windows") return processGuard(Watchdog.start());
+  // The tools are looked up when the first helm has started, not on the way to starting it.
+  let tools: KillTools | undefined | null = null;
+  let fallback: Guard | undefined;
+  return {
+    watch(pid, exited) {
+      if (tools === null) tools = findKillTools();
+      const watch = tools && KillAtEof.start(tools, pid);
+      if (watch) {
+        exited.finally(() => watch.stop()).catch(() => {});
+        return;
+      }
+      fallback ??= processGuard(Watchdog.start());
+      fallback?.watch(pid, exited);
+    },
+    close: () => fallback?.close() ?? Promise.resolve(),
+  };
+}
+
+/** The guard of one watchdog process (`watchdog.ts`), if it could be started. */
+function processGuard(dog: Watchdog | undefined): Guard | undefined {
+  if (!dog) return undefined;
+  return {
+    watch(pid, exited) {
+      dog.watch(pid);
+      exited.finally(() => dog.unwatch(pid)).catch(() => {});
+    },
+    close: () => dog.close(),
+  };
+}
 
 /**
  * From now until disposed, every helm started here is stopped with SIGTERM if helm-lock dies
- * (SIGKILL, the OOM killer): a watchdog process, started now so that it starts while the lock
- * is taken. Dispose it once every helm started under it has exited.
+ * (SIGKILL, the OOM killer). Dispose it once every helm started under it has exited.
+ *
+ * @param kind `xargs` where the tools are found, else `process`. @default {"xargs"}
  */
-export function guardHelm(): AsyncDisposable {
-  const started = watchdog ??= Watchdog.start();
+export function guardHelm(kind?: GuardKind): AsyncDisposable {
+  const started = active ??= startGuard(kind);
   return {
     async [Symbol.asyncDispose]() {
-      if (!started || watchdog !== started) return;
-      watchdog = undefined;
+      if (!started || active !== started) return;
+      active = undefined;
       await started.close();
     },
   };
 }
 
-/** Registers a started helm with the watchdog until `status` settles. */
+/** Registers a started helm with the guard until `status` settles. */
 function guarded(pid: number, status: Promise<unknown>): void {
-  const dog = watchdog;
-  if (!dog) return;
-  dog.watch(pid);
-  status.finally(() => dog.unwatch(pid)).catch(() => {});
+  active?.watch(pid, status);
 }
 
 /**

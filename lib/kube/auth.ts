@@ -9,6 +9,7 @@
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
+import { importLater } from "../import_later.ts";
 import type { ClusterConfig, ExecConfig, UserConfig } from "./kubeconfig.ts";
 
 /** The TLS client identity (PEM). */
@@ -303,7 +304,9 @@ async function providerAuth(
   user: UserConfig,
   cluster: ClusterConfig,
 ): Promise<(url: string) => Promise<string | undefined>> {
-  const k8s = await import("@kubernetes/client-node");
+  const k8s = await importLater<typeof import("./client_node.ts")>(
+    new URL("./client_node.ts", import.meta.url),
+  );
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [{
