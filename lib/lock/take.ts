@@ -390,8 +390,8 @@ class Taking {
           continue;
         }
       }
-      // No line while a lock our watch does not show is being adopted: it would say "free".
-      if (now >= nextProgress && view.conflictAt === undefined) {
+      const quiet = view.conflictAt !== undefined; // adopting an unseen lock: no line says "free"
+      if (now >= nextProgress && !quiet) {
         const waited = now - this.#startedAt;
         this.#o.onProgress?.(waitProgress(view, waited, this.#ctx.clock.date()));
         while (nextProgress <= now) nextProgress += PROGRESS_MS;
@@ -400,13 +400,11 @@ class Taking {
       const due = view.take || view.confirm || view.adopt
         ? now
         : Math.min(this.#mine.renewAt, view.wakeAt);
-      const wakeAt = Math.min(this.#deadline, nextProgress, Math.max(due, this.#retryAt));
+      const progressAt = quiet ? Infinity : nextProgress;
+      const wakeAt = Math.min(this.#deadline, progressAt, Math.max(due, this.#retryAt));
       this.#wake = new AbortController();
-      const signal = AbortSignal.any([
-        this.#wake.signal,
-        ...this.#o.signal ? [this.#o.signal] : [],
-      ]);
-      await sleep(Math.max(0, wakeAt - now), signal).catch(() => {});
+      const signals = [this.#wake.signal, ...(this.#o.signal ? [this.#o.signal] : [])];
+      await sleep(Math.max(0, wakeAt - now), AbortSignal.any(signals)).catch(() => {});
       this.#wake = undefined;
     }
   }
