@@ -9,7 +9,7 @@
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError } from "../kube/api_error.ts";
-import { connect } from "../kube/connection.ts";
+import { connectLoading } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { listReleases, lockInfo } from "../lock/status.ts";
 import { commandHelp, LOCK_LIST } from "./help.ts";
@@ -42,7 +42,7 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
     );
   }
   const all = args.on("all-namespaces");
-  const conn = connect(args.cluster);
+  const conn = await connectLoading(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   io.debug(`API server ${conn.server} as ${conn.user}`);

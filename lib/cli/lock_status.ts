@@ -9,7 +9,7 @@
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { readRelease, type ReleaseState } from "../helm/release.ts";
-import { connect } from "../kube/connection.ts";
+import { connectLoading } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { kubeLeaseApi, namingFailures } from "../lock/api.ts";
 import { lockInfo, readLeases } from "../lock/status.ts";
@@ -136,7 +136,7 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
   }
   const format = outputFormat(args, LOCK_STATUS);
   const release = oneRelease(args, LOCK_STATUS);
-  const conn = connect(args.cluster);
+  const conn = await connectLoading(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   io.debug(`API server ${conn.server} as ${conn.user}`);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { connect } from "../kube/connection.ts";
+import { connectLoading } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { unlock } from "../lock/unlock.ts";
 import { commandHelp, LOCK_UNLOCK } from "./help.ts";
@@ -27,7 +27,7 @@ export async function lockUnlock(argv: string[], io: CommandIO): Promise<number>
     return 0;
   }
   const release = oneRelease(args, LOCK_UNLOCK);
-  const conn = connect(args.cluster);
+  const conn = await connectLoading(args.cluster);
   // One connection for the command's few requests; the process ends right after.
   const client = kubeClient(conn);
   io.debug(`API server ${conn.server} as ${conn.user}`);

@@ -9,7 +9,7 @@
 import type { Invocation } from "./args.ts";
 import { roughDuration } from "../duration.ts";
 import { apiError } from "../kube/api_error.ts";
-import { connect, type KubeConnection } from "../kube/connection.ts";
+import { connectLoading, type KubeConnection } from "../kube/connection.ts";
 import { eventRecorder } from "../kube/events.ts";
 import { ensureNamespace } from "../kube/namespace.ts";
 import { type KubeClient, kubeClient } from "../kube/rest.ts";
@@ -38,7 +38,7 @@ import { runHelmDirectly } from "./passthrough.ts";
  */
 export async function run(inv: Invocation, say: Omit<Reporter, "event">): Promise<number> {
   const helm = findHelm();
-  const conn = connect(inv.cluster);
+  const conn = await connectLoading(inv.cluster);
   say.debug(`API server ${conn.server} as ${conn.user}`);
   const ancestor = heldByAncestor(conn.namespace, inv.release);
   if (ancestor) {

@@ -13,6 +13,7 @@ import {
   mergeKubeconfigs,
   type UserConfig,
 } from "./kubeconfig.ts";
+import { FullYamlNeeded, loadFullYaml } from "./yaml.ts";
 import { redactUrls } from "../redact.ts";
 
 export type { ClusterConfig, UserConfig } from "./kubeconfig.ts";
@@ -145,6 +146,20 @@ function inCluster(env: Record<string, string | undefined>, saDir: string): Sele
 }
 
 /**
+ * {@linkcode connect}, loading js-yaml first when a kubeconfig needs more YAML than `yaml.ts`
+ * reads (almost none does: kubectl and cloud CLIs write plain block YAML or JSON).
+ */
+export async function connectLoading(flags: ClusterFlags): Promise<KubeConnection> {
+  try {
+    return connect(flags);
+  } catch (err) {
+    if (!(err instanceof FullYamlNeeded)) throw err;
+    await loadFullYaml();
+    return connect(flags);
+  }
+}
+
+/**
  * Resolves the cluster connection exactly as helm does: `--kubeconfig`, else the
  * `KUBECONFIG` list, else `~/.kube/config`, else the in-cluster ServiceAccount; then the
  * context (`--kube-context`/`HELM_KUBECONTEXT`) and the `--kube-*`/`HELM_KUBE*` overrides.
@@ -158,6 +173,8 @@ function inCluster(env: Record<string, string | undefined>, saDir: string): Sele
  * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when no cluster is configured or the
  * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value or a namespace
  * name no namespace can have.
+ * @throws {FullYamlNeeded} when a kubeconfig needs js-yaml and it is not loaded yet: runs use
+ * {@linkcode connectLoading}, which loads it then.
  */
 export function connect(
   flags: ClusterFlags,

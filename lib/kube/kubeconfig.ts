@@ -1,16 +1,18 @@
 /**
  * Kubeconfig files read the way client-go reads them (clientcmd's v1 schema): the fields
  * helm can use, file paths made absolute against the file's own directory, and several files
- * merged with the first one to name an entry winning. Read here with js-yaml rather than by
+ * merged with the first one to name an entry winning. Parsed here (`yaml.ts`), not by
  * client-node, so that a run does not evaluate @kubernetes/client-node's module graph (about
- * 400 ms), and so that fields client-node 2.0 misreads (`tokenFile`, `as-groups`) count.
+ * 400 ms), and so that fields client-node 2.0 misreads (`tokenFile`, `as-groups`) count; and
+ * without Node's path module or js-yaml (`local_path.ts`, `yaml.ts`), whose loading starts
+ * Deno's Node compatibility layer: about 30 ms of every run's start-up.
  *
  * @module
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { dirname, isAbsolute, join } from "node:path";
-import { load } from "js-yaml";
+import { dirname, isAbsolute, joinPath } from "./local_path.ts";
+import { FullYamlNeeded, parseYaml } from "./yaml.ts";
 
 /** A kubeconfig `clusters[].cluster` entry. */
 export interface ClusterConfig {
@@ -92,7 +94,7 @@ function put<T extends object, K extends keyof T>(target: T, key: K, value: T[K]
 
 /** client-go's ResolveLocalPaths: relative file references are relative to the file. */
 function resolvePath(dir: string, path: string | undefined): string | undefined {
-  return path === undefined || isAbsolute(path) ? path : join(dir, path);
+  return path === undefined || isAbsolute(path) ? path : joinPath(dir, path);
 }
 
 function cluster(name: string, c: Obj, dir: string): ClusterConfig {
@@ -157,8 +159,9 @@ function user(name: string, u: Obj, dir: string): UserConfig {
 export function readKubeconfig(path: string): Kubeconfig {
   let doc: Obj;
   try {
-    doc = obj(load(Deno.readTextFileSync(path)));
+    doc = obj(parseYaml(Deno.readTextFileSync(path)));
   } catch (err) {
+    if (err instanceof FullYamlNeeded) throw err;
     const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
     throw new HelmLockError(
       ExitCode.Unreachable,
