@@ -181,10 +181,10 @@ export async function benchOverhead(
 
 /** The markdown table header for the breakdown rows of {@linkcode benchOverhead}. */
 export const BREAKDOWN_HEADER =
-  "| helm | start (`--version`) | connect + lock | status check, gate open | helm's rest + release | exit |\n" +
+  "| helm | start (`--version`) | connect + lock | status check | helm and release | exit |\n" +
   "| --- | --- | --- | --- | --- | --- |";
 
 /** The markdown table header for {@linkcode benchOverhead} rows. */
 export const OVERHEAD_HEADER =
-  "| helm | runs | `helm upgrade` median | `helm lock upgrade` median | ratio | difference | against `--lock-no-fence` (no fence, no early start) |\n" +
+  "| helm | runs | `helm upgrade` median | `helm lock upgrade` median | ratio | difference | against `--lock-no-fence` |\n" +
   "| --- | --- | --- | --- | --- | --- | --- |";
