@@ -140,8 +140,7 @@ export async function benchOverhead(
         s.steps[2]!.push(released - running);
         s.steps[3]!.push(run.total - released);
       };
-      // The same run with helm talking to the API server directly, so also started only once
-      // the lock is held (an early start needs the fence's gate).
+      // The same run with helm talking to the API server directly: what the fence costs.
       const unfenced = async () =>
         s.unfenced.push(
           await timed(
