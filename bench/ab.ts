@@ -15,6 +15,8 @@
  */
 import { join } from "node:path";
 import { PERMISSIONS } from "../scripts/compile.ts";
+import { checkOut } from "../tests/support/git_archive.ts";
+import { median, timed } from "./overhead.ts";
 
 const root = join(import.meta.dirname!, "..");
 const [a, b, roundsText = "41"] = Deno.args;
@@ -27,33 +29,7 @@ const rounds = Number(roundsText);
 /** A source tree for `ref`: the directory itself, or `git archive` of a commit. */
 async function tree(ref: string): Promise<string> {
   if ((await Deno.stat(ref).catch(() => undefined))?.isDirectory) return ref;
-  const dir = await Deno.makeTempDir({ prefix: "helm-lock-ab-" });
-  const git = new Deno.Command("git", {
-    args: ["-C", root, "archive", "--format=tar", ref],
-    stdout: "piped",
-  }).spawn();
-  const tar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
-  await git.stdout.pipeTo(tar.stdin);
-  if (!(await git.status).success || !(await tar.status).success) {
-    throw new Error(`cannot check out ${ref}`);
-  }
-  return dir;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-async function timed(cmd: string, args: string[], env: Record<string, string>): Promise<number> {
-  const start = performance.now();
-  const out = await new Deno.Command(cmd, { args, env, stdout: "null", stderr: "piped" }).output();
-  const ms = performance.now() - start;
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return ms;
+  return await checkOut(root, ref, "helm-lock-ab-");
 }
 
 const kubeconfig = Deno.env.get("HELM_LOCK_TEST_KUBECONFIG")!;

@@ -59,13 +59,19 @@ function blockYaml(value: unknown, indent = ""): string {
 /** The lines that mark the end of each step of a `helm lock upgrade`. */
 const STEP_MARKS = [/acquired lock /, /running helm /, /released lock /];
 
-function median(xs: number[]): number {
+/** The median of `xs`. */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-async function timed(cmd: string, args: string[], env: Record<string, string>): Promise<number> {
+/** The wall time (ms) of `cmd args` run to its end; throws with its stderr when it fails. */
+export async function timed(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<number> {
   const start = performance.now();
   const out = await new Deno.Command(cmd, { args, env, stdout: "null", stderr: "piped" }).output();
   const ms = performance.now() - start;

@@ -26,6 +26,7 @@ import {
 import { run } from "../support/helm.ts";
 import { LockProcess } from "../support/cli.ts";
 import { leaseRequests, requestsBetween } from "../support/apiserver_metrics.ts";
+import { checkOut } from "../support/git_archive.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const FAST = join(root, "tests/fixtures/fast");
@@ -169,17 +170,8 @@ Deno.test("a burst of 20 jobs on one release (helm 3 and 4 alternating): at most
 });
 
 /** Today's released build, from git: its own main.ts, deno.json and lock file. */
-async function releasedBuild(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "helm-lock-released-" });
-  const git = new Deno.Command("git", {
-    args: ["-C", root, "archive", "--format=tar", RELEASED],
-    stdout: "piped",
-  }).spawn();
-  const tar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
-  await git.stdout.pipeTo(tar.stdin);
-  assert.ok((await git.status).success, `git archive ${RELEASED} failed`);
-  assert.ok((await tar.status).success, "tar -x failed");
-  return dir;
+function releasedBuild(): Promise<string> {
+  return checkOut(root, RELEASED, "helm-lock-released-");
 }
 
 for (const helm of helms) {
