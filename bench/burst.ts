@@ -15,7 +15,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { join } from "node:path";
 import { LockProcess } from "../tests/support/cli.ts";
-import { leaseRequests, requestsBetween } from "../tests/support/apiserver_metrics.ts";
+import { leaseRequests, requestsBetween } from "../tests/support/lease_requests.ts";
 
 const FAST = join(import.meta.dirname!, "..", "tests", "fixtures", "fast");
 

@@ -27,6 +27,12 @@ export interface ControlPlane {
   kubeconfig: string;
   /** The CA, to mint client certificates for less-privileged users. */
   ca: CertFiles;
+  /**
+   * The API server's audit log (JSON lines): every request on a Lease, one event per stage
+   * after the request is received, so a test can count one namespace's Lease requests while
+   * other test files run.
+   */
+  auditLog: string;
   /** Process ids of etcd and kube-apiserver (as started). */
   pids: number[];
   /** The running kube-apiserver, for fault tests. */
@@ -178,6 +184,23 @@ export async function startControlPlane(
     );
 
     const server = `https://127.0.0.1:${apiPort}`;
+    const auditLog = join(dir, "audit.log");
+    const auditPolicy = join(dir, "audit-policy.json");
+    await Deno.writeTextFile(
+      auditPolicy,
+      JSON.stringify({
+        apiVersion: "audit.k8s.io/v1",
+        kind: "Policy",
+        omitStages: ["RequestReceived"],
+        rules: [
+          {
+            level: "Metadata",
+            resources: [{ group: "coordination.k8s.io", resources: ["leases"] }],
+          },
+          { level: "None" },
+        ],
+      }),
+    );
     const apiserverArgs = [
       `--etcd-servers=${etcdUrl}`,
       "--bind-address=127.0.0.1",
@@ -196,6 +219,10 @@ export async function startControlPlane(
       "--enable-priority-and-fairness=false",
       "--profiling=false",
       "--v=1",
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${auditLog}`,
+      "--audit-log-format=json",
+      "--audit-log-mode=blocking", // written before the response is finished
     ];
     let apiserver = await startProc("kube-apiserver", bins.kubeApiserver, apiserverArgs, dir);
     procs.push(apiserver);
@@ -230,6 +257,7 @@ export async function startControlPlane(
       server,
       kubeconfig,
       ca,
+      auditLog,
       pids: procs.map((p) => p.child.pid),
       apiserver: { pid: () => apiserver.child.pid, restart },
       stop,
