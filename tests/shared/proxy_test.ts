@@ -168,13 +168,11 @@ Deno.test("proxyFromEnvironment() adds client-go's NO_PROXY CIDRs for https: lea
 /** Whether helm-lock's own client connects to the proxy in `env` for `server`. */
 async function lockUsesProxy(server: string, env: Env): Promise<boolean> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let used = false;
-  const serving = (async () => {
-    for await (const conn of listener) {
-      used = true;
-      conn.close();
-    }
-  })();
+  // The proxy answers nothing until it has been counted: the request cannot end first.
+  const accepted = listener.accept().then((conn) => {
+    conn.close();
+    return true;
+  }, () => false);
   const url = `http://127.0.0.1:${listener.addr.port}`;
   const withProxy = Object.fromEntries(
     Object.entries(env).map(([k, v]) => [k, v.replace("PROXY", url)]),
@@ -182,11 +180,17 @@ async function lockUsesProxy(server: string, env: Env): Promise<boolean> {
   const client = kubeClient(
     connect({ kubeApiserver: server, kubeToken: "t" }, withProxy, "/nonexistent"),
   );
-  // The decision is made before the first byte: a proxy would be dialled at once.
-  await client.request("GET", "/version", { timeoutMs: 1500 }).catch(() => {});
+  // The decision is made before the first byte: a proxy would be dialled at once, and a
+  // direct connection to these servers fails or times out.
+  const direct = client.request("GET", "/version", { timeoutMs: 3000 }).then(
+    () => false,
+    () => false,
+  );
+  const used = await Promise.race([accepted, direct]);
+  await direct; // the proxy hung up: the request ends at once
   client.close();
   listener.close();
-  await serving.catch(() => {});
+  await accepted;
   return used;
 }
 
