@@ -1,99 +1,204 @@
 // deno-lint-ignore-file no-console
 /**
- * `deno task test`: builds or fetches the test binaries (cached), starts one control plane
- * for the whole run, runs `deno test` against it and stops it again, also when tests fail
- * or the run is interrupted. Arguments are passed to `deno test` (default: `tests/`). At the
- * end it prints how long `deno test` took and its slowest test files (on stderr), then
- * Deno's closing line restated as `tests: N passed, N failed, N skipped` (on stdout).
+ * `deno task test`: fetches helm, builds (once, cached) and starts one control plane for the
+ * whole run, type-checks the test files once, then runs them in several `deno test` processes
+ * at once (tests/support/test_pool.ts) and stops everything again, also when tests fail or
+ * the run is interrupted. Each process's output is printed whole when it ends. At the end it
+ * prints the wall time and the slowest test files (on stderr), then the closing counts as
+ * `tests: N passed, N failed, N skipped` (on stdout).
  *
- * With `HELM_LOCK_TEST_KUBECONFIG` set, that existing cluster is used instead and no
- * control plane is started.
+ * Arguments: test files or folders (default: `tests/`). Arguments with a flag among them
+ * (`--filter x`) go to one `deno test` process as they are.
+ *
+ * `HELM_LOCK_TEST_JOBS` sets how many processes run at once (default 4). With
+ * `HELM_LOCK_TEST_KUBECONFIG` set, that existing cluster is used instead, no control plane is
+ * started, and files run one at a time (request counts are then the whole server's).
  *
  * @module
  */
-import { ensureBinaries, kubernetesVersion } from "./controlplane/binaries.ts";
+import { join, relative } from "node:path";
+import {
+  ensureControlPlane,
+  ensureHelmfile,
+  ensureHelms,
+  kubernetesVersion,
+} from "./controlplane/binaries.ts";
 import { type ControlPlane, startControlPlane } from "./controlplane/controlplane.ts";
 import { FileTimes, timingSummary } from "./support/file_timing.ts";
+import {
+  type Batch,
+  closingCounts,
+  type Counts,
+  planBatches,
+  runPool,
+} from "./support/test_pool.ts";
 
 const log = (msg: string) => console.error(`test-env: ${msg}`);
+const root = join(import.meta.dirname!, "..");
+const started = performance.now();
 
-/** Deno's closing line, e.g. `FAILED | 3 passed (2 steps) | 1 failed | 2 ignored (9s)`. */
-function summarize(output: string): string | undefined {
-  // deno-lint-ignore no-control-regex
-  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
-  const line = plain.split("\n").reverse().find((l) => /^(ok|FAILED) \| \d+ passed/.test(l));
-  if (!line) return undefined;
-  const count = (word: string) => line.match(new RegExp(`(\\d+) ${word}`))?.[1] ?? "0";
-  // The plain form CI reads, whatever the runner.
-  return `tests: ${count("passed")} passed, ${count("failed")} failed, ${count("ignored")} skipped`;
+/** The `*_test.ts` files under `path` (a file or a folder), relative to the repository. */
+async function testFiles(path: string): Promise<string[]> {
+  const info = await Deno.stat(path);
+  if (info.isFile) return [relative(root, join(Deno.cwd(), path))];
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(path)) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory) found.push(...await testFiles(child));
+    else if (entry.name.endsWith("_test.ts")) found.push(relative(root, join(Deno.cwd(), child)));
+  }
+  return found.sort();
 }
 
 const external = Deno.env.get("HELM_LOCK_TEST_KUBECONFIG");
-const bins = await ensureBinaries({ controlPlane: !external, helmfile: true, log });
-const env: Record<string, string> = {
-  HELM_LOCK_TEST_HELM3: bins.helm3,
-  HELM_LOCK_TEST_HELM4: bins.helm4,
-  HELM_LOCK_TEST_HELMFILE: bins.helmfile ?? "",
-};
-
+const jobs = external ? 1 : Number(Deno.env.get("HELM_LOCK_TEST_JOBS") ?? 4);
+const env: Record<string, string> = {};
 // A temp directory of the run's own (TMPDIR for the tests and every helm-lock they start), removed
 // at the end: killed holders leave their client-go cache directories there, and clean runs keep
 // one per API server (lib/fence/kube_cache.ts), as they would on a user's machine.
 const tmp = await Deno.makeTempDir({ prefix: "helm-lock-tests-" });
 env.TMPDIR = tmp;
+
 let plane: ControlPlane | undefined;
-let code = 1;
-let child: Deno.ChildProcess | undefined;
+let stopping = false;
+const children = new Set<Deno.ChildProcess>();
 const onSignal = (signal: Deno.Signal) => () => {
   log(`${signal}: stopping the tests and the control plane`);
-  try {
-    child?.kill(signal);
-  } catch { /* not running */ }
+  stopping = true;
+  for (const child of children) {
+    try {
+      child.kill(signal);
+    } catch { /* not running */ }
+  }
 };
 const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, onSignal(s)] as const);
 for (const [s, h] of handlers) Deno.addSignalListener(s, h);
 
+/** Runs `deno` with `args`; its stdout and stderr as one text, in the order they came. */
+async function deno(args: string[], times?: FileTimes): Promise<{ code: number; text: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: root,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  children.add(child);
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, timed: boolean) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      const part = decoder.decode(chunk, { stream: true });
+      text += part;
+      if (timed) times?.feed(part, performance.now());
+    }
+  };
+  await Promise.all([pump(child.stdout, true), pump(child.stderr, false)]);
+  times?.end(performance.now());
+  const { code } = await child.status;
+  children.delete(child);
+  return { code, text };
+}
+
+let code = 1;
+let cluster: Promise<void> = Promise.resolve();
 try {
-  if (external) {
-    log(`using the existing cluster of HELM_LOCK_TEST_KUBECONFIG=${external}`);
-  } else {
-    const started = performance.now();
-    plane = await startControlPlane({ kubeApiserver: bins.kubeApiserver!, etcd: bins.etcd! });
-    const secs = ((performance.now() - started) / 1000).toFixed(1);
+  const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
+  const passThrough = args.some((a) => a.startsWith("-"));
+  const files = passThrough ? [] : (await Promise.all(args.map(testFiles))).flat();
+
+  const helms = await ensureHelms(log);
+  env.HELM_LOCK_TEST_HELM3 = helms.helm3;
+  env.HELM_LOCK_TEST_HELM4 = helms.helm4;
+
+  // The cluster and helmfile come while the unit tests run; helmfile's first build after the
+  // control plane's, since both compile Go.
+  cluster = (async () => {
+    if (external) {
+      log(`using the existing cluster of HELM_LOCK_TEST_KUBECONFIG=${external}`);
+      env.HELM_LOCK_TEST_KUBECONFIG = external;
+      return;
+    }
+    const bins = await ensureControlPlane(log);
+    const since = performance.now();
+    plane = await startControlPlane(bins);
+    const secs = ((performance.now() - since) / 1000).toFixed(1);
     log(`kube-apiserver ${await kubernetesVersion()} + etcd ready at ${plane.server} in ${secs} s`);
     env.HELM_LOCK_TEST_KUBECONFIG = plane.kubeconfig;
     env.HELM_LOCK_TEST_CA_CERT = plane.ca.cert;
     env.HELM_LOCK_TEST_CA_KEY = plane.ca.key;
+    env.HELM_LOCK_TEST_AUDIT_LOG = plane.auditLog;
+  })();
+  const helmfile = cluster.then(() => ensureHelmfile(log)).then((bin) => {
+    env.HELM_LOCK_TEST_HELMFILE = bin;
+  });
+  cluster.catch(() => {});
+  helmfile.catch(() => {});
+
+  if (passThrough) {
+    await helmfile;
+    const out = await deno(["test", "--allow-all", ...args]);
+    console.log(out.text);
+    const counts = closingCounts(out.text);
+    if (counts) {
+      console.log(
+        `tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.ignored} skipped`,
+      );
+    }
+    code = out.code;
+  } else {
+    // One type check for all files (cached by Deno): the processes then start unchecked.
+    const check = await deno(["check", ...files]);
+    if (check.code !== 0) {
+      console.log(check.text);
+      throw new Error("the test files do not type-check");
+    }
+    const ready = { helm: Promise.resolve(), cluster, helmfile };
+    const batches = planBatches(files);
+    const fileTimes = new Map<string, number>();
+    let done = 0;
+    const runBatch = async (batch: Batch) => {
+      const name = batch.files.length === 1
+        ? batch.files[0]!
+        : `${batch.files.length} unit test files`;
+      try {
+        await ready[batch.needs];
+      } catch (e) {
+        return { name, code: 1, counts: undefined, error: `${batch.needs} not ready: ${e}` };
+      }
+      if (stopping) return { name, code: 1, counts: undefined, error: "interrupted" };
+      const since = performance.now();
+      const times = new FileTimes();
+      const out = await deno(["test", "--allow-all", "--no-check", ...batch.files], times);
+      const ms = performance.now() - since;
+      if (batch.files.length === 1) fileTimes.set(batch.files[0]!, ms);
+      else for (const [file, t] of times.files) fileTimes.set(file, t);
+      console.log(out.text);
+      done++;
+      const verdict = out.code === 0 ? "ok" : `FAILED (exit ${out.code})`;
+      log(`${verdict} in ${(ms / 1000).toFixed(1)} s: ${name} (${done} of ${batches.length})`);
+      return { name, code: out.code, counts: closingCounts(out.text), error: undefined };
+    };
+    const results = await runPool(batches, jobs, runBatch);
+    const total: Counts = { passed: 0, failed: 0, ignored: 0 };
+    for (const r of results) {
+      if (r.error) log(`${r.name}: ${r.error}`);
+      else if (!r.counts) {
+        log(`${r.name}: deno test ended (exit ${r.code}) without its closing line`);
+      }
+      for (const k of ["passed", "failed", "ignored"] as const) total[k] += r.counts?.[k] ?? 0;
+    }
+    for (const line of timingSummary(fileTimes, performance.now() - started, jobs)) log(line);
+    console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.ignored} skipped`);
+    code = results.every((r) => r.code === 0) ? 0 : 1;
   }
-  const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
-  const testsStarted = performance.now();
-  child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  // Tee the runner's output so its closing line can be restated in the plain form, and time
-  // each test file by when its header goes by.
-  let tailText = "";
-  const times = new FileTimes();
-  const decoder = new TextDecoder();
-  for await (const chunk of child.stdout) {
-    await Deno.stdout.write(chunk);
-    const text = decoder.decode(chunk, { stream: true });
-    times.feed(text, performance.now());
-    tailText = (tailText + text).slice(-4096);
-  }
-  times.end(performance.now());
-  code = (await child.status).code;
-  // The budget on stderr, before the plain closing line (stdout as it always was).
-  if (args.includes("--parallel")) log("timing: no per-file times under --parallel");
-  else for (const line of timingSummary(times, testsStarted, performance.now())) log(line);
-  const summary = summarize(tailText);
-  if (summary) console.log(summary);
+} catch (e) {
+  log(`${e instanceof Error ? e.message : e}`);
+  code = 1;
 } finally {
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  await cluster.catch(() => {}); // a control plane still starting is stopped too
   if (plane) {
     await plane.stop();
     log("control plane stopped");

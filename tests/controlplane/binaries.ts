@@ -99,7 +99,8 @@ async function sourceKey(): Promise<string> {
   return (await sha256Hex(new TextEncoder().encode(parts.join("\n")))).slice(0, 12);
 }
 
-async function ensureControlPlane(log: (msg: string) => void) {
+/** kube-apiserver and etcd, built once per pinned version and wrapper source. */
+export async function ensureControlPlane(log: (msg: string) => void) {
   const version = await kubernetesVersion();
   const dir = join(cacheDir(), `controlplane-${version}-${await sourceKey()}`);
   const bins = { kubeApiserver: join(dir, "kube-apiserver"), etcd: join(dir, "etcd") };
@@ -163,7 +164,8 @@ async function ensureHelm(pin: HelmPin, log: (msg: string) => void): Promise<str
   return bin;
 }
 
-async function ensureHelmfile(log: (msg: string) => void): Promise<string> {
+/** helmfile, built once per pinned version. */
+export async function ensureHelmfile(log: (msg: string) => void): Promise<string> {
   const { module, version } = HELMFILE_PIN;
   const dir = join(cacheDir(), `helmfile-${version}`);
   const bin = join(dir, "helmfile");
@@ -200,6 +202,17 @@ async function ensureHelmfile(log: (msg: string) => void): Promise<string> {
   return bin;
 }
 
+/** The helm 3 and helm 4 release binaries, fetched once per pin. */
+export async function ensureHelms(
+  log: (msg: string) => void,
+): Promise<Pick<TestBinaries, "helm3" | "helm4">> {
+  await Deno.mkdir(cacheDir(), { recursive: true });
+  return {
+    helm3: await ensureHelm(HELM_PINS.helm3, log),
+    helm4: await ensureHelm(HELM_PINS.helm4, log),
+  };
+}
+
 /**
  * Builds or fetches whatever is missing from the cache and returns the binaries' paths.
  * With `controlPlane: false` (an existing cluster is used) only helm is fetched; helmfile
@@ -208,10 +221,9 @@ async function ensureHelmfile(log: (msg: string) => void): Promise<string> {
 export async function ensureBinaries(
   opts: { controlPlane: boolean; helmfile?: boolean; log: (msg: string) => void },
 ): Promise<Partial<TestBinaries> & Pick<TestBinaries, "helm3" | "helm4">> {
-  await Deno.mkdir(cacheDir(), { recursive: true });
-  const helm3 = await ensureHelm(HELM_PINS.helm3, opts.log);
-  const helm4 = await ensureHelm(HELM_PINS.helm4, opts.log);
-  const found: Partial<TestBinaries> & Pick<TestBinaries, "helm3" | "helm4"> = { helm3, helm4 };
+  const found: Partial<TestBinaries> & Pick<TestBinaries, "helm3" | "helm4"> = await ensureHelms(
+    opts.log,
+  );
   if (opts.helmfile) found.helmfile = await ensureHelmfile(opts.log);
   if (!opts.controlPlane) return found;
   return { ...found, ...await ensureControlPlane(opts.log) };

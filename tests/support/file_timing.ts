@@ -4,8 +4,8 @@
  * so its time includes its `Deno.test.afterAll` teardown and anything its tests start lazily,
  * which a sum of per-test durations would leave out; it also holds the loading of the file
  * after it (Deno loads a file before printing its line: about a second for one importing
- * client-node), which no output marks off from the teardown. Deno runs test files one after another
- * unless `--parallel` is given; with it, files overlap and these times mean nothing.
+ * client-node), which no output marks off from the teardown. Deno runs the files of one
+ * `deno test` process one after another (`deno task test` runs the unit files that way).
  *
  * @module
  */
@@ -16,7 +16,6 @@ const HEADER = /^running \d+ tests? from (.+)$/;
 export class FileTimes {
   #partial = "";
   #current: { file: string; since: number } | undefined;
-  #first: number | undefined;
   /** Milliseconds per file, in the order the files ran. */
   readonly files = new Map<string, number>();
 
@@ -29,7 +28,6 @@ export class FileTimes {
       const file = line.trimEnd().match(HEADER)?.[1];
       if (file === undefined) continue;
       this.#close(now);
-      this.#first ??= now;
       this.#current = { file: file.replace(/^\.\//, ""), since: now };
     }
   }
@@ -38,16 +36,6 @@ export class FileTimes {
   end(now: number): void {
     this.feed("\n", now);
     this.#close(now);
-  }
-
-  /** When the first file started (ms), if one did. */
-  get first(): number | undefined {
-    return this.#first;
-  }
-
-  /** The `n` slowest files, slowest first. */
-  slowest(n: number): [string, number][] {
-    return [...this.files].sort((a, b) => b[1] - a[1]).slice(0, n);
   }
 
   #close(now: number): void {
@@ -61,20 +49,23 @@ export class FileTimes {
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
- * The closing timing summary: the whole `deno test` run from `started` to `ended` (ms) and
- * how much of it came before the first file (type check, module loading), then the `top`
- * slowest files with their wall time.
+ * The closing timing summary: the run's wall time, the sum of the files' own times (more than
+ * the wall time when `jobs` processes run at once), and the `top` slowest files.
  */
-export function timingSummary(times: FileTimes, started: number, ended: number, top = 8): string[] {
-  const total = `deno test took ${secs(ended - started)}`;
-  if (times.first === undefined) return [`timing: ${total}; no test file ran`];
-  const count = times.files.size;
+export function timingSummary(
+  files: ReadonlyMap<string, number>,
+  wallMs: number,
+  jobs: number,
+  top = 8,
+): string[] {
+  const total = `the run took ${secs(wallMs)}`;
+  if (files.size === 0) return [`timing: ${total}; no test file ran`];
+  const sum = [...files.values()].reduce((a, b) => a + b, 0);
+  const slowest = [...files].sort((a, b) => b[1] - a[1]).slice(0, top);
   const lines = [
-    `timing: ${total} (${secs(times.first - started)} of it before the first file: type check, ` +
-    `loading); the ${Math.min(top, count)} slowest of ${count} file${count === 1 ? "" : "s"}:`,
+    `timing: ${total}, ${files.size} file${files.size === 1 ? "" : "s"} of ${secs(sum)} in all, ` +
+    `up to ${jobs} at once; the ${slowest.length} slowest:`,
   ];
-  for (const [file, ms] of times.slowest(top)) {
-    lines.push(`${secs(ms).padStart(9)}  ${file}`);
-  }
+  for (const [file, ms] of slowest) lines.push(`${secs(ms).padStart(9)}  ${file}`);
   return lines;
 }
