@@ -51,7 +51,15 @@ async function testFiles(path: string): Promise<string[]> {
 }
 
 const external = Deno.env.get("HELM_LOCK_TEST_KUBECONFIG");
-const jobs = external ? 1 : Number(Deno.env.get("HELM_LOCK_TEST_JOBS") ?? 4);
+const jobsSetting = Deno.env.get("HELM_LOCK_TEST_JOBS") ?? "4";
+if (!/^[1-9]\d*$/.test(jobsSetting)) {
+  // A NaN here would start no process at all and report a run of no tests as passed.
+  console.error(
+    `test-env: HELM_LOCK_TEST_JOBS: expected a whole number from 1, found "${jobsSetting}"`,
+  );
+  Deno.exit(2);
+}
+const jobs = external ? 1 : Number(jobsSetting);
 const env: Record<string, string> = {};
 // A temp directory of the run's own (TMPDIR for the tests and every helm-lock they start), removed
 // at the end: killed holders leave their client-go cache directories there, and clean runs keep
