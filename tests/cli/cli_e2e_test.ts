@@ -5,12 +5,11 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, createNamespace, helmEnv, helms, mintUser } from "../support/cluster.ts";
-import { releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
+import { FAST, SLOW, slowUpgradeArgs } from "../support/charts.ts";
+import { history, releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess } from "../support/cli.ts";
 import { ExitCode } from "../../lib/errors.ts";
 
-const FAST = "tests/fixtures/fast";
-const SLOW = "tests/fixtures/slow";
 /** Short Leases so that the takeover of a killed holder's lock is quick. */
 const LEASE = ["--lock-lease-duration", "3s"];
 const ANOTHER_OPERATION = /another operation \(install\/upgrade\/rollback\) is in progress/;
@@ -23,19 +22,6 @@ function leases(namespace: string): Promise<k8s.V1Lease[]> {
   const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
   return api.listNamespacedLease({ namespace }).then((l) =>
     l.items.filter((lease) => !lease.metadata?.name?.startsWith("helm-lock.state."))
-  );
-}
-
-async function history(
-  bin: string,
-  release: string,
-  namespace: string,
-  env: Record<string, string>,
-) {
-  const out = await run(bin, ["history", release, "-n", namespace, "-o", "json"], env);
-  assert.equal(out.code, 0, out.stderr);
-  return (JSON.parse(out.stdout) as Array<{ revision: number; status: string }>).map((r) =>
-    `${r.revision}:${r.status}`
   );
 }
 
@@ -84,19 +70,7 @@ for (const helm of helms) {
     );
 
     const job = new LockProcess(
-      [
-        "upgrade",
-        "app",
-        SLOW,
-        "-n",
-        namespace,
-        "--wait",
-        "--timeout",
-        "5m",
-        "--set",
-        "tag=v2",
-        ...LEASE,
-      ],
+      [...slowUpgradeArgs("app", namespace), "--set", "tag=v2", ...LEASE],
       env,
     );
     await waitForStatus(helm.bin, "app", namespace, env, "pending-upgrade");
@@ -136,7 +110,7 @@ for (const helm of helms) {
 
   Deno.test(`${helm.name}: a killed first install is uninstalled by upgrade --install, refused without --install`, async () => {
     const { namespace, env } = await setup("pending-install");
-    const stuck = await startStuckUpgrade(helm.bin, "app", namespace, env, SLOW, "pending-install");
+    const stuck = await startStuckUpgrade(helm.bin, "app", namespace, env, "pending-install");
     stuck.kill("SIGKILL");
     await stuck.status;
 
@@ -234,7 +208,7 @@ for (const helm of helms) {
 
     // The default 15 s Lease: the waiter must not need its expiry.
     const holder = new LockProcess(
-      ["upgrade", "app", SLOW, "-n", namespace, "--wait", "--timeout", "5m", "--set", "tag=v2"],
+      [...slowUpgradeArgs("app", namespace), "--set", "tag=v2"],
       env,
     );
     await holder.waitForLine(/running helm/);

@@ -8,13 +8,11 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { FAST, slowUpgradeArgs } from "../support/charts.ts";
 import { run, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess, writeLauncher } from "../support/cli.ts";
 import { ExitCode } from "../../lib/errors.ts";
 import { SUBCOMMANDS } from "../../lib/cli/args.ts";
-
-const FAST = "tests/fixtures/fast";
-const SLOW = "tests/fixtures/slow";
 
 /** The namespace's Leases but the deploy queue's state, which outlives every job by design. */
 function leases(namespace: string): Promise<k8s.V1Lease[]> {
@@ -154,19 +152,10 @@ for (const helm of helms) {
       },
     });
 
-    const holder = new LockProcess([
-      "upgrade",
-      "--install",
-      "app",
-      SLOW,
-      "-n",
-      namespace,
-      "--wait",
-      "--timeout",
-      "5m",
-      "--lock-lease-duration",
-      "10s",
-    ], { ...env, CI_JOB_URL: ci });
+    const holder = new LockProcess(
+      [...slowUpgradeArgs("app", namespace, { install: true }), "--lock-lease-duration", "10s"],
+      { ...env, CI_JOB_URL: ci },
+    );
     await holder.waitForLine(/running helm upgrade/);
     await waitForStatus(helm.bin, "app", namespace, env, "pending-install");
 
@@ -224,19 +213,10 @@ for (const helm of helms) {
 
     // A holder killed outright: its Lease stays; lock-unlock watches one lease duration,
     // sees no renewal, and removes it.
-    const dead = new LockProcess([
-      "upgrade",
-      "--install",
-      "gone",
-      SLOW,
-      "-n",
-      namespace,
-      "--wait",
-      "--timeout",
-      "5m",
-      "--lock-lease-duration",
-      "3s",
-    ], env);
+    const dead = new LockProcess(
+      [...slowUpgradeArgs("gone", namespace, { install: true }), "--lock-lease-duration", "3s"],
+      env,
+    );
     // helm is surely started (and a child of helm-lock) once the release is pending.
     await waitForStatus(helm.bin, "gone", namespace, env, "pending-install");
     const pids = await childPids(dead.child.pid);

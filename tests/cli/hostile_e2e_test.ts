@@ -11,8 +11,7 @@ import { load } from "js-yaml";
 import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
 import { DENO_RUN } from "../support/cli.ts";
 import { ExitCode } from "../../lib/errors.ts";
-
-const FAST = "tests/fixtures/fast";
+import { FAST } from "../support/charts.ts";
 
 /** What another tenant may write into a Lease: CSI, OSC (title), BEL, C1, bidi, a newline. */
 const HOSTILE = {

@@ -12,9 +12,9 @@ import { run } from "../support/helm.ts";
 import { helmLock } from "../support/cli.ts";
 import { LockProcess } from "../support/lock_procs.ts";
 import { ExitCode } from "../../lib/errors.ts";
+import { FAST } from "../support/charts.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const FAST = join(root, "tests/fixtures/fast");
 const HOLDER_JOB = "https://gitlab.example.com/team/app/-/jobs/1";
 const WAITER_JOB = "https://gitlab.example.com/team/app/-/jobs/2";
 

@@ -9,8 +9,8 @@ import { releaseStatus, run } from "../support/helm.ts";
 import { LockProcess } from "../support/cli.ts";
 import { LockProcess as LockWorker } from "../support/lock_procs.ts";
 import { ExitCode } from "../../lib/errors.ts";
+import { FAST } from "../support/charts.ts";
 
-const FAST = "tests/fixtures/fast";
 const job = (n: number | string) => `https://gitlab.example/acme/app/-/jobs/${n}`;
 
 async function tagOf(

@@ -27,10 +27,9 @@ import { run } from "../support/helm.ts";
 import { LockProcess } from "../support/cli.ts";
 import { leaseRequestsIn } from "../support/lease_requests.ts";
 import { checkOut } from "../support/git_archive.ts";
+import { FAST, SLOW } from "../support/charts.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const FAST = join(root, "tests/fixtures/fast");
-const SLOW = join(root, "tests/fixtures/slow");
 /** The build every user has today: main before the queue of tickets ordered by the server. */
 const RELEASED = "8f89c34";
 /** Helm's longest release name: the lock's name is then 63 characters, a ticket's is cut. */

@@ -24,9 +24,9 @@ import {
   writeRelease,
 } from "../support/plugin_release.ts";
 import { VERSION } from "../../lib/version.ts";
+import { FAST } from "../support/charts.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const FAST = join(root, "tests/fixtures/fast");
 /** Marks the launcher served in release archives, to tell it from the fallback one. */
 const ARCHIVE_MARK = "# served from the test mirror";
 /** A stand-in binary for tests that only look at which file landed in bin/. */
