@@ -7,24 +7,17 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { createNamespace, helmEnv, helms } from "../support/cluster.ts";
 import { FAST, slowUpgradeArgs } from "../support/charts.ts";
 import { run, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess, writeLauncher } from "../support/cli.ts";
+import { runLeases } from "../support/leases.ts";
 import { ExitCode } from "../../lib/errors.ts";
 import { SUBCOMMANDS } from "../../lib/cli/args.ts";
 
-/** The namespace's Leases but the deploy queue's state, which outlives every job by design. */
-function leases(namespace: string): Promise<k8s.V1Lease[]> {
-  const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
-  return api.listNamespacedLease({ namespace }).then((l) =>
-    l.items.filter((lease) => !lease.metadata?.name?.startsWith("helm-lock.state."))
-  );
-}
-
 /** The lock Leases (not the queue's tickets) of a namespace. */
 async function locks(namespace: string): Promise<k8s.V1Lease[]> {
-  return (await leases(namespace)).filter((l) => l.metadata?.name?.startsWith("helm-lock-"));
+  return (await runLeases(namespace)).filter((l) => l.metadata?.name?.startsWith("helm-lock-"));
 }
 
 for (const helm of helms) {
@@ -63,7 +56,7 @@ for (const helm of helms) {
     const version = await helmLock(["version", "--short"], offline);
     assert.equal(version.code, 0, version.stderr);
     assert.match(version.stdout, /^v[34]\.\d+\.\d+/);
-    assert.deepEqual(await leases(namespace), []);
+    assert.deepEqual(await runLeases(namespace), []);
   });
 
   Deno.test(`${helm.name}: HELM_BIN or PATH leading back to helm-lock still run the real helm`, async () => {
@@ -128,7 +121,7 @@ for (const helm of helms) {
     // Had the inner one waited for the lock, it would have timed out (exit 3) and so would
     // the outer one's helm.
     await waitForStatus(helm.bin, "app", namespace, env, "deployed");
-    assert.deepEqual(await leases(namespace), []);
+    assert.deepEqual(await runLeases(namespace), []);
   });
 
   Deno.test(`${helm.name}: lock-status, lock-list and lock-unlock of a live and a dead holder`, async () => {

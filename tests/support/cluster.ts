@@ -131,7 +131,7 @@ export async function mintUser(
 
 /**
  * Environment for running helm in isolation: its own config, cache and data homes, and
- * the given kubeconfig (the admin one by default).
+ * the kubeconfig `extra` names (the admin one by default, only then asked for).
  */
 export async function helmEnv(
   extra: Record<string, string> = {},
@@ -141,7 +141,7 @@ export async function helmEnv(
     HELM_CONFIG_HOME: join(home, "config"),
     HELM_CACHE_HOME: join(home, "cache"),
     HELM_DATA_HOME: join(home, "data"),
-    KUBECONFIG: adminKubeconfig(),
+    KUBECONFIG: extra.KUBECONFIG ?? adminKubeconfig(),
     ...extra,
   };
 }
