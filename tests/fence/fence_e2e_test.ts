@@ -3,9 +3,14 @@
  * the real API server. A holder that is paused, lost its lock or is dead cannot write.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import {
+  adminKubeConfig,
+  createNamespace,
+  helmEnv,
+  helms,
+  writeKubeconfig,
+} from "../support/cluster.ts";
 import { FAST, SLOW, slowUpgradeArgs } from "../support/charts.ts";
 import { history, releaseStatus, run, waitFor, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess } from "../support/cli.ts";
@@ -145,25 +150,14 @@ async function kubeconfigWith(cluster: Record<string, unknown>): Promise<string>
   const admin = adminKubeConfig();
   const user = admin.getCurrentUser()!;
   const dir = await Deno.makeTempDir({ prefix: "helm-lock-fence-" });
-  const path = join(dir, "kubeconfig");
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{
-        name: "test",
-        cluster: { "certificate-authority-data": admin.getCurrentCluster()!.caData, ...cluster },
-      }],
-      users: [{
-        name: "admin",
-        user: { "client-certificate-data": user.certData, "client-key-data": user.keyData },
-      }],
-      contexts: [{ name: "test", context: { cluster: "test", user: "admin" } }],
-      "current-context": "test",
-    }),
+  return await writeKubeconfig(
+    dir,
+    { "certificate-authority-data": admin.getCurrentCluster()!.caData, ...cluster },
+    {
+      name: "admin",
+      user: { "client-certificate-data": user.certData, "client-key-data": user.keyData },
+    },
   );
-  return path;
 }
 
 for (const helm of helms) {

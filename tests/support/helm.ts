@@ -217,14 +217,9 @@ export async function revisions(
 }
 
 /**
- * The release's history as `<revision>:<status>`, oldest first: one line per revision is what
+ * {@linkcode revisions} as `<revision>:<status>`, oldest first: one line per revision is what
  * the tests compare, to see what a recovery or a fence left behind.
  */
-export async function history(
-  bin: string,
-  release: string,
-  namespace: string,
-  env: Record<string, string>,
-): Promise<string[]> {
-  return (await revisions(bin, release, namespace, env)).map((r) => `${r.revision}:${r.status}`);
+export async function history(...args: Parameters<typeof revisions>): Promise<string[]> {
+  return (await revisions(...args)).map((r) => `${r.revision}:${r.status}`);
 }
