@@ -3,16 +3,15 @@
  * end to end on a control plane of its own (tests/support/fault_plane.ts).
  */
 import assert from "node:assert/strict";
-import { LockProcess as LockWorker } from "../support/lock_procs.ts";
 import { holdTimings } from "../../lib/lock/lease.ts";
 import { waitFor } from "../support/helm.ts";
 import {
   faultLease,
-  faultLeases,
   faultNamespace,
   faultPlane,
   processAlive,
   stopFaultPlane,
+  whileFaultHolding,
 } from "../support/fault_plane.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false } as const;
@@ -30,16 +29,7 @@ Deno.test({
     // period): more than a restart takes, also on a loaded machine. A restart that took longer
     // fails the test, saying so; the lock must never be lost.
     const t = holdTimings(60);
-    const holder = new LockWorker({
-      kubeconfig: plane.kubeconfig,
-      namespace,
-      release: "app",
-      timeoutMs: 30_000,
-      leaseDurationSeconds: 60,
-      mode: "hold",
-    });
-    try {
-      await holder.next("acquired", 30_000);
+    await whileFaultHolding(namespace, 60, async (holder) => {
       for (let i = 0; i < 3; i++) {
         const began = Date.now();
         await plane.apiserver.restart();
@@ -58,12 +48,7 @@ Deno.test({
       }
       assert.ok(processAlive(holder.pid), "helm-lock crashed after the restarts");
       assert.deepEqual(holder.events.filter((e) => e.event === "lost"), []);
-      await holder.send();
-      await holder.next("released", 10_000);
-    } finally {
-      assert.equal(await holder.close(), 0);
-    }
-    assert.deepEqual(await faultLeases(namespace), []);
+    });
   },
 });
 

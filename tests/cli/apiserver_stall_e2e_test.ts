@@ -4,15 +4,13 @@
  * helm-lock lock process, the API server SIGSTOPped and continued 20 times.
  */
 import assert from "node:assert/strict";
-import { LockProcess as LockWorker } from "../support/lock_procs.ts";
 import { holdTimings } from "../../lib/lock/lease.ts";
 import {
   faultLease,
-  faultLeases,
   faultNamespace,
-  faultPlane,
   freezeApiserver,
   stopFaultPlane,
+  whileFaultHolding,
 } from "../support/fault_plane.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false } as const;
@@ -27,17 +25,7 @@ Deno.test({
     const t = holdTimings(3);
     const stallMs = t.renewDeadlineMs - t.retryPeriodMs - 300;
     const namespace = await faultNamespace("stall");
-    const plane = await faultPlane();
-    const holder = new LockWorker({
-      kubeconfig: plane.kubeconfig,
-      namespace,
-      release: "app",
-      timeoutMs: 30_000,
-      leaseDurationSeconds: 3,
-      mode: "hold",
-    });
-    try {
-      await holder.next("acquired", 30_000);
+    await whileFaultHolding(namespace, 3, async (holder) => {
       for (let i = 0; i < 20; i++) {
         // The next renewal is sent a retry period after the last one was answered.
         let start = NaN;
@@ -57,12 +45,7 @@ Deno.test({
       assert.deepEqual(holder.events.filter((e) => e.event === "lost"), []);
       const lease = await faultLease(namespace, "helm-lock-app");
       assert.ok(lease.spec?.holderIdentity, "still held");
-      await holder.send();
-      await holder.next("released", 10_000);
-    } finally {
-      assert.equal(await holder.close(), 0);
-    }
-    assert.deepEqual(await faultLeases(namespace), []);
+    });
   },
 });
 

@@ -26,6 +26,20 @@ interface Case {
 
 // Command lines from the helm docs, chart READMEs and CI configs (GitLab, GitHub Actions,
 // Argo/Jenkins scripts), with what helm-lock must make of them.
+/** helm's cluster flags, each shape of them: a case passes them to helm as they were given. */
+const CLUSTER_FLAGS = [
+  "--kubeconfig",
+  "/etc/kube/config",
+  "--kube-token",
+  "t0ken",
+  "--kube-apiserver=https://10.0.0.1:6443",
+  "--kube-ca-file",
+  "/etc/kube/ca.crt",
+  "--kube-insecure-skip-tls-verify=false",
+  "--kube-tls-server-name",
+  "api.internal",
+];
+
 const CASES: Case[] = [
   // helm docs: helm upgrade --install
   { args: ["upgrade", "--install", "my-release", "./chart"], release: "my-release", install: true },
@@ -311,34 +325,12 @@ const CASES: Case[] = [
       "-n",
       "prod",
       "--create-namespace",
-      "--kubeconfig",
-      "/etc/kube/config",
-      "--kube-token",
-      "t0ken",
-      "--kube-apiserver=https://10.0.0.1:6443",
-      "--kube-ca-file",
-      "/etc/kube/ca.crt",
-      "--kube-insecure-skip-tls-verify=false",
-      "--kube-tls-server-name",
-      "api.internal",
+      ...CLUSTER_FLAGS,
     ],
     release: "my-rel",
     namespace: "prod",
     install: true,
-    globalArgs: [
-      "-n",
-      "prod",
-      "--kubeconfig",
-      "/etc/kube/config",
-      "--kube-token",
-      "t0ken",
-      "--kube-apiserver=https://10.0.0.1:6443",
-      "--kube-ca-file",
-      "/etc/kube/ca.crt",
-      "--kube-insecure-skip-tls-verify=false",
-      "--kube-tls-server-name",
-      "api.internal",
-    ],
+    globalArgs: ["-n", "prod", ...CLUSTER_FLAGS],
     check: (inv) =>
       assert.deepEqual(inv.cluster, {
         namespace: "prod",

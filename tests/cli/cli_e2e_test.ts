@@ -5,39 +5,15 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, createNamespace, helmEnv, helms, mintUser } from "../support/cluster.ts";
-import { releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
+import { FAST, SLOW, slowUpgradeArgs } from "../support/charts.ts";
+import { history, releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess } from "../support/cli.ts";
+import { adminLeaseApi, runLeases } from "../support/leases.ts";
 import { ExitCode } from "../../lib/errors.ts";
 
-const FAST = "tests/fixtures/fast";
-const SLOW = "tests/fixtures/slow";
 /** Short Leases so that the takeover of a killed holder's lock is quick. */
 const LEASE = ["--lock-lease-duration", "3s"];
 const ANOTHER_OPERATION = /another operation \(install\/upgrade\/rollback\) is in progress/;
-
-/**
- * The Leases a run leaves: the lock and the deploy queue's tickets, not the queue's state
- * (`helm-lock.state.<release>`), which outlives every run on purpose.
- */
-function leases(namespace: string): Promise<k8s.V1Lease[]> {
-  const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
-  return api.listNamespacedLease({ namespace }).then((l) =>
-    l.items.filter((lease) => !lease.metadata?.name?.startsWith("helm-lock.state."))
-  );
-}
-
-async function history(
-  bin: string,
-  release: string,
-  namespace: string,
-  env: Record<string, string>,
-) {
-  const out = await run(bin, ["history", release, "-n", namespace, "-o", "json"], env);
-  assert.equal(out.code, 0, out.stderr);
-  return (JSON.parse(out.stdout) as Array<{ revision: number; status: string }>).map((r) =>
-    `${r.revision}:${r.status}`
-  );
-}
 
 for (const helm of helms) {
   const setup = async (prefix: string) => {
@@ -73,7 +49,7 @@ for (const helm of helms) {
       status: "deployed",
       revision: 9,
     });
-    assert.deepEqual(await leases(namespace), []);
+    assert.deepEqual(await runLeases(namespace), []);
   });
 
   Deno.test(`${helm.name}: a holder killed mid-upgrade is recovered by the next helm lock upgrade`, async () => {
@@ -84,19 +60,7 @@ for (const helm of helms) {
     );
 
     const job = new LockProcess(
-      [
-        "upgrade",
-        "app",
-        SLOW,
-        "-n",
-        namespace,
-        "--wait",
-        "--timeout",
-        "5m",
-        "--set",
-        "tag=v2",
-        ...LEASE,
-      ],
+      [...slowUpgradeArgs("app", namespace), "--set", "tag=v2", ...LEASE],
       env,
     );
     await waitForStatus(helm.bin, "app", namespace, env, "pending-upgrade");
@@ -106,7 +70,7 @@ for (const helm of helms) {
     for (const pid of helmPids) Deno.kill(pid, "SIGKILL");
     assert.equal((await job.output()).signal, "SIGKILL");
     assert.deepEqual(
-      (await leases(namespace)).map((l) => l.metadata?.name),
+      (await runLeases(namespace)).map((l) => l.metadata?.name),
       ["helm-lock-app"],
       "the killed holder's Lease stays until it expires (uncontended, it took no ticket)",
     );
@@ -136,7 +100,7 @@ for (const helm of helms) {
 
   Deno.test(`${helm.name}: a killed first install is uninstalled by upgrade --install, refused without --install`, async () => {
     const { namespace, env } = await setup("pending-install");
-    const stuck = await startStuckUpgrade(helm.bin, "app", namespace, env, SLOW, "pending-install");
+    const stuck = await startStuckUpgrade(helm.bin, "app", namespace, env, "pending-install");
     stuck.kill("SIGKILL");
     await stuck.status;
 
@@ -234,7 +198,7 @@ for (const helm of helms) {
 
     // The default 15 s Lease: the waiter must not need its expiry.
     const holder = new LockProcess(
-      ["upgrade", "app", SLOW, "-n", namespace, "--wait", "--timeout", "5m", "--set", "tag=v2"],
+      [...slowUpgradeArgs("app", namespace), "--set", "tag=v2"],
       env,
     );
     await holder.waitForLine(/running helm/);
@@ -284,7 +248,7 @@ for (const helm of helms) {
     assert.match(out.stderr, /SIGTERM received again: still waiting for helm/);
     assert.doesNotMatch(out.stderr, /killing helm/);
     assert.equal((await releaseStatus(helm.bin, "app", namespace, env))?.status, "failed");
-    assert.deepEqual(await leases(namespace), []);
+    assert.deepEqual(await runLeases(namespace), []);
   });
 
   Deno.test(`${helm.name}: a job that cannot get the lock in --lock-timeout fails naming the holder`, async () => {
@@ -296,7 +260,7 @@ for (const helm of helms) {
     );
     await holder.waitForLine(/running helm/);
     // What the Lease tells waiters, and the one copy of the command left on the cluster.
-    const lease = (await leases(namespace)).find((l) => l.metadata?.name === "helm-lock-app");
+    const lease = (await runLeases(namespace)).find((l) => l.metadata?.name === "helm-lock-app");
     const identity = lease?.spec?.holderIdentity ?? "";
     const annotations = lease?.metadata?.annotations ?? {};
     assert.match(identity, new RegExp(`-${holder.child.pid}-[0-9a-f]+$`));
@@ -342,7 +306,7 @@ for (const helm of helms) {
     await holder.waitForLine(/running helm/);
     await waitForStatus(helm.bin, "app", namespace, env, "pending-upgrade");
     // Someone deletes the Lease behind the holder's back (an admin, or a bug elsewhere).
-    const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
+    const api = adminLeaseApi();
     await api.deleteNamespacedLease({ name: "helm-lock-app", namespace });
 
     const out = await holder.output();
@@ -373,7 +337,7 @@ for (const helm of helms) {
     assert.match(out.stderr, new RegExp(`namespace "${namespace}"`));
     assert.match(out.stderr, /ci-no-leases/);
     assert.equal(await releaseStatus(helm.bin, "app", namespace, env), undefined);
-    assert.deepEqual(await leases(namespace), []);
+    assert.deepEqual(await runLeases(namespace), []);
   });
 
   Deno.test(`${helm.name}: the CI Role documented in the README is enough for helm lock`, async () => {
@@ -389,7 +353,7 @@ for (const helm of helms) {
     });
     // Another job's Lease that is never renewed: helm-lock must watch it, wait for it to expire
     // and take it over, so every verb of the Role is used.
-    const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
+    const api = adminLeaseApi();
     await api.createNamespacedLease({
       namespace,
       body: {
@@ -403,7 +367,7 @@ for (const helm of helms) {
     });
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stderr, /held by gone-job/);
-    assert.deepEqual(await leases(namespace), []);
+    assert.deepEqual(await runLeases(namespace), []);
   });
 }
 
@@ -433,7 +397,7 @@ Deno.test("bad input exits 2 with one line and writes nothing to the cluster", a
     assert.equal(out.stderr.trim().split("\n").length, 1, out.stderr);
     assert.match(out.stderr, /^helm-lock: /);
   }
-  assert.deepEqual(await leases(namespace), []);
+  assert.deepEqual(await runLeases(namespace), []);
 });
 
 Deno.test("--help and --version print to stdout and exit 0", async () => {

@@ -7,26 +7,17 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { FAST, slowUpgradeArgs } from "../support/charts.ts";
 import { run, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess, writeLauncher } from "../support/cli.ts";
+import { runLeases } from "../support/leases.ts";
 import { ExitCode } from "../../lib/errors.ts";
 import { SUBCOMMANDS } from "../../lib/cli/args.ts";
 
-const FAST = "tests/fixtures/fast";
-const SLOW = "tests/fixtures/slow";
-
-/** The namespace's Leases but the deploy queue's state, which outlives every job by design. */
-function leases(namespace: string): Promise<k8s.V1Lease[]> {
-  const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
-  return api.listNamespacedLease({ namespace }).then((l) =>
-    l.items.filter((lease) => !lease.metadata?.name?.startsWith("helm-lock.state."))
-  );
-}
-
 /** The lock Leases (not the queue's tickets) of a namespace. */
 async function locks(namespace: string): Promise<k8s.V1Lease[]> {
-  return (await leases(namespace)).filter((l) => l.metadata?.name?.startsWith("helm-lock-"));
+  return (await runLeases(namespace)).filter((l) => l.metadata?.name?.startsWith("helm-lock-"));
 }
 
 for (const helm of helms) {
@@ -65,7 +56,7 @@ for (const helm of helms) {
     const version = await helmLock(["version", "--short"], offline);
     assert.equal(version.code, 0, version.stderr);
     assert.match(version.stdout, /^v[34]\.\d+\.\d+/);
-    assert.deepEqual(await leases(namespace), []);
+    assert.deepEqual(await runLeases(namespace), []);
   });
 
   Deno.test(`${helm.name}: HELM_BIN or PATH leading back to helm-lock still run the real helm`, async () => {
@@ -130,7 +121,7 @@ for (const helm of helms) {
     // Had the inner one waited for the lock, it would have timed out (exit 3) and so would
     // the outer one's helm.
     await waitForStatus(helm.bin, "app", namespace, env, "deployed");
-    assert.deepEqual(await leases(namespace), []);
+    assert.deepEqual(await runLeases(namespace), []);
   });
 
   Deno.test(`${helm.name}: lock-status, lock-list and lock-unlock of a live and a dead holder`, async () => {
@@ -154,19 +145,10 @@ for (const helm of helms) {
       },
     });
 
-    const holder = new LockProcess([
-      "upgrade",
-      "--install",
-      "app",
-      SLOW,
-      "-n",
-      namespace,
-      "--wait",
-      "--timeout",
-      "5m",
-      "--lock-lease-duration",
-      "10s",
-    ], { ...env, CI_JOB_URL: ci });
+    const holder = new LockProcess(
+      [...slowUpgradeArgs("app", namespace, { install: true }), "--lock-lease-duration", "10s"],
+      { ...env, CI_JOB_URL: ci },
+    );
     await holder.waitForLine(/running helm upgrade/);
     await waitForStatus(helm.bin, "app", namespace, env, "pending-install");
 
@@ -224,19 +206,10 @@ for (const helm of helms) {
 
     // A holder killed outright: its Lease stays; lock-unlock watches one lease duration,
     // sees no renewal, and removes it.
-    const dead = new LockProcess([
-      "upgrade",
-      "--install",
-      "gone",
-      SLOW,
-      "-n",
-      namespace,
-      "--wait",
-      "--timeout",
-      "5m",
-      "--lock-lease-duration",
-      "3s",
-    ], env);
+    const dead = new LockProcess(
+      [...slowUpgradeArgs("gone", namespace, { install: true }), "--lock-lease-duration", "3s"],
+      env,
+    );
     // helm is surely started (and a child of helm-lock) once the release is pending.
     await waitForStatus(helm.bin, "gone", namespace, env, "pending-install");
     const pids = await childPids(dead.child.pid);

@@ -6,16 +6,13 @@
  * CI job and reported by `helm-lock`.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { lockName, releaseLabels } from "../../lib/lock/names.ts";
 import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { FAST } from "../support/charts.ts";
 import { run, startStuckUpgrade } from "../support/helm.ts";
 import { LockProcess } from "../support/cli.ts";
 
-const root = new URL("../..", import.meta.url).pathname;
-const FAST = join(root, "tests/fixtures/fast");
-const SLOW = join(root, "tests/fixtures/slow");
 const JOB = "https://gitlab.example.com/team/app/-/jobs/7";
 
 for (const helm of helms) {
@@ -24,7 +21,7 @@ for (const helm of helms) {
     const env = await helmEnv({ HELM_BIN: helm.bin, CI_JOB_URL: JOB });
     assert.equal((await run(helm.bin, ["install", "app", FAST, "-n", namespace], env)).code, 0);
     // A helm killed mid-upgrade: the release is left pending-upgrade.
-    const stuck = await startStuckUpgrade(helm.bin, "app", namespace, env, SLOW, "pending-upgrade");
+    const stuck = await startStuckUpgrade(helm.bin, "app", namespace, env, "pending-upgrade");
     stuck.kill("SIGKILL");
     await stuck.status;
     // Another job holds the lock.

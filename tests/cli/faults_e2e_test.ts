@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { helms } from "../support/cluster.ts";
 import { childPids, DENO_RUN, LockProcess as HelmLockProcess } from "../support/cli.ts";
+import { FAST, SLOW, slowUpgradeArgs } from "../support/charts.ts";
 import { releaseStatus, waitFor, waitForStatus } from "../support/helm.ts";
 import { LockProcess as LockWorker } from "../support/lock_procs.ts";
 import { ExitCode } from "../../lib/errors.ts";
@@ -23,8 +24,6 @@ import {
   stopFaultPlane,
 } from "../support/fault_plane.ts";
 
-const SLOW = "tests/fixtures/slow";
-const FAST = "tests/fixtures/fast";
 const LEASE = ["--lock-lease-duration", "3s"];
 const WRAPPER = new URL("../support/helm_wrapper.ts", import.meta.url).pathname;
 const opts = { sanitizeResources: false, sanitizeOps: false } as const;
@@ -92,18 +91,7 @@ for (const helm of helms) {
       const { env, log } = await wrappedEnv(helm.bin);
       const plain = { ...env, HELM_BIN: helm.bin };
       const job = new HelmLockProcess(
-        [
-          "upgrade",
-          "--install",
-          "app",
-          SLOW,
-          "-n",
-          namespace,
-          "--wait",
-          "--timeout",
-          "5m",
-          ...LEASE,
-        ],
+        [...slowUpgradeArgs("app", namespace, { install: true }), ...LEASE],
         env,
       );
       await waitForStatus(helm.bin, "app", namespace, plain, "pending-install");
@@ -143,10 +131,7 @@ for (const helm of helms) {
       const namespace = await faultNamespace(`del-${helm.name}`);
       const { env, log } = await wrappedEnv(helm.bin);
       const plain = { ...env, HELM_BIN: helm.bin };
-      const job = new HelmLockProcess(
-        ["upgrade", "--install", "app", SLOW, "-n", namespace, "--wait", "--timeout", "5m"],
-        env,
-      );
+      const job = new HelmLockProcess(slowUpgradeArgs("app", namespace, { install: true }), env);
       await waitForStatus(helm.bin, "app", namespace, plain, "pending-install");
       const tree = await descendants(job.child.pid);
       await deleteFaultLease(namespace, "helm-lock-app");

@@ -7,10 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { adminKubeconfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
-import { run, waitFor } from "../support/helm.ts";
+import { FAST } from "../support/charts.ts";
+import { createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { revisions, run, waitFor } from "../support/helm.ts";
 import { writeLauncher } from "../support/cli.ts";
-import { LockProcess as LockWorker } from "../support/lock_procs.ts";
+import { adminWorker } from "../support/lock_procs.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const HELMFILE = Deno.env.get("HELM_LOCK_TEST_HELMFILE") ?? "";
@@ -23,24 +24,13 @@ async function readmeHelmfile(): Promise<string> {
   return m[1];
 }
 
-async function history(
-  bin: string,
-  release: string,
-  namespace: string,
-  env: Record<string, string>,
-) {
-  const out = await run(bin, ["history", release, "-n", namespace, "-o", "json"], env);
-  if (out.code !== 0) return [];
-  return JSON.parse(out.stdout) as Array<{ revision: number; status: string; updated: string }>;
-}
-
 for (const helm of helms) {
   Deno.test(`${helm.name}: helmfile --helm-binary helm-lock sync, twice, then against another holder`, async () => {
     assert.ok(HELMFILE, "HELM_LOCK_TEST_HELMFILE is not set: run through deno task test");
     const namespace = await createNamespace(`helmfile-${helm.name}`);
     const dir = await Deno.makeTempDir({ prefix: "helm-lock-helmfile-" });
     await Deno.mkdir(join(dir, "charts"));
-    await run("cp", ["-R", join(ROOT, "tests/fixtures/fast"), join(dir, "charts", "fast")]);
+    await run("cp", ["-R", FAST, join(dir, "charts", "fast")]);
     await Deno.writeTextFile(join(dir, "helmfile.yaml"), await readmeHelmfile());
     const launcher = await writeLauncher(dir);
     const env = await helmEnv({
@@ -65,35 +55,32 @@ for (const helm of helms) {
       const out = await sync();
       assert.equal(out.code, 0, text(out));
       for (const release of ["web", "api"]) {
-        const revs = await history(helm.bin, release, namespace, env);
+        const revs = await revisions(helm.bin, release, namespace, env);
         assert.deepEqual(revs.map((r) => r.revision).at(-1), round, `${release}: ${text(out)}`);
         assert.equal(revs.at(-1)?.status, "deployed");
       }
     }
 
     // Another job holds web's lock: helmfile's helm-lock for web waits, api goes ahead.
-    const other = new LockWorker({
-      kubeconfig: adminKubeconfig(),
-      namespace,
+    const other = adminWorker(namespace, {
       release: "web",
-      timeoutMs: 60_000,
       leaseDurationSeconds: 10,
       mode: "hold",
     });
     await other.next("acquired", 60_000);
     const third = sync();
     await waitFor("api to be synced a third time", async () => {
-      const revs = await history(helm.bin, "api", namespace, env);
+      const revs = await revisions(helm.bin, "api", namespace, env);
       return revs.at(-1)?.revision === 3 && revs.at(-1)?.status === "deployed" ? true : undefined;
     }, 120_000);
-    assert.equal((await history(helm.bin, "web", namespace, env)).at(-1)?.revision, 2);
+    assert.equal((await revisions(helm.bin, "web", namespace, env)).at(-1)?.revision, 2);
     assert.equal(await other.close(), 0);
     const released = other.events.find((e) => e.event === "released");
     assert.ok(released?.t, JSON.stringify(other.events));
 
     const out = await third;
     assert.equal(out.code, 0, text(out));
-    const web = (await history(helm.bin, "web", namespace, env)).at(-1);
+    const web = (await revisions(helm.bin, "web", namespace, env)).at(-1);
     assert.deepEqual([web?.revision, web?.status], [3, "deployed"]);
     // Serialized: web's third revision was written after the other holder released the lock.
     assert.ok(

@@ -10,8 +10,7 @@ import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
 import { DENO_RUN, helmLock, LockProcess } from "../support/cli.ts";
 import { releaseStatus, run } from "../support/helm.ts";
-
-const FAST = "tests/fixtures/fast";
+import { FAST } from "../support/charts.ts";
 
 /** Every secret the job below hands helm-lock; none may show up anywhere. */
 const SECRETS = [

@@ -6,13 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import * as k8s from "@kubernetes/client-node";
 import { load } from "js-yaml";
-import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { createNamespace, helmEnv, helms } from "../support/cluster.ts";
 import { DENO_RUN } from "../support/cli.ts";
+import { adminLeaseApi, leaseNames } from "../support/leases.ts";
 import { ExitCode } from "../../lib/errors.ts";
-
-const FAST = "tests/fixtures/fast";
+import { FAST } from "../support/charts.ts";
 
 /** What another tenant may write into a Lease: CSI, OSC (title), BEL, C1, bidi, a newline. */
 const HOSTILE = {
@@ -51,18 +50,9 @@ function assertInert(bytes: Uint8Array, what: string): void {
   assert.equal(chars, null, `${what}: ${JSON.stringify(chars)}`);
 }
 
-function leaseApi(): k8s.CoordinationV1Api {
-  return adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
-}
-
-async function leaseNames(namespace: string): Promise<string[]> {
-  const list = await leaseApi().listNamespacedLease({ namespace });
-  return list.items.map((l) => l.metadata?.name ?? "").sort();
-}
-
 /** Another tenant's Lease on release `app`, held for an hour, carrying `HOSTILE`. */
 async function hostileLease(namespace: string): Promise<void> {
-  await leaseApi().createNamespacedLease({
+  await adminLeaseApi().createNamespacedLease({
     namespace,
     body: {
       metadata: {
@@ -183,14 +173,14 @@ Deno.test("a helm that cannot start exits 127 at once behind a held lock, and wr
   const namespace = await createNamespace("no-helm");
   const env = await helmEnv();
   // Another job holds the lock for 30 s.
-  await leaseApi().createNamespacedLease({
+  await adminLeaseApi().createNamespacedLease({
     namespace,
     body: {
       metadata: { name: "helm-lock-app" },
       spec: { holderIdentity: "other-job", leaseDurationSeconds: 30 },
     },
   });
-  const before = (await leaseApi().readNamespacedLease({ name: "helm-lock-app", namespace }))
+  const before = (await adminLeaseApi().readNamespacedLease({ name: "helm-lock-app", namespace }))
     .metadata?.resourceVersion;
   const dir = await Deno.makeTempDir();
   const plain = join(dir, "helm");
@@ -218,7 +208,7 @@ Deno.test("a helm that cannot start exits 127 at once behind a held lock, and wr
   }
   // No ticket, no queue state, and the holder's Lease untouched.
   assert.deepEqual(await leaseNames(namespace), ["helm-lock-app"]);
-  const after = await leaseApi().readNamespacedLease({ name: "helm-lock-app", namespace });
+  const after = await adminLeaseApi().readNamespacedLease({ name: "helm-lock-app", namespace });
   assert.equal(after.metadata?.resourceVersion, before);
   assert.equal(after.spec?.holderIdentity, "other-job");
 });
@@ -226,7 +216,7 @@ Deno.test("a helm that cannot start exits 127 at once behind a held lock, and wr
 Deno.test("an int32-max lease duration: waiter, lock-status and lock-unlock stay bounded", async () => {
   const namespace = await createNamespace("hostile-int32");
   const env = await helmEnv({ HELM_BIN: helms[0]!.bin });
-  await leaseApi().createNamespacedLease({
+  await adminLeaseApi().createNamespacedLease({
     namespace,
     body: {
       metadata: { name: "helm-lock-app", labels: { "app.kubernetes.io/managed-by": "helm-lock" } },

@@ -7,14 +7,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { load } from "js-yaml";
-import { adminKubeconfig, createNamespace, helmEnv, helms, mintUser } from "../support/cluster.ts";
+import { createNamespace, helmEnv, helms, mintUser } from "../support/cluster.ts";
 import { run } from "../support/helm.ts";
 import { helmLock } from "../support/cli.ts";
-import { LockProcess } from "../support/lock_procs.ts";
+import { adminWorker, type LockProcess } from "../support/lock_procs.ts";
 import { ExitCode } from "../../lib/errors.ts";
+import { FAST } from "../support/charts.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const FAST = join(root, "tests/fixtures/fast");
 const HOLDER_JOB = "https://gitlab.example.com/team/app/-/jobs/1";
 const WAITER_JOB = "https://gitlab.example.com/team/app/-/jobs/2";
 
@@ -66,9 +66,7 @@ function assertShape(actual: unknown, example: unknown, what: string): void {
 
 /** A worker holding or waiting for `release`'s lock through the queue, as a CI job would. */
 function worker(namespace: string, release: string, job: string): LockProcess {
-  return new LockProcess({
-    kubeconfig: adminKubeconfig(),
-    namespace,
+  return adminWorker(namespace, {
     release,
     timeoutMs: 120_000,
     mode: "hold",

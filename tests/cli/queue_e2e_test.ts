@@ -4,13 +4,13 @@
  * with helm: tests/lock/queue_e2e_test.ts, where jobs can be told when to start waiting.)
  */
 import assert from "node:assert/strict";
-import { adminKubeconfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
+import { createNamespace, helmEnv, helms } from "../support/cluster.ts";
 import { releaseStatus, run } from "../support/helm.ts";
 import { LockProcess } from "../support/cli.ts";
-import { LockProcess as LockWorker } from "../support/lock_procs.ts";
+import { adminWorker } from "../support/lock_procs.ts";
 import { ExitCode } from "../../lib/errors.ts";
+import { FAST } from "../support/charts.ts";
 
-const FAST = "tests/fixtures/fast";
 const job = (n: number | string) => `https://gitlab.example/acme/app/-/jobs/${n}`;
 
 async function tagOf(
@@ -45,11 +45,7 @@ for (const helm of helms) {
   Deno.test(`${helm.name}: --lock-queue newest runs only the newest waiter; the older ones exit 8 naming it`, async () => {
     const { namespace, env } = await setup("newest");
     // Job 1 holds the lock (through the queue, like any helm-lock).
-    const holder = new LockWorker({
-      kubeconfig: adminKubeconfig(),
-      namespace,
-      release: "app",
-      timeoutMs: 60_000,
+    const holder = adminWorker(namespace, {
       mode: "hold",
       queue: "fifo",
       env: { CI_JOB_URL: job(1) },

@@ -16,36 +16,23 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { PERMISSIONS } from "../../scripts/compile.ts";
 import { lockName, releaseLabels } from "../../lib/lock/names.ts";
-import {
-  adminKubeConfig,
-  adminKubeconfig,
-  createNamespace,
-  helmEnv,
-  helms,
-} from "../support/cluster.ts";
+import { adminKubeconfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
 import { run } from "../support/helm.ts";
 import { LockProcess } from "../support/cli.ts";
 import { leaseRequestsIn } from "../support/lease_requests.ts";
 import { checkOut } from "../support/git_archive.ts";
+import { adminLeaseApi, leaseNames } from "../support/leases.ts";
+import { FAST, SLOW } from "../support/charts.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const FAST = join(root, "tests/fixtures/fast");
-const SLOW = join(root, "tests/fixtures/slow");
 /** The build every user has today: main before the queue of tickets ordered by the server. */
 const RELEASED = "8f89c34";
 /** Helm's longest release name: the lock's name is then 63 characters, a ticket's is cut. */
 const LONG_RELEASE = `q${"0123456789".repeat(5)}ab`;
 
-const leases = () => adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
-
-async function leaseNames(namespace: string): Promise<string[]> {
-  return (await leases().listNamespacedLease({ namespace })).items
-    .map((l) => l.metadata?.name ?? "").sort();
-}
-
 /** A lock held by a job that is not a helm-lock of this run: released by deleting it. */
 async function foreignHolder(namespace: string, release: string, seconds: number) {
-  await leases().createNamespacedLease({
+  await adminLeaseApi().createNamespacedLease({
     namespace,
     body: {
       metadata: { name: lockName(release), labels: releaseLabels(release) },
@@ -109,7 +96,7 @@ for (const helm of helms) {
     );
     waiters[2]!.child.kill("SIGKILL");
     await waiters[2]!.output();
-    await leases().deleteNamespacedLease({ name: lockName(release), namespace });
+    await adminLeaseApi().deleteNamespacedLease({ name: lockName(release), namespace });
 
     const outs = [];
     for (const i of [0, 1, 3, 4]) outs.push({ i, out: await waiters[i]!.output() });

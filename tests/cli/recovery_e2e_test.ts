@@ -10,10 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { createNamespace, helmEnv, helms, kubeClientFor } from "../support/cluster.ts";
-import { killWhen, releaseStatus, run, waitFor } from "../support/helm.ts";
+import { SHAPES } from "../support/charts.ts";
+import { history, killAt, killWhen, releaseStatus, run, waitFor } from "../support/helm.ts";
 import { helmLock } from "../support/cli.ts";
-
-const SHAPES = "tests/fixtures/shapes";
 
 interface Case {
   /** Brings the release `app` into the state to recover from. */
@@ -140,13 +139,7 @@ for (const { name, bin } of helms) {
       for (const re of c.lines) {
         assert.ok(said.some((l) => re.test(l)), `${what}: no line matches ${re}:\n${out.stderr}`);
       }
-      const hist = await run(bin, ["history", "app", "-n", namespace, "-o", "json"], env);
-      assert.deepEqual(
-        (JSON.parse(hist.stdout) as Array<{ revision: number; status: string }>)
-          .map((r) => `${r.revision}:${r.status}`),
-        c.history,
-        what,
-      );
+      assert.deepEqual(await history(bin, "app", namespace, env), c.history, what);
       assert.equal((await releaseStatus(bin, "app", namespace, env))?.status, "deployed", what);
       const values = await run(bin, ["get", "values", "app", "-n", namespace, "-o", "json"], env);
       assert.equal(JSON.parse(values.stdout).tag, "v9", what);
@@ -194,22 +187,16 @@ for (const { name, bin } of helms) {
           const namespace = await createNamespace(`pending-${name}-${by}`);
           assert.equal((await run(bin, ["install", "app", SHAPES, "-n", namespace], env)).code, 0);
           // SIGKILL helm while its hook Job hangs: the release is pending-upgrade.
-          const upgrade = new Deno.Command(bin, {
-            args: ["upgrade", "app", SHAPES, "-n", namespace, ...c.upgrade],
+          await killAt(
+            bin,
+            ["upgrade", "app", SHAPES, "-n", namespace, ...c.upgrade],
             env,
-            stdin: "null",
-            stdout: "null",
-            stderr: "null",
-          }).spawn();
-          try {
-            await waitFor(
-              "the hook Job",
-              async () => (await objectsIn(namespace)).includes("Job/app-hang") || undefined,
-            );
-          } finally {
-            upgrade.kill("SIGKILL");
-            await upgrade.status;
-          }
+            () =>
+              waitFor(
+                "the hook Job",
+                async () => (await objectsIn(namespace)).includes("Job/app-hang") || undefined,
+              ),
+          );
           assert.equal(
             (await releaseStatus(bin, "app", namespace, env))?.status,
             "pending-upgrade",
@@ -223,10 +210,10 @@ for (const { name, bin } of helms) {
             const out = await oneAtATime(() => helmLock(user, env));
             assert.equal(out.code, 0, `${what}: helm lock upgrade: ${out.stderr}`);
           }
-          const hist = await run(bin, ["history", "app", "-n", namespace, "-o", "json"], env);
-          const history = (JSON.parse(hist.stdout) as Array<{ revision: number; status: string }>)
-            .map((r) => `${r.revision}:${r.status}`);
-          return { history, objects: await objectsIn(namespace) };
+          return {
+            history: await history(bin, "app", namespace, env),
+            objects: await objectsIn(namespace),
+          };
         };
         const [helm, locked] = await Promise.all([recover("helm"), recover("helm-lock")]);
         assert.deepEqual(helm.objects, c.objects, `${what}: plain helm`);

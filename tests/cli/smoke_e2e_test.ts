@@ -6,10 +6,8 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, createNamespace, helmEnv, helms, mintUser } from "../support/cluster.ts";
+import { FAST, SLOW } from "../support/charts.ts";
 import { releaseStatus, run, startStuckUpgrade } from "../support/helm.ts";
-
-const FAST = "tests/fixtures/fast";
-const SLOW = "tests/fixtures/slow";
 
 Deno.test("control plane serves Leases with create, read, update by resourceVersion, delete", async () => {
   const namespace = await createNamespace("smoke-lease");
@@ -89,7 +87,7 @@ for (const helm of helms) {
     const install = await run(helm.bin, ["install", "app", SLOW, "-n", namespace], env);
     assert.equal(install.code, 0, install.stderr);
 
-    const child = await startStuckUpgrade(helm.bin, "app", namespace, env, SLOW, "pending-upgrade");
+    const child = await startStuckUpgrade(helm.bin, "app", namespace, env, "pending-upgrade");
     child.kill("SIGKILL"); // what a cancelled CI job or an OOM kill does
     assert.equal((await child.status).signal, "SIGKILL");
 

@@ -3,27 +3,23 @@
  * the real API server. A holder that is paused, lost its lock or is dead cannot write.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { adminKubeConfig, createNamespace, helmEnv, helms } from "../support/cluster.ts";
-import { releaseStatus, run, waitFor, waitForStatus } from "../support/helm.ts";
+import {
+  adminKubeConfig,
+  createNamespace,
+  helmEnv,
+  helms,
+  writeKubeconfig,
+} from "../support/cluster.ts";
+import { FAST, SLOW, slowUpgradeArgs } from "../support/charts.ts";
+import { history, releaseStatus, run, waitFor, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess } from "../support/cli.ts";
 import { ConnectProxy } from "../support/connect_proxy.ts";
 import { ExitCode } from "../../lib/errors.ts";
 
-const FAST = "tests/fixtures/fast";
-const SLOW = "tests/fixtures/slow";
 const LEASE = ["--lock-lease-duration", "3s"];
 /** The pass-through's own count, from its --debug line. */
 const NOTHING_AFTER_CUT = /after the cut-off 0 bytes forwarded/;
-
-async function history(bin: string, namespace: string, env: Record<string, string>) {
-  const out = await run(bin, ["history", "app", "-n", namespace, "-o", "json"], env);
-  assert.equal(out.code, 0, out.stderr);
-  return (JSON.parse(out.stdout) as Array<{ revision: number; status: string }>).map((r) =>
-    `${r.revision}:${r.status}`
-  );
-}
 
 /** What the recovered history looks like when the old helm never wrote after losing. */
 const RECOVERED = ["1:superseded", "2:pending-upgrade", "3:superseded", "4:deployed"];
@@ -42,20 +38,7 @@ for (const helm of helms) {
     const env = await helmEnv({ HELM_BIN: helm.bin });
     assert.equal((await run(helm.bin, ["install", "app", SLOW, "-n", namespace], env)).code, 0);
     const holder = new LockProcess(
-      [
-        "upgrade",
-        "app",
-        SLOW,
-        "-n",
-        namespace,
-        "--wait",
-        "--timeout",
-        "5m",
-        "--set",
-        "tag=v2",
-        "--debug",
-        ...LEASE,
-      ],
+      [...slowUpgradeArgs("app", namespace), "--set", "tag=v2", "--debug", ...LEASE],
       env,
     );
     await holder.waitForLine(/running helm/);
@@ -75,7 +58,7 @@ for (const helm of helms) {
       const deployed = await next.output();
       assert.equal(deployed.code, 0, deployed.stderr);
       assert.match(deployed.stderr, /rolled back/);
-      assert.deepEqual(await history(helm.bin, namespace, env), RECOVERED);
+      assert.deepEqual(await history(helm.bin, "app", namespace, env), RECOVERED);
     } finally {
       holder.child.kill("SIGCONT");
       out = await holder.output();
@@ -87,7 +70,7 @@ for (const helm of helms) {
     assert.match(out.stderr, NOTHING_AFTER_CUT);
     // The old helm, stopped with SIGTERM, tried to mark its revision failed: not one of its
     // writes arrived after the takeover.
-    assert.deepEqual(await history(helm.bin, namespace, env), RECOVERED);
+    assert.deepEqual(await history(helm.bin, "app", namespace, env), RECOVERED);
   });
 
   Deno.test(`${helm.name}: a Lease deleted by hand cuts the old helm off before the waiter's helm runs`, async () => {
@@ -115,7 +98,7 @@ for (const helm of helms) {
     // helm is cut off.
     assert.ok(cutAt < next.lineAt(/running helm/)!, "the old helm was cut off first");
     // helm's cancellation could not overwrite anything: the next job's revision stands.
-    assert.deepEqual(await history(helm.bin, namespace, env), RECOVERED);
+    assert.deepEqual(await history(helm.bin, "app", namespace, env), RECOVERED);
   });
 
   Deno.test(`${helm.name}: the helm of a SIGKILLed holder cannot write`, async () => {
@@ -167,25 +150,14 @@ async function kubeconfigWith(cluster: Record<string, unknown>): Promise<string>
   const admin = adminKubeConfig();
   const user = admin.getCurrentUser()!;
   const dir = await Deno.makeTempDir({ prefix: "helm-lock-fence-" });
-  const path = join(dir, "kubeconfig");
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{
-        name: "test",
-        cluster: { "certificate-authority-data": admin.getCurrentCluster()!.caData, ...cluster },
-      }],
-      users: [{
-        name: "admin",
-        user: { "client-certificate-data": user.certData, "client-key-data": user.keyData },
-      }],
-      contexts: [{ name: "test", context: { cluster: "test", user: "admin" } }],
-      "current-context": "test",
-    }),
+  return await writeKubeconfig(
+    dir,
+    { "certificate-authority-data": admin.getCurrentCluster()!.caData, ...cluster },
+    {
+      name: "admin",
+      user: { "client-certificate-data": user.certData, "client-key-data": user.keyData },
+    },
   );
-  return path;
 }
 
 for (const helm of helms) {

@@ -15,12 +15,9 @@ import {
   kubeClientFor,
   mintUser,
 } from "../support/cluster.ts";
+import { FAST, SHAPES, SLOW, slowUpgradeArgs } from "../support/charts.ts";
 import { killWhen, releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
 import { kubeRecords } from "../../lib/helm/storage.ts";
-
-const FAST = "tests/fixtures/fast";
-const SLOW = "tests/fixtures/slow";
-const SHAPES = "tests/fixtures/shapes";
 
 /** A fresh namespace and helm environment (with `HELM_BIN`) for one case. */
 async function setup(bin: string, prefix: string) {
@@ -62,7 +59,7 @@ for (const { name, bin } of helms) {
   Deno.test(`${name}: a killed upgrade is pending-upgrade and a rollback lets plain helm upgrade again`, async () => {
     const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-pending-up-${name}`);
     await helm("install", "app", SLOW);
-    const child = await startStuckUpgrade(bin, "app", namespace, env, SLOW, "pending-upgrade");
+    const child = await startStuckUpgrade(bin, "app", namespace, env, "pending-upgrade");
     child.kill("SIGKILL");
     await child.status;
 
@@ -106,7 +103,7 @@ for (const { name, bin } of helms) {
 
   Deno.test(`${name}: a killed first install is pending-install, uninstalled for --install only`, async () => {
     const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-pending-in-${name}`);
-    const child = await startStuckUpgrade(bin, "app", namespace, env, SLOW, "pending-install");
+    const child = await startStuckUpgrade(bin, "app", namespace, env, "pending-install");
     child.kill("SIGKILL");
     await child.status;
 
@@ -378,19 +375,10 @@ for (const { name, bin } of helms) {
     const savedKubeconfig = Deno.env.get("KUBECONFIG");
     Deno.env.set("KUBECONFIG", adminKubeconfig());
     try {
-      const child = await withHelmBin(bin, () =>
-        Promise.resolve(helmSpawn([
-          "upgrade",
-          "app",
-          SLOW,
-          "-n",
-          namespace,
-          "--wait",
-          "--timeout",
-          "5m",
-          "--set",
-          "tag=v2",
-        ])));
+      const child = await withHelmBin(
+        bin,
+        () => Promise.resolve(helmSpawn([...slowUpgradeArgs("app", namespace), "--set", "tag=v2"])),
+      );
       await waitForStatus(bin, "app", namespace, env, "pending-upgrade");
       child.kill("SIGTERM");
       const status = await child.status;

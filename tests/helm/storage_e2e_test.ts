@@ -23,9 +23,9 @@ import {
   helms,
   kubeClientFor,
 } from "../support/cluster.ts";
+import { SHAPES } from "../support/charts.ts";
 import { killWhen, releaseStatus, run } from "../support/helm.ts";
 
-const SHAPES = "tests/fixtures/shapes";
 const DRIVERS: StorageDriver[] = ["secret", "configmap"];
 
 /** Runs `fn` for both drivers at once: the cases mostly wait for helm and the API server. */

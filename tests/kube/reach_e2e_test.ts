@@ -22,8 +22,8 @@ import {
 } from "../support/cluster.ts";
 import { run } from "../support/helm.ts";
 import { helmLock } from "../support/cli.ts";
+import { FAST } from "../support/charts.ts";
 
-const FAST = "tests/fixtures/fast";
 const dir = Deno.makeTempDirSync({ prefix: "helm-lock-reach-" });
 
 type Doc = {

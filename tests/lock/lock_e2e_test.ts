@@ -7,32 +7,19 @@ import * as k8s from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation, lockAnnotations } from "../../lib/lock/identity.ts";
 import { takeLock as acquireLock } from "../../lib/lock/take.ts";
-import {
-  adminKubeConfig,
-  adminKubeconfig,
-  createNamespace,
-  kubeClientFor,
-  mintUser,
-} from "../support/cluster.ts";
-import { LockProcess } from "../support/lock_procs.ts";
+import { adminKubeconfig, createNamespace, kubeClientFor, mintUser } from "../support/cluster.ts";
+import { adminLeaseApi } from "../support/leases.ts";
+import { adminWorker, type LockProcess } from "../support/lock_procs.ts";
 import type { WorkerConfig } from "../support/lock_worker.ts";
 
 const DURATION_S = 3;
 
 function worker(namespace: string, extra: Partial<WorkerConfig> = {}): LockProcess {
-  return new LockProcess({
-    kubeconfig: adminKubeconfig(),
-    namespace,
-    release: "app",
-    timeoutMs: 60_000,
-    leaseDurationSeconds: DURATION_S,
-    mode: "release",
-    ...extra,
-  });
+  return adminWorker(namespace, { leaseDurationSeconds: DURATION_S, ...extra });
 }
 
 function leases(namespace: string) {
-  const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
+  const api = adminLeaseApi();
   return {
     api,
     read: () => api.readNamespacedLease({ name: "helm-lock-app", namespace }),

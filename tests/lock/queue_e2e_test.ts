@@ -3,38 +3,17 @@
  * (tests/support/lock_worker.ts). Short lease durations keep the suite fast.
  */
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
-import {
-  adminKubeConfig,
-  adminKubeconfig,
-  createNamespace,
-  helmEnv,
-  helms,
-  mintUser,
-} from "../support/cluster.ts";
+import { createNamespace, helmEnv, helms, mintUser } from "../support/cluster.ts";
+import { FAST } from "../support/charts.ts";
 import { run } from "../support/helm.ts";
-import { LockProcess } from "../support/lock_procs.ts";
+import { adminLeaseApi, leaseNames } from "../support/leases.ts";
+import { adminWorker, type LockProcess } from "../support/lock_procs.ts";
 import type { WorkerConfig } from "../support/lock_worker.ts";
 
 const DURATION_S = 3;
 
 function worker(namespace: string, extra: Partial<WorkerConfig> = {}): LockProcess {
-  return new LockProcess({
-    kubeconfig: adminKubeconfig(),
-    namespace,
-    release: "app",
-    timeoutMs: 60_000,
-    leaseDurationSeconds: DURATION_S,
-    mode: "release",
-    queue: "fifo",
-    ...extra,
-  });
-}
-
-async function leaseNames(namespace: string): Promise<string[]> {
-  const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
-  return (await api.listNamespacedLease({ namespace })).items.map((l) => l.metadata?.name ?? "")
-    .sort();
+  return adminWorker(namespace, { leaseDurationSeconds: DURATION_S, queue: "fifo", ...extra });
 }
 
 Deno.test("acquireInOrder() lets a waiter SIGKILLed mid-queue delay the next by at most one lease duration", async () => {
@@ -88,15 +67,13 @@ Deno.test("a Role without delete: tickets are cleared and reused, one stays, nev
     assert.equal(await holder.close(), 0);
     assert.equal(await waiter.close(), 0);
   }
-  const api = adminKubeConfig().makeApiClient(k8s.CoordinationV1Api);
-  const left = (await api.listNamespacedLease({ namespace })).items;
+  const left = (await adminLeaseApi().listNamespacedLease({ namespace })).items;
   const tickets = left.filter((l) => l.metadata?.name?.startsWith("helm-lock.ticket."));
   assert.equal(tickets.length, 1, `one spare ticket: ${left.map((l) => l.metadata?.name)}`);
   assert.ok(left.every((l) => !l.spec?.holderIdentity), "nothing is held or queued");
   assert.equal(left.length, 2, "the released lock and one spare ticket");
 });
 
-const FAST = "tests/fixtures/fast";
 const ANOTHER_OPERATION = /another operation \(install\/upgrade\/rollback\) is in progress/;
 
 for (const helm of helms) {

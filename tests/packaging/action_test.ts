@@ -6,22 +6,18 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { exists } from "../../scripts/_util.ts";
 import {
+  both,
   exec,
+  fakeBinary,
   hostArchiveName,
-  type Output,
   releaseFiles,
   serveMirror,
 } from "../support/plugin_release.ts";
+import { withTempDir } from "../support/temp.ts";
 import { shellcheck } from "../support/debian_packages.ts";
 import { VERSION } from "../../lib/version.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const fakeBinary = (mark: string) =>
-  `#!/bin/sh\nif [ "$1" = --version ]; then echo "helm-lock ${VERSION}"; exit; fi\necho "${mark}"\n`;
-
-function both(out: Output): string {
-  return out.stdout + out.stderr;
-}
 
 /** The runner's side: its files and the action's step, with `inputs` as action.yml maps them. */
 async function runAction(dir: string, inputs: Record<string, string>) {
@@ -56,14 +52,7 @@ async function runAction(dir: string, inputs: Record<string, string>) {
   return { out, path, output: await Deno.readTextFile(githubOutput), temp };
 }
 
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "helm-lock-action-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir("helm-lock-action-", fn);
 
 Deno.test("action.yml installs the pinned version, verified, and puts it on PATH", () =>
   withTemp(async (dir) => {

@@ -8,37 +8,26 @@ import { join } from "node:path";
 import { helms } from "../support/cluster.ts";
 import { exists } from "../../scripts/_util.ts";
 import {
+  both,
   copyPluginSource,
   exec,
-  type Output,
+  fakeBinary,
+  hook,
+  NO_RETRY,
   pluginHome,
   releaseFiles,
   serveMirror,
 } from "../support/plugin_release.ts";
+import { withTempDir } from "../support/temp.ts";
 import { VERSION } from "../../lib/version.ts";
 
-const fakeBinary = (mark: string) =>
-  `#!/bin/sh\nif [ "$1" = --version ]; then echo "helm-lock ${VERSION}"; exit; fi\necho "${mark}"\n`;
 const LAUNCHER = /launcher written by install-binary\.sh/;
 
-function both(out: Output): string {
-  return out.stdout + out.stderr;
-}
+/** The install hook with download retries off. */
+const hookNoRetry = (src: string, env: Record<string, string>, args?: string[]) =>
+  hook(src, { ...NO_RETRY, ...env }, args);
 
-function hook(src: string, env: Record<string, string>, args: string[] = []): Promise<Output> {
-  return exec("sh", [join(src, "install-binary.sh"), ...args], {
-    env: { HELM_PLUGIN_DIR: src, HELM_LOCK_DOWNLOAD_RETRIES: "0", ...env },
-  });
-}
-
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "helm-lock-reinstall-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir("helm-lock-reinstall-", fn);
 
 Deno.test("install-binary.sh with HELM_LOCK_FROM_SOURCE=1 replaces a current binary left in bin/", () =>
   withTemp(async (dir) => {
@@ -48,7 +37,7 @@ Deno.test("install-binary.sh with HELM_LOCK_FROM_SOURCE=1 replaces a current bin
       mode: 0o755,
     });
     await Deno.chmod(join(src, "bin", "helm-lock"), 0o755);
-    const out = await hook(src, { HELM_LOCK_FROM_SOURCE: "1" });
+    const out = await hookNoRetry(src, { HELM_LOCK_FROM_SOURCE: "1" });
     assert.equal(out.code, 0, both(out));
     assert.doesNotMatch(out.stderr, /already installed/);
     assert.match(out.stderr, /installed a launcher that runs .*main\.ts/);
@@ -64,7 +53,7 @@ Deno.test("install-binary.sh -u replaces a directory and a stale runtime left in
     await Deno.writeTextFile(join(src, "bin", "helm-lock", "junk"), "junk\n");
     await Deno.mkdir(join(src, "bin", "helm-lock.runtime"));
     await using mirror = serveMirror(await releaseFiles(fakeBinary("release")));
-    const out = await hook(src, { HELM_LOCK_DOWNLOAD_URL: mirror.url }, ["-u"]);
+    const out = await hookNoRetry(src, { HELM_LOCK_DOWNLOAD_URL: mirror.url }, ["-u"]);
     assert.equal(out.code, 0, both(out));
     assert.equal((await exec(join(src, "bin", "helm-lock"), [])).stdout, "release\n");
     assert.equal(await exists(join(src, "bin", "helm-lock.runtime")), false);
@@ -73,7 +62,7 @@ Deno.test("install-binary.sh -u replaces a directory and a stale runtime left in
     await Deno.mkdir(elsewhere);
     await Deno.remove(join(src, "bin", "helm-lock"));
     await Deno.symlink(elsewhere, join(src, "bin", "helm-lock"));
-    const again = await hook(src, { HELM_LOCK_DOWNLOAD_URL: mirror.url }, ["-u"]);
+    const again = await hookNoRetry(src, { HELM_LOCK_DOWNLOAD_URL: mirror.url }, ["-u"]);
     assert.equal(again.code, 0, both(again));
     assert.ok((await Deno.lstat(join(src, "bin", "helm-lock"))).isFile);
     assert.deepEqual(await Array.fromAsync(Deno.readDir(elsewhere)), []);

@@ -16,7 +16,7 @@ import {
 import { exists, sha256Hex } from "../../scripts/_util.ts";
 import { cacheDir } from "../controlplane/binaries.ts";
 import { chrootUnavailable, glibcFiles, inChroot, muslRootfs } from "../support/musl_rootfs.ts";
-import { exec, execOk, hostPlatform, type Output, serveMirror } from "../support/plugin_release.ts";
+import { both, exec, execOk, hostPlatform, serveMirror } from "../support/plugin_release.ts";
 import { formatChecksums } from "../../scripts/compile.ts";
 import { VERSION } from "../../lib/version.ts";
 
@@ -60,10 +60,6 @@ async function tarOf(dir: string, names: string[]): Promise<Uint8Array> {
 async function release(name: string, data: Uint8Array): Promise<Map<string, Uint8Array>> {
   const sums = formatChecksums(new Map([[name, await sha256Hex(data)]]));
   return new Map([[name, data], ["checksums.txt", new TextEncoder().encode(sums)]]);
-}
-
-function both(out: Output): string {
-  return out.stdout + out.stderr;
 }
 
 Deno.test({

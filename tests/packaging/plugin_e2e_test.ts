@@ -11,12 +11,15 @@ import { DENO_RUN } from "../support/cli.ts";
 import { shellcheck } from "../support/debian_packages.ts";
 import { releaseStatus } from "../support/helm.ts";
 import {
+  both,
   clonePluginSource,
   copyPluginSource,
   exec,
+  fakeBinary,
+  hook,
   hostArchiveName,
   makeLauncher,
-  type Output,
+  NO_RETRY,
   pluginHome,
   releaseFiles,
   serveMirror,
@@ -24,35 +27,14 @@ import {
   writeRelease,
 } from "../support/plugin_release.ts";
 import { VERSION } from "../../lib/version.ts";
+import { FAST } from "../support/charts.ts";
+import { withTempDir } from "../support/temp.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const FAST = join(root, "tests/fixtures/fast");
 /** Marks the launcher served in release archives, to tell it from the fallback one. */
 const ARCHIVE_MARK = "# served from the test mirror";
-/** A stand-in binary for tests that only look at which file landed in bin/. */
-const fakeBinary = (mark: string) =>
-  `#!/bin/sh\nif [ "$1" = --version ]; then echo "helm-lock ${VERSION}"; exit; fi\necho "${mark}"\n`;
-const NO_RETRY = { HELM_LOCK_DOWNLOAD_RETRIES: "0" };
 
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "helm-lock-plugin-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Runs the hook as helm would: `sh install-binary.sh [args]` with HELM_PLUGIN_DIR set. */
-function hook(src: string, env: Record<string, string>, args: string[] = []): Promise<Output> {
-  return exec("sh", [join(src, "install-binary.sh"), ...args], {
-    env: { HELM_PLUGIN_DIR: src, ...env },
-  });
-}
-
-function both(out: Output): string {
-  return out.stdout + out.stderr;
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir("helm-lock-plugin-", fn);
 
 /** A directory for PATH with what install-binary.sh needs, plus `extra`, and no deno. */
 async function toolsDir(parent: string, extra: string[]): Promise<string> {

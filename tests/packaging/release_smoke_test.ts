@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { findTarget, runnableHere, smokeTest } from "../../scripts/compile.ts";
 import { execOk } from "../support/plugin_release.ts";
+import { withTempDir } from "../support/temp.ts";
 import { VERSION } from "../../lib/version.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -20,14 +21,7 @@ async function archive(dir: string, content: string, mode = 0o755): Promise<stri
   return path;
 }
 
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "helm-lock-smoke-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir("helm-lock-smoke-test-", fn);
 
 Deno.test("smokeTest() passes a binary that answers --version and --help", () =>
   withTemp(async (dir) => {

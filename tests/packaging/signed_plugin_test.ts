@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { helms } from "../support/cluster.ts";
 import { packageNames, packagePlugin } from "../../scripts/package_plugin.ts";
 import {
+  both,
   copyPluginSource,
   exec,
   execOk,
-  type Output,
+  fakeBinary,
   pluginHome,
   releaseFiles,
   serveMirror,
@@ -26,12 +27,7 @@ const helm4 = helms.find((h) => h.name === "helm4")!;
 const KEY = "helm-lock test signing key";
 const gpg = await which("gpg");
 /** A stand-in binary for the install hook, so installs need no network. */
-const FAKE =
-  `#!/bin/sh\nif [ "$1" = --version ]; then echo "helm-lock ${VERSION}"; exit; fi\necho fake\n`;
-
-function both(out: Output): string {
-  return out.stdout + out.stderr;
-}
+const FAKE = fakeBinary("fake");
 
 /** A throwaway key: `{ secring, pubkey (armored, as the release publishes it), keyring }`. */
 async function throwawayKey(dir: string) {

@@ -114,15 +114,27 @@ export async function mintUser(
   if (cluster.caData) clusterEntry["certificate-authority-data"] = cluster.caData;
   if (cluster.caFile) clusterEntry["certificate-authority"] = cluster.caFile;
   if (cluster.skipTLSVerify) clusterEntry["insecure-skip-tls-verify"] = true;
+  return await writeKubeconfig(dir, clusterEntry, { name, user });
+}
+
+/**
+ * Writes `<dir>/kubeconfig` of one cluster and one user, their context current, and returns
+ * its path: the kubeconfig the tests give a user of their own making.
+ */
+export async function writeKubeconfig(
+  dir: string,
+  cluster: Record<string, unknown>,
+  user: { name: string; user: Record<string, unknown> },
+): Promise<string> {
   const path = join(dir, "kubeconfig");
   await Deno.writeTextFile(
     path,
     JSON.stringify({
       apiVersion: "v1",
       kind: "Config",
-      clusters: [{ name: "test", cluster: clusterEntry }],
-      users: [{ name, user }],
-      contexts: [{ name: "test", context: { cluster: "test", user: name } }],
+      clusters: [{ name: "test", cluster }],
+      users: [user],
+      contexts: [{ name: "test", context: { cluster: "test", user: user.name } }],
       "current-context": "test",
     }),
   );
@@ -131,7 +143,7 @@ export async function mintUser(
 
 /**
  * Environment for running helm in isolation: its own config, cache and data homes, and
- * the given kubeconfig (the admin one by default).
+ * the kubeconfig `extra` names (the admin one by default, only then asked for).
  */
 export async function helmEnv(
   extra: Record<string, string> = {},
@@ -141,7 +153,7 @@ export async function helmEnv(
     HELM_CONFIG_HOME: join(home, "config"),
     HELM_CACHE_HOME: join(home, "cache"),
     HELM_DATA_HOME: join(home, "data"),
-    KUBECONFIG: adminKubeconfig(),
+    KUBECONFIG: extra.KUBECONFIG ?? adminKubeconfig(),
     ...extra,
   };
 }

@@ -6,10 +6,13 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import type { V1Lease } from "@kubernetes/client-node";
-import { join } from "node:path";
 import { ensureBinaries } from "../controlplane/binaries.ts";
 import { type ControlPlane, startControlPlane } from "../controlplane/controlplane.ts";
+import { helmEnv } from "./cluster.ts";
+import { isQueueState } from "./leases.ts";
+import { LockProcess } from "./lock_procs.ts";
 
 let started: Promise<ControlPlane> | undefined;
 
@@ -94,7 +97,7 @@ const leasesPath = (namespace: string) =>
  */
 export async function faultLeases(namespace: string): Promise<V1Lease[]> {
   const list = (await ok(await kube("GET", leasesPath(namespace)))) as { items: V1Lease[] };
-  return list.items.filter((l) => !l.metadata?.name?.startsWith("helm-lock.state."));
+  return list.items.filter((l) => !isQueueState(l));
 }
 
 /** The Lease `name` in `namespace`. */
@@ -111,14 +114,36 @@ export async function deleteFaultLease(namespace: string, name: string): Promise
 export async function faultEnv(
   extra: Record<string, string> = {},
 ): Promise<Record<string, string>> {
-  const home = await Deno.makeTempDir({ prefix: "helm-lock-faulthome-" });
-  return {
-    HELM_CONFIG_HOME: join(home, "config"),
-    HELM_CACHE_HOME: join(home, "cache"),
-    HELM_DATA_HOME: join(home, "data"),
-    KUBECONFIG: (await faultPlane()).kubeconfig,
-    ...extra,
-  };
+  return helmEnv({ KUBECONFIG: (await faultPlane()).kubeconfig, ...extra });
+}
+
+/**
+ * Runs `during(holder)` while a lock worker holds release `app`'s lock in `namespace` on the
+ * fault plane, with a lease of `leaseDurationSeconds`; then has it release, and asserts that it
+ * exited 0 and left no Lease: the frame of the tests that a holder comes through a fault.
+ */
+export async function whileFaultHolding(
+  namespace: string,
+  leaseDurationSeconds: number,
+  during: (holder: LockProcess) => Promise<void>,
+): Promise<void> {
+  const holder = new LockProcess({
+    kubeconfig: (await faultPlane()).kubeconfig,
+    namespace,
+    release: "app",
+    timeoutMs: 30_000,
+    leaseDurationSeconds,
+    mode: "hold",
+  });
+  try {
+    await holder.next("acquired", 30_000);
+    await during(holder);
+    await holder.send();
+    await holder.next("released", 10_000);
+  } finally {
+    assert.equal(await holder.close(), 0);
+  }
+  assert.deepEqual(await faultLeases(namespace), []);
 }
 
 /** Whether process `pid` exists and is not a zombie (Linux /proc). */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { slowUpgradeArgs } from "./charts.ts";
 import { adminKubeconfig, kubeClientFor } from "./cluster.ts";
 
 /** What a finished helm process printed and returned. */
@@ -119,6 +120,19 @@ export function waitForStatus(
 }
 
 /**
+ * Starts `bin args...` with stdin, stdout and stderr discarded: a helm that a test stops, kills
+ * or waits out mid-operation, whose output is not the point.
+ */
+export function spawnQuiet(
+  bin: string,
+  args: string[],
+  env: Record<string, string>,
+): Deno.ChildProcess {
+  return new Deno.Command(bin, { args, env, stdin: "null", stdout: "null", stderr: "null" })
+    .spawn();
+}
+
+/**
  * Starts `helm upgrade --install --wait` of the slow chart and returns once the release is
  * `pending-upgrade` (or `pending-install` for a first install): helm is then mid-operation.
  */
@@ -127,37 +141,41 @@ export async function startStuckUpgrade(
   release: string,
   namespace: string,
   env: Record<string, string>,
-  chart: string,
   pending: "pending-install" | "pending-upgrade",
 ): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command(bin, {
-    args: [
-      "upgrade",
-      "--install",
-      release,
-      chart,
-      "-n",
-      namespace,
-      "--wait",
-      "--timeout",
-      "5m",
-      "--set",
-      `tag=${crypto.randomUUID().slice(0, 6)}`,
-    ],
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnQuiet(bin, [
+    ...slowUpgradeArgs(release, namespace, { install: true }),
+    "--set",
+    `tag=${crypto.randomUUID().slice(0, 6)}`,
+  ], env);
   await waitForStatus(bin, release, namespace, env, pending);
   return child;
+}
+
+/**
+ * Starts `bin args...` (quiet), waits for `moment()`, then SIGKILLs it, also when the wait
+ * failed: helm killed at a chosen point mid-operation, as a lost CI runner leaves it.
+ */
+export async function killAt(
+  bin: string,
+  args: string[],
+  env: Record<string, string>,
+  moment: () => Promise<unknown>,
+): Promise<void> {
+  const child = spawnQuiet(bin, args, env);
+  try {
+    await moment();
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
 }
 
 /**
  * Starts `helm args...` (release `release`), waits until the release is in `status`, then
  * SIGKILLs helm: a helm killed mid-operation, as a lost CI runner leaves it.
  */
-export async function killWhen(
+export function killWhen(
   bin: string,
   args: string[],
   env: Record<string, string>,
@@ -165,17 +183,43 @@ export async function killWhen(
   namespace: string,
   status: string,
 ): Promise<void> {
-  const child = new Deno.Command(bin, {
-    args: [...args, "-n", namespace],
+  return killAt(
+    bin,
+    [...args, "-n", namespace],
     env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await waitForStatus(bin, release, namespace, env, status);
-  } finally {
-    child.kill("SIGKILL");
-    await child.status;
+    () => waitForStatus(bin, release, namespace, env, status),
+  );
+}
+
+/** One revision of `helm history -o json`. */
+export interface Revision {
+  revision: number;
+  status: string;
+  updated: string;
+}
+
+/**
+ * The release's revisions from `helm history -o json`, oldest first: none for a release helm
+ * does not know; throws with helm's stderr when helm fails otherwise.
+ */
+export async function revisions(
+  bin: string,
+  release: string,
+  namespace: string,
+  env: Record<string, string>,
+): Promise<Revision[]> {
+  const out = await run(bin, ["history", release, "-n", namespace, "-o", "json"], env);
+  if (out.code !== 0) {
+    if (/not found/.test(out.stderr)) return [];
+    throw new Error(`helm history ${release} failed: ${out.stderr.trim()}`);
   }
+  return JSON.parse(out.stdout);
+}
+
+/**
+ * {@linkcode revisions} as `<revision>:<status>`, oldest first: one line per revision is what
+ * the tests compare, to see what a recovery or a fence left behind.
+ */
+export async function history(...args: Parameters<typeof revisions>): Promise<string[]> {
+  return (await revisions(...args)).map((r) => `${r.revision}:${r.status}`);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { adminKubeconfig } from "./cluster.ts";
 import type { WorkerConfig } from "./lock_worker.ts";
 
 /** One line a worker printed. */
@@ -112,4 +113,20 @@ export class LockProcess {
     await this.#reading;
     return status.code;
   }
+}
+
+/**
+ * A worker that takes release `app`'s lock as the test cluster's admin, waiting up to a
+ * minute, and releases it at once: the usual one in the lock's end-to-end tests; `config`
+ * changes any of it.
+ */
+export function adminWorker(namespace: string, config: Partial<WorkerConfig> = {}): LockProcess {
+  return new LockProcess({
+    kubeconfig: adminKubeconfig(),
+    namespace,
+    release: "app",
+    timeoutMs: 60_000,
+    mode: "release",
+    ...config,
+  });
 }

@@ -39,6 +39,33 @@ export async function exec(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** stdout then stderr: all a process said, for assertion messages and matches. */
+export function both(out: Output): string {
+  return out.stdout + out.stderr;
+}
+
+/** Download retries off: a refused download fails at once instead of after the retries. */
+export const NO_RETRY = { HELM_LOCK_DOWNLOAD_RETRIES: "0" };
+
+/** Runs the install hook as helm would: `sh install-binary.sh [args]` with HELM_PLUGIN_DIR set. */
+export function hook(
+  src: string,
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<Output> {
+  return exec("sh", [join(src, "install-binary.sh"), ...args], {
+    env: { HELM_PLUGIN_DIR: src, ...env },
+  });
+}
+
+/**
+ * A stand-in `helm-lock` that answers `--version` as this build and otherwise prints `mark`:
+ * for tests that only look at which file landed in bin/.
+ */
+export function fakeBinary(mark: string): string {
+  return `#!/bin/sh\nif [ "$1" = --version ]; then echo "helm-lock ${VERSION}"; exit; fi\necho "${mark}"\n`;
+}
+
 /** Like {@linkcode exec}, but throws with the output when the command fails. */
 export async function execOk(
   cmd: string,

@@ -1,0 +1,21 @@
+/**
+ * Temporary directories for tests.
+ *
+ * @module
+ */
+
+/**
+ * Runs `fn` in a fresh temporary directory named `<prefix>…` and removes it afterwards, also
+ * when `fn` throws: what a test writes never outlives it.
+ */
+export async function withTempDir<T>(
+  prefix: string,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
