@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { KubeClient } from "../kube/rest.ts";
-import type { Reporter } from "../report.ts";
+import type { RunLock } from "../lock/run_lock.ts";
+import type { Interrupts } from "./signals.ts";
 import { planRecovery, readRelease, recoverRelease } from "./release.ts";
 import { kubeRecords, storageDriver } from "./storage.ts";
 
@@ -26,21 +26,21 @@ export interface RecoverCommand {
 
 /**
  * Checks and recovers the release for `install` and `upgrade`; other commands take the lock
- * only.
+ * only. A signal or the lost lock stops recovery's helm (SIGTERM) and ends recovery quietly:
+ * the run then says why helm did not run.
  *
  * @param env The fence's environment, for the helm calls recovery makes.
- * @param signal Stops recovery's helm (SIGTERM): a signal, or the lost lock.
  * @throws {HelmLockError} exit 5 when the release cannot be recovered (helm then must not run),
  *   6 or 7 when the API server cannot be reached or refuses.
  */
 export async function recover(
   cmd: RecoverCommand,
-  client: KubeClient,
-  namespace: string,
+  lock: RunLock,
   env: Record<string, string>,
-  signal: AbortSignal,
-  report: Pick<Reporter, "info" | "event">,
+  signals: Interrupts,
 ): Promise<void> {
+  const { client, report, heldBy: { namespace } } = lock;
+  const signal = AbortSignal.any([signals.signal, lock.held.lost]);
   if (!cmd.recover || (cmd.command !== "install" && cmd.command !== "upgrade")) return;
   if (cmd.dryRun) return report.info("--dry-run: the release is neither checked nor recovered");
   // helm's records are read (and a stale revision unlocked) directly for the drivers
@@ -50,15 +50,21 @@ export async function recover(
     namespace,
     signal,
     env,
+    lock: lock.heldBy,
     ...(driver ? { records: kubeRecords(client, namespace, driver) } : {}),
   };
-  const state = await readRelease(cmd.release, cmd.globalArgs, opts);
-  const plan = planRecovery(state, { ...cmd, namespace });
-  if (plan.action === "proceed") return report.info(plan.reason);
-  const done: string[] = [];
-  await recoverRelease(cmd.release, plan, cmd.globalArgs, (line) => {
-    report.info(line);
-    done.push(line);
-  }, opts);
-  report.event("Recovered", done.join("; "));
+  try {
+    const state = await readRelease(cmd.release, cmd.globalArgs, opts);
+    const plan = planRecovery(state, { ...cmd, namespace });
+    if (plan.action === "proceed") return report.info(plan.reason);
+    const done: string[] = [];
+    await recoverRelease(cmd.release, plan, cmd.globalArgs, (line) => {
+      report.info(line);
+      done.push(line);
+    }, opts);
+    report.event("Recovered", done.join("; "));
+  } catch (err) {
+    // A signal or the lost lock stopped recovery's helm: the run says that, not how helm died.
+    if (!signal.aborted) throw err;
+  }
 }

@@ -14,6 +14,7 @@
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmCapture } from "./exec.ts";
+import type { HeldBy } from "./nesting.ts";
 import { redactText, secretValues } from "../redact.ts";
 import { markFailed, readRevisions, type ReleaseRecordsApi } from "./storage.ts";
 
@@ -196,19 +197,14 @@ export interface ReleaseOptions {
   env?: Record<string, string>;
   /** Aborting stops the running helm with SIGTERM; the call then rejects with the reason. */
   signal?: AbortSignal;
+  /** The lock helm runs under, for its nesting marker (`nesting.ts`). */
+  lock?: HeldBy;
   /**
    * helm's release records (`secret` and `configmap` drivers, see `storage.ts`): read instead
    * of spawning `helm history`, and edited to unlock a stale pending revision. Without them
    * (other drivers) helm-lock reads with `helm history` and cannot unlock.
    */
   records?: ReleaseRecordsApi;
-}
-
-function captureOptions(opts: ReleaseOptions) {
-  return {
-    ...(opts.env ? { env: opts.env } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  };
 }
 
 /**
@@ -243,7 +239,7 @@ export async function readRelease(
     }
   }
   const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
-  const res = await helmCapture(args, captureOptions(opts));
+  const res = await helmCapture(args, opts);
   const where = describe(release, opts.namespace);
   if (res.code !== 0) {
     if (/\brelease: not found\b/.test(res.stderr)) return { found: false, history: [] };
@@ -333,7 +329,7 @@ export async function recoverRelease(
       log(plan.reason);
       const rev = String(plan.toRevision);
       const args = ["rollback", release, rev, ...globalArgs];
-      const res = await helmCapture(args, captureOptions(opts));
+      const res = await helmCapture(args, opts);
       if (res.code === 0) {
         log(`rolled back ${where} to revision ${rev}`);
         return;
@@ -395,7 +391,7 @@ async function afterFailedRollback(
 }
 
 async function runOrThrow(args: string[], what: string, opts: ReleaseOptions): Promise<void> {
-  const res = await helmCapture(args, captureOptions(opts));
+  const res = await helmCapture(args, opts);
   if (res.code === 0) return;
   throw new HelmLockError(
     ExitCode.RecoveryFailed,
