@@ -226,43 +226,44 @@ export async function readRelease(
   globalArgs: string[],
   opts: ReleaseOptions = {},
 ): Promise<ReleaseState> {
+  const where = describe(release, opts.namespace);
+  let history: ReleaseRevision[] | undefined;
   if (opts.records !== undefined) {
-    try {
-      const history = (await readRevisions(opts.records, release)).map((r) => ({
-        revision: r.revision,
-        status: KNOWN_STATUSES.has(r.status) ? r.status as ReleaseStatus : "unknown",
-      }));
-      const current = history[history.length - 1];
-      return current === undefined ? { found: false, history } : { found: true, current, history };
-    } catch {
-      // helm says best what went wrong (and classify() knows its words): ask it.
+    history = await readRevisions(opts.records, release).then(
+      (revisions) =>
+        revisions.map((r) => ({
+          revision: r.revision,
+          status: KNOWN_STATUSES.has(r.status) ? r.status as ReleaseStatus : "unknown",
+        })), // helm says best what went wrong (and classify() knows its words): ask it.
+      () => undefined,
+    );
+  }
+  if (history === undefined) {
+    const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
+    const res = await helmCapture(args, opts);
+    if (res.code === 0) {
+      try {
+        history = parseHistory(res.stdout);
+      } catch (error) {
+        throw new HelmLockError(
+          ExitCode.RecoveryFailed,
+          `Cannot read the state of ${where}: expected a JSON list from "helm history -o json", ` +
+            `found ${JSON.stringify(res.stdout.trim().slice(0, 80))}`,
+          { cause: error },
+        );
+      }
+    } else if (/\brelease: not found\b/.test(res.stderr)) {
+      history = [];
+    } else {
+      throw new HelmLockError(
+        classify(res.stderr),
+        `Cannot read the state of ${where}: "helm history" exited with code ${res.code}: ` +
+          helmSaid(res.stderr, args),
+      );
     }
   }
-  const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
-  const res = await helmCapture(args, opts);
-  const where = describe(release, opts.namespace);
-  if (res.code !== 0) {
-    if (/\brelease: not found\b/.test(res.stderr)) return { found: false, history: [] };
-    const said = helmSaid(res.stderr, args);
-    throw new HelmLockError(
-      classify(res.stderr),
-      `Cannot read the state of ${where}: "helm history" exited with code ${res.code}: ${said}`,
-    );
-  }
-  let history: ReleaseRevision[];
-  try {
-    history = parseHistory(res.stdout);
-  } catch (error) {
-    throw new HelmLockError(
-      ExitCode.RecoveryFailed,
-      `Cannot read the state of ${where}: expected a JSON list from "helm history -o json", ` +
-        `found ${JSON.stringify(res.stdout.trim().slice(0, 80))}`,
-      { cause: error },
-    );
-  }
   const current = history[history.length - 1];
-  if (current === undefined) return { found: false, history };
-  return { found: true, current, history };
+  return current === undefined ? { found: false, history } : { found: true, current, history };
 }
 
 /** Parses `helm history -o json`, oldest revision first. */
@@ -320,82 +321,53 @@ export async function recoverRelease(
   opts: ReleaseOptions = {},
 ): Promise<void> {
   const where = describe(release, opts.namespace);
-  switch (plan.action) {
-    case "proceed":
-      return;
-    case "error":
-      throw new HelmLockError(ExitCode.RecoveryFailed, plan.message);
-    case "rollback": {
-      log(plan.reason);
-      const rev = String(plan.toRevision);
-      const args = ["rollback", release, rev, ...globalArgs];
-      const res = await helmCapture(args, opts);
-      if (res.code === 0) {
-        log(`rolled back ${where} to revision ${rev}`);
-        return;
-      }
-      await afterFailedRollback(release, plan, globalArgs, log, opts, helmSaid(res.stderr));
-      return;
-    }
-    case "uninstall": {
-      log(plan.reason);
-      await runOrThrow(
-        ["uninstall", release, "--no-hooks", ...globalArgs],
-        `uninstall the stale ${where}`,
-        opts,
-      );
-      log(`uninstalled the stale ${where}`);
-      return;
-    }
+  if (plan.action === "proceed") return;
+  if (plan.action === "error") throw new HelmLockError(ExitCode.RecoveryFailed, plan.message);
+  log(plan.reason);
+  const rev = plan.action === "rollback" ? String(plan.toRevision) : "";
+  const args = plan.action === "rollback"
+    ? ["rollback", release, rev, ...globalArgs]
+    : ["uninstall", release, "--no-hooks", ...globalArgs];
+  const res = await helmCapture(args, opts);
+  if (res.code === 0) {
+    return log(
+      plan.action === "rollback"
+        ? `rolled back ${where} to revision ${rev}`
+        : `uninstalled the stale ${where}`,
+    );
   }
-}
-
-/**
- * A rollback of a pending release failed (e.g. helm/helm#13437: the pending revision renamed
- * a resource). What blocks helm is only the pending revision: when helm recorded its failed
- * rollback it already marked that one superseded, and helm proceeds; when it is still
- * pending, it is marked failed in helm's storage (as Flux's helm-controller unlocks), after
- * which helm upgrades from the last deployed revision. Only a pending release in a driver
- * helm-lock cannot edit stops the run.
- */
-async function afterFailedRollback(
-  release: string,
-  plan: Extract<RecoveryPlan, { action: "rollback" }>,
-  globalArgs: string[],
-  log: (line: string) => void,
-  opts: ReleaseOptions,
-  said: string,
-): Promise<void> {
-  const where = describe(release, opts.namespace);
-  const failed = `could not roll back to revision ${plan.toRevision} (helm: ${said})`;
-  const now = await readRelease(release, globalArgs, opts);
-  const current = now.current;
+  if (plan.action === "uninstall") {
+    throw new HelmLockError(
+      ExitCode.RecoveryFailed,
+      `Cannot uninstall the stale ${where}: "helm uninstall" exited with code ${res.code}: ` +
+        helmSaid(res.stderr, args),
+    );
+  }
+  // The rollback failed (e.g. helm/helm#13437: the pending revision renamed a resource). What
+  // blocks helm is only the pending revision: when helm recorded its failed rollback it
+  // already marked that one superseded, and helm proceeds; when it is still pending, it is
+  // marked failed in helm's storage (as Flux's helm-controller unlocks), after which helm
+  // upgrades from the last deployed revision. Only a pending release in a driver helm-lock
+  // cannot edit stops the run.
+  const failed = `could not roll back to revision ${rev} (helm: ${helmSaid(res.stderr)})`;
+  const current = (await readRelease(release, globalArgs, opts)).current;
   if (current === undefined || !current.status.startsWith("pending-")) {
     const at = current === undefined ? "gone" : `${current.status} at revision ${current.revision}`;
-    log(`${failed}; ${where} is now ${at}, which does not block helm: proceeding`);
-    return;
+    return log(`${failed}; ${where} is now ${at}, which does not block helm: proceeding`);
   }
   if (opts.records === undefined) {
     throw new HelmLockError(
       ExitCode.RecoveryFailed,
       `Cannot recover ${where} from state "${current.status}" at revision ` +
-        `${current.revision}: "helm rollback" to revision ${plan.toRevision} failed: ${said}; ` +
-        `helm-lock unlocks a stale revision only in the "secret" and "configmap" storage drivers`,
+        `${current.revision}: "helm rollback" to revision ${rev} failed: ` +
+        `${helmSaid(res.stderr)}; helm-lock unlocks a stale revision only in the "secret" and ` +
+        `"configmap" storage drivers`,
     );
   }
   await markFailed(opts.records, release, current.revision, current.status);
   log(
     `${failed}; marked the stale ${current.status} revision ${current.revision} failed in ` +
       `helm's storage, so helm can proceed`,
-  );
-}
-
-async function runOrThrow(args: string[], what: string, opts: ReleaseOptions): Promise<void> {
-  const res = await helmCapture(args, opts);
-  if (res.code === 0) return;
-  throw new HelmLockError(
-    ExitCode.RecoveryFailed,
-    `Cannot ${what}: "helm ${args[0]}" exited with code ${res.code}: ${helmSaid(res.stderr, args)}`,
   );
 }
 
