@@ -175,6 +175,8 @@ export interface HelmCaptureOptions {
   env?: Record<string, string>;
   /** Aborting sends helm SIGTERM; the call then rejects with `signal.reason`. */
   signal?: AbortSignal;
+  /** The lock helm runs under, for its nesting marker (`nesting.ts`). */
+  lock?: HeldBy;
 }
 
 /**
@@ -193,7 +195,7 @@ export async function helmCapture(
   opts: HelmCaptureOptions = {},
 ): Promise<HelmResult> {
   const bin = helmBin({ ...Deno.env.toObject(), ...opts.env });
-  const env = { ...opts.env, ...nestingEnv(bin) };
+  const env = { ...opts.env, ...nestingEnv(bin, opts.lock) };
   opts.signal?.throwIfAborted();
   let child: Deno.ChildProcess;
   try {
@@ -231,8 +233,8 @@ export interface HelmRun {
  *
  * @param args helm's arguments, verbatim and in order.
  * @param env Variables added to (or overriding) the inherited environment (the fence's).
- * @param opts `lock`: the lock helm runs under, for its nesting marker (default: the lock
- *   held now); `bin`: the helm to run, when the caller resolved it (default: {@linkcode helmBin}).
+ * @param opts `lock`: the lock helm runs under, for its nesting marker (default: none but an
+ *   ancestor's); `bin`: the helm to run, when the caller resolved it (default: {@linkcode helmBin}).
  * @returns A handle to wait for helm and to forward signals to it.
  * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
  */

@@ -183,7 +183,7 @@ export function resolveHelm(
  */
 export function nestingEnv(
   helm: string,
-  lock: HeldBy | undefined = heldNow,
+  lock?: HeldBy,
 ): Record<string, string> {
   const me = self();
   // Counted whether or not the parent was recognized: a launcher that neither `exec`s nor is
@@ -200,16 +200,6 @@ export function nestingEnv(
   const held = lock ?? me.nesting.lock;
   if (held) marker.lock = held;
   return { [NESTING_ENV]: JSON.stringify(marker) };
-}
-
-let heldNow: HeldBy | undefined;
-
-/**
- * Records the lock this process holds (`undefined` once released): every helm started
- * meanwhile carries it in its marker, recovery's helm calls included.
- */
-export function setHeldLock(lock: HeldBy | undefined): void {
-  heldNow = lock;
 }
 
 /**

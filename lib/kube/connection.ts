@@ -316,5 +316,3 @@ function applyOverrides(
     env,
   };
 }
-
-export { type ApiAction, apiError, isStatus } from "./api_error.ts";

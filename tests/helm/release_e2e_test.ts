@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { helmCapture, helmSpawn } from "../../lib/helm/exec.ts";
-import { planRecovery, readRelease, recoverRelease } from "../../lib/helm/release.ts";
+import { planRecovery, readRelease, recoverRelease } from "../../lib/helm/recover.ts";
 import {
   adminKubeconfig,
   createNamespace,

@@ -9,7 +9,7 @@ import {
   type ReleaseRevision,
   type ReleaseState,
   type ReleaseStatus,
-} from "../../lib/helm/release.ts";
+} from "../../lib/helm/recover.ts";
 
 /** A found release whose revisions have these statuses, revision 1 first. */
 function release(...statuses: ReleaseStatus[]): ReleaseState {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
-import { readRelease } from "../../lib/helm/release.ts";
+import { readRelease } from "../../lib/helm/recover.ts";
 import {
   decodeRelease,
   kubeRecords,
