@@ -288,6 +288,15 @@ async function serviceAccountToken(namespace: string, name: string, secret: stri
   return tr.status!.token!;
 }
 
+/** Waits for `p` to settle, failing after `ms` naming what it waited for. */
+async function settledWithin<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`No ${what} within ${ms} ms`)), ms);
+  });
+  return await Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated during a wait", async () => {
   const namespace = await createNamespace("token-file");
   const tokenFile = join(dir, "token");
@@ -305,6 +314,8 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
     timeoutMs: 5_000,
     leaseDurationSeconds: 3,
   });
+  let onQueued = () => {};
+  const queued = new Promise<void>((resolve) => onQueued = resolve);
   const waiting = takeLock({
     client: kubeClient(conn),
     namespace,
@@ -313,8 +324,9 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
     annotations: {},
     timeoutMs: 30_000,
     leaseDurationSeconds: 3,
+    onQueued: () => onQueued(),
   });
-  await new Promise((r) => setTimeout(r, 1_000));
+  await settledWithin(queued, 20_000, "onQueued of the waiter (its ticket written)");
   // Rotate: a new token in the file, the old one revoked.
   await Deno.writeTextFile(tokenFile, await serviceAccountToken(namespace, "deployer", "bound-2"));
   await adminKubeConfig().makeApiClient(k8s.CoreV1Api).deleteNamespacedSecret({
