@@ -297,10 +297,34 @@ async function settledWithin<T>(p: Promise<T>, ms: number, what: string): Promis
   return await Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
+/** Lists Leases with `token` every 100 ms until the API server answers 401. */
+async function refused(token: string, namespace: string, ms: number): Promise<void> {
+  const kubeconfig = writeKubeconfig("token-old.json", (doc) => {
+    doc.users[0]!.user = { token };
+  });
+  const client = kubeClient(connect({ kubeconfig, namespace }, {}));
+  const until = Date.now() + ms;
+  let last = "";
+  for (;;) {
+    try {
+      await client.request("GET", `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`);
+      last = "200";
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 401) return;
+      last = String(err);
+    }
+    if (Date.now() > until) {
+      throw new Error(`The revoked token was not refused (401) within ${ms} ms: last ${last}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated during a wait", async () => {
   const namespace = await createNamespace("token-file");
   const tokenFile = join(dir, "token");
-  await Deno.writeTextFile(tokenFile, await serviceAccountToken(namespace, "deployer", "bound-1"));
+  const oldToken = await serviceAccountToken(namespace, "deployer", "bound-1");
+  await Deno.writeTextFile(tokenFile, oldToken);
   const kubeconfig = writeKubeconfig("token-file.json", (doc) => {
     doc.users[0]!.user = { tokenFile };
   });
@@ -333,7 +357,9 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
     name: "bound-1",
     namespace,
   });
-  await new Promise((r) => setTimeout(r, 1_000));
+  // The API server keeps accepting a token it has seen for 10 s after it first did: until it
+  // refuses the old one, a waiter still sending it would pass too.
+  await refused(oldToken, namespace, 30_000);
   await holder.release();
   const held = await waiting;
   await held.release();
