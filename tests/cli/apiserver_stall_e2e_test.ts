@@ -29,11 +29,14 @@ Deno.test({
       for (let i = 0; i < 20; i++) {
         // The next renewal is sent a retry period after the last one was answered.
         let start = NaN;
-        for (;;) {
+        for (const until = Date.now() + 10_000;;) {
           const lease = await faultLease(namespace, "helm-lock-app");
           const renewed = new Date(String(lease.spec?.renewTime)).getTime();
           start = renewed + t.retryPeriodMs + 5 - (10 + Math.random() * 40);
           if (start - Date.now() > 5) break;
+          if (Date.now() > until) {
+            throw new Error(`No renewal of the lock Lease within 10 s before stall ${i + 1}`);
+          }
           await new Promise((r) => setTimeout(r, 50));
         }
         await new Promise((r) => setTimeout(r, start - Date.now()));

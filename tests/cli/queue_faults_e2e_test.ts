@@ -195,7 +195,11 @@ for (const helm of helms) {
       }).spawn();
       const holderText = new Response(holder.stderr).text();
       // The old build holds the lock (its Lease exists) before the new job starts.
-      for (let i = 0; i < 100 && !(await leaseNames(namespace)).includes(lockName(release)); i++) {
+      const until = Date.now() + 30_000;
+      while (!(await leaseNames(namespace)).includes(lockName(release))) {
+        if (Date.now() > until) {
+          throw new Error(`The old build's lock Lease ${lockName(release)} not there within 30 s`);
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
       const waiter = new LockProcess(["upgrade", "--install", release, FAST, "-n", namespace], env);

@@ -288,10 +288,43 @@ async function serviceAccountToken(namespace: string, name: string, secret: stri
   return tr.status!.token!;
 }
 
+/** Waits for `p` to settle, failing after `ms` naming what it waited for. */
+async function settledWithin<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`No ${what} within ${ms} ms`)), ms);
+  });
+  return await Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Lists Leases with `token` every 100 ms until the API server answers 401. */
+async function refused(token: string, namespace: string, ms: number): Promise<void> {
+  const kubeconfig = writeKubeconfig("token-old.json", (doc) => {
+    doc.users[0]!.user = { token };
+  });
+  const client = kubeClient(connect({ kubeconfig, namespace }, {}));
+  const until = Date.now() + ms;
+  let last = "";
+  for (;;) {
+    try {
+      await client.request("GET", `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`);
+      last = "200";
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 401) return;
+      last = String(err);
+    }
+    if (Date.now() > until) {
+      throw new Error(`The revoked token was not refused (401) within ${ms} ms: last ${last}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated during a wait", async () => {
   const namespace = await createNamespace("token-file");
   const tokenFile = join(dir, "token");
-  await Deno.writeTextFile(tokenFile, await serviceAccountToken(namespace, "deployer", "bound-1"));
+  const oldToken = await serviceAccountToken(namespace, "deployer", "bound-1");
+  await Deno.writeTextFile(tokenFile, oldToken);
   const kubeconfig = writeKubeconfig("token-file.json", (doc) => {
     doc.users[0]!.user = { tokenFile };
   });
@@ -305,6 +338,8 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
     timeoutMs: 5_000,
     leaseDurationSeconds: 3,
   });
+  let onQueued = () => {};
+  const queued = new Promise<void>((resolve) => onQueued = resolve);
   const waiting = takeLock({
     client: kubeClient(conn),
     namespace,
@@ -313,15 +348,18 @@ Deno.test("a tokenFile kubeconfig: the token is re-read when it is rotated durin
     annotations: {},
     timeoutMs: 30_000,
     leaseDurationSeconds: 3,
+    onQueued: () => onQueued(),
   });
-  await new Promise((r) => setTimeout(r, 1_000));
+  await settledWithin(queued, 20_000, "onQueued of the waiter (its ticket written)");
   // Rotate: a new token in the file, the old one revoked.
   await Deno.writeTextFile(tokenFile, await serviceAccountToken(namespace, "deployer", "bound-2"));
   await adminKubeConfig().makeApiClient(k8s.CoreV1Api).deleteNamespacedSecret({
     name: "bound-1",
     namespace,
   });
-  await new Promise((r) => setTimeout(r, 1_000));
+  // The API server keeps accepting a token it has seen for 10 s after it first did: until it
+  // refuses the old one, a waiter still sending it would pass too.
+  await refused(oldToken, namespace, 30_000);
   await holder.release();
   const held = await waiting;
   await held.release();

@@ -59,9 +59,10 @@ Deno.test("acquireLock() takes over from a SIGKILLed holder after the lease dura
   await holder.next("acquired", 20_000);
   const waiter = worker(namespace, { timeoutMs: 30_000 });
   try {
-    await waiter.next("ready", 20_000);
-    // Let the waiter see a few renewals, so that it judges from a live record.
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Queued behind the holder; its watch runs from its list, before its ticket was written.
+    await waiter.next("queued", 20_000);
+    // Let the waiter see renewals, so that it judges from a live record.
+    await renewals(namespace, 2);
     assert.equal(waiter.events.some((e) => e.event === "acquired"), false);
     holder.kill("SIGKILL");
     const killedAt = Date.now();
@@ -116,8 +117,7 @@ Deno.test("acquireLock() hands a gracefully released lock to the next waiter bef
   await holder.next("acquired", 20_000);
   const waiter = worker(namespace, { leaseDurationSeconds: 15 });
   try {
-    await waiter.next("ready", 20_000);
-    await new Promise((r) => setTimeout(r, 1_000));
+    await waiter.next("queued", 20_000);
     await holder.send();
     const releasing = (await holder.next("releasing", 5_000)).t!;
     const acquired = (await waiter.next("acquired", 15_000)).t!;
@@ -157,6 +157,7 @@ async function lockAs(
   namespace: string,
   timeoutMs = 5_000,
   leaseDurationSeconds = DURATION_S,
+  onQueued?: (ticket: string) => void,
 ) {
   return await acquireLock({
     client: kubeClientFor(kubeconfig),
@@ -166,6 +167,7 @@ async function lockAs(
     annotations: lockAnnotations({ command: "upgrade app", env: {} }),
     timeoutMs,
     leaseDurationSeconds,
+    ...(onQueued ? { onQueued } : {}),
   });
 }
 
@@ -223,8 +225,10 @@ Deno.test("acquireLock() falls back to polling when RBAC refuses the watch", asy
   // The Role has no "watch": the waiter lists the release's Leases again now and then and sees
   // the release at its next list (without that fallback it would wait out its 30 s).
   const holder = await lockAs(adminKubeconfig(), namespace, 5_000, 10);
-  const waiting = lockAs(kubeconfig, namespace, 30_000);
-  await new Promise((r) => setTimeout(r, 1_000));
+  let onQueued = () => {};
+  const queued = new Promise<void>((resolve) => onQueued = resolve);
+  const waiting = lockAs(kubeconfig, namespace, 30_000, DURATION_S, () => onQueued());
+  await settledWithin(queued, 20_000, "onQueued of the waiter (its ticket written)");
   await holder.release();
   const releasedAt = Date.now();
   const lock = await waiting;
@@ -275,10 +279,14 @@ Deno.test("HeldLock renews the Lease on the real API server", async () => {
   const lock = await lockAs(adminKubeconfig(), namespace);
   try {
     const first = await leases(namespace).read();
-    await new Promise((r) => setTimeout(r, DURATION_S * 1000 + 500));
-    const later = await leases(namespace).read();
-    const renewed = new Date(String(later.spec?.renewTime)).getTime();
     const acquired = new Date(String(first.spec?.acquireTime)).getTime();
+    // Past the renew deadline (2 s of a 3 s lease): a lock whose renewals failed is lost by then.
+    const later = await leaseWhen(
+      namespace,
+      "a renewal written 2 s after acquiring",
+      (l) => renewTime(l) - acquired >= 2_000,
+    );
+    const renewed = renewTime(later);
     assert.ok(renewed - acquired >= 2_000, `renewed ${renewed - acquired} ms after acquiring`);
     assert.equal(later.spec?.holderIdentity, first.spec?.holderIdentity);
     assert.equal(lock.lost.aborted, false);
@@ -307,4 +315,46 @@ async function lostWithin(signal: AbortSignal, ms: number): Promise<HelmLockErro
   }
   assert.ok(signal.reason instanceof HelmLockError);
   return signal.reason;
+}
+
+function renewTime(lease: k8s.V1Lease): number {
+  return new Date(String(lease.spec?.renewTime)).getTime();
+}
+
+/** Reads the lock's Lease every 50 ms until `ready(lease)`; fails after `ms` naming `what`. */
+async function leaseWhen(
+  namespace: string,
+  what: string,
+  ready: (lease: k8s.V1Lease) => boolean,
+  ms = 10_000,
+): Promise<k8s.V1Lease> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const lease = await leases(namespace).read().catch(() => undefined);
+    if (lease && ready(lease)) return lease;
+    if (Date.now() > until) {
+      throw new Error(`No ${what} within ${ms} ms: ${JSON.stringify(lease?.spec)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the lock's Lease has been renewed `n` times (its renewTime changed). */
+async function renewals(namespace: string, n: number): Promise<void> {
+  let last = renewTime(await leases(namespace).read());
+  for (let i = 1; i <= n; i++) {
+    const seen = last;
+    last = renewTime(
+      await leaseWhen(namespace, `renewal ${i} of ${n}`, (l) => renewTime(l) !== seen),
+    );
+  }
+}
+
+/** Waits for `p` to settle, failing after `ms` naming what it waited for. */
+async function settledWithin<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`No ${what} within ${ms} ms`)), ms);
+  });
+  return await Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
