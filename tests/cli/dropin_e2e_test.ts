@@ -205,9 +205,10 @@ for (const helm of helms) {
     assert.equal(JSON.parse(after.stdout).lock, null);
 
     // A holder killed outright: its Lease stays; lock-unlock watches one lease duration,
-    // sees no renewal, and removes it.
+    // sees no renewal, and removes it. The lease is long enough (6 s) that the lock is surely
+    // not yet expired when lock-unlock reads it, even on a loaded machine (3 s was not).
     const dead = new LockProcess(
-      [...slowUpgradeArgs("gone", namespace, { install: true }), "--lock-lease-duration", "3s"],
+      [...slowUpgradeArgs("gone", namespace, { install: true }), "--lock-lease-duration", "6s"],
       env,
     );
     // helm is surely started (and a child of helm-lock) once the release is pending.
@@ -220,7 +221,7 @@ for (const helm of helms) {
     assert.equal((await locks(namespace)).length, 1);
     const expired = await helmLock(["lock-unlock", "gone", "-n", namespace], env);
     assert.equal(expired.code, 0, expired.stderr);
-    assert.match(expired.stderr, /watching .* for \d+s \(to its lease of 3s after its last write/);
+    assert.match(expired.stderr, /watching .* for \d+s \(to its lease of 6s after its last write/);
     assert.match(expired.stderr, /removed the expired lock helm-lock-gone/);
     assert.deepEqual(await locks(namespace), []);
     const again = await helmLock(["lock-unlock", "app", "-n", namespace], env);
