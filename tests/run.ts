@@ -120,8 +120,8 @@ try {
   env.HELM_LOCK_TEST_HELM3 = helms.helm3;
   env.HELM_LOCK_TEST_HELM4 = helms.helm4;
 
-  // The cluster and helmfile come while the unit tests run; helmfile's first build after the
-  // control plane's, since both compile Go.
+  // The cluster and helmfile come while the unit tests run; helmfile's first compile after the
+  // control plane's, since both compile Go (its download overlaps the control plane's build).
   cluster = (async () => {
     if (external) {
       log(`using the existing cluster of HELM_LOCK_TEST_KUBECONFIG=${external}`);
@@ -142,7 +142,7 @@ try {
   // start) a 7-minute first build.
   const batches = planBatches(files);
   const helmfile = passThrough || batches.some((b) => b.needs === "helmfile")
-    ? cluster.then(() => ensureHelmfile(log)).then((bin) => {
+    ? ensureHelmfile(log, cluster).then((bin) => {
       env.HELM_LOCK_TEST_HELMFILE = bin;
     })
     : Promise.resolve();

@@ -164,8 +164,14 @@ async function ensureHelm(pin: HelmPin, log: (msg: string) => void): Promise<str
   return bin;
 }
 
-/** helmfile, built once per pinned version. */
-export async function ensureHelmfile(log: (msg: string) => void): Promise<string> {
+/**
+ * helmfile, built once per pinned version. Its modules (2 GB) download at once; the compile waits
+ * for `compileAfter` (the control plane's build: both compile Go on the same cores).
+ */
+export async function ensureHelmfile(
+  log: (msg: string) => void,
+  compileAfter: Promise<unknown> = Promise.resolve(),
+): Promise<string> {
   const { module, version } = HELMFILE_PIN;
   const dir = join(cacheDir(), `helmfile-${version}`);
   const bin = join(dir, "helmfile");
@@ -185,9 +191,12 @@ export async function ensureHelmfile(log: (msg: string) => void): Promise<string
       }`,
     );
   }
+  // Built inside the (read-only) module directory, so its go.mod and go.sum apply as they are.
+  // Listing the packages downloads every module the build needs, while the other build runs.
+  await run("go", ["list", "-deps", "."], { cwd: info.Dir });
+  await compileAfter.catch(() => {});
   const tmp = `${dir}.tmp-${Deno.pid}`;
   await Deno.mkdir(tmp, { recursive: true });
-  // Built inside the (read-only) module directory, so its go.mod and go.sum apply as they are.
   await run("go", [
     "build",
     "-trimpath",
