@@ -9,56 +9,38 @@
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { RunLock } from "../lock/run_lock.ts";
 import { redactCommandLine, redactText, secretValues } from "../redact.ts";
-import { findKillTools, KillAtEof, type KillTools } from "./kill_at_eof.ts";
+import { findKillTools, killAtEof, type KillTools } from "./kill_at_eof.ts";
 import { firstOnPath, type HeldBy, nestingEnv, resolveHelm, self } from "./nesting.ts";
 import type { Interrupts } from "./signals.ts";
-import { Watchdog } from "./watchdog.ts";
+import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
 /** What stops helm when helm-lock dies. */
 export type GuardKind = "xargs" | "process";
 
-interface Guard {
-  /** Guards `pid` until `exited` settles. */
-  watch(pid: number, exited: Promise<unknown>): void;
-  close(): Promise<void>;
-}
-
 /** The guard of the helm processes started while a lock is held. */
-let active: Guard | undefined;
+let active: Watchdog | undefined;
 
 /**
  * An `xargs` per helm where the system has `xargs` and `kill` (`kill_at_eof.ts`: it starts in
  * a millisecond), else one watchdog process (`watchdog.ts`: a second Deno, about 50 ms of CPU).
  */
-function startGuard(kind: GuardKind | undefined): Guard | undefined {
-  if (kind === "process" || Deno.build.os === "windows") return processGuard(Watchdog.start());
+function startGuard(kind: GuardKind | undefined): Watchdog | undefined {
+  if (kind === "process" || Deno.build.os === "windows") return startWatchdog();
   // The tools are looked up when the first helm has started, not on the way to starting it.
   let tools: KillTools | undefined | null = null;
-  let fallback: Guard | undefined;
+  let fallback: Watchdog | undefined;
   return {
     watch(pid, exited) {
       if (tools === null) tools = findKillTools();
-      const watch = tools && KillAtEof.start(tools, pid);
-      if (watch) {
-        exited.finally(() => watch.stop()).catch(() => {});
+      const stop = tools && killAtEof(tools, pid);
+      if (stop) {
+        exited.finally(stop).catch(() => {});
         return;
       }
-      fallback ??= processGuard(Watchdog.start());
+      fallback ??= startWatchdog();
       fallback?.watch(pid, exited);
     },
     close: () => fallback?.close() ?? Promise.resolve(),
-  };
-}
-
-/** The guard of one watchdog process (`watchdog.ts`), if it could be started. */
-function processGuard(dog: Watchdog | undefined): Guard | undefined {
-  if (!dog) return undefined;
-  return {
-    watch(pid, exited) {
-      dog.watch(pid);
-      exited.finally(() => dog.unwatch(pid)).catch(() => {});
-    },
-    close: () => dog.close(),
   };
 }
 
