@@ -120,20 +120,13 @@ function inGroup(gid: number | null): boolean | undefined {
 
 /** What a captured helm call printed and how it ended. */
 export interface HelmResult {
-  /** The exit code; 128 + n when helm was ended by signal n. */
+  /** 128 + n when helm was ended by signal n. */
   code: number;
   stdout: string;
   stderr: string;
-  /**
-   * helm's error as one line: its `Error:` lines (else all it printed), without the prefix,
-   * with the call's secrets (a `--kube-token`, URL user info) hidden.
-   */
+  /** helm's `Error:` lines (else all it printed) as one line, the call's secrets hidden. */
   said: string;
-  /**
-   * The exit code a failure means, by helm's error text (Helm 3 and 4 alike):
-   * {@linkcode ExitCode.Forbidden}, {@linkcode ExitCode.Unreachable}, else
-   * {@linkcode ExitCode.RecoveryFailed}.
-   */
+  /** What a failure means by helm's words: forbidden, unreachable, else recovery failed. */
   failure: ExitCode;
 }
 
@@ -143,7 +136,7 @@ export interface HelmCaptureOptions {
   env?: Record<string, string>;
   /** Aborting sends helm SIGTERM; the call then rejects with `signal.reason`. */
   signal?: AbortSignal;
-  /** The lock helm runs under, for its nesting marker (`nesting.ts`). */
+  /** The lock helm runs under, for its nesting marker. */
   lock?: HeldBy;
 }
 
@@ -194,18 +187,10 @@ export async function helmCapture(
   };
 }
 
-/** A running helm started by {@linkcode helmSpawn}. */
-export interface HelmRun {
-  readonly pid: number;
-  /** Resolves when helm has exited; never rejects. */
-  readonly status: Promise<Deno.CommandStatus>;
-  /** Sends helm a signal; does nothing once helm has exited. */
-  kill(signal: Deno.Signal): void;
-}
-
 /**
  * Starts helm with stdin, stdout and stderr inherited, so helm talks to the terminal or CI log
- * exactly as it would without helm-lock.
+ * exactly as it would without helm-lock. `status` never rejects; `kill` does nothing once helm
+ * has exited.
  *
  * @param env Added to (or overriding) the inherited environment (the fence's).
  * @param opts `lock`: the lock helm runs under, for its nesting marker (default: none but an
@@ -216,7 +201,7 @@ export function helmSpawn(
   args: string[],
   env?: Record<string, string>,
   opts: { lock?: HeldBy; bin?: string } = {},
-): HelmRun {
+): { pid: number; status: Promise<Deno.CommandStatus>; kill(signal: Deno.Signal): void } {
   const { lock, bin = resolveHelm(Deno.env.toObject(), self().paths) } = opts;
   const child = spawn(bin, args, {
     env: { ...env, ...nestingEnv(bin, lock) },
@@ -251,15 +236,13 @@ function spawn(bin: string, args: string[], options: Deno.CommandOptions): Deno.
   try {
     child = new Deno.Command(bin, { ...options, args }).spawn();
   } catch (error) {
-    const missing = error instanceof Deno.errors.NotFound;
-    const denied = error instanceof Deno.errors.PermissionDenied;
-    const why = missing ? "it was not found" : denied ? "permission was denied" : String(error);
-    throw cannotStart(
-      bin,
-      why,
-      missing || denied ? ExitCode.HelmNotFound : ExitCode.Internal,
-      error,
-    );
+    const why = error instanceof Deno.errors.NotFound
+      ? "it was not found"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission was denied"
+      : undefined;
+    const code = why ? ExitCode.HelmNotFound : ExitCode.Internal;
+    throw cannotStart(bin, why ?? String(error), code, error);
   }
   active?.watch(child.pid, child.status);
   return child;
