@@ -178,12 +178,7 @@ export function recordName(release: string, revision: number): string {
   return `sh.helm.release.v1.${release}.v${revision}`;
 }
 
-/**
- * A release's revisions from its records' labels, oldest first; none when there is no record.
- *
- * @throws whatever {@linkcode ReleaseRecordsApi.list} throws, or `TypeError` for a record
- *   whose `version` label is not a revision number.
- */
+/** The revisions in the records' labels, oldest first; `TypeError` for a non-number version. */
 async function readRevisions(api: ReleaseRecordsApi, release: string): Promise<ReleaseRevision[]> {
   // helm's own query, so the same records count.
   const records = await api.list(`name=${release},owner=helm`);
