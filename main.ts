@@ -8,7 +8,7 @@
  */
 import { parseArgs, type Subcommand } from "./lib/cli/args.ts";
 import type { CommandIO } from "./lib/cli/own_args.ts";
-import { runHelmDirectly } from "./lib/helm/run.ts";
+import { runHelmDirectly } from "./lib/helm/exec.ts";
 import { run } from "./lib/cli/run.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
 import { importLater } from "./lib/import_later.ts";

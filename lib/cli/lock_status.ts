@@ -8,7 +8,7 @@
 
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { readRelease, type ReleaseState } from "../helm/recover.ts";
+import { readRelease, type ReleaseState } from "../helm/storage.ts";
 import { connectLoading } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { kubeLeaseApi, namingFailures } from "../lock/api.ts";

@@ -8,11 +8,10 @@
 
 import type { Invocation } from "./args.ts";
 import { connectLoading } from "../kube/connection.ts";
-import { findHelm, guardHelm } from "../helm/exec.ts";
+import { findHelm, guardHelm, runHelm, runHelmDirectly } from "../helm/exec.ts";
 import { fenceHelm } from "../helm/fence.ts";
 import { heldByAncestor } from "../helm/nesting.ts";
 import { recover } from "../helm/recover.ts";
-import { runHelm, runHelmDirectly } from "../helm/run.ts";
 import { listenForSignals } from "../helm/signals.ts";
 import { lockName } from "../lock/names.ts";
 import { release, take } from "../lock/run_lock.ts";

@@ -1,5 +1,6 @@
 /**
- * Reads helm's command line the way helm's pflag does, without changing a token:
+ * Reads helm's command line the way helm's pflag does (with the tables of `flags.ts`, the
+ * command's once it is read), without changing a token:
  *
  * - a value-taking flag consumes the next argument even when it starts with `-`
  *   (`--namespace prod`, `-n prod`), or takes it inline (`--namespace=prod`, `-nprod`,
@@ -8,9 +9,6 @@
  *   `--wait watcher` is `--wait` followed by the positional `watcher`;
  * - positionals after `--` still count (`helm upgrade -- my-rel ./chart` works in helm);
  * - a flag neither helm version documents is assumed boolean unless written `--x=y`.
- *
- * The flag tables come from `flags.ts`; which command's table applies is known once the
- * first positional (the command) is read.
  *
  * @module
  */
@@ -35,10 +33,9 @@ export interface FlagUse {
 }
 
 /** A helm command line, read. */
-export interface ScannedArgs {
-  /** The argv for helm: every token in order, except those the own-flag handler took. */
+interface ScannedArgs {
+  /** The argv for helm: every token in order, except those `ownFlag` took. */
   helmArgs: string[];
-  /** Every helm flag, in order. */
   flags: FlagUse[];
   /** The first positional: the helm command, as written. */
   command?: string;
@@ -47,23 +44,16 @@ export interface ScannedArgs {
 }
 
 /**
- * Takes one of helm-lock's own flags out of the argv.
+ * Reads `argv` as helm would (see the module documentation); tokens starting with `--lock-`
+ * before a lone `--` go to `ownFlag`, which returns how many tokens after it it consumed (0 or
+ * 1), and are left out of `helmArgs`.
  *
- * @param arg The token, starting with `--lock-`.
- * @param next The token after it, if any.
- * @returns How many tokens after `arg` it consumed (0 or 1).
- */
-export type OwnFlagHandler = (arg: string, next: string | undefined) => number;
-
-/**
- * Reads `argv` as helm would (see the module documentation); tokens starting with
- * `--lock-` before a lone `--` go to `ownFlag` and are left out of `helmArgs`.
- *
+ * @param found Says what was found, for the message of a flag without its value.
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} when a flag lacks its value.
  */
 export function scanHelmArgs(
   argv: readonly string[],
-  ownFlag: OwnFlagHandler,
+  ownFlag: (arg: string, next: string | undefined) => number,
   found: () => string,
 ): ScannedArgs {
   const helmArgs: string[] = [];

@@ -1,60 +1,46 @@
 /**
- * The one place helm-lock starts helm (DESIGN §4). Always an argv array, never a shell, so
- * values such as `--set a=b,c=d` or quoted text with spaces reach helm byte for byte.
+ * The one place helm-lock starts helm (DESIGN §4): helm-lock's own calls with their output
+ * captured, and the user's command, under the held lock or directly. Always an argv array,
+ * never a shell, so values such as `--set a=b,c=d` reach helm byte for byte.
  *
  * @module
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { findKillTools, KillAtEof, type KillTools } from "./kill_at_eof.ts";
+import type { RunLock } from "../lock/run_lock.ts";
+import { redactCommandLine, redactText, secretValues } from "../redact.ts";
+import { findKillTools, killAtEof, type KillTools } from "./kill_at_eof.ts";
 import { firstOnPath, type HeldBy, nestingEnv, resolveHelm, self } from "./nesting.ts";
-import { Watchdog } from "./watchdog.ts";
+import type { Interrupts } from "./signals.ts";
+import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
 /** What stops helm when helm-lock dies. */
 export type GuardKind = "xargs" | "process";
 
-interface Guard {
-  /** Guards `pid` until `exited` settles. */
-  watch(pid: number, exited: Promise<unknown>): void;
-  close(): Promise<void>;
-}
-
 /** The guard of the helm processes started while a lock is held. */
-let active: Guard | undefined;
+let active: Watchdog | undefined;
 
 /**
  * An `xargs` per helm where the system has `xargs` and `kill` (`kill_at_eof.ts`: it starts in
  * a millisecond), else one watchdog process (`watchdog.ts`: a second Deno, about 50 ms of CPU).
  */
-function startGuard(kind: GuardKind | undefined): Guard | undefined {
-  if (kind === "process" || Deno.build.os === "windows") return processGuard(Watchdog.start());
+function startGuard(kind: GuardKind | undefined): Watchdog | undefined {
+  if (kind === "process" || Deno.build.os === "windows") return startWatchdog();
   // The tools are looked up when the first helm has started, not on the way to starting it.
   let tools: KillTools | undefined | null = null;
-  let fallback: Guard | undefined;
+  let fallback: Watchdog | undefined;
   return {
     watch(pid, exited) {
       if (tools === null) tools = findKillTools();
-      const watch = tools && KillAtEof.start(tools, pid);
-      if (watch) {
-        exited.finally(() => watch.stop()).catch(() => {});
+      const stop = tools && killAtEof(tools, pid);
+      if (stop) {
+        exited.finally(stop).catch(() => {});
         return;
       }
-      fallback ??= processGuard(Watchdog.start());
+      fallback ??= startWatchdog();
       fallback?.watch(pid, exited);
     },
     close: () => fallback?.close() ?? Promise.resolve(),
-  };
-}
-
-/** The guard of one watchdog process (`watchdog.ts`), if it could be started. */
-function processGuard(dog: Watchdog | undefined): Guard | undefined {
-  if (!dog) return undefined;
-  return {
-    watch(pid, exited) {
-      dog.watch(pid);
-      exited.finally(() => dog.unwatch(pid)).catch(() => {});
-    },
-    close: () => dog.close(),
   };
 }
 
@@ -75,50 +61,26 @@ export function guardHelm(kind?: GuardKind): AsyncDisposable {
   };
 }
 
-/** Registers a started helm with the guard until `status` settles. */
-function guarded(pid: number, status: Promise<unknown>): void {
-  active?.watch(pid, status);
-}
-
 /**
- * The helm executable to run: `$HELM_BIN` when set and not empty (the plugin system sets it
- * to the helm that started us), else `helm` from `PATH`; a candidate that leads back to
- * helm-lock itself is skipped (`nesting.ts`).
+ * The helm to run: `$HELM_BIN` when set and not empty (the plugin system sets it to the helm
+ * that started us), else `helm` from `PATH`, skipping what leads back to helm-lock
+ * (`nesting.ts`); checked to exist, be a file and be executable. Called before any request, so
+ * that a job neither waits for nor holds a lock for a helm that cannot run (issue 27).
  *
  * @param env The environment to read. @default {Deno.env.toObject()}
- * @returns The path or name of the helm executable.
- * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when every candidate is helm-lock.
- */
-export function helmBin(env?: Record<string, string | undefined>): string {
-  return resolveHelm(env ?? Deno.env.toObject(), self().paths);
-}
-
-/**
- * {@linkcode helmBin}, checked to be a helm that can start: it exists, is a file (not a
- * directory) and is executable. Called before any request, so that a job neither waits for
- * nor holds a lock for a helm that cannot run (issue 27).
- *
- * @param env The environment to read. @default {Deno.env.toObject()}
- * @returns The path or name of the helm executable, as {@linkcode helmBin} gives it.
  * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) naming the helm and why it
- * cannot run.
+ *   cannot run.
  */
 export function findHelm(env: Record<string, string | undefined> = Deno.env.toObject()): string {
-  const bin = helmBin(env);
+  const bin = resolveHelm(env, self().paths);
   // Execute bits and a ":"-separated PATH are POSIX's: on Windows, spawning finds out.
   if (Deno.build.os === "windows") return bin;
   const path = bin.includes("/") ? bin : firstOnPath(bin, env.PATH);
   const problem = path === undefined ? "it is not on PATH" : cannotRun(path);
-  if (problem) {
-    throw new HelmLockError(
-      ExitCode.HelmNotFound,
-      `Cannot run helm as "${bin}": ${problem}; install helm or set $HELM_BIN to its path`,
-    );
-  }
+  if (problem) throw cannotStart(bin, problem, ExitCode.HelmNotFound);
   return bin;
 }
 
-/** Why the file at `path` cannot be run, if it cannot. */
 function cannotRun(path: string): string | undefined {
   let info: Deno.FileInfo;
   try {
@@ -136,11 +98,11 @@ function cannotRun(path: string): string | undefined {
 /** Which execute bits of a file apply to this process: exec's rule (ACLs aside). */
 function executeBits(info: Deno.FileInfo): number {
   const uid = Deno.uid();
-  if (uid === 0) return 0o111; // root: any
-  if (uid === info.uid) return 0o100; // the owner: the owner's alone
+  if (uid === 0) return 0o111;
+  if (uid === info.uid) return 0o100;
   const mode = info.mode ?? 0o111;
   // A member of the file's group gets the group's bit alone, anyone else the others'.
-  if (((mode >> 3) & 1) === (mode & 1)) return 0o011; // the same either way
+  if (((mode >> 3) & 1) === (mode & 1)) return 0o011;
   return inGroup(info.gid) ?? true ? 0o010 : 0o001;
 }
 
@@ -158,34 +120,31 @@ function inGroup(gid: number | null): boolean | undefined {
 
 /** What a captured helm call printed and how it ended. */
 export interface HelmResult {
-  /** The exit code; 128 + n when helm was ended by signal n. */
+  /** 128 + n when helm was ended by signal n. */
   code: number;
-  /** Everything helm printed to stdout, decoded as UTF-8. */
   stdout: string;
-  /** Everything helm printed to stderr, decoded as UTF-8. */
   stderr: string;
+  /** helm's `Error:` lines (else all it printed) as one line, the call's secrets hidden. */
+  said: string;
+  /** What a failure means by helm's words: forbidden, unreachable, else recovery failed. */
+  failure: ExitCode;
 }
 
 /** Options for {@linkcode helmCapture}. */
 export interface HelmCaptureOptions {
-  /**
-   * Variables added to (or overriding) the inherited environment; a `HELM_BIN` here also
-   * chooses the helm to run. @default {{}}
-   */
+  /** Added to (or overriding) the inherited environment; a `HELM_BIN` here chooses the helm. */
   env?: Record<string, string>;
   /** Aborting sends helm SIGTERM; the call then rejects with `signal.reason`. */
   signal?: AbortSignal;
-  /** The lock helm runs under, for its nesting marker (`nesting.ts`). */
+  /** The lock helm runs under, for its nesting marker. */
   lock?: HeldBy;
 }
 
 /**
  * Runs helm with its output captured, for helm-lock's own calls (`history`, `rollback`,
- * `uninstall`). stdin is closed so helm can never wait for input. The environment is
+ * `uninstall`, completion). stdin is closed so helm never waits for input; the environment is
  * inherited, which is how `HELM_DRIVER`, `HELM_NAMESPACE`, `KUBECONFIG`, ... reach helm.
  *
- * @param args helm's arguments, without the executable.
- * @param opts Extra environment and an abort signal.
  * @returns helm's exit code and output; a non-zero code is not an error here.
  * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
  * @throws {unknown} `opts.signal.reason` when the signal aborts the call.
@@ -194,69 +153,62 @@ export async function helmCapture(
   args: string[],
   opts: HelmCaptureOptions = {},
 ): Promise<HelmResult> {
-  const bin = helmBin({ ...Deno.env.toObject(), ...opts.env });
+  const bin = resolveHelm({ ...Deno.env.toObject(), ...opts.env }, self().paths);
   const env = { ...opts.env, ...nestingEnv(bin, opts.lock) };
   opts.signal?.throwIfAborted();
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(bin, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    }).spawn();
-  } catch (error) {
-    throw spawnError(bin, error);
-  }
-  guarded(child.pid, child.status);
-  const out = await child.output();
+  const out = await spawn(bin, args, {
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  }).output();
   opts.signal?.throwIfAborted();
   const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-/** A running helm started by {@linkcode helmSpawn}. */
-export interface HelmRun {
-  /** helm's process id. */
-  readonly pid: number;
-  /** Resolves when helm has exited; never rejects. */
-  readonly status: Promise<Deno.CommandStatus>;
-  /** Sends helm a signal; does nothing once helm has exited. */
-  kill(signal: Deno.Signal): void;
+  const stderr = decoder.decode(out.stderr);
+  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const errors = lines.filter((l) => l.startsWith("Error:"));
+  const said = (errors.length > 0 ? errors : lines).map((l) => l.replace(/^Error:\s*/, ""))
+    .join("; ");
+  // Helm 3 says "Kubernetes cluster unreachable", Helm 4 "kubernetes cluster unreachable",
+  // and both for rejected credentials too: authentication words count first.
+  const failure = /\bforbidden\b|\bunauthorized\b|provide credentials/i.test(stderr)
+    ? ExitCode.Forbidden
+    : /cluster unreachable|connection refused|no such host|i\/o timeout|network is unreachable/i
+        .test(stderr)
+    ? ExitCode.Unreachable
+    : ExitCode.RecoveryFailed;
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr,
+    said: said === "" ? "no error message" : redactText(said, secretValues(args)),
+    failure,
+  };
 }
 
 /**
- * Starts the user's helm command with stdin, stdout and stderr inherited, so helm talks to
- * the terminal or CI log exactly as it would without helm-lock.
+ * Starts helm with stdin, stdout and stderr inherited, so helm talks to the terminal or CI log
+ * exactly as it would without helm-lock. `status` never rejects; `kill` does nothing once helm
+ * has exited.
  *
- * @param args helm's arguments, verbatim and in order.
- * @param env Variables added to (or overriding) the inherited environment (the fence's).
+ * @param env Added to (or overriding) the inherited environment (the fence's).
  * @param opts `lock`: the lock helm runs under, for its nesting marker (default: none but an
- *   ancestor's); `bin`: the helm to run, when the caller resolved it (default: {@linkcode helmBin}).
- * @returns A handle to wait for helm and to forward signals to it.
+ *   ancestor's); `bin`: the helm to run (default: `$HELM_BIN`, else helm on `PATH`).
  * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
  */
 export function helmSpawn(
   args: string[],
   env?: Record<string, string>,
   opts: { lock?: HeldBy; bin?: string } = {},
-): HelmRun {
-  const { lock, bin = helmBin() } = opts;
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(bin, {
-      args,
-      env: { ...env, ...nestingEnv(bin, lock) },
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-  } catch (error) {
-    throw spawnError(bin, error);
-  }
-  guarded(child.pid, child.status);
+): { pid: number; status: Promise<Deno.CommandStatus>; kill(signal: Deno.Signal): void } {
+  const { lock, bin = resolveHelm(Deno.env.toObject(), self().paths) } = opts;
+  const child = spawn(bin, args, {
+    env: { ...env, ...nestingEnv(bin, lock) },
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  });
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -278,13 +230,112 @@ export function helmSpawn(
   };
 }
 
-function spawnError(bin: string, error: unknown): HelmLockError {
-  const missing = error instanceof Deno.errors.NotFound;
-  const denied = error instanceof Deno.errors.PermissionDenied;
-  const why = missing ? "it was not found" : denied ? "permission was denied" : String(error);
+/** Starts helm, guarded while a lock is held ({@linkcode guardHelm}). */
+function spawn(bin: string, args: string[], options: Deno.CommandOptions): Deno.ChildProcess {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(bin, { ...options, args }).spawn();
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound
+      ? "it was not found"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission was denied"
+      : undefined;
+    const code = why ? ExitCode.HelmNotFound : ExitCode.Internal;
+    throw cannotStart(bin, why ?? String(error), code, error);
+  }
+  active?.watch(child.pid, child.status);
+  return child;
+}
+
+function cannotStart(bin: string, why: string, code: ExitCode, cause?: unknown): HelmLockError {
   return new HelmLockError(
-    missing || denied ? ExitCode.HelmNotFound : ExitCode.Internal,
+    code,
     `Cannot run helm as "${bin}": ${why}; install helm or set $HELM_BIN to its path`,
-    { cause: error },
+    cause === undefined ? undefined : { cause },
   );
+}
+
+/** The signal count at which helm is killed instead of asked to stop. */
+const KILL_AT_SIGNAL = 3;
+
+/**
+ * Runs the user's helm under the held lock with the fence's environment and returns the exit
+ * code to end with: helm's own, or 128 + signal. Signals are forwarded; helm is stopped with
+ * SIGTERM the moment the lock is lost.
+ *
+ * @throws {HelmLockError} {@linkcode ExitCode.LockLost} when the lock was lost while helm ran
+ *   (helm was stopped); `ExitCode.HelmNotFound`-like errors when helm cannot start.
+ */
+export async function runHelm(
+  bin: string,
+  cmd: { helmArgs: string[]; release: string },
+  lock: RunLock,
+  env: Record<string, string>,
+  signals: Interrupts,
+): Promise<number> {
+  const { report, held: { lost } } = lock;
+  if (signals.first) {
+    report.info(`${signals.first} received: helm did not run`);
+    return signals.exitCode();
+  }
+  lost.throwIfAborted();
+  report.info(`running helm ${redactCommandLine(cmd.helmArgs)}`);
+  const helm = helmSpawn(cmd.helmArgs, env, { bin, lock: lock.heldBy });
+  signals.onSignal = (sig, count) => {
+    if (count < KILL_AT_SIGNAL) {
+      // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A
+      // repeated signal is forwarded too (helm ignores it): CI runners and shell wrappers often
+      // deliver the same SIGTERM twice, and killing helm for that would leave the very pending
+      // release helm-lock exists to prevent.
+      report.info(
+        count === 1
+          ? `${sig} received: forwarding it to helm and waiting for helm to exit`
+          : `${sig} received again: still waiting for helm; a third signal kills it`,
+      );
+      helm.kill(sig);
+    } else {
+      report.info(`${sig} received ${count} times: killing helm (the next run recovers it)`);
+      helm.kill("SIGKILL");
+    }
+  };
+  const onLost = () => {
+    report.info(`lost ${cmd.release}'s lock while helm ran: stopping helm with SIGTERM`);
+    helm.kill("SIGTERM");
+  };
+  lost.addEventListener("abort", onLost, { once: true });
+  const status = await helm.status;
+  lost.removeEventListener("abort", onLost);
+  if (lost.aborted) {
+    const reason = lost.reason;
+    throw reason instanceof HelmLockError ? reason : new HelmLockError(
+      ExitCode.LockLost,
+      `Lost the lock of release "${cmd.release}" while helm ran: helm was stopped`,
+      { cause: reason },
+    );
+  }
+  if (signals.first) return signals.exitCode();
+  report.debug(`helm exited with code ${status.code}`);
+  return status.code;
+}
+
+/**
+ * Runs helm with no lock and returns its exit code (128 + n when signal n ended it): commands
+ * that change no release, helm's own `--help`, and a helm-lock run as helm by the holder of
+ * the same lock. SIGINT and SIGTERM are forwarded: a CI runner's SIGTERM to us must reach
+ * helm, or helm would outlive us unseen.
+ *
+ * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
+ */
+export async function runHelmDirectly(helmArgs: string[]): Promise<number> {
+  const helm = helmSpawn(helmArgs, undefined, { bin: findHelm() });
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) =>
+    [sig, () => helm.kill(sig)] as const
+  );
+  for (const [sig, handler] of handlers) Deno.addSignalListener(sig, handler);
+  try {
+    return (await helm.status).code;
+  } finally {
+    for (const [sig, handler] of handlers) Deno.removeSignalListener(sig, handler);
+  }
 }

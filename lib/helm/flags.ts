@@ -1,27 +1,18 @@
 /**
- * Which helm flags take a value, for the commands helm-lock wraps. `lib/cli/args.ts` needs this
- * to find the release name: in `helm upgrade --namespace prod my-rel` the word `prod` is a
- * flag value, in `helm upgrade --wait my-rel` the word `my-rel` is the release.
+ * Which helm flags take a value, for the commands helm-lock wraps: in `helm upgrade --namespace
+ * prod my-rel` the word `prod` is a flag value, in `helm upgrade --wait my-rel` the word
+ * `my-rel` is the release. Copied from `helm <command> --help` of Helm 3.17.2 and 4.1.4
+ * (`tests/helm/flags_test.ts` compares them with the real binaries).
  *
- * The tables are copied from `helm <command> --help` of Helm 3.17.2 and Helm 4.1.4, and
- * `tests/helm/flags_test.ts` compares them with the real binaries' help output.
- *
- * Notation in the tables: `name` is a boolean flag, `name=` takes a value (`--name value`
- * or `--name=value`), `name[=]` has an optional value that can only be given with `=`
- * (pflag's `NoOptDefVal`, e.g. Helm 4 `--wait[=watcher]`), and `x/name` adds the
- * shorthand `-x`.
+ * In the tables, `name` is a boolean flag, `name=` takes a value (`--name value` or
+ * `--name=value`), `name[=]` has an optional value that only follows `=` (pflag's
+ * `NoOptDefVal`, e.g. Helm 4 `--wait[=watcher]`), and `x/name` adds the shorthand `-x`.
  *
  * @module
  */
 
-/** How a flag consumes the argument after it. */
-export type FlagKind =
-  /** A boolean: `--wait`, `--wait=true`; never takes the next argument. */
-  | "bool"
-  /** Takes a value: `--namespace prod` or `--namespace=prod`. */
-  | "value"
-  /** Has a default when given alone, so a value can only follow `=`: `--wait=watcher`. */
-  | "optional";
+/** How a flag consumes the argument after it: never (`bool`, `optional`) or always (`value`). */
+export type FlagKind = "bool" | "value" | "optional";
 
 /** The helm major versions the tables describe. */
 export type HelmMajor = 3 | 4;
@@ -40,10 +31,7 @@ export interface FlagTable {
   readonly short: ReadonlyMap<string, string>;
 }
 
-/**
- * Command aliases, as `helm <command> --help` lists them under "Aliases". Only `uninstall`
- * has any among the lockable commands (cobra's prefix matching is off in helm).
- */
+/** Aliases, as `helm <command> --help` lists them (cobra's prefix matching is off in helm). */
 export const COMMAND_ALIASES: Readonly<Record<string, LockableCommand>> = {
   del: "uninstall",
   delete: "uninstall",
@@ -113,13 +101,7 @@ function parseSpec(spec: string): FlagTable {
   return { long, short };
 }
 
-/**
- * The flags of `command` (or `"global"`) exactly as one helm major version documents them.
- *
- * @param major The helm major version.
- * @param command A lockable command, or `"global"` for the flags every command accepts.
- * @returns The flag table, without the global flags for a command.
- */
+/** The flags of `command` (or `"global"`) as one helm major version documents them. */
 export function helmFlags(major: HelmMajor, command: TableName): FlagTable {
   return parseSpec(SPECS[major][command]);
 }
@@ -141,12 +123,10 @@ function merge(tables: FlagTable[]): FlagTable {
 const UNION_CACHE = new Map<TableName, FlagTable>();
 
 /**
- * The flags a command accepts under Helm 3 or Helm 4, global flags included. helm-lock
- * does not know which helm runs until it runs it, and the two versions never disagree on
- * whether a flag consumes the next argument (the tests check this), so one union serves.
- *
- * @param command A lockable command, or `"global"` for the flags before the command.
- * @returns The merged flag table.
+ * The flags a command (or `"global"`: before the command) accepts under Helm 3 or Helm 4,
+ * global flags included. helm-lock does not know which helm runs until it runs it, and the two
+ * versions never disagree on whether a flag consumes the next argument (the tests check this),
+ * so one union serves.
  */
 export function flagTable(command: TableName): FlagTable {
   let table = UNION_CACHE.get(command);
@@ -158,12 +138,7 @@ export function flagTable(command: TableName): FlagTable {
   return table;
 }
 
-/**
- * Whether a flag (long name, without `--`) is one of helm's global flags in either version.
- *
- * @param name The long flag name, e.g. `"namespace"`.
- * @returns `true` for global flags such as `namespace`, `kube-context` or `debug`.
- */
+/** Whether a flag (long name, e.g. `namespace`) is one of helm's global flags. */
 export function isGlobalFlag(name: string): boolean {
   return flagTable("global").long.has(name);
 }

@@ -1,17 +1,16 @@
 /**
  * The watchdog where the system has `xargs` and `kill` (Linux, macOS, Alpine's busybox): for
  * each helm, an `xargs -r -t <kill> -s TERM` whose stdin is a pipe from helm-lock carrying
- * helm's pid. xargs runs `kill` only at end-of-file, which the kernel delivers when
- * helm-lock dies however it dies (SIGKILL, the OOM killer, a crash): helm then gets SIGTERM
- * at once, and `-t` writes the command to stderr (`/bin/kill -s TERM 4242`), the job log's
- * record of it. When helm exits, helm-lock SIGKILLs that xargs before it has run anything,
- * so a pid the system may reuse is never signalled.
+ * helm's pid. xargs runs `kill` only at end-of-file, which the kernel delivers when helm-lock
+ * dies however it dies (SIGKILL, the OOM killer, a crash): helm then gets SIGTERM at once, and
+ * `-t` writes the command to stderr, the job log's record of it. When helm exits, helm-lock
+ * SIGKILLs that xargs before it has run anything, so a pid the system may reuse is never
+ * signalled.
  *
- * Why not a second Deno process (`watchdog.ts`, still used where these tools are missing): it
- * costs about 50 ms of CPU to start, taken from helm-lock and helm on a small CI machine;
- * xargs starts in a millisecond. It shares helm-lock's process group, so Ctrl-C or a CI
- * runner's group-wide SIGTERM may end it: helm, in the same group, has then been signalled
- * directly.
+ * It starts in a millisecond, where a second Deno (`watchdog.ts`, kept where these tools are
+ * missing) costs about 50 ms of CPU on a small CI machine (docs/performance.md). It shares
+ * helm-lock's process group, so Ctrl-C or a group-wide SIGTERM may end it: helm, in the same
+ * group, has then been signalled directly.
  *
  * @module
  */
@@ -27,7 +26,6 @@ export interface KillTools {
 /**
  * Finds `xargs` and `kill` on `PATH` (then in /usr/bin and /bin).
  *
- * @param path The `PATH` to search. @default {Deno.env.get("PATH")}
  * @returns Both paths, or `undefined` on Windows or when either is missing.
  */
 export function findKillTools(path = Deno.env.get("PATH") ?? ""): KillTools | undefined {
@@ -39,53 +37,40 @@ export function findKillTools(path = Deno.env.get("PATH") ?? ""): KillTools | un
   return xargs && kill ? { xargs, kill } : undefined;
 }
 
-/** Sends `pid` SIGTERM if helm-lock dies before {@linkcode KillAtEof.stop} is called. */
-export class KillAtEof {
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #stopped = false;
-
-  private constructor(child: Deno.ChildProcess) {
-    this.#child = child;
-    this.#writer = child.stdin.getWriter();
-    // Its end is reaped by Deno; nothing waits for it on helm-lock's way out.
-    child.unref();
-    child.status.catch(() => {});
-    this.#writer.closed.catch(() => {});
+/**
+ * Starts the xargs that sends `pid` SIGTERM if helm-lock dies before the returned `stop` is
+ * called (helm has exited: it ends the xargs before it can run `kill`).
+ *
+ * @returns `stop`, or `undefined` when xargs cannot be started (helm runs unguarded).
+ */
+export function killAtEof(tools: KillTools, pid: number): (() => void) | undefined {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(tools.xargs, {
+      // -r: nothing at an empty end-of-file; -t: the command, on stderr, before it runs.
+      args: ["-r", "-t", tools.kill, "-s", "TERM"],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+  } catch {
+    return undefined;
   }
-
-  /**
-   * Starts the xargs for `pid`.
-   *
-   * @returns The watch, or `undefined` when xargs cannot be started (helm runs unguarded).
-   */
-  static start(tools: KillTools, pid: number): KillAtEof | undefined {
-    let child: Deno.ChildProcess;
+  const writer = child.stdin.getWriter();
+  // Its end is reaped by Deno; nothing waits for it on helm-lock's way out.
+  child.unref();
+  child.status.catch(() => {});
+  writer.closed.catch(() => {});
+  writer.write(new TextEncoder().encode(`${pid}\n`)).catch(() => {});
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
     try {
-      child = new Deno.Command(tools.xargs, {
-        // -r: nothing at an empty end-of-file; -t: the command, on stderr, before it runs.
-        args: ["-r", "-t", tools.kill, "-s", "TERM"],
-        stdin: "piped",
-        stdout: "null",
-        stderr: "inherit",
-      }).spawn();
-    } catch {
-      return undefined;
-    }
-    const watch = new KillAtEof(child);
-    watch.#writer.write(new TextEncoder().encode(`${pid}\n`)).catch(() => {});
-    return watch;
-  }
-
-  /** helm has exited: ends the xargs before it can run `kill` (SIGKILL, then the pipe). */
-  stop(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    try {
-      this.#child.kill("SIGKILL");
+      child.kill("SIGKILL");
     } catch {
       // Gone already (a group-wide signal ended it).
     }
-    this.#writer.close().catch(() => {});
-  }
+    writer.close().catch(() => {});
+  };
 }

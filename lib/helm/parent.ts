@@ -6,13 +6,10 @@
  * @module
  */
 
-/** How often the parent process id is checked; a `getppid()` call is cheap. */
+/** How often the parent process id is checked (a cheap `getppid()`). */
 const PARENT_POLL_MS = 200;
 
-/**
- * Whether helm started this process as a plugin: helm sets `HELM_PLUGIN_NAME` and
- * `HELM_PLUGIN_DIR` for plugins (Helm 3 and 4).
- */
+/** Whether helm started this process as a plugin (Helm 3 and 4 set these for plugins). */
 export function startedByHelm(env: Record<string, string | undefined>): boolean {
   return !!env["HELM_PLUGIN_NAME"] && !!env["HELM_PLUGIN_DIR"];
 }

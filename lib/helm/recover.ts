@@ -1,29 +1,23 @@
 /**
  * The release check and recovery stage (DESIGN §3), run only once the lock is held:
- * {@linkcode recover} reads the release (helm's records, else `helm history` with the user's
- * own helm and connection flags), decides what to do ({@linkcode planRecovery}, pure), and
- * rolls back, unlocks or uninstalls what blocks helm ({@linkcode recoverRelease}).
- *
- * Checked against Helm 3.17.2 and 4.1.4: both print the same `helm history -o json` (an array
- * of `{revision, updated, status, chart, app_version, description}`, oldest first), both
- * exit 1 with `Error: release: not found` for an unknown release, and both leave a killed
- * upgrade's revision `pending-upgrade` in the history even after a rollback, so only the
- * newest revision tells the release's state.
+ * {@linkcode recover} reads the release (`storage.ts`), decides what to do
+ * ({@linkcode planRecovery}, pure), and rolls back, unlocks or uninstalls what blocks helm
+ * ({@linkcode recoverRelease}).
  *
  * @module
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { RunLock } from "../lock/run_lock.ts";
-import { redactText, secretValues } from "../redact.ts";
 import { helmCapture } from "./exec.ts";
-import type { HeldBy } from "./nesting.ts";
 import type { Interrupts } from "./signals.ts";
 import {
   kubeRecords,
   markFailed,
-  readRevisions,
-  type ReleaseRecordsApi,
+  readRelease,
+  type ReleaseOptions,
+  type ReleaseState,
+  type ReleaseStatus,
   storageDriver,
 } from "./storage.ts";
 
@@ -83,47 +77,6 @@ export async function recover(
   }
 }
 
-/** The statuses helm writes, and `unknown`, which also stands for any status we do not know. */
-const STATUSES = [
-  "deployed",
-  "superseded",
-  "failed",
-  "uninstalling",
-  "uninstalled",
-  "pending-install",
-  "pending-upgrade",
-  "pending-rollback",
-  "unknown",
-] as const;
-const KNOWN_STATUSES: ReadonlySet<unknown> = new Set(STATUSES);
-
-/** A revision's status as helm prints it. */
-export type ReleaseStatus = typeof STATUSES[number];
-
-function statusOf(status: unknown): ReleaseStatus {
-  return KNOWN_STATUSES.has(status) ? status as ReleaseStatus : "unknown";
-}
-
-/** One entry of `helm history`. */
-export interface ReleaseRevision {
-  revision: number;
-  status: ReleaseStatus;
-  /** When helm last wrote this revision (RFC 3339), as helm prints it. */
-  updated?: string;
-  /** helm's description, e.g. `Upgrade complete` or `Preparing upgrade`. */
-  description?: string;
-}
-
-/** A release as found in the cluster. */
-export interface ReleaseState {
-  /** `false` when helm has no record of the release. */
-  found: boolean;
-  /** The newest revision: the release's state. */
-  current?: ReleaseRevision;
-  /** All revisions helm keeps (up to 256), oldest first. */
-  history: ReleaseRevision[];
-}
-
 /** What to do before running the user's command. */
 export type RecoveryPlan =
   | { action: "proceed"; reason: string }
@@ -149,20 +102,10 @@ export interface RecoveryCommand {
 }
 
 /**
- * Decides, from the release's state, what to do before the user's command (DESIGN §3).
- * Only `install` and `upgrade` are recovered; every other command proceeds.
- *
- * Recovery exists to unblock helm, never to block it: a state helm itself proceeds from is
- * left to helm (the README's "Recovery" section argues each row).
- *
- * | newest revision | action |
- * |---|---|
- * | none (not found), `deployed`, `uninstalled`, `superseded`, `unknown` | proceed (helm decides) |
- * | `failed` with a good revision before it | proceed: `helm upgrade` starts from the last deployed revision |
- * | `failed` with none (a failed first install) | uninstall when the command can create the release, else proceed |
- * | `pending-upgrade`, `pending-rollback` with a good revision before it | rollback to the newest `deployed` (else `superseded`) revision; if that fails and the revision is still pending, unlock it ({@linkcode recoverRelease}) |
- * | `pending-install`; or pending with no good revision | uninstall when the command can create the release, else error |
- * | `uninstalling` | error |
+ * Decides, from the release's state, what to do before the user's command (DESIGN §3): the
+ * table of the README's "Recovery" section, which argues each row (a test holds the two
+ * together). Recovery exists to unblock helm, never to block it: a state helm itself proceeds
+ * from is left to helm. Only `install` and `upgrade` are recovered.
  *
  * @returns The plan; an `error` plan's message is meant for the user as is.
  */
@@ -179,13 +122,19 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
   }
   const at = `${name}${where} is ${current.status} at revision ${current.revision}`;
   const canCreate = cmd.install || cmd.command === "install";
+  // The newest `deployed` revision before the current one, else the newest `superseded`:
+  // helm also marks failed revisions `superseded` (the base of a later upgrade, or of a failed
+  // rollback), so a `superseded` revision newer than the `deployed` one was not a good one.
+  const older = state.history.filter((r) => r.revision < current.revision)
+    .sort((a, b) => b.revision - a.revision);
+  const good = (older.find((r) => r.status === "deployed") ??
+    older.find((r) => r.status === "superseded"))?.revision;
   switch (current.status) {
     case "deployed":
     case "superseded":
     case "uninstalled":
     case "unknown":
-      // Nothing stuck: whatever helm does with such a release, it does without helm-lock too
-      // (e.g. `helm install` of a deployed release fails with helm's own message).
+      // Nothing stuck: whatever helm does with such a release, it does without helm-lock too.
       return { action: "proceed", reason: at };
     case "uninstalling":
       return {
@@ -194,22 +143,19 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
           `${current.revision}: finish it with "helm uninstall ${cmd.release ?? "<release>"}", ` +
           `then run the command again`,
       };
-    case "failed": {
+    case "failed":
       // Helm upgrades a failed release from its last deployed revision (else from the failed
       // one), so `failed` blocks nothing. A rollback first would only add a revision and a
       // rollout of the old version, and it fails where the failed revision renamed a
       // resource (helm/helm#13437), blocking a deploy helm would have done.
-      if (!canCreate || lastGoodRevision(state.history, current.revision) !== undefined) {
+      if (!canCreate || good !== undefined) {
         return { action: "proceed", reason: `${at}, which does not block helm ${cmd.command}` };
       }
       break;
-    }
     case "pending-upgrade":
-    case "pending-rollback": {
+    case "pending-rollback":
       // helm refuses every upgrade of a pending release ("another operation is in progress"):
-      // back to the last good revision first (DESIGN §3); recoverRelease unlocks the stale
-      // revision when that rollback fails.
-      const good = lastGoodRevision(state.history, current.revision);
+      // back to the last good revision first; recoverRelease unlocks it if that fails.
       if (good !== undefined) {
         return {
           action: "rollback",
@@ -219,7 +165,6 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
         };
       }
       break;
-    }
     case "pending-install":
       // A first install that never finished: rolling back to an older good revision (one from
       // before an `uninstall --keep-history`) would resurrect what the user removed.
@@ -237,121 +182,18 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
 }
 
 /**
- * The revision to roll back to: the newest `deployed` one before `before`, else the newest
- * `superseded` one. `deployed` comes first because helm also marks failed revisions
- * `superseded` (the base of a later upgrade, or of a failed rollback), so a `superseded`
- * revision newer than the `deployed` one was not a good one.
- */
-function lastGoodRevision(history: ReleaseRevision[], before: number): number | undefined {
-  const older = history.filter((r) => r.revision < before).sort((a, b) => b.revision - a.revision);
-  return (older.find((r) => r.status === "deployed") ??
-    older.find((r) => r.status === "superseded"))?.revision;
-}
-
-/** Options for {@linkcode readRelease} and {@linkcode recoverRelease}. */
-export interface ReleaseOptions {
-  /** The release namespace, named in error messages. */
-  namespace?: string;
-  /** Environment for helm on top of the inherited one (see {@linkcode helmCapture}). */
-  env?: Record<string, string>;
-  /** Aborting stops the running helm with SIGTERM; the call then rejects with the reason. */
-  signal?: AbortSignal;
-  /** The lock helm runs under, for its nesting marker (`nesting.ts`). */
-  lock?: HeldBy;
-  /**
-   * helm's release records (`secret` and `configmap` drivers, see `storage.ts`): read instead
-   * of spawning `helm history`, and edited to unlock a stale pending revision. Without them
-   * (other drivers) helm-lock reads with `helm history` and cannot unlock.
-   */
-  records?: ReleaseRecordsApi;
-}
-
-/**
- * Reads the release from helm's records when `opts.records` is given (no helm spawn; the
- * revisions then carry no `updated` or `description`), else, or when reading them fails,
- * with `helm history <release> -o json --max 256` and the user's global flags (`globalArgs`),
- * so it sees the same cluster, namespace, identity and storage driver as the command.
- *
- * @returns `{found: false, history: []}` when helm has no such release.
- * @throws {HelmLockError} {@linkcode ExitCode.Forbidden} when the API server refused us,
- *   {@linkcode ExitCode.Unreachable} when it cannot be reached, else
- *   {@linkcode ExitCode.RecoveryFailed}; the message includes helm's error.
- */
-export async function readRelease(
-  release: string,
-  globalArgs: string[],
-  opts: ReleaseOptions = {},
-): Promise<ReleaseState> {
-  const where = describe(release, opts.namespace);
-  let history: ReleaseRevision[] | undefined;
-  if (opts.records !== undefined) {
-    // On an error helm says best what went wrong (and classify() knows its words): ask it.
-    const revisions = await readRevisions(opts.records, release).catch(() => undefined);
-    history = revisions?.map((r) => ({ revision: r.revision, status: statusOf(r.status) }));
-  }
-  if (history === undefined) {
-    const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
-    const res = await helmCapture(args, opts);
-    if (res.code === 0) {
-      try {
-        history = parseHistory(res.stdout);
-      } catch (error) {
-        throw new HelmLockError(
-          ExitCode.RecoveryFailed,
-          `Cannot read the state of ${where}: expected a JSON list from "helm history -o json", ` +
-            `found ${JSON.stringify(res.stdout.trim().slice(0, 80))}`,
-          { cause: error },
-        );
-      }
-    } else if (/\brelease: not found\b/.test(res.stderr)) {
-      history = [];
-    } else {
-      throw new HelmLockError(
-        classify(res.stderr),
-        `Cannot read the state of ${where}: "helm history" exited with code ${res.code}: ` +
-          helmSaid(res.stderr, args),
-      );
-    }
-  }
-  const current = history[history.length - 1];
-  return current === undefined ? { found: false, history } : { found: true, current, history };
-}
-
-/** Parses `helm history -o json`, oldest revision first. */
-export function parseHistory(json: string): ReleaseRevision[] {
-  const data: unknown = JSON.parse(json);
-  if (!Array.isArray(data)) throw new TypeError("Expected a JSON array");
-  const history = data.map((entry: unknown): ReleaseRevision => {
-    if (typeof entry !== "object" || entry === null) {
-      throw new TypeError(`Expected an object per revision: found ${JSON.stringify(entry)}`);
-    }
-    const e = entry as Record<string, unknown>;
-    if (typeof e.revision !== "number" || !Number.isInteger(e.revision)) {
-      throw new TypeError(`Expected an integer revision: found ${JSON.stringify(e.revision)}`);
-    }
-    const rev: ReleaseRevision = { revision: e.revision, status: statusOf(e.status) };
-    if (typeof e.updated === "string") rev.updated = e.updated;
-    if (typeof e.description === "string") rev.description = e.description;
-    return rev;
-  });
-  return history.sort((a, b) => a.revision - b.revision);
-}
-
-/**
  * Carries out a `rollback` or `uninstall` plan with the user's helm and global flags; does
- * nothing for `proceed`. Logs (`log`) what was found (the plan's reason) and what was done,
- * one line each, without the `helm-lock:` prefix.
+ * nothing for `proceed`. Logs what was found (the plan's reason) and what was done.
  *
- * - rollback: `helm rollback <release> <revision>` without `--wait`. Waiting for readiness
- *   is the user's command's business (it runs right after), and a wait here could hang for
- *   the whole `--timeout` on workloads that never get ready. Rollback hooks still run, as
- *   they would in a rollback by hand. The rollback is always tried, never predicted from the
- *   manifests: whether helm can roll back depends on which objects exist (helm/helm#13437
- *   fails only while the renamed-away object is still there), and a rollback that succeeds
- *   removes what the pending revision created, which an unlock would leave behind.
- * - uninstall: `helm uninstall <release> --no-hooks`. The release never finished installing,
- *   so its delete hooks would run against half-created resources; one that fails or hangs
- *   would leave the release `uninstalling`, which is worse than where we started.
+ * - rollback: `helm rollback <release> <revision>` without `--wait`: waiting for readiness is
+ *   the user's command's business (it runs right after), and could hang for the whole
+ *   `--timeout`. Its hooks run, as in a rollback by hand. It is always tried, never predicted
+ *   from the manifests: whether helm can roll back depends on which objects exist
+ *   (helm/helm#13437), and a rollback removes what the pending revision created, which an
+ *   unlock would leave behind.
+ * - uninstall: `helm uninstall <release> --no-hooks`: the release never finished installing,
+ *   so its delete hooks would run against half-created resources, and one that fails or hangs
+ *   would leave the release `uninstalling`, worse than where we started.
  *
  * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when helm fails (with helm's
  *   error), or for an `error` plan (with its message).
@@ -363,7 +205,8 @@ export async function recoverRelease(
   log: (line: string) => void,
   opts: ReleaseOptions = {},
 ): Promise<void> {
-  const where = describe(release, opts.namespace);
+  const where = `release "${release}"` +
+    (opts.namespace === undefined ? "" : ` in namespace "${opts.namespace}"`);
   if (plan.action === "proceed") return;
   if (plan.action === "error") throw new HelmLockError(ExitCode.RecoveryFailed, plan.message);
   log(plan.reason);
@@ -383,16 +226,14 @@ export async function recoverRelease(
     throw new HelmLockError(
       ExitCode.RecoveryFailed,
       `Cannot uninstall the stale ${where}: "helm uninstall" exited with code ${res.code}: ` +
-        helmSaid(res.stderr, args),
+        res.said,
     );
   }
-  // The rollback failed (e.g. helm/helm#13437: the pending revision renamed a resource). What
-  // blocks helm is only the pending revision: when helm recorded its failed rollback it
-  // already marked that one superseded, and helm proceeds; when it is still pending, it is
+  // The rollback failed (e.g. helm/helm#13437). If helm recorded its failed rollback, it marked
+  // the pending revision superseded and helm proceeds; if that revision is still pending, it is
   // marked failed in helm's storage (as Flux's helm-controller unlocks), after which helm
-  // upgrades from the last deployed revision. Only a pending release in a driver helm-lock
-  // cannot edit stops the run.
-  const failed = `could not roll back to revision ${rev} (helm: ${helmSaid(res.stderr)})`;
+  // upgrades from the last deployed revision. Only a driver helm-lock cannot edit stops the run.
+  const failed = `could not roll back to revision ${rev} (helm: ${res.said})`;
   const current = (await readRelease(release, globalArgs, opts)).current;
   if (current === undefined || !current.status.startsWith("pending-")) {
     const at = current === undefined ? "gone" : `${current.status} at revision ${current.revision}`;
@@ -403,7 +244,7 @@ export async function recoverRelease(
       ExitCode.RecoveryFailed,
       `Cannot recover ${where} from state "${current.status}" at revision ` +
         `${current.revision}: "helm rollback" to revision ${rev} failed: ` +
-        `${helmSaid(res.stderr)}; helm-lock unlocks a stale revision only in the "secret" and ` +
+        `${res.said}; helm-lock unlocks a stale revision only in the "secret" and ` +
         `"configmap" storage drivers`,
     );
   }
@@ -412,39 +253,4 @@ export async function recoverRelease(
     `${failed}; marked the stale ${current.status} revision ${current.revision} failed in ` +
       `helm's storage, so helm can proceed`,
   );
-}
-
-function describe(release: string, namespace: string | undefined): string {
-  return namespace === undefined
-    ? `release "${release}"`
-    : `release "${release}" in namespace "${namespace}"`;
-}
-
-/** The exit code for a failed helm call, judged by helm's error text (both helm 3 and 4). */
-export function classify(stderr: string): ExitCode {
-  // Helm 3 says "Kubernetes cluster unreachable", Helm 4 "kubernetes cluster unreachable",
-  // and both use it for rejected credentials too, so look for authentication words first.
-  if (/\bforbidden\b|\bunauthorized\b|provide credentials/i.test(stderr)) {
-    return ExitCode.Forbidden;
-  }
-  if (
-    /cluster unreachable|connection refused|no such host|i\/o timeout|network is unreachable/i
-      .test(stderr)
-  ) {
-    return ExitCode.Unreachable;
-  }
-  return ExitCode.RecoveryFailed;
-}
-
-/**
- * helm's error as one line: its `Error:` lines (else all it printed), without the prefix,
- * with the secrets of the `args` helm was given (a `--kube-token`, URL user info) hidden.
- */
-export function helmSaid(stderr: string, args: readonly string[] = []): string {
-  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
-  const errors = lines.filter((l) => l.startsWith("Error:"));
-  const text = (errors.length > 0 ? errors : lines)
-    .map((l) => l.replace(/^Error:\s*/, ""))
-    .join("; ");
-  return text === "" ? "no error message" : redactText(text, secretValues(args));
 }

@@ -1,59 +1,156 @@
 /**
- * helm's own release records, read and edited without spawning helm: the `secret` (default)
- * and `configmap` storage drivers ($HELM_DRIVER). Other drivers (`sql`, `memory`) are not
- * readable here; callers fall back to `helm history` and cannot unlock.
+ * The release's state as helm stores it: read from helm's own records (the `secret`, default,
+ * and `configmap` drivers of $HELM_DRIVER), else with `helm history`, and a stale pending
+ * revision unlocked in those records. Helm 3.17.2 and 4.1.4 agree on all of it:
  *
- * The record format, checked against the real records of Helm 3.17.2 and 4.1.4 (the same in
- * both): one object per revision named `sh.helm.release.v1.<release>.v<revision>` (a Secret of
- * type `helm.sh/release.v1`, or a ConfigMap), labelled `owner=helm`, `name=<release>`,
- * `status=<status>`, `version=<revision>` and `modifiedAt=<unix seconds>`, its `release` data
- * being base64(gzip(release JSON)) (Helm 3 labels a record it has not updated yet `createdAt`
- * instead of `modifiedAt`). A Secret's data is base64 once more on the wire (as all
- * Secret data); a ConfigMap's is not. helm writes the `status` label and the JSON's
- * `info.status` together, so the labels alone give every revision's state (the list may be
- * metadata-only where the transport supports it).
- *
- * The Kubernetes calls go through {@linkcode ReleaseRecordsApi}, a three-method interface, so
- * unit tests can put records in memory; {@linkcode kubeRecords} binds it to helm-lock's own
- * API client.
+ * - a record per revision, `sh.helm.release.v1.<release>.v<revision>` (a Secret of type
+ *   `helm.sh/release.v1`, or a ConfigMap), labelled `owner=helm`, `name`, `status`, `version`
+ *   (the revision) and `modifiedAt` (Helm 3: `createdAt` until updated); its `release` data is
+ *   base64(gzip(release JSON)), a Secret's base64 once more on the wire. helm writes the
+ *   `status` label with the JSON's `info.status`, so the labels alone tell every revision;
+ * - `helm history -o json` lists `{revision, updated, status, chart, app_version,
+ *   description}`, oldest first, and exits 1 with `Error: release: not found` for none;
+ * - a killed upgrade's revision stays `pending-upgrade` even after a rollback: only the newest
+ *   revision tells the release's state.
  *
  * @module
  */
 
 import type { KubeClient } from "../kube/rest.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
+import { helmCapture, type HelmCaptureOptions } from "./exec.ts";
 
-/** The status of one revision, as helm writes it. */
-export type RecordStatus = string;
+/** The statuses helm writes, and `unknown`, which also stands for any status we do not know. */
+const STATUSES = [
+  "deployed",
+  "superseded",
+  "failed",
+  "uninstalling",
+  "uninstalled",
+  "pending-install",
+  "pending-upgrade",
+  "pending-rollback",
+  "unknown",
+] as const;
+
+/** A revision's status as helm prints it. */
+export type ReleaseStatus = typeof STATUSES[number];
+
+/** One entry of `helm history`. */
+export interface ReleaseRevision {
+  revision: number;
+  status: ReleaseStatus;
+  /** When helm last wrote this revision (RFC 3339); from `helm history` only. */
+  updated?: string;
+  /** e.g. `Upgrade complete`; from `helm history` only. */
+  description?: string;
+}
+
+/** A release as found in the cluster. */
+export interface ReleaseState {
+  /** `false` when helm has no record of the release. */
+  found: boolean;
+  /** The newest revision: the release's state. */
+  current?: ReleaseRevision;
+  /** All revisions helm keeps (up to 256), oldest first. */
+  history: ReleaseRevision[];
+}
+
+/** Options for {@linkcode readRelease} (and recovery's helm calls). */
+export interface ReleaseOptions extends HelmCaptureOptions {
+  /** The release namespace, named in messages. */
+  namespace?: string;
+  /** helm's records, read instead of spawning `helm history`; only they can be unlocked. */
+  records?: ReleaseRecordsApi;
+}
+
+/**
+ * Reads the release from helm's records when `opts.records` is given (the revisions then carry
+ * no `updated` or `description`), else, or when reading them fails, with `helm history
+ * <release> -o json --max 256` and the user's global flags (`globalArgs`), so it sees the same
+ * cluster, namespace, identity and storage driver as the command.
+ *
+ * @returns `{found: false, history: []}` when helm has no such release.
+ * @throws {HelmLockError} {@linkcode ExitCode.Forbidden} when the API server refused us,
+ *   {@linkcode ExitCode.Unreachable} when it cannot be reached, else
+ *   {@linkcode ExitCode.RecoveryFailed}; the message includes helm's error.
+ */
+export async function readRelease(
+  release: string,
+  globalArgs: string[],
+  opts: ReleaseOptions = {},
+): Promise<ReleaseState> {
+  const where = `release "${release}"` +
+    (opts.namespace === undefined ? "" : ` in namespace "${opts.namespace}"`);
+  // On an error helm says best what went wrong: ask it.
+  let history = opts.records && await readRevisions(opts.records, release).catch(() => undefined);
+  if (history === undefined) {
+    const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
+    const res = await helmCapture(args, opts);
+    if (res.code === 0) {
+      try {
+        const data: unknown = JSON.parse(res.stdout);
+        if (!Array.isArray(data)) throw new TypeError("Expected a JSON array");
+        history = data.map(historyEntry).sort((a, b) => a.revision - b.revision);
+      } catch (error) {
+        throw new HelmLockError(
+          ExitCode.RecoveryFailed,
+          `Cannot read the state of ${where}: expected a JSON list from "helm history -o json", ` +
+            `found ${JSON.stringify(res.stdout.trim().slice(0, 80))}`,
+          { cause: error },
+        );
+      }
+    } else if (/\brelease: not found\b/.test(res.stderr)) {
+      history = [];
+    } else {
+      throw new HelmLockError(
+        res.failure,
+        `Cannot read the state of ${where}: "helm history" exited with code ${res.code}: ` +
+          res.said,
+      );
+    }
+  }
+  const current = history[history.length - 1];
+  return current === undefined ? { found: false, history } : { found: true, current, history };
+}
+
+function statusOf(status: unknown): ReleaseStatus {
+  return (STATUSES as readonly unknown[]).includes(status) ? status as ReleaseStatus : "unknown";
+}
+
+/** One revision of `helm history -o json`. */
+function historyEntry(entry: unknown): ReleaseRevision {
+  if (typeof entry !== "object" || entry === null) {
+    throw new TypeError(`Expected an object per revision: found ${JSON.stringify(entry)}`);
+  }
+  const e = entry as Record<string, unknown>;
+  if (typeof e.revision !== "number" || !Number.isInteger(e.revision)) {
+    throw new TypeError(`Expected an integer revision: found ${JSON.stringify(e.revision)}`);
+  }
+  const rev: ReleaseRevision = { revision: e.revision, status: statusOf(e.status) };
+  if (typeof e.updated === "string") rev.updated = e.updated;
+  if (typeof e.description === "string") rev.description = e.description;
+  return rev;
+}
 
 /** A helm storage driver helm-lock reads and edits itself. */
 export type StorageDriver = "secret" | "configmap";
 
 /**
- * The driver helm uses for a `$HELM_DRIVER` value, when helm-lock can read it: helm's own
- * spellings (`secret`, `secrets` or empty; `configmap`, `configmaps`). `undefined` for
- * `memory`, `sql` and anything else (helm decides what those mean).
+ * The driver helm uses for a `$HELM_DRIVER` value, in helm's own spellings, when helm-lock can
+ * read it; `undefined` for `memory`, `sql` and anything else (helm decides what those mean).
  */
-export function storageDriver(helmDriver: string | undefined): StorageDriver | undefined {
-  switch (helmDriver ?? "") {
-    case "":
-    case "secret":
-    case "secrets":
-      return "secret";
-    case "configmap":
-    case "configmaps":
-      return "configmap";
-    default:
-      return undefined;
-  }
+export function storageDriver(helmDriver = ""): StorageDriver | undefined {
+  if (["", "secret", "secrets"].includes(helmDriver)) return "secret";
+  return ["configmap", "configmaps"].includes(helmDriver) ? "configmap" : undefined;
 }
 
 /** A release record's metadata. */
 export interface RecordMeta {
-  /** The object's name, `sh.helm.release.v1.<release>.v<revision>`. */
+  /** `sh.helm.release.v1.<release>.v<revision>`. */
   name: string;
   labels: Record<string, string>;
-  /** The object's version, for an update guarded against concurrent writers. */
+  /** For an update guarded against concurrent writers. */
   resourceVersion?: string;
 }
 
@@ -63,10 +160,9 @@ export interface ReleaseRecord extends RecordMeta {
 }
 
 /**
- * The Kubernetes calls on one namespace's records of one driver. Implementations hide the
- * driver's wire encoding: `release` is always helm's string (a Secret's extra base64 layer
- * removed). Errors are thrown as they come; an update that lost to a concurrent writer (409)
- * or a missing object (404) may be told by an error with `code` 409 or 404.
+ * The Kubernetes calls on one namespace's records of one driver (in memory in unit tests).
+ * `release` is always helm's string (a Secret's extra base64 layer removed). Errors are thrown
+ * as they come: a lost race (409) or a missing object (404) may carry `code` 409 or 404.
  */
 export interface ReleaseRecordsApi {
   /** Every record whose labels match the selector; only metadata is needed. */
@@ -77,53 +173,33 @@ export interface ReleaseRecordsApi {
   replace(record: ReleaseRecord): Promise<void>;
 }
 
-/** One revision as the records' labels tell it. */
-export interface RecordRevision {
-  revision: number;
-  status: RecordStatus;
-}
-
 /** The name of a revision's record, the same for both drivers. */
 export function recordName(release: string, revision: number): string {
   return `sh.helm.release.v1.${release}.v${revision}`;
 }
 
-/**
- * A release's revisions from its records' labels, oldest first: what `helm history` reads,
- * without spawning helm. An empty list when there is no record.
- *
- * @throws whatever {@linkcode ReleaseRecordsApi.list} throws, or `TypeError` for a record
- *   whose `version` label is not a revision number.
- */
-export async function readRevisions(
-  api: ReleaseRecordsApi,
-  release: string,
-): Promise<RecordRevision[]> {
-  // helm's own query (`name=<release>,owner=helm`), so the same records count.
+/** The revisions in the records' labels, oldest first; `TypeError` for a non-number version. */
+async function readRevisions(api: ReleaseRecordsApi, release: string): Promise<ReleaseRevision[]> {
+  // helm's own query, so the same records count.
   const records = await api.list(`name=${release},owner=helm`);
-  return records.map((r): RecordRevision => {
+  return records.map((r) => {
     const version = r.labels.version ?? "";
     if (!/^[0-9]+$/.test(version)) {
       throw new TypeError(
         `Expected a revision number in ${r.name}'s label "version": found "${version}"`,
       );
     }
-    return { revision: Number(version), status: r.labels.status ?? "unknown" };
+    return { revision: Number(version), status: statusOf(r.labels.status) };
   }).sort((a, b) => a.revision - b.revision);
 }
 
 /**
- * Marks a stale pending revision `failed` in helm's storage, as Flux's helm-controller
- * unlocks a release: the `status` label and the release JSON's `info.status` (with an
- * `info.description` saying why), so the next `helm upgrade` treats the revision as a failed
- * one and proceeds from the last deployed revision. Nothing else in the record changes: the
- * JSON is edited in place, byte for byte elsewhere (values may hold numbers no JavaScript
- * number keeps exactly). The write is guarded by the record's `resourceVersion`: if helm (or
- * anyone) wrote it since it was read, nothing is written.
+ * Marks a stale pending revision `failed`, as Flux's helm-controller unlocks a release: the
+ * `status` label and the JSON's `info.status` (and `info.description`), so the next `helm
+ * upgrade` proceeds from the last deployed revision. The JSON is edited in place, every other
+ * byte kept (values may hold numbers no JavaScript number keeps exactly), and the write is
+ * guarded by the record's `resourceVersion`: if anyone wrote it since, nothing is written.
  *
- * @param api The records of the release's namespace and driver.
- * @param release The release name.
- * @param revision The pending revision.
  * @param expected The status the revision must still have, e.g. `pending-upgrade`.
  * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when the record is gone, no
  *   longer in `expected` state, unreadable, was changed concurrently, or the API server
@@ -133,49 +209,37 @@ export async function markFailed(
   api: ReleaseRecordsApi,
   release: string,
   revision: number,
-  expected: RecordStatus,
+  expected: ReleaseStatus,
 ): Promise<void> {
   const name = recordName(release, revision);
   const what = `mark revision ${revision} of release "${release}" failed`;
+  const fail = (why: string, cause?: unknown) =>
+    new HelmLockError(ExitCode.RecoveryFailed, `Cannot ${what}: ${why}`, { cause });
   let record: ReleaseRecord | undefined;
   try {
     record = await api.read(name);
   } catch (err) {
     throw apiFailure(what, err);
   }
-  if (record === undefined) {
-    throw new HelmLockError(
-      ExitCode.RecoveryFailed,
-      `Cannot ${what}: expected its record ${name}, found none`,
-    );
-  }
+  if (record === undefined) throw fail(`expected its record ${name}, found none`);
   const labelled = record.labels.status;
   if (labelled !== expected) {
-    throw new HelmLockError(
-      ExitCode.RecoveryFailed,
-      `Cannot ${what}: expected it ${expected}, found ${labelled ?? "no status label"}`,
-    );
+    throw fail(`expected it ${expected}, found ${labelled ?? "no status label"}`);
   }
-  const json = await decodeRelease(record.release);
-  const edited = setInfoStatus(
-    json,
-    "failed",
-    `Release unlocked by helm-lock from stale '${expected}' state`,
-  );
-  const labels = {
-    ...record.labels,
-    status: "failed",
-    modifiedAt: String(Math.floor(Date.now() / 1000)),
-  };
+  const why = `Release unlocked by helm-lock from stale '${expected}' state`;
+  const json = setInfoStatus(await decodeRelease(record.release), "failed", why);
+  const modifiedAt = String(Math.floor(Date.now() / 1000));
   try {
-    await api.replace({ ...record, labels, release: await encodeRelease(edited) });
+    await api.replace({
+      ...record,
+      labels: { ...record.labels, status: "failed", modifiedAt },
+      release: await encodeRelease(json),
+    });
   } catch (err) {
     if (errorCode(err) === 409 || errorCode(err) === 404) {
-      throw new HelmLockError(
-        ExitCode.RecoveryFailed,
-        `Cannot ${what}: expected its record ${name} unchanged since it was read, found it ` +
-          `changed by another writer`,
-        { cause: err },
+      throw fail(
+        `expected its record ${name} unchanged since it was read, found it changed by another writer`,
+        err,
       );
     }
     throw apiFailure(what, err);
@@ -200,13 +264,12 @@ function errorCode(err: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-const GZIP_MAGIC = [0x1f, 0x8b, 0x08];
-
 /** helm's `decodeRelease`: base64, then gunzip when it is gzip (else plain JSON). */
 export async function decodeRelease(data: string): Promise<string> {
-  const bytes = fromBase64(data);
-  const gzipped = bytes.length > 3 && GZIP_MAGIC.every((b, i) => bytes[i] === b);
-  if (!gzipped) return new TextDecoder().decode(bytes);
+  const bytes = Uint8Array.fromBase64(data);
+  if (!(bytes.length > 3 && bytes[0] === 0x1f && bytes[1] === 0x8b && bytes[2] === 0x08)) {
+    return new TextDecoder().decode(bytes);
+  }
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
   return await new Response(stream).text();
 }
@@ -214,22 +277,7 @@ export async function decodeRelease(data: string): Promise<string> {
 /** helm's `encodeRelease`: gzip, then base64. */
 export async function encodeRelease(json: string): Promise<string> {
   const stream = new Blob([json]).stream().pipeThrough(new CompressionStream("gzip"));
-  return toBase64(new Uint8Array(await new Response(stream).arrayBuffer()));
-}
-
-export function fromBase64(data: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(data);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-export function toBase64(bytes: Uint8Array): string {
-  const chunks: string[] = [];
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    chunks.push(String.fromCharCode(...bytes.subarray(i, i + 0x8000)));
-  }
-  return btoa(chunks.join(""));
+  return new Uint8Array(await new Response(stream).arrayBuffer()).toBase64();
 }
 
 /**
@@ -240,98 +288,43 @@ export function toBase64(bytes: Uint8Array): string {
  *   `info.status` string.
  */
 export function setInfoStatus(json: string, status: string, description: string): string {
-  const info = members(json, 0).find((m) => m.key === "info");
+  // The members of `info`: where each key and its (string or bare) value start and end.
+  const info = new Map<string, { key: number; start: number; end: number }>();
+  let inInfo = false;
+  const open: Array<string | undefined> = []; // the key of each open object or array
+  let key: { name: string; at: number } | undefined;
+  let last: RegExpExecArray | undefined;
+  for (const token of json.matchAll(/"(?:[^"\\]|\\.)*"|[{}[\],:]|[^\s{}[\],:"]+/g)) {
+    const [t] = token;
+    if (t === ":" && last) key = { name: JSON.parse(last[0]), at: last.index };
+    else if (t === "{" || t === "[") {
+      open.push(key?.name);
+      inInfo ||= t === "{" && open.length === 2 && key?.name === "info";
+      key = undefined;
+    } else if (t === "}" || t === "]" || t === ",") {
+      if (t !== ",") open.pop();
+      key = undefined;
+    } else if (key && open.length === 2 && open[1] === "info") {
+      info.set(key.name, { key: key.at, start: token.index, end: token.index + t.length });
+    }
+    last = token;
+  }
   const fail = (found: string) =>
     new HelmLockError(
       ExitCode.RecoveryFailed,
       `Cannot edit a helm release record: expected a release JSON with "info.status", found ${found}`,
     );
-  if (info === undefined || json[info.start] !== "{") throw fail('no "info" object');
-  const fields = members(json, info.start);
-  const statusAt = fields.find((m) => m.key === "status");
-  if (statusAt === undefined || json[statusAt.start] !== '"') throw fail("no status string");
-  const descAt = fields.find((m) => m.key === "description");
-  const edits: Array<{ start: number; end: number; text: string }> = [
-    { start: statusAt.start, end: statusAt.end, text: JSON.stringify(status) },
-  ];
-  if (descAt !== undefined) {
-    edits.push({ start: descAt.start, end: descAt.end, text: JSON.stringify(description) });
-  } else {
-    // Insert before the status key (`"status":` begins after the previous comma or brace).
-    const keyStart = json.lastIndexOf('"status"', statusAt.start);
-    edits.push({
-      start: keyStart,
-      end: keyStart,
-      text: `"description":${JSON.stringify(description)},`,
-    });
-  }
-  edits.sort((a, b) => b.start - a.start);
-  let out = json;
-  for (const e of edits) out = out.slice(0, e.start) + e.text + out.slice(e.end);
-  return out;
-}
-
-interface Member {
-  key: string;
-  /** Where the value starts and ends (exclusive). */
-  start: number;
-  end: number;
-}
-
-/** The members of the JSON object starting at `at` (no validation beyond what it needs). */
-function members(json: string, at: number): Member[] {
-  let i = skipWs(json, at);
-  if (json[i] !== "{") throw new SyntaxError(`Expected a JSON object at ${i}`);
-  i = skipWs(json, i + 1);
-  const out: Member[] = [];
-  if (json[i] === "}") return out;
-  for (;;) {
-    const keyEnd = skipString(json, i);
-    const key = JSON.parse(json.slice(i, keyEnd)) as string;
-    i = skipWs(json, keyEnd);
-    if (json[i] !== ":") throw new SyntaxError(`Expected ":" at ${i}`);
-    const start = skipWs(json, i + 1);
-    const end = skipValue(json, start);
-    out.push({ key, start, end });
-    i = skipWs(json, end);
-    if (json[i] === "}") return out;
-    if (json[i] !== ",") throw new SyntaxError(`Expected "," or "}" at ${i}`);
-    i = skipWs(json, i + 1);
-  }
-}
-
-function skipWs(s: string, i: number): number {
-  while (i < s.length && " \t\r\n".includes(s[i]!)) i++;
-  return i;
-}
-
-function skipString(s: string, i: number): number {
-  if (s[i] !== '"') throw new SyntaxError(`Expected a string at ${i}`);
-  for (i++; i < s.length; i++) {
-    if (s[i] === "\\") i++;
-    else if (s[i] === '"') return i + 1;
-  }
-  throw new SyntaxError("Unterminated string");
-}
-
-function skipValue(s: string, i: number): number {
-  const c = s[i];
-  if (c === '"') return skipString(s, i);
-  if (c === "{" || c === "[") {
-    let depth = 0;
-    for (; i < s.length; i++) {
-      const d = s[i];
-      if (d === '"') i = skipString(s, i) - 1;
-      else if (d === "{" || d === "[") depth++;
-      else if (d === "}" || d === "]") {
-        depth--;
-        if (depth === 0) return i + 1;
-      }
-    }
-    throw new SyntaxError("Unterminated object or array");
-  }
-  while (i < s.length && !",}] \t\r\n".includes(s[i]!)) i++;
-  return i;
+  if (!inInfo) throw fail('no "info" object');
+  const at = info.get("status");
+  if (at === undefined || json[at.start] !== '"') throw fail("no status string");
+  const desc = info.get("description");
+  const text = JSON.stringify(description);
+  // Edited from the end, so that the offsets before stay right.
+  const edits: Array<[number, number, string]> = desc === undefined
+    ? [[at.start, at.end, JSON.stringify(status)], [at.key, at.key, `"description":${text},`]]
+    : [[at.start, at.end, JSON.stringify(status)], [desc.start, desc.end, text]];
+  return edits.sort((x, y) => y[0] - x[0])
+    .reduce((out, [start, end, t]) => out.slice(0, start) + t + out.slice(end), json);
 }
 
 /** A Secret or ConfigMap as far as this module reads it. */
@@ -341,17 +334,8 @@ interface StoredObject {
 }
 
 /**
- * Asks for a PartialObjectMetadataList: the records' metadata without their data (a release
- * record holds the whole chart, up to about 1 MiB each).
- */
-const METADATA_ONLY =
-  "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
-
-/**
- * {@linkcode ReleaseRecordsApi} on helm-lock's API client (`lib/kube/rest.ts`), the
- * connection the lock already uses.
+ * {@linkcode ReleaseRecordsApi} on helm-lock's API client, the connection the lock uses.
  *
- * @param client The API server helm uses.
  * @param namespace The release namespace.
  * @param driver Which objects hold the records.
  */
@@ -363,61 +347,52 @@ export function kubeRecords(
   const kind = driver === "secret" ? "secrets" : "configmaps";
   const base = `/api/v1/namespaces/${encodeURIComponent(namespace)}/${kind}`;
   const path = (name: string) => `${base}/${encodeURIComponent(name)}`;
-  const notFound = (err: unknown) => errorCode(err) === 404;
   // The objects as read, so a replace keeps what this module does not know of (annotations,
   // owner references, fields newer helm versions may add).
   const seen = new Map<string, StoredObject>();
+  const meta = ({ metadata: m }: StoredObject): RecordMeta => ({
+    name: m?.name ?? "",
+    labels: { ...m?.labels },
+    ...(m?.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+  });
   // Secret data is base64 on the wire, over helm's own base64.
-  const fromWire = (data: string) =>
-    driver === "secret" ? new TextDecoder().decode(fromBase64(data)) : data;
-  const toWire = (release: string) =>
-    driver === "secret" ? toBase64(new TextEncoder().encode(release)) : release;
+  const secret = driver === "secret";
   return {
     async list(labelSelector) {
       const list = await client.request<{ items?: StoredObject[] | null }>("GET", base, {
         query: { labelSelector },
-        accept: METADATA_ONLY,
+        // The metadata alone: a release record holds the whole chart, up to about 1 MiB.
+        accept: "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
       });
       // A PartialObjectMetadataList of no record has `items: null`.
-      return (list.items ?? []).map((o) => meta(o.metadata));
+      return (list.items ?? []).map(meta);
     },
     async read(name) {
       try {
         const o = await client.request<StoredObject>("GET", path(name));
         seen.set(name, o);
-        return { ...meta(o.metadata), release: fromWire(o.data?.release ?? "") };
+        const data = o.data?.release ?? "";
+        const release = secret ? new TextDecoder().decode(Uint8Array.fromBase64(data)) : data;
+        return { ...meta(o), release };
       } catch (err) {
-        if (notFound(err)) return undefined;
+        if (errorCode(err) === 404) return undefined;
         throw err;
       }
     },
-    async replace(record) {
+    async replace({ release, ...record }) {
       const old = seen.get(record.name) ?? {};
       await client.request("PUT", path(record.name), {
         body: {
           apiVersion: "v1",
-          kind: driver === "secret" ? "Secret" : "ConfigMap",
+          kind: secret ? "Secret" : "ConfigMap",
           ...old,
-          metadata: { ...old.metadata, ...object(record) },
-          data: { ...old.data, release: toWire(record.release) },
+          metadata: { ...old.metadata, ...record },
+          data: {
+            ...old.data,
+            release: secret ? new TextEncoder().encode(release).toBase64() : release,
+          },
         },
       });
     },
-  };
-}
-
-function meta(
-  m: { name?: string; labels?: Record<string, string>; resourceVersion?: string } | undefined,
-): RecordMeta {
-  const out: RecordMeta = { name: m?.name ?? "", labels: { ...m?.labels } };
-  if (m?.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
-  return out;
-}
-
-function object(record: ReleaseRecord) {
-  return {
-    name: record.name,
-    labels: record.labels,
-    ...(record.resourceVersion !== undefined ? { resourceVersion: record.resourceVersion } : {}),
   };
 }

@@ -33,6 +33,7 @@ Deno.test("resolveHelm() skips a $HELM_BIN and a PATH helm that lead back to hel
   assert.equal(resolveHelm({ PATH }, new Set()), join(dir, "self", "helm"));
   assert.equal(resolveHelm({ HELM_BIN: "/opt/missing/helm", PATH }, self), "/opt/missing/helm");
   assert.equal(resolveHelm({ PATH: "/nonexistent" }, self), "helm");
+  assert.equal(resolveHelm({ HELM_BIN: "", PATH: "/nonexistent" }, self), "helm");
   assert.throws(
     () => resolveHelm({ HELM_BIN: launcher, PATH: join(dir, "self") }, self),
     (err) =>

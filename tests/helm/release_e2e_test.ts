@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { helmCapture, helmSpawn } from "../../lib/helm/exec.ts";
-import { planRecovery, readRelease, recoverRelease } from "../../lib/helm/recover.ts";
+import { planRecovery, recoverRelease } from "../../lib/helm/recover.ts";
 import {
   adminKubeconfig,
   createNamespace,
@@ -17,7 +17,7 @@ import {
 } from "../support/cluster.ts";
 import { FAST, SHAPES, SLOW, slowUpgradeArgs } from "../support/charts.ts";
 import { killWhen, releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
-import { kubeRecords } from "../../lib/helm/storage.ts";
+import { kubeRecords, readRelease } from "../../lib/helm/storage.ts";
 
 /** A fresh namespace and helm environment (with `HELM_BIN`) for one case. */
 async function setup(bin: string, prefix: string) {

@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
 import { ExitCode } from "../../lib/errors.ts";
-import { helmBin } from "../../lib/helm/exec.ts";
+import { HelmLockError } from "../../lib/errors.ts";
+import { helmCapture } from "../../lib/helm/exec.ts";
+import { planRecovery } from "../../lib/helm/recover.ts";
 import {
-  classify,
-  helmSaid,
-  parseHistory,
-  planRecovery,
+  readRelease,
   type ReleaseRevision,
   type ReleaseState,
   type ReleaseStatus,
-} from "../../lib/helm/recover.ts";
+} from "../../lib/helm/storage.ts";
 
 /** A found release whose revisions have these statuses, revision 1 first. */
 function release(...statuses: ReleaseStatus[]): ReleaseState {
@@ -259,8 +258,30 @@ const HISTORY_JSON =
   '[{"revision":1,"updated":"2026-11-25T14:18:33.081048655Z","status":"deployed","chart":"slow-0.1.0","app_version":"","description":"Install complete"},' +
   '{"revision":2,"updated":"2026-11-25T14:18:33.166458411Z","status":"pending-upgrade","chart":"slow-0.1.0","app_version":"","description":"Preparing upgrade"}]';
 
-Deno.test("parseHistory() reads helm's JSON", () => {
-  assert.deepEqual(parseHistory(HISTORY_JSON), [
+/** A helm that prints `$FAKE_OUT` and `$FAKE_ERR` and exits with `$FAKE_CODE`. */
+const fakeHelm = (async () => {
+  const path = await Deno.makeTempFile({ suffix: "-helm" });
+  await Deno.writeTextFile(
+    path,
+    '#!/bin/sh\nprintf %s "$FAKE_OUT"; printf %s "$FAKE_ERR" >&2; exit "${FAKE_CODE:-0}"\n',
+  );
+  await Deno.chmod(path, 0o755);
+  return path;
+})();
+
+async function fake(out: { stdout?: string; stderr?: string; code?: number }) {
+  return {
+    env: {
+      HELM_BIN: await fakeHelm,
+      FAKE_OUT: out.stdout ?? "",
+      FAKE_ERR: out.stderr ?? "",
+      FAKE_CODE: String(out.code ?? 0),
+    },
+  };
+}
+
+Deno.test("readRelease() reads helm history's JSON", async () => {
+  const history = [
     {
       revision: 1,
       status: "deployed",
@@ -273,21 +294,52 @@ Deno.test("parseHistory() reads helm's JSON", () => {
       updated: "2026-11-25T14:18:33.166458411Z",
       description: "Preparing upgrade",
     },
+  ];
+  assert.deepEqual(await readRelease("app", [], await fake({ stdout: HISTORY_JSON })), {
+    found: true,
+    current: history[1],
+    history,
+  });
+});
+
+Deno.test("readRelease() sorts by revision and maps unknown statuses to unknown", async () => {
+  const stdout = '[{"revision":3,"status":"exploded"},{"revision":2,"status":"failed"}]';
+  assert.deepEqual((await readRelease("app", [], await fake({ stdout }))).history, [
+    { revision: 2, status: "failed" },
+    { revision: 3, status: "unknown" },
   ]);
 });
 
-Deno.test("parseHistory() sorts by revision and maps unknown statuses to unknown", () => {
-  const got = parseHistory('[{"revision":3,"status":"exploded"},{"revision":2,"status":"failed"}]');
-  assert.deepEqual(got, [{ revision: 2, status: "failed" }, { revision: 3, status: "unknown" }]);
+Deno.test("readRelease() rejects what is not a revision list", async () => {
+  for (
+    const [stdout, cause] of [["{}", TypeError], ['[{"revision":"1"}]', TypeError], [
+      "not json",
+      SyntaxError,
+    ]] as const
+  ) {
+    await assert.rejects(readRelease("app", [], await fake({ stdout })), (e: unknown) => {
+      assert.ok(e instanceof HelmLockError);
+      assert.equal(e.code, ExitCode.RecoveryFailed);
+      assert.equal(
+        e.message,
+        `Cannot read the state of release "app": expected a JSON list from "helm history -o ` +
+          `json", found ${JSON.stringify(stdout)}`,
+      );
+      assert.ok(e.cause instanceof cause);
+      return true;
+    });
+  }
 });
 
-Deno.test("parseHistory() rejects what is not a revision list", () => {
-  assert.throws(() => parseHistory("{}"), TypeError);
-  assert.throws(() => parseHistory('[{"revision":"1"}]'), TypeError);
-  assert.throws(() => parseHistory("not json"), SyntaxError);
+Deno.test("readRelease() finds no release where helm says so", async () => {
+  const stderr = "Error: release: not found\n";
+  assert.deepEqual(await readRelease("app", [], await fake({ stderr, code: 1 })), {
+    found: false,
+    history: [],
+  });
 });
 
-Deno.test("classify() maps helm 3 and helm 4 errors to exit codes", () => {
+Deno.test("readRelease() maps helm 3 and helm 4 errors to exit codes", async () => {
   const cases: [string, ExitCode][] = [
     [
       'Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:1/version": dial tcp 127.0.0.1:1: connect: connection refused',
@@ -307,28 +359,34 @@ Deno.test("classify() maps helm 3 and helm 4 errors to exit codes", () => {
     ],
     ["Error: something else broke", ExitCode.RecoveryFailed],
   ];
-  for (const [stderr, code] of cases) assert.equal(classify(stderr), code, stderr);
+  for (const [stderr, code] of cases) {
+    await assert.rejects(
+      readRelease("app", [], { ...await fake({ stderr, code: 1 }), namespace: "prod" }),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === code &&
+        e.message === `Cannot read the state of release "app" in namespace "prod": "helm ` +
+            `history" exited with code 1: ${stderr.slice("Error: ".length)}`,
+    );
+  }
 });
 
-Deno.test("helmSaid() keeps helm's Error lines on one line without the prefix", () => {
-  const stderr = 'level=WARN msg="upgrade failed" name=f4\nError: UPGRADE FAILED: bad\n';
-  assert.equal(helmSaid(stderr), "UPGRADE FAILED: bad");
-  assert.equal(helmSaid("line one\n  line two \n"), "line one; line two");
-  assert.equal(helmSaid("\n"), "no error message");
-});
-
-Deno.test("helmBin() prefers a non-empty $HELM_BIN over helm on PATH", () => {
-  assert.equal(helmBin({ HELM_BIN: "/opt/helm/bin/helm" }), "/opt/helm/bin/helm");
-  assert.equal(helmBin({ HELM_BIN: "" }), "helm");
-  assert.equal(helmBin({}), "helm");
-});
-
-Deno.test("helmSaid() hides the secrets of the helm call it reports on (issue 17)", () => {
-  const stderr = 'Error: Get "https://kube:KubePass1@api.example/v1": token Tok3nXYZ rejected\n';
+Deno.test("helmCapture() says helm's Error lines on one line without the prefix", async () => {
+  const said = async (stderr: string) => (await helmCapture([], await fake({ stderr }))).said;
   assert.equal(
-    helmSaid(stderr, ["history", "app", "--kube-token", "Tok3nXYZ"]),
-    'Get "https://***@api.example/v1": token *** rejected',
+    await said('level=WARN msg="upgrade failed"\nError: UPGRADE FAILED: bad\n'),
+    "UPGRADE FAILED: bad",
   );
+  assert.equal(await said("line one\n  line two \n"), "line one; line two");
+  assert.equal(await said("\n"), "no error message");
+});
+
+Deno.test("helmCapture() hides the secrets of the helm call in what helm said (issue 17)", async () => {
+  const stderr = 'Error: Get "https://kube:KubePass1@api.example/v1": token Tok3nXYZ rejected\n';
+  const res = await helmCapture(
+    ["history", "app", "--kube-token", "Tok3nXYZ"],
+    await fake({ stderr }),
+  );
+  assert.equal(res.said, 'Get "https://***@api.example/v1": token *** rejected');
 });
 
 /** Sample releases for each row of the README's recovery table, by the row's first cell. */

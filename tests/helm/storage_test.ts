@@ -4,12 +4,11 @@ import {
   decodeRelease,
   encodeRelease,
   markFailed,
-  readRevisions,
+  readRelease,
   type ReleaseRecord,
   type ReleaseRecordsApi,
   setInfoStatus,
   storageDriver,
-  toBase64,
 } from "../../lib/helm/storage.ts";
 
 // The shape Helm 4 writes (no "deleted"); Helm 3 adds `"deleted":""` before "description".
@@ -58,7 +57,7 @@ Deno.test("decodeRelease() reads gzip and plain JSON, encodeRelease() writes wha
   assert.match(encoded, /^H4sI/); // base64 of the gzip magic, as in helm's records
   assert.equal(await decodeRelease(encoded), RELEASE_JSON);
   // helm's decodeRelease also takes base64 of plain JSON (records of old helm versions).
-  assert.equal(await decodeRelease(toBase64(new TextEncoder().encode("{}"))), "{}");
+  assert.equal(await decodeRelease(new TextEncoder().encode("{}").toBase64()), "{}");
 });
 
 /** An in-memory {@linkcode ReleaseRecordsApi} that checks resourceVersion as the API does. */
@@ -95,19 +94,29 @@ async function record(revision: number, status: string): Promise<ReleaseRecord> 
   };
 }
 
-Deno.test("readRevisions() reads revision and status from the labels, oldest first", async () => {
+Deno.test("readRelease() reads revision and status from the records' labels, oldest first", async () => {
   const api = memoryRecords([
     await record(10, "pending-upgrade"),
     await record(2, "superseded"),
     await record(9, "deployed"),
   ]);
-  assert.deepEqual(await readRevisions(api, "web"), [
-    { revision: 2, status: "superseded" },
-    { revision: 9, status: "deployed" },
-    { revision: 10, status: "pending-upgrade" },
-  ]);
+  // No helm to fall back to: what is read comes from the records.
+  const opts = { records: api, env: { HELM_BIN: "/nonexistent/helm" } };
+  assert.deepEqual(await readRelease("web", [], opts), {
+    found: true,
+    current: { revision: 10, status: "pending-upgrade" },
+    history: [
+      { revision: 2, status: "superseded" },
+      { revision: 9, status: "deployed" },
+      { revision: 10, status: "pending-upgrade" },
+    ],
+  });
+  // A record without a revision number: helm is asked instead.
   api.byName.get("sh.helm.release.v1.web.v2")!.labels.version = "two";
-  await assert.rejects(readRevisions(api, "web"), TypeError);
+  await assert.rejects(
+    readRelease("web", [], opts),
+    (e: unknown) => e instanceof HelmLockError && e.code === ExitCode.HelmNotFound,
+  );
 });
 
 Deno.test("markFailed() sets the label and the JSON status, guarded by resourceVersion", async () => {
