@@ -8,6 +8,7 @@
 import type { V1Lease } from "@kubernetes/client-node";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
+import { REQUEST_LIMIT_MS as timeoutMs } from "./lease.ts";
 
 /** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (then a `Status`). */
 export interface LeaseEvent {
@@ -15,19 +16,14 @@ export interface LeaseEvent {
   object: V1Lease & { code?: number };
 }
 
-/** What a list returns. */
+/** A list: its resourceVersion (to watch from), the server's clock (`Date` header, epoch ms). */
 export interface LeaseList {
   items: V1Lease[];
-  /** The list's resourceVersion, to watch from. */
   resourceVersion: string;
-  /** The API server's clock when it answered (its `Date` header), in epoch ms. */
   serverTime?: number;
 }
 
-/**
- * Lease operations on one namespace. Failures are thrown as `ApiStatusError` (with `code`) or
- * as a network error.
- */
+/** Lease requests on one namespace; failures are `ApiStatusError`s (with `code`) or network errors. */
 export interface LeaseApi {
   /** The Leases matching `labelSelector`. */
   list(labelSelector: string): Promise<LeaseList>;
@@ -52,43 +48,39 @@ export interface LeaseApi {
 }
 
 /**
- * A request is abandoned (its connection dropped) after this long, so a dead connection is not
- * kept for the next renewal.
+ * Lists Leases at `path` (one namespace's, or all) by `labelSelector`, with the server's clock.
+ * Without `timeoutMs` the client's own limit applies.
  */
-export const REQUEST_TIMEOUT_MS = 10_000;
+export async function listLeases(
+  client: KubeClient,
+  path: string,
+  labelSelector: string,
+  timeoutMs?: number,
+): Promise<LeaseList> {
+  let serverTime: number | undefined;
+  const list = await client.request<
+    { items?: V1Lease[] | null; metadata?: { resourceVersion?: string } }
+  >("GET", path, {
+    query: { labelSelector },
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    onHeaders: (h) => {
+      const date = Date.parse(h.get("date") ?? "");
+      if (!Number.isNaN(date)) serverTime = date;
+    },
+  });
+  return {
+    items: list.items ?? [],
+    resourceVersion: list.metadata?.resourceVersion ?? "",
+    ...(serverTime === undefined ? {} : { serverTime }),
+  };
+}
 
-/** How long the API server may keep one watch open; a fresh one is cheap. */
-const WATCH_TIMEOUT_SECONDS = 290;
-
-/**
- * The real {@linkcode LeaseApi}.
- *
- * @param client The API server (`kubeClient()`): one connection for every request.
- * @param namespace The release namespace.
- */
+/** The real {@linkcode LeaseApi}, on `client` (one connection for every request). */
 export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
   const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
   const one = (name: string) => `${leases}/${encodeURIComponent(name)}`;
-  const timeoutMs = REQUEST_TIMEOUT_MS;
   return {
-    async list(labelSelector) {
-      let serverTime: number | undefined;
-      const list = await client.request<
-        { items?: V1Lease[] | null; metadata?: { resourceVersion?: string } }
-      >("GET", leases, {
-        query: { labelSelector },
-        timeoutMs,
-        onHeaders: (h) => {
-          const date = Date.parse(h.get("date") ?? "");
-          if (!Number.isNaN(date)) serverTime = date;
-        },
-      });
-      return {
-        items: list.items ?? [],
-        resourceVersion: list.metadata?.resourceVersion ?? "",
-        ...(serverTime === undefined ? {} : { serverTime }),
-      };
-    },
+    list: (labelSelector) => listLeases(client, leases, labelSelector, timeoutMs),
     async get(name) {
       try {
         return await client.request<V1Lease>("GET", one(name), { timeoutMs });
@@ -106,19 +98,18 @@ export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
         timeoutMs,
       });
     },
-    async watch(labelSelector, resourceVersion, onEvent, signal) {
-      return await client.watch<LeaseEvent["object"]>(
+    watch: (labelSelector, resourceVersion, onEvent, signal) =>
+      client.watch<LeaseEvent["object"]>(
         leases,
         {
           labelSelector,
           resourceVersion,
           allowWatchBookmarks: true,
-          timeoutSeconds: WATCH_TIMEOUT_SECONDS,
+          timeoutSeconds: 290, // How long the server keeps one watch open; a fresh one is cheap.
         },
         onEvent,
         signal,
-      );
-    },
+      ),
   };
 }
 

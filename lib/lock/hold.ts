@@ -28,7 +28,6 @@ import {
   action,
   type Actor,
   holderInfo,
-  type HoldTimings,
   holdTimings,
   isTransient,
   type Timing,
@@ -51,7 +50,19 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-/** What holding needs. */
+/** The holder's timing, scaled from the lease duration like client-go's (15 s, 10 s, 2 s). */
+export function holdTimings(durationSeconds: number) {
+  const durationMs = durationSeconds * 1000;
+  const renewDeadlineMs = (durationMs * 2) / 3;
+  return {
+    durationMs,
+    renewDeadlineMs,
+    retryPeriodMs: (durationMs * 2) / 15,
+    renewRequestTimeoutMs: renewDeadlineMs / 2,
+  };
+}
+
+/** What holding (and waiting) needs; `warn` says once what the user should fix. */
 export interface HoldContext extends Timing, Actor {
   api: LeaseApi;
   /** The release's Leases, watched: a delete or takeover is seen at once. */
@@ -59,7 +70,6 @@ export interface HoldContext extends Timing, Actor {
   release: string;
   identity: string;
   durationSeconds: number;
-  /** Says once what the user should fix (a Role lacking `delete`). */
   warn: (line: string) => void;
 }
 
@@ -68,7 +78,7 @@ type Outcome = "ok" | "again" | "timeout" | "retry" | "lost";
 /** The holding side: renewals, loss detection and release. */
 export class Held implements HeldLock {
   readonly #ctx: HoldContext;
-  readonly #t: HoldTimings;
+  readonly #t: ReturnType<typeof holdTimings>;
   readonly #name: string;
   readonly #lost = new AbortController();
   readonly #stop = new AbortController();
@@ -81,10 +91,7 @@ export class Held implements HeldLock {
   readonly #loop: Promise<void>;
   #released: Promise<void> | undefined;
 
-  /**
-   * @param lease The lock as our create or takeover wrote it.
-   * @param sentAt When that write was sent (injected monotonic clock).
-   */
+  /** `lease`: the lock as our create or takeover wrote it, sent at `sentAt`. */
   constructor(ctx: HoldContext, lease: V1Lease, sentAt: number) {
     this.#ctx = ctx;
     this.#t = holdTimings(ctx.durationSeconds);
@@ -119,10 +126,11 @@ export class Held implements HeldLock {
     if (this.#lost.signal.aborted || this.#stop.signal.aborted) return;
     const { namespace, release } = this.#ctx;
     this.#mayHold = opts.mayHold ?? false;
+    const where = `release "${release}" in namespace "${namespace}" (Lease "${this.#name}")`;
     this.#lost.abort(
       new HelmLockError(
         opts.code ?? ExitCode.LockLost,
-        `Lost the lock on release "${release}" in namespace "${namespace}" (Lease "${this.#name}"): ${reason}`,
+        `Lost the lock on ${where}: ${reason}`,
         opts.cause === undefined ? {} : { cause: opts.cause },
       ),
     );
@@ -131,13 +139,10 @@ export class Held implements HeldLock {
 
   #loseTo(lease: V1Lease | undefined): void {
     if (!lease) return this.#lose("the Lease was deleted by someone else");
-    const holder = holderInfo(lease);
+    const { identity, ciJobUrl } = holderInfo(lease);
+    const job = ciJobUrl ? ` (CI job ${ciJobUrl})` : "";
     this.#lose(
-      holder.identity
-        ? `it is now held by "${holder.identity}"${
-          holder.ciJobUrl ? ` (CI job ${holder.ciJobUrl})` : ""
-        }`
-        : "it was released by someone else",
+      identity ? `it is now held by "${identity}"${job}` : "it was released by someone else",
     );
   }
 
@@ -198,24 +203,22 @@ export class Held implements HeldLock {
     if (sentAt - this.#renewedAt >= renewDeadlineMs) {
       // Usually a starved process or API server, not a taker: say what to raise.
       const starved = roughDuration(sentAt - this.#renewedAt);
+      const lease = roughDuration(this.#ctx.durationSeconds * 1000);
       this.#lose(
         `no renewal succeeded for ${starved}: renewals starved (a loaded machine or API server); ` +
-          `a longer --lock-lease-duration (now ${
-            roughDuration(this.#ctx.durationSeconds * 1000)
-          }) ` +
-          `tolerates longer stalls`,
+          `a longer --lock-lease-duration (now ${lease}) tolerates longer stalls`,
         { mayHold: true },
       );
       return "lost";
     }
-    const { managedFields: _m, ...meta } = this.#lease.metadata ?? {};
-    const body: V1Lease = {
-      ...this.#lease,
-      metadata: meta,
-      spec: { ...this.#lease.spec, renewTime: new MicroTime(clock.date().getTime()) },
-    };
+    const { managedFields: _m, ...metadata } = this.#lease.metadata ?? {};
+    const renewTime = new MicroTime(clock.date().getTime());
     const renewedBefore = this.#renewedAt;
-    const sent = api.replace(body);
+    const sent = api.replace({
+      ...this.#lease,
+      metadata,
+      spec: { ...this.#lease.spec, renewTime },
+    });
     // Counted even when it arrives after we stopped waiting for it.
     sent.then((lease) => this.#renewed(lease, sentAt), () => {});
     try {

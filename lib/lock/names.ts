@@ -18,36 +18,20 @@
 
 /** Prefix of every annotation and label key helm-lock writes. */
 export const PREFIX = "helm-lock.dev/";
-
-/** The label every helm-lock Lease carries. */
-export const MANAGED_BY = "app.kubernetes.io/managed-by";
-
-/** The label naming the release a Lease belongs to. */
+const MANAGED_BY = "app.kubernetes.io/managed-by";
 export const RELEASE_LABEL = `${PREFIX}release`;
-
-/** `app.kubernetes.io/managed-by=helm-lock`: every helm-lock Lease of any version. */
+/** Every helm-lock Lease of any version. */
 export const MANAGED_SELECTOR = `${MANAGED_BY}=helm-lock`;
-
-/** The lock Lease's name prefix; the rest is the release name. */
 export const LOCK_PREFIX = "helm-lock-";
 
-/** The lock of `release`. */
-export function lockName(release: string): string {
-  return `${LOCK_PREFIX}${release}`;
-}
-
-/** The deploy record of `release` (the last successful deploy's `--lock-order-key`). */
-export function stateName(release: string): string {
-  return `helm-lock.state.${release}`;
-}
+export const lockName = (release: string): string => `${LOCK_PREFIX}${release}`;
+export const stateName = (release: string): string => `helm-lock.state.${release}`;
 
 /**
  * The `generateName` of `release`'s tickets: the API server appends a random suffix. It ends in
  * `-`: a `generateName` must be a valid name but for a trailing dash (`.` is refused, 422).
  */
-export function ticketPrefix(release: string): string {
-  return `helm-lock.ticket.${release}-`;
-}
+export const ticketPrefix = (release: string): string => `helm-lock.ticket.${release}-`;
 
 /**
  * Whether `name` is a ticket name of `release`. The API server cuts a `generateName` to 58
@@ -58,12 +42,8 @@ export function isTicketName(name: string, release: string): boolean {
   return name.startsWith(ticketPrefix(release).slice(0, 58));
 }
 
-/** The labels of every helm-lock Lease of `release`. */
 export function releaseLabels(release: string): Record<string, string> {
   return { [MANAGED_BY]: "helm-lock", [RELEASE_LABEL]: release };
 }
 
-/** The label selector of `release`'s Leases: its lock, tickets and deploy record. */
-export function releaseSelector(release: string): string {
-  return `${RELEASE_LABEL}=${release}`;
-}
+export const releaseSelector = (release: string): string => `${RELEASE_LABEL}=${release}`;

@@ -8,7 +8,7 @@
 
 import type { V1Lease } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi, type LeaseApi } from "./api.ts";
+import { kubeLeaseApi, type LeaseApi, listLeases } from "./api.ts";
 import { bounded, dateOf, holderInfo } from "./lease.ts";
 import {
   LOCK_PREFIX,
@@ -127,44 +127,19 @@ export function lockInfo(leases: ReleaseLeases): LockInfo {
   return info;
 }
 
-/** Sorts a list of Leases into releases: every helm-lock Lease belongs to one. */
-function group(items: V1Lease[], serverTime: number | undefined): ReleaseLeases[] {
-  const releases = new Map<string, ReleaseLeases>();
-  const of = (namespace: string, release: string) => {
-    const key = `${namespace}/${release}`;
-    let r = releases.get(key);
-    if (!r) {
-      releases.set(
-        key,
-        r = {
-          namespace,
-          release,
-          tickets: [],
-          ...(serverTime === undefined ? {} : { serverTime }),
-        },
-      );
-    }
-    return r;
-  };
-  for (const lease of items) {
-    const name = lease.metadata?.name ?? "";
-    const namespace = lease.metadata?.namespace ?? "";
-    const labelled = lease.metadata?.labels?.[RELEASE_LABEL];
-    // A lock of a helm-lock older than the release label is known by its name only.
-    const release = labelled ??
-      (name.startsWith(LOCK_PREFIX) ? name.slice(LOCK_PREFIX.length) : undefined);
-    if (!release) continue;
-    const r = of(namespace, release);
-    if (name === lockName(release)) r.lock = lease;
-    else if (name === stateName(release)) r.record = lease;
-    else {
-      const ticket = readTicket(lease, release);
-      if (ticket) r.tickets.push(ticket);
-    }
+/** Files a Lease of `r.release` as its lock, its deploy record or one of its tickets. */
+function file(r: ReleaseLeases, lease: V1Lease): void {
+  const name = lease.metadata?.name ?? "";
+  if (name === lockName(r.release)) r.lock = lease;
+  else if (name === stateName(r.release)) r.record = lease;
+  else {
+    const ticket = readTicket(lease, r.release);
+    if (ticket) r.tickets.push(ticket);
   }
-  return [...releases.values()].sort((a, b) =>
-    `${a.namespace}/${a.release}`.localeCompare(`${b.namespace}/${b.release}`)
-  );
+}
+
+function leasesOf(namespace: string, release: string, serverTime?: number): ReleaseLeases {
+  return { namespace, release, tickets: [], ...(serverTime === undefined ? {} : { serverTime }) };
 }
 
 /**
@@ -178,17 +153,8 @@ export async function readLeases(
   api: LeaseApi = kubeLeaseApi(client, namespace),
 ): Promise<ReleaseLeases> {
   const list = await api.list(releaseSelector(release));
-  const found = group(
-    list.items.map((l) => ({ ...l, metadata: { ...l.metadata, namespace } })),
-    list.serverTime,
-  )
-    .find((r) => r.release === release) ??
-    {
-      namespace,
-      release,
-      tickets: [],
-      ...(list.serverTime === undefined ? {} : { serverTime: list.serverTime }),
-    };
+  const found = leasesOf(namespace, release, list.serverTime);
+  for (const lease of list.items) file(found, lease);
   if (!found.lock) {
     const lock = await api.get(lockName(release));
     if (lock) found.lock = lock;
@@ -204,13 +170,20 @@ export async function listReleases(
   const path = namespace === undefined
     ? "/apis/coordination.k8s.io/v1/leases"
     : `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
-  let serverTime: number | undefined;
-  const list = await client.request<{ items?: V1Lease[] | null }>("GET", path, {
-    query: { labelSelector: MANAGED_SELECTOR },
-    onHeaders: (h) => {
-      const date = Date.parse(h.get("date") ?? "");
-      if (!Number.isNaN(date)) serverTime = date;
-    },
-  });
-  return group(list.items ?? [], serverTime);
+  const { items, serverTime } = await listLeases(client, path, MANAGED_SELECTOR);
+  const releases = new Map<string, ReleaseLeases>();
+  for (const lease of items) {
+    const name = lease.metadata?.name ?? "";
+    const namespace = lease.metadata?.namespace ?? "";
+    // A lock of a helm-lock older than the release label is known by its name only.
+    const release = lease.metadata?.labels?.[RELEASE_LABEL] ??
+      (name.startsWith(LOCK_PREFIX) ? name.slice(LOCK_PREFIX.length) : undefined);
+    if (!release) continue;
+    const key = `${namespace}/${release}`;
+    if (!releases.has(key)) releases.set(key, leasesOf(namespace, release, serverTime));
+    file(releases.get(key)!, lease);
+  }
+  return [...releases.values()].sort((a, b) =>
+    `${a.namespace}/${a.release}`.localeCompare(`${b.namespace}/${b.release}`)
+  );
 }

@@ -8,7 +8,7 @@ import type { V1Lease } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation } from "../../lib/lock/identity.ts";
 import { holderInfo } from "../../lib/lock/lease.ts";
-import { lockName, MANAGED_BY, RELEASE_LABEL, releaseLabels } from "../../lib/lock/names.ts";
+import { lockName, RELEASE_LABEL, releaseLabels } from "../../lib/lock/names.ts";
 import type { WaitProgress } from "../../lib/lock/queue_view.ts";
 import { type QueuedLock, takeLock, type TakeOptions } from "../../lib/lock/take.ts";
 import { FakeApi, FakeClock, networkError, status, unusedClient } from "../support/fake_api.ts";
@@ -88,7 +88,7 @@ Deno.test("takeLock() creates the Lease when there is none, labelled and annotat
   assert.equal(lease?.spec?.leaseDurationSeconds, 15);
   assert.equal(lease?.spec?.leaseTransitions, 0);
   assert.equal(lease?.metadata?.annotations?.[Annotation.command], "upgrade app ./chart");
-  assert.equal(lease?.metadata?.labels?.[MANAGED_BY], "helm-lock");
+  assert.equal(lease?.metadata?.labels?.["app.kubernetes.io/managed-by"], "helm-lock");
   assert.equal(lease?.metadata?.labels?.[RELEASE_LABEL], "app");
   assert.deepEqual({ ...api.calls }, { list: 1, create: 1, watch: 1 });
   await releaseHeld(state);
