@@ -1,17 +1,8 @@
 /**
- * Holding the lock (DESIGN §2): renewals, loss detection and release.
- *
- * - Renew every retry period (2 s of a 15 s lease), each renewal waiting at most half the
- *   renew deadline for an answer; a timed-out renewal is followed by another at once, and its
- *   late answer still counts. So an API server stall shorter than the renew deadline minus the
- *   retry period (8 s) loses nothing, whenever it starts.
- * - Loss: no renewal sent within the renew deadline succeeded, the Lease was deleted or taken
- *   over (seen at once through the release's watch, `cache.ts`; renewals are the fallback), or
- *   the API server refuses the renewal (401/403: exit 7, naming verb and user).
- * - Release: one delete guarded by uid and resourceVersion, so a Lease that is no longer ours is
- *   never removed; waiters take a deleted lock at once. Without `delete` permission the holder
- *   is cleared instead (`update`), said once. A lock lost by the deadline or a refused renewal
- *   may still be ours: it is looked up and released all the same.
+ * Holding the lock (DESIGN §2; docs/design.md "Holding the lock" and "5. Release"): renewals
+ * like client-go's leader election, loss detection (no renewal within the renew deadline, the
+ * Lease deleted or taken over as the release's watch shows, a refused renewal) and a guarded
+ * release that never removes a Lease that is no longer ours.
  *
  * @module
  */
@@ -21,8 +12,7 @@ import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import { MicroTime } from "../kube/micro_time.ts";
-import type { LeaseApi } from "./api.ts";
-import type { LeaseCache } from "./cache.ts";
+import type { LeaseApi, LeaseCache } from "./cache.ts";
 import { Annotation } from "./identity.ts";
 import {
   action,
@@ -44,22 +34,8 @@ export interface HeldLock {
    * of the last successful renewal plus the renew deadline. `-Infinity` once lost or released.
    */
   validUntil(): number;
-  /** The lock Lease as last written. */
-  readonly lease: V1Lease;
   /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
   release(): Promise<void>;
-}
-
-/** The holder's timing, scaled from the lease duration like client-go's (15 s, 10 s, 2 s). */
-export function holdTimings(durationSeconds: number) {
-  const durationMs = durationSeconds * 1000;
-  const renewDeadlineMs = (durationMs * 2) / 3;
-  return {
-    durationMs,
-    renewDeadlineMs,
-    retryPeriodMs: (durationMs * 2) / 15,
-    renewRequestTimeoutMs: renewDeadlineMs / 2,
-  };
 }
 
 /** What holding (and waiting) needs; `warn` says once what the user should fix. */
@@ -105,10 +81,6 @@ export class Held implements HeldLock {
 
   get lost(): AbortSignal {
     return this.#lost.signal;
-  }
-
-  get lease(): V1Lease {
-    return this.#lease;
   }
 
   validUntil(): number {
@@ -339,14 +311,9 @@ export class Held implements HeldLock {
   async #clearHolder(lease: V1Lease): Promise<V1Lease> {
     const { holderIdentity: _holder, ...spec } = lease.spec ?? {};
     const { managedFields: _m, ...meta } = lease.metadata ?? {};
-    const metadata = {
-      ...meta,
-      annotations: { ...meta.annotations, [Annotation.released]: "true" },
-    };
-    return await this.#retrying(
-      "update",
-      () => this.#ctx.api.replace({ ...lease, metadata, spec }),
-    );
+    const annotations = { ...meta.annotations, [Annotation.released]: "true" };
+    const body = { ...lease, metadata: { ...meta, annotations }, spec };
+    return await this.#retrying("update", () => this.#ctx.api.replace(body));
   }
 
   /** A request retried through transient failures (five tries), mapped on failure. */

@@ -32,9 +32,8 @@ function hostName(env: Record<string, string | undefined>): string {
 }
 
 /**
- * A holder identity unique per process, `<host>-<pid>-<random>` (`runner-7-1234-9f86d081884c7d65`):
- * 64 random bits keep apart jobs that share a host name and a pid, as containers started in
- * the same second often do.
+ * A holder identity unique per process, `<host>-<pid>-<random>`: 64 random bits keep apart
+ * jobs that share a host name and a pid, as containers started in the same second often do.
  */
 export function holderIdentity(): string {
   const random = crypto.getRandomValues(new Uint8Array(8));

@@ -11,7 +11,7 @@ import { MicroTime } from "../kube/micro_time.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { ApiAction } from "../kube/api_error.ts";
 import { Annotation } from "./identity.ts";
-import type { LeaseApi } from "./api.ts";
+import type { LeaseApi } from "./cache.ts";
 import { lockName, PREFIX, RELEASE_LABEL, releaseLabels } from "./names.ts";
 
 /** Time and chance, injected so that unit tests need no real waiting. */
@@ -36,6 +36,21 @@ export const MAX_LEASE_DURATION_MS = 3_600_000;
 
 /** A request is abandoned after this long, so a dead connection does not stall renewals. */
 export const REQUEST_LIMIT_MS = 10_000;
+
+/**
+ * The holder's timing, scaled from the lease duration like client-go's leader election (15 s
+ * lease, 10 s renew deadline, 2 s retry period; docs/design.md "Holding the lock").
+ */
+export function holdTimings(durationSeconds: number) {
+  const durationMs = durationSeconds * 1000;
+  const renewDeadlineMs = (durationMs * 2) / 3;
+  return {
+    durationMs,
+    renewDeadlineMs,
+    retryPeriodMs: (durationMs * 2) / 15,
+    renewRequestTimeoutMs: renewDeadlineMs / 2,
+  };
+}
 
 /**
  * Bounds a request on the injected clock: a stalled connection must not stall renewals or the
@@ -131,11 +146,9 @@ export function dateOf(value: unknown): Date | undefined {
  * newest `managedFields` entry (whole seconds).
  */
 export function writtenAt(lease: V1Lease): number | undefined {
-  const times = [
-    lease.metadata?.creationTimestamp,
-    ...(lease.metadata?.managedFields ?? [])
-      .map((f) => f.time),
-  ].map((t) => dateOf(t)?.getTime()).filter((t) => t !== undefined);
+  const { creationTimestamp, managedFields = [] } = lease.metadata ?? {};
+  const times = [creationTimestamp, ...managedFields.map((f) => f.time)]
+    .map((t) => dateOf(t)?.getTime()).filter((t) => t !== undefined);
   return times.length > 0 ? Math.max(...times) : undefined;
 }
 
@@ -143,14 +156,10 @@ export function writtenAt(lease: V1Lease): number | undefined {
 export function holderInfo(lease: V1Lease): HolderInfo {
   const a = lease.metadata?.annotations ?? {};
   const info: HolderInfo = { identity: bounded(lease.spec?.holderIdentity) ?? "" };
-  const set = (key: "ciJobUrl" | "user" | "host" | "command", value: string | undefined) => {
-    const text = bounded(value, key === "command" ? 1024 : 256);
+  for (const key of ["ciJobUrl", "user", "host", "command"] as const) {
+    const text = bounded(a[Annotation[key]], key === "command" ? 1024 : 256);
     if (text) info[key] = text;
-  };
-  set("ciJobUrl", a[Annotation.ciJobUrl]);
-  set("user", a[Annotation.user]);
-  set("host", a[Annotation.host]);
-  set("command", a[Annotation.command]);
+  }
   const since = dateOf(a[Annotation.startedAt]) ?? dateOf(lease.spec?.acquireTime);
   if (since) info.since = since;
   return info;
@@ -189,7 +198,9 @@ export function holderLease(spec: HolderSpec, base: V1Lease | undefined, now: Da
   // Another tool's annotations stay; ours are all rewritten.
   const others = Object.entries(meta.annotations ?? {}).filter(([k]) => !k.startsWith(PREFIX));
   const previous = base?.spec?.holderIdentity;
-  const transitions = base?.spec?.leaseTransitions;
+  // An int32: a tampered count is not carried on into one the API server refuses.
+  const n = base?.spec?.leaseTransitions;
+  const transitions = Number.isInteger(n) && n! >= 0 && n! < 2 ** 31 - 1 ? n! : 0;
   return {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
@@ -211,11 +222,7 @@ export function holderLease(spec: HolderSpec, base: V1Lease | undefined, now: Da
       leaseDurationSeconds: spec.durationSeconds,
       acquireTime: time,
       renewTime: time,
-      // An int32: a tampered count is not carried on into one the API server refuses.
-      leaseTransitions: (Number.isInteger(transitions) && transitions! >= 0 &&
-          transitions! < 2 ** 31 - 1
-        ? transitions!
-        : 0) + (previous && previous !== spec.identity ? 1 : 0),
+      leaseTransitions: transitions + (previous && previous !== spec.identity ? 1 : 0),
     },
   };
 }

@@ -1,17 +1,10 @@
 /**
- * The objects helm-lock keeps in a release namespace, all `coordination.k8s.io/v1` Leases so
- * that one Role on `leases` covers them, and their names and labels in one place:
- *
- * | object | name | lives |
- * |---|---|---|
- * | the lock | `helm-lock-<release>` | while a job holds it; deleted on release |
- * | a waiting job's ticket | `helm-lock.ticket.<release>-<random>` | while the job waits |
- * | the deploy record (`--lock-order-key`) | `helm-lock.state.<release>` | until the release is uninstalled through helm-lock, or `lock-unlock --force` |
- *
- * Every one carries `app.kubernetes.io/managed-by=helm-lock` and `helm-lock.dev/release=<release>`,
- * so one list and one watch by label see a release's lock, queue and record. The lock's name
- * is the one helm-lock has always used (older versions wait on it by name); the others start
- * `helm-lock.`, so no release's lock can share a name with another release's record.
+ * The names and labels of what helm-lock keeps in a release namespace (the table: docs/design.md
+ * §2): the lock `helm-lock-<release>` (the name helm-lock has always used: older versions wait on
+ * it by name), tickets `helm-lock.ticket.<release>-<random>` and the deploy record
+ * `helm-lock.state.<release>`, all Leases (one Role on `leases` covers them), all labelled so one
+ * list and one watch by label see a release's lock, queue and record. Only a lock's name starts
+ * `helm-lock-`, so no release's lock can share a name with another release's record.
  *
  * @module
  */

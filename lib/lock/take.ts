@@ -2,7 +2,7 @@
  * Taking the lock through the release's queue (DESIGN §2; docs/design.md §2 tells the story):
  * one list of the release's Leases; nobody holds the lock and nobody waits: create it (most
  * deploys: 4 requests in all, with the watch and the release); else create a ticket
- * (`own_ticket.ts`), watch the release's Leases, and take the lock as the head of the queue
+ * (`queue_writes.ts`), watch the release's Leases, and take the lock as the head of the queue
  * when it frees. Holding (`hold.ts`) goes on with the same watch.
  *
  * @module
@@ -13,8 +13,7 @@ import { delay } from "../async.ts";
 import type { HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi, type LeaseApi } from "./api.ts";
-import { LeaseCache } from "./cache.ts";
+import { kubeLeaseApi, type LeaseApi, LeaseCache } from "./cache.ts";
 import { Held, type HeldLock, type HoldContext } from "./hold.ts";
 import { Annotation } from "./identity.ts";
 import {
@@ -37,8 +36,7 @@ import {
   type WaitProgress,
   waitProgress,
 } from "./queue_view.ts";
-import { OwnTicket } from "./own_ticket.ts";
-import { Sweeper } from "./sweeper.ts";
+import { OwnTicket, Sweeper } from "./queue_writes.ts";
 import { supersededError, timeoutError } from "./refusals.ts";
 import { deployRecord, outdated } from "./record.ts";
 import { isStale, type Order, orderAnnotations, readTicket, type Ticket } from "./tickets.ts";
@@ -74,8 +72,6 @@ export interface TakeOptions {
 
 /** A lock taken through the queue; `record.ts` tells what its deploy record methods do. */
 export interface QueuedLock extends HeldLock {
-  /** Whether this job waited in the queue. */
-  readonly queued: boolean;
   recordDeploy(): Promise<void>;
   forgetRelease(): Promise<void>;
 }
@@ -230,11 +226,8 @@ class Taking {
 
   #refuseOutdated(): void {
     if (!this.#o.refuseOutdated) return;
-    const refusal = outdated(
-      this.#cache.get(stateName(this.#o.release)),
-      this.#order.key,
-      this.#where,
-    );
+    const record = this.#cache.get(stateName(this.#o.release));
+    const refusal = outdated(record, this.#order.key, this.#where);
     if (refusal) throw refusal;
   }
 
@@ -293,7 +286,6 @@ class Taking {
       jobUrl: this.#o.annotations[Annotation.ciJobUrl],
     });
     return Object.assign(new Held(this.#ctx, written, sentAt), {
-      queued: mine !== undefined,
       recordDeploy: record.record,
       forgetRelease: record.forget,
     });
@@ -327,7 +319,6 @@ class Taking {
       this.#o.signal?.throwIfAborted();
       const now = clock.now();
       const view = this.#view(now);
-      if (view.superseded) throw view.superseded;
       if (view.gone) {
         this.#ctx.warn(
           `this job's place in the queue of ${this.#where} was removed: it looked gone (stopped ` +
@@ -380,7 +371,7 @@ class Taking {
   }
 
   /** What the queue and the lock say now, and what to do about it (`queue_view.ts`). */
-  #view(now: number): QueueView & { superseded?: HelmLockError } {
+  #view(now: number): QueueView {
     const cache = this.#cache;
     const [tickets, mine] = [this.#tickets(), this.#mine.name];
     this.#sweeper.collect(tickets, mine);
@@ -403,16 +394,19 @@ class Taking {
     this.#stuckHead = view.stuckHead;
     this.#conflictAt = view.conflictAt;
     if (view.headGone) this.#sweeper.delete(view.headGone.lease);
-    if (view.newerHolder) {
-      return { ...view, superseded: supersededError(this.#where, view.newerHolder) };
-    }
+    if (view.newerHolder) throw supersededError(this.#where, view.newerHolder);
     return view;
   }
 
   #timeout(why?: string): HelmLockError {
     const lock = this.#cache.get(this.#lock);
     const holder = lock?.spec?.holderIdentity ? holderInfo(lock) : undefined;
-    const waited = this.#ctx.clock.now() - this.#startedAt;
-    return timeoutError(this.#where, this.#lock, waited, holder, why);
+    return timeoutError(
+      this.#where,
+      this.#lock,
+      this.#ctx.clock.now() - this.#startedAt,
+      holder,
+      why,
+    );
   }
 }

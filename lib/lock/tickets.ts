@@ -1,20 +1,9 @@
 /**
  * The deploy queue's tickets (DESIGN §2 "Order"): one Lease per waiting job, and the order in
- * which waiters may take the lock. Pure: no requests here (`take.ts` makes them).
- *
- * - Arrival order is what the API server assigns: a ticket's resourceVersion at creation
- *   (`compareVersions()`), kept in the `position` annotation once the ticket is renewed. No
- *   counter to fight over: joining is one create, however many jobs join at once.
- * - An order key, when there is one, comes first: `--lock-order-key`, else the CI system's
- *   pipeline number (`pipeline.ts`). Keys count only when every keyed ticket has the same
- *   scope (one GitLab project, one GitHub workflow, ...); a ticket without a key takes the
- *   highest key of the tickets that came before it.
- * - `--lock-queue newest`: a newest ticket with any ticket behind it yields (goes last), and
- *   a newer holder supersedes it.
- * - A ticket is written every 20 s while its job waits. One the API server has not seen
- *   written for 60 s, by the server's own clock (its `Date` header against the ticket's
- *   `managedFields` times), is dead: anyone may delete it at once. No two hosts' clocks are
- *   compared.
+ * which waiters may take the lock (the rules: docs/design.md §2 "The queue"). Arrival order is
+ * the API server's (a ticket's creation resourceVersion), an order key comes first, and a
+ * ticket the server has not seen written for a minute by its own clock is dead. Pure: no
+ * requests here (`take.ts` makes them).
  *
  * @module
  */
@@ -29,7 +18,7 @@ import { isTicketName, PREFIX, releaseLabels, ticketPrefix } from "./names.ts";
 export type QueueMode = "fifo" | "newest";
 
 /** A ticket's annotations (also the holder's); a key's scope: `order-key`, or a CI series. */
-export const QueueAnnotation = {
+const QueueAnnotation = {
   mode: `${PREFIX}queue`,
   orderKey: `${PREFIX}order-key`,
   orderScope: `${PREFIX}order-scope`,
@@ -110,8 +99,8 @@ export function readTicket(lease: V1Lease, release: string): Ticket | undefined 
   };
 }
 
-/** Whether the API server has not seen `ticket` written for its lifetime (`serverNow`: its clock). */
-export function isStale(ticket: Ticket, serverNow: number | undefined): boolean {
+/** Whether the API server (its clock: `serverNow`) has not seen `ticket` written for a lifetime. */
+export function isStale(ticket: { writtenAt?: number | undefined }, serverNow?: number): boolean {
   if (serverNow === undefined || ticket.writtenAt === undefined) return false;
   return serverNow - ticket.writtenAt > TicketTimings.staleMs + TicketTimings.marginMs;
 }
@@ -169,17 +158,16 @@ export function heldByNewer(lock: V1Lease, me: Ticket): boolean {
   return (compareVersions(position, me.position) ?? 0) > 0;
 }
 
-/** What a waiting job writes in its ticket. */
-export interface TicketSpec extends Order {
-  release: string;
-  namespace: string;
-  identity: string;
-  /** Who we are (`lockAnnotations()`), for `lock-status` and the waiters behind us. */
-  annotations: Record<string, string>;
-}
-
 /** A new ticket (its name comes from the server: `generateName`). */
-export function ticketBody(spec: TicketSpec, now: Date): V1Lease {
+export function ticketBody(
+  spec: Order & {
+    release: string;
+    namespace: string;
+    identity: string;
+    annotations: Record<string, string>;
+  },
+  now: Date,
+): V1Lease {
   const time = new MicroTime(now.getTime());
   return {
     apiVersion: "coordination.k8s.io/v1",

@@ -3,7 +3,7 @@
  * end to end on a control plane of its own (tests/support/fault_plane.ts).
  */
 import assert from "node:assert/strict";
-import { holdTimings } from "../../lib/lock/hold.ts";
+import { holdTimings } from "../../lib/lock/lease.ts";
 import { waitFor } from "../support/helm.ts";
 import {
   faultLease,

@@ -4,7 +4,7 @@
  * helm-lock lock process, the API server SIGSTOPped and continued 20 times.
  */
 import assert from "node:assert/strict";
-import { holdTimings } from "../../lib/lock/hold.ts";
+import { holdTimings } from "../../lib/lock/lease.ts";
 import {
   faultLease,
   faultNamespace,

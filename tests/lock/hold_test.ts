@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
-import { holdTimings } from "../../lib/lock/hold.ts";
-import { isTransient } from "../../lib/lock/lease.ts";
+import { holdTimings, isTransient } from "../../lib/lock/lease.ts";
 import { lockName, releaseLabels } from "../../lib/lock/names.ts";
 import { type QueuedLock, takeLock, type TakeOptions } from "../../lib/lock/take.ts";
 import { FakeApi, FakeClock, networkError, status, unusedClient } from "../support/fake_api.ts";

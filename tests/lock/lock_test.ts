@@ -63,10 +63,10 @@ function renew(api: FakeApi, renewTime: Date): void {
   api.put(LOCK, { ...lease, spec: { ...lease.spec, renewTime: renewTime as never } });
 }
 
-/** Starts taking the lock and records when (on the fake clock) it settled. */
+/** Starts taking the lock and records when (on the fake clock) it settled, and if it queued. */
 function start(options: TakeOptions, clock: FakeClock) {
-  const state: { lock?: QueuedLock; error?: unknown; at?: number } = {};
-  const done = takeLock(options).then(
+  const state: { lock?: QueuedLock; error?: unknown; at?: number; queued?: true } = {};
+  const done = takeLock({ ...options, onQueued: () => state.queued = true }).then(
     (lock) => Object.assign(state, { lock, at: clock.now() }),
     (error) => Object.assign(state, { error, at: clock.now() }),
   );
@@ -100,7 +100,7 @@ Deno.test("takeLock() takes over a released Lease at once, keeping foreign annot
   const { state } = start(options, clock);
   await clock.flush();
   assert.ok(state.lock, String(state.error));
-  assert.equal(state.lock.queued, false);
+  assert.equal(state.queued, undefined, "took it without a ticket");
   assert.equal(api.leases.get(LOCK)?.spec?.holderIdentity, ME);
   const annotations = api.leases.get(LOCK)?.metadata?.annotations ?? {};
   assert.equal(annotations["example.com/keep"], "yes");
@@ -119,7 +119,7 @@ Deno.test("takeLock() takes over an unrenewed Lease one lease duration after it 
   await clock.advance(1);
   assert.ok(state.lock, "right at the lease duration");
   assert.equal(state.at! - t0, 15_000);
-  assert.equal(state.lock.queued, true);
+  assert.equal(state.queued, true);
   assert.equal(api.leases.get(LOCK)?.spec?.holderIdentity, ME);
   assert.equal(api.leases.get(LOCK)?.spec?.leaseTransitions, 4);
   await releaseHeld(state);
