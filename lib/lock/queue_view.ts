@@ -1,15 +1,18 @@
 /**
  * What a waiting job makes of its release's Leases at one moment (`take.ts` asks after every
  * change and wake-up): may it take the lock now, must it look again, is it superseded, was its
- * ticket removed, when to wake next. Pure: every time is the caller's (local monotonic ms, or
- * the API server's clock for tickets). The rules are docs/design.md §2's: only the head takes
- * a free lock (no holder, ours, or not seen renewed for a lease duration by our clock); a head
- * that does not take it within a lease duration is judged gone; dead tickets are not in line.
+ * ticket removed, when to wake next; what it says every 10 s; and the errors it ends with.
+ * Pure: every time is the caller's (local monotonic ms, or the API server's clock for tickets).
+ * The rules are docs/design.md §2's: only the head takes a free lock (no holder, ours, or not
+ * seen renewed for a lease duration by our clock); a head that does not take it within a lease
+ * duration is judged gone; dead tickets are not in line.
  *
  * @module
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
+import { roughDuration } from "../duration.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
 import { type HolderInfo, holderInfo, leaseMs } from "./lease.ts";
 import {
   heldByNewer,
@@ -151,4 +154,82 @@ export function waitProgress(view: QueueView, waitedMs: number, now: Date): Wait
     ...(heldForMs === undefined ? {} : { heldForMs }),
     queue: { place: view.place, ...(view.ahead ? { ahead: view.ahead } : {}) },
   };
+}
+
+/** What a waiting job says about the queue and the holder, every 10 s. */
+export function describeWait(p: WaitProgress): string {
+  const parts = [];
+  if (p.queue && p.queue.place > 1 && p.queue.ahead) {
+    parts.push(`${ordinal(p.queue.place)} in line behind ${describeJob(p.queue.ahead)}`);
+  } else if (p.queue) parts.push("next in line");
+  const h = p.holder;
+  if (!h) parts.push("the lock is free");
+  else {
+    parts.push(`held by ${h.identity}`);
+    if (h.ciJobUrl) parts.push(`CI job ${h.ciJobUrl}`);
+    if (h.user) parts.push(`user ${h.user}`);
+    if (p.heldForMs !== undefined) parts.push(`for ${roughDuration(p.heldForMs)}`);
+  }
+  return parts.join(", ");
+}
+
+/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  return `${n}${teen ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
+}
+
+const SUPERSEDED = new WeakSet<object>();
+
+/**
+ * Whether `err` says a newer job superseded this one (`--lock-queue newest`), not an outdated
+ * order key: `--lock-superseded-ok` turns only the former into exit 0.
+ */
+export function isSuperseded(err: unknown): err is HelmLockError {
+  return typeof err === "object" && err !== null && SUPERSEDED.has(err);
+}
+
+/** "CI job <url>" when known, else the identity (and user). */
+function describeJob(info: HolderInfo): string {
+  if (info.ciJobUrl) return `CI job ${info.ciJobUrl}`;
+  return `"${info.identity}"${info.user ? ` (user ${info.user})` : ""}`;
+}
+
+/** Exit 8: a newer job, `by`, holds the lock and this one waited under `--lock-queue newest`. */
+export function supersededError(where: string, by: HolderInfo): HelmLockError {
+  const err = new HelmLockError(
+    ExitCode.Superseded,
+    `Cannot deploy ${where} as this job is superseded: --lock-queue newest deploys only ` +
+      `the newest waiting job, found a newer one, ${describeJob(by)}`,
+  );
+  SUPERSEDED.add(err);
+  return err;
+}
+
+/**
+ * Exit 3: the lock was not taken within `waitedMs`, because of `holder` (when held) or `why`.
+ */
+export function timeoutError(
+  where: string,
+  lease: string,
+  waitedMs: number,
+  holder: HolderInfo | undefined,
+  why?: string,
+): HelmLockError {
+  let who = why ?? "it is free, but jobs ahead in the queue took it first";
+  if (holder && !why) {
+    const details = [
+      holder.ciJobUrl ? `CI job ${holder.ciJobUrl}` : "no CI job recorded",
+      holder.user ? `user ${holder.user}` : undefined,
+      holder.host ? `host ${holder.host}` : undefined,
+    ].filter((d) => d).join(", ");
+    const since = holder.since ? ` since ${holder.since.toISOString()}` : "";
+    who = `it is held by "${holder.identity}" (${details})${since}`;
+  }
+  return new HelmLockError(
+    ExitCode.LockTimeout,
+    `Cannot acquire the lock on ${where} (Lease "${lease}") within ${
+      roughDuration(waitedMs)
+    }: ${who}; raise --lock-timeout to wait longer`,
+  );
 }

@@ -17,8 +17,7 @@ import type { Reporter } from "../report.ts";
 import { Annotation, holderIdentity, lockAnnotations } from "./identity.ts";
 import { lockName } from "./names.ts";
 import { pipelineOrder } from "./pipeline.ts";
-import type { WaitProgress } from "./queue_view.ts";
-import { describeJob, isSuperseded } from "./refusals.ts";
+import { describeWait, isSuperseded } from "./queue_view.ts";
 import { type QueuedLock, takeLock } from "./take.ts";
 
 /** The user's command as the lock stage needs it (the CLI's `Invocation`). */
@@ -189,27 +188,4 @@ export async function release(
     );
   }
   await lock.close();
-}
-
-/** What a waiting job says about the queue and the holder, every 10 s. */
-function describeWait(p: WaitProgress): string {
-  const parts = [];
-  if (p.queue && p.queue.place > 1 && p.queue.ahead) {
-    parts.push(`${ordinal(p.queue.place)} in line behind ${describeJob(p.queue.ahead)}`);
-  } else if (p.queue) parts.push("next in line");
-  const h = p.holder;
-  if (!h) parts.push("the lock is free");
-  else {
-    parts.push(`held by ${h.identity}`);
-    if (h.ciJobUrl) parts.push(`CI job ${h.ciJobUrl}`);
-    if (h.user) parts.push(`user ${h.user}`);
-    if (p.heldForMs !== undefined) parts.push(`for ${roughDuration(p.heldForMs)}`);
-  }
-  return parts.join(", ");
-}
-
-/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
-function ordinal(n: number): string {
-  const teen = n % 100 >= 11 && n % 100 <= 13;
-  return `${n}${teen ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
 }

@@ -33,11 +33,13 @@ import {
   type QueueView,
   queueView,
   type StuckHead,
+  supersededError,
+  timeoutError,
   type WaitProgress,
   waitProgress,
 } from "./queue_view.ts";
 import { OwnTicket, Sweeper } from "./queue_writes.ts";
-import { supersededError, timeoutError } from "./refusals.ts";
+
 import { deployRecord, outdated } from "./record.ts";
 import { isStale, type Order, orderAnnotations, readTicket, type Ticket } from "./tickets.ts";
 

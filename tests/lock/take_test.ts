@@ -10,7 +10,7 @@ import { Annotation } from "../../lib/lock/identity.ts";
 import { lockName, releaseLabels, stateName, ticketPrefix } from "../../lib/lock/names.ts";
 import { RecordAnnotation } from "../../lib/lock/record.ts";
 import type { WaitProgress } from "../../lib/lock/queue_view.ts";
-import { isSuperseded } from "../../lib/lock/refusals.ts";
+import { isSuperseded } from "../../lib/lock/queue_view.ts";
 import { type QueuedLock, takeLock, type TakeOptions } from "../../lib/lock/take.ts";
 import { orderAnnotations } from "../../lib/lock/tickets.ts";
 import { FakeApi, FakeClock, status, unusedClient } from "../support/fake_api.ts";
