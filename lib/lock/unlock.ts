@@ -1,16 +1,10 @@
 /**
- * `lock-unlock`: removes what helm-lock left of a release whose jobs are gone, safely.
- *
- * - The lock: one without a holder goes at once. A held one goes only when its holder no longer
- *   renews it: not written for its lease duration by the API server's own clock (its `Date`
- *   header against the Lease's `managedFields` times), watched for at most its lease duration
- *   (a lease over an hour, helm-lock's longest, is refused: another party wrote it). With
- *   `--force` it goes at once, even from a live holder, which stops its helm (exit 4).
- * - The queue: tickets that look dead (not written for a minute, by the server's clock); all of
- *   them with `--force`. Tickets of older helm-locks (`helm-lock.ticket-<n>.<release>`) too.
- * - The deploy record (`--lock-order-key`): only with `--force`.
- *
- * Every delete is guarded by uid and resourceVersion: what changed after it was looked at stays.
+ * `lock-unlock` (README "lock-unlock"): removes what helm-lock left of a release whose jobs are
+ * gone. A held lock goes only when its holder no longer renews it, judged by the API server's
+ * own clock (its `Date` header against the Lease's `managedFields` times) and watched for at
+ * most its lease duration (over an hour, helm-lock's longest, is refused); dead tickets go, also
+ * those of older helm-locks (`helm-lock.ticket-<n>.<release>`); `--force` removes everything.
+ * Every delete is guarded by uid and resourceVersion.
  *
  * @module
  */
