@@ -11,7 +11,7 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import { readRelease, type ReleaseState } from "../helm/storage.ts";
 import { connectLoading } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi, namingFailures } from "../lock/api.ts";
+import { kubeLeaseApi, namingFailures } from "../lock/cache.ts";
 import { lockInfo, readLeases } from "../lock/status.ts";
 import { commandHelp, LOCK_STATUS } from "./help.ts";
 import {

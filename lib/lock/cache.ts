@@ -1,17 +1,142 @@
 /**
- * What the API server says of one release's Leases (its lock, tickets and deploy record), kept
- * current by one list and one watch by label, like client-go's informer. Both the wait for the
- * lock and the hold of it read this, so a whole run opens one watch.
- *
- * While the watch is down (refused, broken, too old to resume from), the Leases are listed again
- * after a backoff (1 s doubling to 15 s, jittered): that is the fallback poll.
+ * The release's Leases (its lock, tickets and deploy record): the requests on them, behind a
+ * small interface so that unit tests can put a fake API server there, and what the API server
+ * says of them, kept current by one list and one watch by label, like client-go's informer. The
+ * wait for the lock and the hold of it read this, so a whole run opens one watch; while the
+ * watch is down, the Leases are listed again after a backoff: that is the fallback poll.
  *
  * @module
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
-import type { LeaseApi, LeaseEvent, LeaseList } from "./api.ts";
-import type { Timing } from "./lease.ts";
+import { apiError, isStatus } from "../kube/api_error.ts";
+import type { KubeClient } from "../kube/rest.ts";
+import { REQUEST_LIMIT_MS as timeoutMs, type Timing } from "./lease.ts";
+
+/** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (then a `Status`). */
+export interface LeaseEvent {
+  type: string;
+  object: V1Lease & { code?: number };
+}
+
+/** A list: its resourceVersion (to watch from), the server's clock (`Date` header, epoch ms). */
+export interface LeaseList {
+  items: V1Lease[];
+  resourceVersion: string;
+  serverTime?: number;
+}
+
+/** Lease requests on one namespace; failures are `ApiStatusError`s (`code`) or network errors. */
+export interface LeaseApi {
+  /** The Leases matching `labelSelector`. */
+  list(labelSelector: string): Promise<LeaseList>;
+  /** The Lease `name`, or `undefined` when there is none. */
+  get(name: string): Promise<V1Lease | undefined>;
+  /** Creates a Lease (`metadata.generateName` gets a name from the server); 409 when it exists. */
+  create(body: V1Lease): Promise<V1Lease>;
+  /** Replaces a Lease; 409 when `body.metadata.resourceVersion` is no longer current. */
+  replace(body: V1Lease): Promise<V1Lease>;
+  /** Deletes a Lease only if its uid and resourceVersion still match; 409 otherwise. */
+  delete(name: string, preconditions: { uid: string; resourceVersion: string }): Promise<void>;
+  /**
+   * Watches the Leases matching `labelSelector` from `resourceVersion`. Resolves once the
+   * watch is open, with `ended`, which settles when it ends or breaks; `signal` ends it.
+   */
+  watch(
+    labelSelector: string,
+    resourceVersion: string,
+    onEvent: (event: LeaseEvent) => void,
+    signal: AbortSignal,
+  ): Promise<{ ended: Promise<void> }>;
+}
+
+/**
+ * Lists Leases at `path` (one namespace's, or all) by `labelSelector`, with the server's clock.
+ * Without `timeoutMs` the client's own limit applies.
+ */
+export async function listLeases(
+  client: KubeClient,
+  path: string,
+  labelSelector: string,
+  timeoutMs?: number,
+): Promise<LeaseList> {
+  let serverTime: number | undefined;
+  const list = await client.request<
+    { items?: V1Lease[] | null; metadata?: { resourceVersion?: string } }
+  >("GET", path, {
+    query: { labelSelector },
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    onHeaders: (h) => {
+      const date = Date.parse(h.get("date") ?? "");
+      if (!Number.isNaN(date)) serverTime = date;
+    },
+  });
+  return {
+    items: list.items ?? [],
+    resourceVersion: list.metadata?.resourceVersion ?? "",
+    ...(serverTime === undefined ? {} : { serverTime }),
+  };
+}
+
+/** The real {@linkcode LeaseApi}, on `client` (one connection for every request). */
+export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const one = (name: string) => `${leases}/${encodeURIComponent(name)}`;
+  return {
+    list: (labelSelector) => listLeases(client, leases, labelSelector, timeoutMs),
+    async get(name) {
+      try {
+        return await client.request<V1Lease>("GET", one(name), { timeoutMs });
+      } catch (err) {
+        if (isStatus(err, 404)) return undefined;
+        throw err;
+      }
+    },
+    create: (body) => client.request<V1Lease>("POST", leases, { body, timeoutMs }),
+    replace: (body) =>
+      client.request<V1Lease>("PUT", one(body.metadata?.name ?? ""), { body, timeoutMs }),
+    async delete(name, preconditions) {
+      await client.request("DELETE", one(name), {
+        body: { apiVersion: "v1", kind: "DeleteOptions", preconditions },
+        timeoutMs,
+      });
+    },
+    watch: (labelSelector, resourceVersion, onEvent, signal) =>
+      client.watch<LeaseEvent["object"]>(
+        leases,
+        {
+          labelSelector,
+          resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: 290, // How long the server keeps one watch open; a fresh one is cheap.
+        },
+        onEvent,
+        signal,
+      ),
+  };
+}
+
+/**
+ * `api` whose failures name their verb (`apiError()`: "Cannot delete leases ... forbidden"),
+ * for helm-lock's own commands, which make several kinds of request. 404 and 409 pass as they
+ * are: the callers handle them.
+ */
+export function namingFailures(
+  api: LeaseApi,
+  who: { namespace: string; user: string; server: string },
+): Pick<LeaseApi, "list" | "get" | "delete"> {
+  const named =
+    <A extends unknown[], T>(verb: string, f: (...a: A) => Promise<T>) => (...a: A): Promise<T> =>
+      f(...a).catch((err) => {
+        if (isStatus(err, 404) || isStatus(err, 409)) throw err;
+        throw apiError(err, { verb, resource: "leases", ...who });
+      });
+  return {
+    list: named("list", api.list),
+    get: named("get", api.get),
+    delete: named("delete", api.delete),
+  };
+}
 
 /** Waits between attempts to re-open a failed watch (each begins with a list). */
 const RETRY_MS = [1_000, 2_000, 5_000, 10_000, 15_000];
@@ -20,19 +145,14 @@ const MIN_USEFUL_MS = 5_000;
 
 /**
  * Compares two resourceVersions: the API server's are etcd revisions, increasing integers
- * (comparable by contract since Kubernetes 1.35, KEP-5504). `undefined` when either is not one.
+ * (comparable by contract since Kubernetes 1.35, KEP-5504; every etcd-backed API server has
+ * always made them so). `undefined` when either is not one.
  */
 export function compareVersions(a: string | undefined, b: string | undefined): number | undefined {
   const int = /^[1-9][0-9]*$/;
   if (!a || !b || !int.test(a) || !int.test(b)) return undefined;
   if (a.length !== b.length) return a.length - b.length;
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-interface Entry {
-  lease: V1Lease;
-  /** Local (monotonic) time at which this version was first seen. */
-  seenAt: number;
 }
 
 /** The Leases of one label selector, as last heard from the API server. */
@@ -42,7 +162,8 @@ export class LeaseCache {
   readonly #api: LeaseApi;
   readonly #selector: string;
   readonly #t: Timing;
-  readonly #objects = new Map<string, Entry>();
+  /** Each Lease, and when (local ms) its current version was first seen. */
+  readonly #objects = new Map<string, { lease: V1Lease; seenAt: number }>();
   readonly #deleted = new Map<string, number>();
   readonly #stop = new AbortController();
   #rv = "";
@@ -58,12 +179,11 @@ export class LeaseCache {
     this.#t = timing;
   }
 
-  /** Lists the Leases now (replacing what is known). */
+  /** Lists the Leases now, replacing what is known. */
   async list(): Promise<void> {
     this.load(await this.#api.list(this.#selector));
   }
 
-  /** Takes a list's answer as what is known. */
   load(list: LeaseList): void {
     const now = this.#t.clock.now();
     const names = new Set<string>();
@@ -88,7 +208,6 @@ export class LeaseCache {
     this.#loop ??= this.#run();
   }
 
-  /** Ends the watch. */
   stop(): void {
     this.#stop.abort();
     this.#loop?.catch(() => {});
@@ -98,7 +217,6 @@ export class LeaseCache {
     return this.#objects.get(name)?.lease;
   }
 
-  /** When the current version of `name` was first seen (local monotonic ms). */
   seenAt(name: string): number | undefined {
     return this.#objects.get(name)?.seenAt;
   }
@@ -112,12 +230,12 @@ export class LeaseCache {
     return [...this.#objects.values()].map((e) => e.lease);
   }
 
-  /** Whether the watch is open (else state is refreshed by the fallback list). */
+  /** Whether the watch is open (else the fallback list refreshes what is known). */
   get watching(): boolean {
     return this.#watching;
   }
 
-  /** When the API server last told us the state (a list or a watch event). */
+  /** When the API server last told us the state (a list or a watch event; local ms). */
   get syncedAt(): number {
     return this.#syncedAt;
   }

@@ -1,17 +1,8 @@
 /**
- * Holding the lock (DESIGN §2): renewals, loss detection and release.
- *
- * - Renew every retry period (2 s of a 15 s lease), each renewal waiting at most half the
- *   renew deadline for an answer; a timed-out renewal is followed by another at once, and its
- *   late answer still counts. So an API server stall shorter than the renew deadline minus the
- *   retry period (8 s) loses nothing, whenever it starts.
- * - Loss: no renewal sent within the renew deadline succeeded, the Lease was deleted or taken
- *   over (seen at once through the release's watch, `cache.ts`; renewals are the fallback), or
- *   the API server refuses the renewal (401/403: exit 7, naming verb and user).
- * - Release: one delete guarded by uid and resourceVersion, so a Lease that is no longer ours is
- *   never removed; waiters take a deleted lock at once. Without `delete` permission the holder
- *   is cleared instead (`update`), said once. A lock lost by the deadline or a refused renewal
- *   may still be ours: it is looked up and released all the same.
+ * Holding the lock (DESIGN §2; docs/design.md "Holding the lock" and "5. Release"): renewals
+ * like client-go's leader election, loss detection (no renewal within the renew deadline, the
+ * Lease deleted or taken over as the release's watch shows, a refused renewal) and a guarded
+ * release that never removes a Lease that is no longer ours.
  *
  * @module
  */
@@ -21,14 +12,12 @@ import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import { MicroTime } from "../kube/micro_time.ts";
-import type { LeaseApi } from "./api.ts";
-import type { LeaseCache } from "./cache.ts";
+import type { LeaseApi, LeaseCache } from "./cache.ts";
 import { Annotation } from "./identity.ts";
 import {
   action,
   type Actor,
   holderInfo,
-  type HoldTimings,
   holdTimings,
   isTransient,
   type Timing,
@@ -45,13 +34,11 @@ export interface HeldLock {
    * of the last successful renewal plus the renew deadline. `-Infinity` once lost or released.
    */
   validUntil(): number;
-  /** The lock Lease as last written. */
-  readonly lease: V1Lease;
   /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
   release(): Promise<void>;
 }
 
-/** What holding needs. */
+/** What holding (and waiting) needs; `warn` says once what the user should fix. */
 export interface HoldContext extends Timing, Actor {
   api: LeaseApi;
   /** The release's Leases, watched: a delete or takeover is seen at once. */
@@ -59,7 +46,6 @@ export interface HoldContext extends Timing, Actor {
   release: string;
   identity: string;
   durationSeconds: number;
-  /** Says once what the user should fix (a Role lacking `delete`). */
   warn: (line: string) => void;
 }
 
@@ -68,7 +54,7 @@ type Outcome = "ok" | "again" | "timeout" | "retry" | "lost";
 /** The holding side: renewals, loss detection and release. */
 export class Held implements HeldLock {
   readonly #ctx: HoldContext;
-  readonly #t: HoldTimings;
+  readonly #t: ReturnType<typeof holdTimings>;
   readonly #name: string;
   readonly #lost = new AbortController();
   readonly #stop = new AbortController();
@@ -81,10 +67,7 @@ export class Held implements HeldLock {
   readonly #loop: Promise<void>;
   #released: Promise<void> | undefined;
 
-  /**
-   * @param lease The lock as our create or takeover wrote it.
-   * @param sentAt When that write was sent (injected monotonic clock).
-   */
+  /** `lease`: the lock as our create or takeover wrote it, sent at `sentAt`. */
   constructor(ctx: HoldContext, lease: V1Lease, sentAt: number) {
     this.#ctx = ctx;
     this.#t = holdTimings(ctx.durationSeconds);
@@ -98,10 +81,6 @@ export class Held implements HeldLock {
 
   get lost(): AbortSignal {
     return this.#lost.signal;
-  }
-
-  get lease(): V1Lease {
-    return this.#lease;
   }
 
   validUntil(): number {
@@ -119,10 +98,11 @@ export class Held implements HeldLock {
     if (this.#lost.signal.aborted || this.#stop.signal.aborted) return;
     const { namespace, release } = this.#ctx;
     this.#mayHold = opts.mayHold ?? false;
+    const where = `release "${release}" in namespace "${namespace}" (Lease "${this.#name}")`;
     this.#lost.abort(
       new HelmLockError(
         opts.code ?? ExitCode.LockLost,
-        `Lost the lock on release "${release}" in namespace "${namespace}" (Lease "${this.#name}"): ${reason}`,
+        `Lost the lock on ${where}: ${reason}`,
         opts.cause === undefined ? {} : { cause: opts.cause },
       ),
     );
@@ -131,13 +111,10 @@ export class Held implements HeldLock {
 
   #loseTo(lease: V1Lease | undefined): void {
     if (!lease) return this.#lose("the Lease was deleted by someone else");
-    const holder = holderInfo(lease);
+    const { identity, ciJobUrl } = holderInfo(lease);
+    const job = ciJobUrl ? ` (CI job ${ciJobUrl})` : "";
     this.#lose(
-      holder.identity
-        ? `it is now held by "${holder.identity}"${
-          holder.ciJobUrl ? ` (CI job ${holder.ciJobUrl})` : ""
-        }`
-        : "it was released by someone else",
+      identity ? `it is now held by "${identity}"${job}` : "it was released by someone else",
     );
   }
 
@@ -198,24 +175,22 @@ export class Held implements HeldLock {
     if (sentAt - this.#renewedAt >= renewDeadlineMs) {
       // Usually a starved process or API server, not a taker: say what to raise.
       const starved = roughDuration(sentAt - this.#renewedAt);
+      const lease = roughDuration(this.#ctx.durationSeconds * 1000);
       this.#lose(
         `no renewal succeeded for ${starved}: renewals starved (a loaded machine or API server); ` +
-          `a longer --lock-lease-duration (now ${
-            roughDuration(this.#ctx.durationSeconds * 1000)
-          }) ` +
-          `tolerates longer stalls`,
+          `a longer --lock-lease-duration (now ${lease}) tolerates longer stalls`,
         { mayHold: true },
       );
       return "lost";
     }
-    const { managedFields: _m, ...meta } = this.#lease.metadata ?? {};
-    const body: V1Lease = {
-      ...this.#lease,
-      metadata: meta,
-      spec: { ...this.#lease.spec, renewTime: new MicroTime(clock.date().getTime()) },
-    };
+    const { managedFields: _m, ...metadata } = this.#lease.metadata ?? {};
+    const renewTime = new MicroTime(clock.date().getTime());
     const renewedBefore = this.#renewedAt;
-    const sent = api.replace(body);
+    const sent = api.replace({
+      ...this.#lease,
+      metadata,
+      spec: { ...this.#lease.spec, renewTime },
+    });
     // Counted even when it arrives after we stopped waiting for it.
     sent.then((lease) => this.#renewed(lease, sentAt), () => {});
     try {
@@ -336,14 +311,9 @@ export class Held implements HeldLock {
   async #clearHolder(lease: V1Lease): Promise<V1Lease> {
     const { holderIdentity: _holder, ...spec } = lease.spec ?? {};
     const { managedFields: _m, ...meta } = lease.metadata ?? {};
-    const metadata = {
-      ...meta,
-      annotations: { ...meta.annotations, [Annotation.released]: "true" },
-    };
-    return await this.#retrying(
-      "update",
-      () => this.#ctx.api.replace({ ...lease, metadata, spec }),
-    );
+    const annotations = { ...meta.annotations, [Annotation.released]: "true" };
+    const body = { ...lease, metadata: { ...meta, annotations }, spec };
+    return await this.#retrying("update", () => this.#ctx.api.replace(body));
   }
 
   /** A request retried through transient failures (five tries), mapped on failure. */

@@ -6,31 +6,23 @@
  */
 
 import { redactUrls } from "../redact.ts";
-
-/** Prefix of every annotation helm-lock writes on its Lease. */
-export const ANNOTATION_PREFIX = "helm-lock.dev/";
+import { PREFIX } from "./names.ts";
 
 /** Annotation keys helm-lock writes on its Lease. */
 export const Annotation = {
-  ciJobUrl: `${ANNOTATION_PREFIX}ci-job-url`,
-  user: `${ANNOTATION_PREFIX}user`,
-  host: `${ANNOTATION_PREFIX}host`,
-  command: `${ANNOTATION_PREFIX}command`,
-  startedAt: `${ANNOTATION_PREFIX}started-at`,
+  ciJobUrl: `${PREFIX}ci-job-url`,
+  user: `${PREFIX}user`,
+  host: `${PREFIX}host`,
+  command: `${PREFIX}command`,
+  startedAt: `${PREFIX}started-at`,
   /**
-   * Written with the cleared holder by a holder's own release: waiters take such a Lease at
-   * once, but wait out one whose holder vanished without it (`wait.ts`).
+   * Written with the cleared holder by a holder's own release: older helm-locks take such a
+   * Lease at once, but wait out one whose holder vanished without it.
    */
-  released: `${ANNOTATION_PREFIX}released`,
+  released: `${PREFIX}released`,
 } as const;
 
-/** Kubernetes caps all annotations of an object at 256 KiB; a command line need not come close. */
-const MAX_COMMAND_LENGTH = 1024;
-
-/**
- * The host name to show: the pod name in Kubernetes (`HOSTNAME` is the pod name there),
- * else the machine's host name.
- */
+/** The host name (in Kubernetes the pod name), else `HOSTNAME`. */
 function hostName(env: Record<string, string | undefined>): string {
   try {
     return Deno.hostname();
@@ -40,13 +32,8 @@ function hostName(env: Record<string, string | undefined>): string {
 }
 
 /**
- * A holder identity unique per process: `<host>-<pid>-<random>`.
- *
- * The random part (64 bits) keeps two jobs apart even when they share a host name and a pid,
- * as containers started in the same second often do — the fault of identities built from
- * the host and the start time.
- *
- * @returns The identity, for example `runner-7-1234-9f86d081884c7d65`.
+ * A holder identity unique per process, `<host>-<pid>-<random>`: 64 random bits keep apart
+ * jobs that share a host name and a pid, as containers started in the same second often do.
  */
 export function holderIdentity(): string {
   const random = crypto.getRandomValues(new Uint8Array(8));
@@ -55,21 +42,16 @@ export function holderIdentity(): string {
 }
 
 /**
- * The URL of the CI job running this process, from the variables its CI system sets (each
- * system's documented ones; docs/ci.md has the table). `CI_JOB_URL` comes first: GitLab's, and
- * the variable any other system (Tekton, which sets none; GitHub, for a job-level link) can be
- * given the URL in.
- *
- * @param env The environment to read.
- * @returns The URL, or `undefined` outside a known CI system.
+ * The URL of the CI job running this process, from the variables its CI system documents
+ * (docs/ci.md has the table); `undefined` outside a known CI system. `CI_JOB_URL` comes first:
+ * GitLab's, and the variable any other system (Tekton, which sets none; GitHub, for a
+ * job-level link) can be given the URL in.
  */
-export function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
+function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
   const v = (name: string) => env[name] || undefined;
-  // GitLab CI/CD: predefined variable CI_JOB_URL (docs.gitlab.com/ci/variables/predefined_variables).
   const gitlab = v("CI_JOB_URL");
   if (gitlab) return gitlab;
-  // GitHub Actions (docs.github.com/actions/reference/variables-reference): the run attempt.
-  // The job's id (`job.check_run_id`) is an expression context, in no default variable.
+  // GitHub: the run attempt; the job's id (`job.check_run_id`) is in no default variable.
   const [runId, repository] = [v("GITHUB_RUN_ID"), v("GITHUB_REPOSITORY")];
   if (runId && repository) {
     const server = trimSlashes(v("GITHUB_SERVER_URL") ?? "https://github.com");
@@ -77,8 +59,7 @@ export function ciJobUrl(env: Record<string, string | undefined>): string | unde
     const attempt = v("GITHUB_RUN_ATTEMPT");
     return attempt ? `${run}/attempts/${attempt}` : run;
   }
-  // Azure Pipelines (learn.microsoft.com/azure/devops/pipelines/build/variables): the build's
-  // results page, at the job's log when System.JobId is set.
+  // Azure Pipelines: the build's results page, at the job's log when System.JobId is set.
   const collection = v("SYSTEM_COLLECTIONURI") ?? v("SYSTEM_TEAMFOUNDATIONCOLLECTIONURI");
   const [project, buildId] = [v("SYSTEM_TEAMPROJECT"), v("BUILD_BUILDID")];
   if (collection && project && buildId) {
@@ -86,17 +67,14 @@ export function ciJobUrl(env: Record<string, string | undefined>): string | unde
     return `${trimSlashes(collection)}/${encodeURIComponent(project)}/_build/results?buildId=` +
       `${encodeURIComponent(buildId)}${jobId ? `&view=logs&j=${encodeURIComponent(jobId)}` : ""}`;
   }
-  // CircleCI (circleci.com/docs/variables): CIRCLE_BUILD_URL is the job's page.
   const circle = v("CIRCLE_BUILD_URL");
   if (circle) return circle;
-  // Buildkite (buildkite.com/docs/pipelines/environment_variables): the build, at the job.
   const buildkite = v("BUILDKITE_BUILD_URL");
   if (buildkite) {
     const job = v("BUILDKITE_JOB_ID");
     return job ? `${buildkite}#${job}` : buildkite;
   }
-  // Bitbucket Pipelines (support.atlassian.com/bitbucket-cloud/docs/variables-and-secrets):
-  // no URL variable; the pipeline's page from its workspace, repository and build number.
+  // Bitbucket Pipelines sets no URL: the pipeline's page from workspace, repository, build.
   const [workspace, slug, build] = [
     v("BITBUCKET_WORKSPACE"),
     v("BITBUCKET_REPO_SLUG"),
@@ -107,17 +85,12 @@ export function ciJobUrl(env: Record<string, string | undefined>): string | unde
     return `https://bitbucket.org/${workspace}/${slug}/pipelines/results/${build}` +
       (step ? `/steps/${encodeURIComponent(step)}` : "");
   }
-  // Woodpecker (woodpecker-ci.org/docs/usage/environment): CI=woodpecker; the step, else the
-  // pipeline (GitLab also sets CI_PIPELINE_URL, hence the check).
+  // Woodpecker: the step, else the pipeline (GitLab also sets CI_PIPELINE_URL, hence the check).
   if (v("CI") === "woodpecker") {
     const woodpecker = v("CI_STEP_URL") ?? v("CI_PIPELINE_URL");
     if (woodpecker) return woodpecker;
   }
-  // Drone (docs.drone.io/pipeline/environment/reference/drone-build-link).
-  const drone = v("DRONE_BUILD_LINK");
-  if (drone) return drone;
-  // Jenkins (jenkins.io/doc/book/pipeline/jenkinsfile/#using-environment-variables): BUILD_URL.
-  return v("BUILD_URL");
+  return v("DRONE_BUILD_LINK") ?? v("BUILD_URL"); // Drone, Jenkins
 }
 
 // A loop, not /\/+$/: that pattern retries from every "/" of a long run, quadratic.
@@ -127,30 +100,18 @@ function trimSlashes(url: string): string {
   return url.slice(0, end);
 }
 
-/** Options for {@linkcode lockAnnotations}. */
-export interface LockAnnotationsOptions {
-  /** The helm command line, with secrets already redacted. */
-  command: string;
-  /**
-   * The environment to read the CI job and user from.
-   * @default {Deno.env.toObject()}
-   */
-  env?: Record<string, string | undefined>;
-}
-
 /**
- * The annotations helm-lock writes on its Lease, under `helm-lock.dev/`: `ci-job-url`
- * (only when known), `user`, `host` and `command`. `started-at` is added by the lock itself
- * at the moment it is taken (`holderLease()`), not when waiting began.
+ * The annotations helm-lock writes on its Lease: `ci-job-url` (only when known), `user`,
+ * `host` and `command` (the helm command line, secrets already redacted); `started-at` is
+ * added when the lock is taken (`holderLease()`). `env` defaults to `Deno.env.toObject()`.
  *
  * Anyone who may read Leases in the namespace reads these, so the user info of every URL in
- * them is hidden (`CI_JOB_URL=https://ci:pass@ci.example.com/job/7` is stored as
+ * them is hidden (`https://ci:pass@ci.example.com/job/7` is stored as
  * `https://***@ci.example.com/job/7`), whatever variable it came from.
- *
- * @param options What to record.
- * @returns The annotations, ready for `metadata.annotations`.
  */
-export function lockAnnotations(options: LockAnnotationsOptions): Record<string, string> {
+export function lockAnnotations(
+  options: { command: string; env?: Record<string, string | undefined> },
+): Record<string, string> {
   const env = options.env ?? Deno.env.toObject();
   const annotations: Record<string, string> = {};
   const url = ciJobUrl(env);
@@ -161,8 +122,9 @@ export function lockAnnotations(options: LockAnnotationsOptions): Record<string,
     env.USERNAME ?? env.LOGNAME;
   if (user) annotations[Annotation.user] = user;
   annotations[Annotation.host] = hostName(env);
-  annotations[Annotation.command] = options.command.length > MAX_COMMAND_LENGTH
-    ? `${options.command.slice(0, MAX_COMMAND_LENGTH - 1)}…`
+  // Kubernetes caps an object's annotations at 256 KiB; a command line need not come close.
+  annotations[Annotation.command] = options.command.length > 1024
+    ? `${options.command.slice(0, 1023)}…`
     : options.command;
   for (const [key, value] of Object.entries(annotations)) annotations[key] = redactUrls(value);
   return annotations;

@@ -1,8 +1,7 @@
 /**
  * The lock Lease itself (DESIGN §2): the body a holder writes, what a reader may take from it
- * (untrusted: any tenant who may write Leases can write this one), the holder's timing scaled
- * from the lease duration, and what the waiting and holding sides share (injected time,
- * bounded requests, which failures are worth retrying).
+ * (untrusted: any tenant who may write Leases can write this one), the holder's timing, and
+ * what the waiting and holding sides share (injected time, bounded requests, retries).
  *
  * @module
  */
@@ -12,24 +11,15 @@ import { MicroTime } from "../kube/micro_time.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { ApiAction } from "../kube/api_error.ts";
 import { Annotation } from "./identity.ts";
-import type { LeaseApi } from "./api.ts";
+import type { LeaseApi } from "./cache.ts";
 import { lockName, PREFIX, RELEASE_LABEL, releaseLabels } from "./names.ts";
-
-/** A monotonic clock for durations and a wall clock for timestamps written to Leases. */
-export interface Clock {
-  /** Monotonic milliseconds (like `performance.now()`). */
-  now(): number;
-  /** The current wall-clock time. */
-  date(): Date;
-}
-
-/** Waits `ms` milliseconds; rejects with `signal.reason` when `signal` aborts. */
-export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
 
 /** Time and chance, injected so that unit tests need no real waiting. */
 export interface Timing {
-  clock: Clock;
-  sleep: Sleep;
+  /** `now()`: monotonic ms, for durations; `date()`: the wall clock, for what Leases record. */
+  clock: { now(): number; date(): Date };
+  /** Waits `ms`; rejects with `signal.reason` when `signal` aborts. */
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Source of jitter, in [0, 1). */
   random: () => number;
 }
@@ -38,40 +28,20 @@ export interface Timing {
 export const DEFAULT_LEASE_SECONDS = 15;
 
 /**
- * The longest `--lock-lease-duration`: 1 hour. The Lease's `leaseDurationSeconds` is an
- * int32 (up to 68 years), but the duration is how long a killed job's lock blocks every
- * other deploy of the release and how long `lock-unlock` watches it for renewals; renewals
- * go every 2/15 of it (8 min at 1 h) and loss is declared after 2/3 of it. Leader election
- * uses seconds (client-go's default is 15 s); an hour is already far past any use.
+ * The longest `--lock-lease-duration`, and the longest lease a waiter waits out or
+ * `lock-unlock` watches: a killed job's lock blocks the release that long, and a tampered
+ * Lease asking for decades must not.
  */
 export const MAX_LEASE_DURATION_MS = 3_600_000;
 
-/** A single request may not take longer than this (then it counts as "no answer"). */
+/** A request is abandoned after this long, so a dead connection does not stall renewals. */
 export const REQUEST_LIMIT_MS = 10_000;
 
 /**
- * The holder's timing, scaled from the lease duration like client-go's leader election
- * (15 s lease, 10 s renew deadline, 2 s retry period).
+ * The holder's timing, scaled from the lease duration like client-go's leader election (15 s
+ * lease, 10 s renew deadline, 2 s retry period; docs/design.md "Holding the lock").
  */
-export interface HoldTimings {
-  /** A lease duration after its last renewal, a waiter may take the Lease over. */
-  durationMs: number;
-  /**
-   * Loss is declared when no renewal sent later than this long ago succeeded: before anyone
-   * may take over, so helm has the rest of the lease to stop.
-   */
-  renewDeadlineMs: number;
-  /**
-   * Renewals are sent this often (and retried this soon after a failure): any API server
-   * stall shorter than `renewDeadlineMs - retryPeriodMs` loses nothing.
-   */
-  retryPeriodMs: number;
-  /** One renewal waits this long for an answer before another is sent. */
-  renewRequestTimeoutMs: number;
-}
-
-/** {@linkcode HoldTimings} for a lease of `durationSeconds`. */
-export function holdTimings(durationSeconds: number): HoldTimings {
+export function holdTimings(durationSeconds: number) {
   const durationMs = durationSeconds * 1000;
   const renewDeadlineMs = (durationMs * 2) / 3;
   return {
@@ -82,22 +52,20 @@ export function holdTimings(durationSeconds: number): HoldTimings {
   };
 }
 
-/** "no answer within 10 s": what a request that timed out says, never "refused". */
-export function noAnswer(limitMs: number): string {
-  const s = limitMs / 1000;
-  return `no answer within ${Number.isInteger(s) ? s : s.toFixed(1)} s`;
-}
-
 /**
  * Bounds a request on the injected clock: a stalled connection must not stall renewals or the
  * wait. Like std's `deadline()`, it does not cancel the request; it rejects with a
- * `DOMException` named `TimeoutError` whose message says how long it waited.
+ * `DOMException` named `TimeoutError` ("no answer within 10 s", never "refused").
  */
 export async function within<T>(t: Timing, p: Promise<T>, limitMs = REQUEST_LIMIT_MS): Promise<T> {
   const settled = new AbortController();
   const ms = Math.min(limitMs, REQUEST_LIMIT_MS);
   const timeout = t.sleep(ms, settled.signal).then(() => {
-    throw new DOMException(noAnswer(ms), "TimeoutError");
+    const s = ms / 1000;
+    throw new DOMException(
+      `no answer within ${Number.isInteger(s) ? s : s.toFixed(1)} s`,
+      "TimeoutError",
+    );
   }, () => undefined as never);
   try {
     return await Promise.race([p, timeout]);
@@ -119,23 +87,20 @@ export function isTransient(err: unknown): boolean {
   return !answered || code === 429 || (code as number) >= 500;
 }
 
-/** Who a lock's request acts as, for messages. */
+/** Who a lock's request acts as, for messages ({@linkcode action}). */
 export interface Actor {
   namespace: string;
   user: string;
   server: string;
 }
 
-/** The {@linkcode apiError} description of a request on Leases. */
 export function action(who: Actor, verb: string): ApiAction {
   return { verb, resource: "leases", ...who };
 }
 
 /**
- * The error for a release namespace that does not exist: the lock is taken before helm runs,
- * so before helm could create it.
- *
- * @param hint Whether to suggest `--create-namespace` (helm's install and upgrade have it).
+ * A release namespace that does not exist: the lock is taken before helm could create it.
+ * `hint`: suggest `--create-namespace` (helm's install and upgrade have it).
  */
 export function missingNamespace(
   release: string,
@@ -163,11 +128,8 @@ export interface HolderInfo {
   since?: Date;
 }
 
-/** The longest text taken from a Lease field for messages (an identity is ~60 characters). */
-const MAX_FIELD = 256;
-
 /** A field of another party's Lease, cut to a sane length (printing escapes the rest). */
-export function bounded(value: unknown, max = MAX_FIELD): string | undefined {
+export function bounded(value: unknown, max = 256): string | undefined {
   if (typeof value !== "string" || value === "") return undefined;
   return value.length > max ? `${value.slice(0, max - 1)}…` : value;
 }
@@ -184,11 +146,9 @@ export function dateOf(value: unknown): Date | undefined {
  * newest `managedFields` entry (whole seconds).
  */
 export function writtenAt(lease: V1Lease): number | undefined {
-  const times = [
-    lease.metadata?.creationTimestamp,
-    ...(lease.metadata?.managedFields ?? [])
-      .map((f) => f.time),
-  ].map((t) => dateOf(t)?.getTime()).filter((t): t is number => !!t);
+  const { creationTimestamp, managedFields = [] } = lease.metadata ?? {};
+  const times = [creationTimestamp, ...managedFields.map((f) => f.time)]
+    .map((t) => dateOf(t)?.getTime()).filter((t) => t !== undefined);
   return times.length > 0 ? Math.max(...times) : undefined;
 }
 
@@ -196,39 +156,32 @@ export function writtenAt(lease: V1Lease): number | undefined {
 export function holderInfo(lease: V1Lease): HolderInfo {
   const a = lease.metadata?.annotations ?? {};
   const info: HolderInfo = { identity: bounded(lease.spec?.holderIdentity) ?? "" };
-  const set = (key: "ciJobUrl" | "user" | "host" | "command", value: string | undefined) => {
-    const text = bounded(value, key === "command" ? 1024 : MAX_FIELD);
+  for (const key of ["ciJobUrl", "user", "host", "command"] as const) {
+    const text = bounded(a[Annotation[key]], key === "command" ? 1024 : 256);
     if (text) info[key] = text;
-  };
-  set("ciJobUrl", a[Annotation.ciJobUrl]);
-  set("user", a[Annotation.user]);
-  set("host", a[Annotation.host]);
-  set("command", a[Annotation.command]);
+  }
   const since = dateOf(a[Annotation.startedAt]) ?? dateOf(lease.spec?.acquireTime);
   if (since) info.since = since;
   return info;
 }
 
 /**
- * The lease duration a Lease asks for, in ms. Anyone may write it: a value that is not a
- * positive whole number counts as ours, and one past `capSeconds` as that (a tampered Lease
- * asking for decades must not hold a waiter that long).
+ * The lease duration a Lease asks for, in ms: ours (`fallbackSeconds`) when it is not a positive
+ * whole number, and at most {@linkcode MAX_LEASE_DURATION_MS}.
  */
-export function leaseMs(lease: V1Lease, fallbackSeconds: number, capSeconds: number): number {
+export function leaseMs(lease: V1Lease, fallbackSeconds: number): number {
   const s = lease.spec?.leaseDurationSeconds;
   const seconds = typeof s === "number" && Number.isInteger(s) && s > 0 ? s : fallbackSeconds;
-  return Math.min(seconds, capSeconds) * 1000;
+  return Math.min(seconds * 1000, MAX_LEASE_DURATION_MS);
 }
 
-/** What a lock holder writes. */
-export interface HolderSpec {
+/** What a lock holder writes; `position`: our ticket's, so `newest` waiters ahead of it know. */
+interface HolderSpec {
   release: string;
   namespace: string;
   identity: string;
-  /** Who we are, for waiters (`lockAnnotations()`). */
   annotations: Record<string, string>;
   durationSeconds: number;
-  /** Our place in the queue (our ticket's), so that `newest` waiters ahead of it know. */
   position?: string;
 }
 
@@ -245,7 +198,9 @@ export function holderLease(spec: HolderSpec, base: V1Lease | undefined, now: Da
   // Another tool's annotations stay; ours are all rewritten.
   const others = Object.entries(meta.annotations ?? {}).filter(([k]) => !k.startsWith(PREFIX));
   const previous = base?.spec?.holderIdentity;
-  const transitions = base?.spec?.leaseTransitions;
+  // An int32: a tampered count is not carried on into one the API server refuses.
+  const n = base?.spec?.leaseTransitions;
+  const transitions = Number.isInteger(n) && n! >= 0 && n! < 2 ** 31 - 1 ? n! : 0;
   return {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
@@ -267,39 +222,23 @@ export function holderLease(spec: HolderSpec, base: V1Lease | undefined, now: Da
       leaseDurationSeconds: spec.durationSeconds,
       acquireTime: time,
       renewTime: time,
-      // An int32: a tampered count is not carried on into one the API server refuses.
-      leaseTransitions: (Number.isInteger(transitions) && transitions! >= 0 &&
-          transitions! < 2 ** 31 - 1
-        ? transitions!
-        : 0) + (previous && previous !== spec.identity ? 1 : 0),
+      leaseTransitions: transitions + (previous && previous !== spec.identity ? 1 : 0),
     },
   };
 }
 
 /**
- * Waits after failed requests: 1 s, doubling up to 15 s, each jittered by ±25 % so that a
- * burst of jobs that failed together does not retry together.
+ * The waits after failed requests (ms): 1 s, doubling up to 15 s, each jittered by ±25 % so
+ * that a burst of jobs that failed together does not retry together.
  */
-export class Backoff {
-  readonly #random: () => number;
-  #failures = 0;
-
-  constructor(timing: Pick<Timing, "random">) {
-    this.#random = timing.random;
-  }
-
-  /** How long to wait after one more failure (ms). */
-  next(): number {
-    const wait = Math.min(1_000 * 2 ** Math.min(this.#failures++, 16), 15_000);
-    return wait * (0.75 + 0.5 * this.#random());
-  }
+export function backoff(random: () => number): () => number {
+  let failures = 0;
+  return () => Math.min(1_000 * 2 ** Math.min(failures++, 16), 15_000) * (0.75 + 0.5 * random());
 }
 
 /**
  * Labels the lock of a helm-lock older than the release label, so that a watch by label sees
  * it (older holders renew on past the new resourceVersion: they re-read on a conflict).
- *
- * @throws {unknown} the API server's error.
  */
 export async function adoptOlderLock(
   ctx: Timing & { api: LeaseApi; cache: { put(lease: V1Lease): void }; release: string },

@@ -1,21 +1,18 @@
 /**
- * What a waiting job makes of its release's Leases, at one moment (`take.ts` asks after every
- * change it sees and every wake-up): may it take the lock now, must it look again, is it
- * superseded, was its ticket removed, when to wake next. Pure: no requests, no clocks of its
- * own; every time is the caller's (local monotonic ms, or the API server's clock for tickets).
- *
- * - The lock is free when it has no holder, is ours, or was not seen renewed for one lease
- *   duration (by our clock, since we first saw it: no clocks of two hosts compared).
- * - Only the head of the queue takes a free lock. A head that has not taken it within one
- *   lease duration is judged gone: the caller deletes its ticket (the job behind it then is
- *   the head).
- * - A ticket the server has not seen written for its lifetime is dead (`tickets.ts`): it is
- *   not in the queue, and its deletion is the caller's (`collect`).
+ * What a waiting job makes of its release's Leases at one moment (`take.ts` asks after every
+ * change and wake-up): may it take the lock now, must it look again, is it superseded, was its
+ * ticket removed, when to wake next; what it says every 10 s; and the errors it ends with.
+ * Pure: every time is the caller's (local monotonic ms, or the API server's clock for tickets).
+ * The rules are docs/design.md §2's: only the head takes a free lock (no holder, ours, or not
+ * seen renewed for a lease duration by our clock); a head that does not take it within a lease
+ * duration is judged gone; dead tickets are not in line.
  *
  * @module
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
+import { roughDuration } from "../duration.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
 import { type HolderInfo, holderInfo, leaseMs } from "./lease.ts";
 import {
   heldByNewer,
@@ -26,18 +23,14 @@ import {
   TicketTimings,
 } from "./tickets.ts";
 
-/** A tampered Lease may ask waiters to wait decades for its expiry; none waits past this. */
-export const MAX_LEASE_SECONDS = 3600;
-
 /** The head seen not taking a free lock, and since when (local ms). */
 export interface StuckHead {
   name: string;
   since: number;
 }
 
-/** What the waiter knows at `now`. */
-export interface QueueState {
-  /** Local monotonic time (ms). */
+/** What the waiter knows at `now` (see `take.ts` for each field's source). */
+interface QueueState {
   now: number;
   lock: V1Lease | undefined;
   /** The release's tickets, dead ones included. */
@@ -48,18 +41,14 @@ export interface QueueState {
   mineDeleted: boolean;
   identity: string;
   mode: QueueMode;
-  /** `--lock-lease-duration`, for a lock without a valid duration and a stuck head. */
   durationSeconds: number;
   /** When we last saw the lock change (local ms). */
   lockSeenAt: number | undefined;
   /** The API server's clock now (epoch ms), when known. */
   serverNow: number | undefined;
-  /** Whether a watch is open (else renewals may have been missed). */
   watching: boolean;
-  /** When the last full list was read (local ms). */
   syncedAt: number;
   stuckHead: StuckHead | undefined;
-  /** When our create of the lock ran into one our list and watch do not show (local ms). */
   conflictAt: number | undefined;
 }
 
@@ -96,7 +85,7 @@ export function queueView(s: QueueState): QueueView {
   const index = me ? order.indexOf(me) : 0;
   const holder = lock?.spec?.holderIdentity;
   const leaseEnds = lock && holder
-    ? (s.lockSeenAt ?? now) + leaseMs(lock, s.durationSeconds, MAX_LEASE_SECONDS)
+    ? (s.lockSeenAt ?? now) + leaseMs(lock, s.durationSeconds)
     : -Infinity;
   const free = !lock || !holder || holder === s.identity || now >= leaseEnds;
   const newerHolder = me && s.mode === "newest" && lock && holder && holder !== s.identity &&
@@ -142,15 +131,15 @@ export function queueView(s: QueueState): QueueView {
   };
 }
 
-/** What a waiter reports, at once and about every 10 s. */
+/**
+ * What a waiter reports, at once and about every 10 s: the lock's holder (none while it is free),
+ * how long we waited and it held the lock (by its own clock), our place (1: next) and who is
+ * right ahead.
+ */
 export interface WaitProgress {
-  /** The lock's holder; none while the lock is free and a waiter ahead is to take it. */
   holder?: HolderInfo;
-  /** How long we have waited, in ms. */
   waitedMs: number;
-  /** How long the holder has held it (by its own clock), when known. */
   heldForMs?: number;
-  /** Our place in the queue (1: next), and who is right ahead of us. */
   queue?: { place: number; ahead?: HolderInfo };
 }
 
@@ -165,4 +154,82 @@ export function waitProgress(view: QueueView, waitedMs: number, now: Date): Wait
     ...(heldForMs === undefined ? {} : { heldForMs }),
     queue: { place: view.place, ...(view.ahead ? { ahead: view.ahead } : {}) },
   };
+}
+
+/** What a waiting job says about the queue and the holder, every 10 s. */
+export function describeWait(p: WaitProgress): string {
+  const parts = [];
+  if (p.queue && p.queue.place > 1 && p.queue.ahead) {
+    parts.push(`${ordinal(p.queue.place)} in line behind ${describeJob(p.queue.ahead)}`);
+  } else if (p.queue) parts.push("next in line");
+  const h = p.holder;
+  if (!h) parts.push("the lock is free");
+  else {
+    parts.push(`held by ${h.identity}`);
+    if (h.ciJobUrl) parts.push(`CI job ${h.ciJobUrl}`);
+    if (h.user) parts.push(`user ${h.user}`);
+    if (p.heldForMs !== undefined) parts.push(`for ${roughDuration(p.heldForMs)}`);
+  }
+  return parts.join(", ");
+}
+
+/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  return `${n}${teen ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
+}
+
+const SUPERSEDED = new WeakSet<object>();
+
+/**
+ * Whether `err` says a newer job superseded this one (`--lock-queue newest`), not an outdated
+ * order key: `--lock-superseded-ok` turns only the former into exit 0.
+ */
+export function isSuperseded(err: unknown): err is HelmLockError {
+  return typeof err === "object" && err !== null && SUPERSEDED.has(err);
+}
+
+/** "CI job <url>" when known, else the identity (and user). */
+function describeJob(info: HolderInfo): string {
+  if (info.ciJobUrl) return `CI job ${info.ciJobUrl}`;
+  return `"${info.identity}"${info.user ? ` (user ${info.user})` : ""}`;
+}
+
+/** Exit 8: a newer job, `by`, holds the lock and this one waited under `--lock-queue newest`. */
+export function supersededError(where: string, by: HolderInfo): HelmLockError {
+  const err = new HelmLockError(
+    ExitCode.Superseded,
+    `Cannot deploy ${where} as this job is superseded: --lock-queue newest deploys only ` +
+      `the newest waiting job, found a newer one, ${describeJob(by)}`,
+  );
+  SUPERSEDED.add(err);
+  return err;
+}
+
+/**
+ * Exit 3: the lock was not taken within `waitedMs`, because of `holder` (when held) or `why`.
+ */
+export function timeoutError(
+  where: string,
+  lease: string,
+  waitedMs: number,
+  holder: HolderInfo | undefined,
+  why?: string,
+): HelmLockError {
+  let who = why ?? "it is free, but jobs ahead in the queue took it first";
+  if (holder && !why) {
+    const details = [
+      holder.ciJobUrl ? `CI job ${holder.ciJobUrl}` : "no CI job recorded",
+      holder.user ? `user ${holder.user}` : undefined,
+      holder.host ? `host ${holder.host}` : undefined,
+    ].filter((d) => d).join(", ");
+    const since = holder.since ? ` since ${holder.since.toISOString()}` : "";
+    who = `it is held by "${holder.identity}" (${details})${since}`;
+  }
+  return new HelmLockError(
+    ExitCode.LockTimeout,
+    `Cannot acquire the lock on ${where} (Lease "${lease}") within ${
+      roughDuration(waitedMs)
+    }: ${who}; raise --lock-timeout to wait longer`,
+  );
 }

@@ -11,10 +11,10 @@
 import type { V1Lease } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { isStatus } from "../kube/api_error.ts";
-import type { LeaseApi } from "./api.ts";
 import type { HoldContext } from "./hold.ts";
 import { bounded, within } from "./lease.ts";
 import { PREFIX, releaseLabels, stateName } from "./names.ts";
+import { int } from "./tickets.ts";
 
 /** Annotations of the deploy record. */
 export const RecordAnnotation = {
@@ -23,12 +23,8 @@ export const RecordAnnotation = {
   deployedAt: `${PREFIX}deployed-at`,
 } as const;
 
-function keyOf(state: V1Lease | undefined): number | undefined {
-  const text = state?.metadata?.annotations?.[RecordAnnotation.deployedKey];
-  if (text === undefined || !/^-?\d{1,16}$/.test(text)) return undefined;
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : undefined;
-}
+const keyOf = (state: V1Lease | undefined) =>
+  int(state?.metadata?.annotations?.[RecordAnnotation.deployedKey]);
 
 /**
  * The refusal of a deploy whose order key is lower than the last successful one's, or
@@ -52,71 +48,54 @@ export function outdated(
 }
 
 /**
- * Records a successful deploy with `key` (compare-and-swap, a few tries).
- *
- * @param known The record as last read, if any (saves a read when it is still current).
- * @param by Who deployed, for the refusal message of later jobs (`CI job <url>`).
- */
-export async function recordDeploy(
-  api: LeaseApi,
-  spec: { release: string; namespace: string; key: number; by: string; now: Date },
-  known: V1Lease | undefined,
-): Promise<void> {
-  const name = stateName(spec.release);
-  let state = known;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if (attempt > 0) state = await api.get(name);
-    const { managedFields: _m, ...meta } = state?.metadata ?? {};
-    const annotations = {
-      ...meta.annotations,
-      [RecordAnnotation.deployedKey]: String(Math.max(keyOf(state) ?? spec.key, spec.key)),
-      [RecordAnnotation.deployedBy]: spec.by,
-      [RecordAnnotation.deployedAt]: spec.now.toISOString(),
-    };
-    const labels = { ...meta.labels, ...releaseLabels(spec.release) };
-    try {
-      if (state) await api.replace({ ...state, metadata: { ...meta, labels, annotations } });
-      else {
-        await api.create({
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          metadata: { name, namespace: spec.namespace, labels, annotations },
-          spec: {},
-        });
-      }
-      return;
-    } catch (err) {
-      if (!isStatus(err, 409)) throw err;
-    }
-  }
-}
-
-/**
  * What a held lock does with the release's deploy record: `record()` after a successful
- * deploy (only with `--lock-order-key`), `forget()` after an uninstall (the record goes with
- * the release).
+ * deploy (only with `--lock-order-key`; compare-and-swap, a few tries), `forget()` after an
+ * uninstall (the record goes with the release).
  */
 export function deployRecord(
   ctx: HoldContext,
   o: { refuseOutdated: boolean; key: number | undefined; jobUrl: string | undefined },
 ): { record(): Promise<void>; forget(): Promise<void> } {
-  const name = stateName(ctx.release);
+  const { api, release } = ctx;
+  const name = stateName(release);
   return {
     record: async () => {
-      if (!o.refuseOutdated || o.key === undefined) return;
-      await recordDeploy(ctx.api, {
-        release: ctx.release,
-        namespace: ctx.namespace,
-        key: o.key,
-        by: o.jobUrl ? `CI job ${o.jobUrl}` : `"${ctx.identity}"`,
-        now: ctx.clock.date(),
-      }, ctx.cache.get(name));
+      const key = o.key;
+      if (!o.refuseOutdated || key === undefined) return;
+      const by = o.jobUrl ? `CI job ${o.jobUrl}` : `"${ctx.identity}"`;
+      const now = ctx.clock.date();
+      let state = ctx.cache.get(name); // as last read: saves a read when it is still current
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if (attempt > 0) state = await api.get(name);
+        const { managedFields: _m, ...meta } = state?.metadata ?? {};
+        const annotations = {
+          ...meta.annotations,
+          [RecordAnnotation.deployedKey]: String(Math.max(keyOf(state) ?? key, key)),
+          [RecordAnnotation.deployedBy]: by,
+          [RecordAnnotation.deployedAt]: now.toISOString(),
+        };
+        const labels = { ...meta.labels, ...releaseLabels(release) };
+        try {
+          if (state) await api.replace({ ...state, metadata: { ...meta, labels, annotations } });
+          else {
+            await api.create({
+              apiVersion: "coordination.k8s.io/v1",
+              kind: "Lease",
+              metadata: { name, namespace: ctx.namespace, labels, annotations },
+              spec: {},
+            });
+          }
+          return;
+        } catch (err) {
+          if (!isStatus(err, 409)) throw err;
+        }
+      }
     },
     forget: async () => {
-      const record = ctx.cache.get(name) ?? await within(ctx, ctx.api.get(name));
+      const record = ctx.cache.get(name) ?? await within(ctx, api.get(name));
       if (!record) return;
       const { uid = "", resourceVersion = "" } = record.metadata ?? {};
-      await within(ctx, ctx.api.delete(name, { uid, resourceVersion })).catch((err) => {
+      await within(ctx, api.delete(name, { uid, resourceVersion })).catch((err) => {
         if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
       });
     },

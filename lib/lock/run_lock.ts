@@ -1,8 +1,7 @@
 /**
  * The lock stage of a run (DESIGN §7): `take()` opens the API server helm uses, creates the
- * namespace when helm is to create it, takes the lock through the queue (saying where the job
- * stands every 10 s) and records the lock's life as Events; `release()` records a deploy and
- * gives the lock back.
+ * namespace when helm is to create it, takes the lock through the queue and records the lock's
+ * life as Events; `release()` records a deploy and gives the lock back.
  *
  * @module
  */
@@ -15,11 +14,10 @@ import { ensureNamespace } from "../kube/namespace.ts";
 import { type KubeClient, kubeClient } from "../kube/rest.ts";
 import { redactCommandLine } from "../redact.ts";
 import type { Reporter } from "../report.ts";
-import { holderIdentity, lockAnnotations } from "./identity.ts";
+import { Annotation, holderIdentity, lockAnnotations } from "./identity.ts";
 import { lockName } from "./names.ts";
 import { pipelineOrder } from "./pipeline.ts";
-import type { WaitProgress } from "./queue_view.ts";
-import { describeJob, isSuperseded } from "./refusals.ts";
+import { describeWait, isSuperseded } from "./queue_view.ts";
 import { type QueuedLock, takeLock } from "./take.ts";
 
 /** The user's command as the lock stage needs it (the CLI's `Invocation`). */
@@ -39,7 +37,7 @@ export interface LockCommand {
 
 /** The lock of a run, held. */
 export interface RunLock {
-  /** The Lease lock: `lost` aborts when it is taken from us, `validUntil()` gates the fence. */
+  /** `lost` aborts when the lock is taken from us, `validUntil()` gates the fence. */
   readonly held: QueuedLock;
   /** The API server of the lock, which recovery reads helm's records through. */
   readonly client: KubeClient;
@@ -54,8 +52,8 @@ export interface RunLock {
 /**
  * Takes the release's lock for a run; `signals` (`helm/signals.ts`) stop the wait.
  *
- * @returns The held lock, or the exit code to end with when the job ends without it: a signal
- *   while waiting (128 + signal), superseded with `--lock-superseded-ok` (0).
+ * @returns The held lock, or the exit code to end with without it: 128 + signal for a signal
+ *   while waiting, 0 when superseded with `--lock-superseded-ok`.
  * @throws {HelmLockError} exit 3 at the timeout, 8 when superseded or outdated, 6 or 7 when
  *   the API server cannot be reached or refuses.
  */
@@ -71,31 +69,32 @@ export async function take(
   const client = kubeClient(conn);
   const identity = holderIdentity();
   say.debug(`holder identity ${identity}`);
+  const me = lockAnnotations({ command: `helm ${redactCommandLine(cmd.helmArgs)}` });
   const events = eventRecorder(client, {
     namespace,
     kind: "Lease",
     apiVersion: "coordination.k8s.io/v1",
     name: lockName(release),
     instance: identity,
-    job: jobOf(lockAnnotations({ command: "" })),
+    // Who runs us, as each Event names it: the CI job, else user@host.
+    job: me[Annotation.ciJobUrl] ?? `${me[Annotation.user] ?? "?"}@${me[Annotation.host] ?? "?"}`,
   }, say.info);
   const report: Reporter = { ...say, event: events.record };
   let lock: QueuedLock;
-  let waiting = false;
   let waitingSaid = false;
-  let started = 0;
+  let started: number | undefined; // set once the wait begins
   try {
     // Only where helm itself creates it: on the install path, never on a --dry-run.
     if (cmd.createNamespace && cmd.install && !cmd.dryRun) {
       const created = await ensureNamespace(client, namespace).catch((err) => {
-        throw apiError(err, { verb: "create", resource: "namespaces", ...who(conn) });
+        const { user, server } = conn;
+        throw apiError(err, { verb: "create", resource: "namespaces", namespace, user, server });
       });
       if (created) {
         report.info(`created namespace "${namespace}" (--create-namespace) to hold the lock`);
       }
     }
     started = Date.now();
-    waiting = true;
     const order = cmd.orderKey !== undefined
       ? { key: cmd.orderKey, scope: "order-key" }
       : pipelineOrder(Deno.env.toObject()) ?? {};
@@ -104,7 +103,7 @@ export async function take(
       namespace,
       release,
       identity,
-      annotations: lockAnnotations({ command: `helm ${redactCommandLine(cmd.helmArgs)}` }),
+      annotations: me,
       timeoutMs: cmd.lockTimeoutMs,
       leaseDurationSeconds: cmd.leaseDurationSeconds,
       order: { mode: cmd.queue, ...order },
@@ -123,7 +122,7 @@ export async function take(
     });
   } catch (err) {
     try {
-      if (waiting && signals.first) {
+      if (started !== undefined && signals.first) {
         report.info(`${signals.first} while waiting for ${where}: helm did not run`);
         return signals.exitCode();
       }
@@ -139,7 +138,7 @@ export async function take(
       client.close();
     }
   }
-  const after = `acquired ${where} after ${roughDuration(Date.now() - started)}`;
+  const after = `acquired ${where} after ${roughDuration(Date.now() - started!)}`;
   report.info(after);
   report.event("Acquired", after);
   return {
@@ -189,37 +188,4 @@ export async function release(
     );
   }
   await lock.close();
-}
-
-function who(conn: KubeConnection) {
-  return { namespace: conn.namespace, user: conn.user, server: conn.server };
-}
-
-/** Who runs us, as each Event names it: the CI job, else user@host. */
-function jobOf(annotations: Record<string, string>): string {
-  return annotations["helm-lock.dev/ci-job-url"] ??
-    `${annotations["helm-lock.dev/user"] ?? "?"}@${annotations["helm-lock.dev/host"] ?? "?"}`;
-}
-
-/** What a waiting job says about the queue and the holder, every 10 s. */
-function describeWait(p: WaitProgress): string {
-  const parts = [];
-  if (p.queue && p.queue.place > 1 && p.queue.ahead) {
-    parts.push(`${ordinal(p.queue.place)} in line behind ${describeJob(p.queue.ahead)}`);
-  } else if (p.queue) parts.push("next in line");
-  const h = p.holder;
-  if (!h) parts.push("the lock is free");
-  else {
-    parts.push(`held by ${h.identity}`);
-    if (h.ciJobUrl) parts.push(`CI job ${h.ciJobUrl}`);
-    if (h.user) parts.push(`user ${h.user}`);
-    if (p.heldForMs !== undefined) parts.push(`for ${roughDuration(p.heldForMs)}`);
-  }
-  return parts.join(", ");
-}
-
-/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
-function ordinal(n: number): string {
-  const teen = n % 100 >= 11 && n % 100 <= 13;
-  return `${n}${teen ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
 }

@@ -8,7 +8,7 @@
 
 import type { V1Lease } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi, type LeaseApi } from "./api.ts";
+import { kubeLeaseApi, type LeaseApi, listLeases } from "./cache.ts";
 import { bounded, dateOf, holderInfo } from "./lease.ts";
 import {
   LOCK_PREFIX,
@@ -21,44 +21,39 @@ import {
 import { RecordAnnotation } from "./record.ts";
 import { isStale, queueOrder, readTicket, type Ticket } from "./tickets.ts";
 
-/** One waiting job. */
+/**
+ * One waiting job: its place (1: next), ticket Lease, when it joined (RFC 3339, its own clock),
+ * seconds since the API server last saw it written, and whether that is over a minute (dead).
+ */
 export interface QueueEntry {
-  /** 1 for the next to take the lock. */
   place: number;
-  /** The ticket Lease. */
   ticket: string;
   identity: string;
   ciJobUrl?: string;
   user?: string;
-  /** When it joined the queue (RFC 3339, its own clock). */
   since?: string;
-  /** Seconds since the API server last saw it written (its own clock). */
   ageSeconds?: number;
-  /** Not written for over a minute by the server's clock: its job is gone. */
   looksDead: boolean;
 }
 
-/** A release's lock and what goes with it. */
+/**
+ * A release's lock (`none`: no lock Lease, only a queue or record; times are RFC 3339 by the
+ * holder's clock), the jobs waiting (first in line first) and the deploy record.
+ */
 export interface LockInfo {
   namespace: string;
   release: string;
-  /** The lock Lease's name. */
   lease: string;
-  /** `held`, `free` (Lease without holder), or `none` (no lock Lease, only a queue or record). */
   state: "held" | "free" | "none";
   holder?: string;
   ciJobUrl?: string;
   user?: string;
   host?: string;
   command?: string;
-  /** When the holder took the lock (RFC 3339, the holder's clock). */
   since?: string;
-  /** The holder's last renewal (RFC 3339, the holder's clock). */
   renewTime?: string;
   leaseDurationSeconds?: number;
-  /** Jobs waiting, first in line first. */
   queue: QueueEntry[];
-  /** The deploy record (`--lock-order-key`), when there is one. */
   record?: { lease: string; deployedOrderKey?: number; deployedBy?: string; deployedAt?: string };
 }
 
@@ -100,13 +95,10 @@ export function lockInfo(leases: ReleaseLeases): LockInfo {
     queue: queueOrder(leases.tickets).map((t, i) => entry(t, i + 1, leases.serverTime)),
   };
   if (lock) {
-    const h = holderInfo(lock);
-    if (h.identity) info.holder = h.identity;
-    if (h.ciJobUrl) info.ciJobUrl = h.ciJobUrl;
-    if (h.user) info.user = h.user;
-    if (h.host) info.host = h.host;
-    if (h.command) info.command = h.command;
-    if (h.since) info.since = h.since.toISOString();
+    const { identity, since, ...job } = holderInfo(lock); // only what is known
+    Object.assign(info, job);
+    if (identity) info.holder = identity;
+    if (since) info.since = since.toISOString();
     const renew = dateOf(lock.spec?.renewTime);
     if (renew) info.renewTime = renew.toISOString();
     const s = lock.spec?.leaseDurationSeconds;
@@ -127,44 +119,19 @@ export function lockInfo(leases: ReleaseLeases): LockInfo {
   return info;
 }
 
-/** Sorts a list of Leases into releases: every helm-lock Lease belongs to one. */
-function group(items: V1Lease[], serverTime: number | undefined): ReleaseLeases[] {
-  const releases = new Map<string, ReleaseLeases>();
-  const of = (namespace: string, release: string) => {
-    const key = `${namespace}/${release}`;
-    let r = releases.get(key);
-    if (!r) {
-      releases.set(
-        key,
-        r = {
-          namespace,
-          release,
-          tickets: [],
-          ...(serverTime === undefined ? {} : { serverTime }),
-        },
-      );
-    }
-    return r;
-  };
-  for (const lease of items) {
-    const name = lease.metadata?.name ?? "";
-    const namespace = lease.metadata?.namespace ?? "";
-    const labelled = lease.metadata?.labels?.[RELEASE_LABEL];
-    // A lock of a helm-lock older than the release label is known by its name only.
-    const release = labelled ??
-      (name.startsWith(LOCK_PREFIX) ? name.slice(LOCK_PREFIX.length) : undefined);
-    if (!release) continue;
-    const r = of(namespace, release);
-    if (name === lockName(release)) r.lock = lease;
-    else if (name === stateName(release)) r.record = lease;
-    else {
-      const ticket = readTicket(lease, release);
-      if (ticket) r.tickets.push(ticket);
-    }
+/** Files a Lease of `r.release` as its lock, its deploy record or one of its tickets. */
+function file(r: ReleaseLeases, lease: V1Lease): void {
+  const name = lease.metadata?.name ?? "";
+  if (name === lockName(r.release)) r.lock = lease;
+  else if (name === stateName(r.release)) r.record = lease;
+  else {
+    const ticket = readTicket(lease, r.release);
+    if (ticket) r.tickets.push(ticket);
   }
-  return [...releases.values()].sort((a, b) =>
-    `${a.namespace}/${a.release}`.localeCompare(`${b.namespace}/${b.release}`)
-  );
+}
+
+function leasesOf(namespace: string, release: string, serverTime?: number): ReleaseLeases {
+  return { namespace, release, tickets: [], ...(serverTime === undefined ? {} : { serverTime }) };
 }
 
 /**
@@ -175,20 +142,11 @@ export async function readLeases(
   client: KubeClient,
   namespace: string,
   release: string,
-  api: LeaseApi = kubeLeaseApi(client, namespace),
+  api: Pick<LeaseApi, "list" | "get"> = kubeLeaseApi(client, namespace),
 ): Promise<ReleaseLeases> {
   const list = await api.list(releaseSelector(release));
-  const found = group(
-    list.items.map((l) => ({ ...l, metadata: { ...l.metadata, namespace } })),
-    list.serverTime,
-  )
-    .find((r) => r.release === release) ??
-    {
-      namespace,
-      release,
-      tickets: [],
-      ...(list.serverTime === undefined ? {} : { serverTime: list.serverTime }),
-    };
+  const found = leasesOf(namespace, release, list.serverTime);
+  for (const lease of list.items) file(found, lease);
   if (!found.lock) {
     const lock = await api.get(lockName(release));
     if (lock) found.lock = lock;
@@ -204,13 +162,20 @@ export async function listReleases(
   const path = namespace === undefined
     ? "/apis/coordination.k8s.io/v1/leases"
     : `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
-  let serverTime: number | undefined;
-  const list = await client.request<{ items?: V1Lease[] | null }>("GET", path, {
-    query: { labelSelector: MANAGED_SELECTOR },
-    onHeaders: (h) => {
-      const date = Date.parse(h.get("date") ?? "");
-      if (!Number.isNaN(date)) serverTime = date;
-    },
-  });
-  return group(list.items ?? [], serverTime);
+  const { items, serverTime } = await listLeases(client, path, MANAGED_SELECTOR);
+  const releases = new Map<string, ReleaseLeases>();
+  for (const lease of items) {
+    const name = lease.metadata?.name ?? "";
+    const namespace = lease.metadata?.namespace ?? "";
+    // A lock of a helm-lock older than the release label is known by its name only.
+    const release = lease.metadata?.labels?.[RELEASE_LABEL] ??
+      (name.startsWith(LOCK_PREFIX) ? name.slice(LOCK_PREFIX.length) : undefined);
+    if (!release) continue;
+    const key = `${namespace}/${release}`;
+    if (!releases.has(key)) releases.set(key, leasesOf(namespace, release, serverTime));
+    file(releases.get(key)!, lease);
+  }
+  return [...releases.values()].sort((a, b) =>
+    `${a.namespace}/${a.release}`.localeCompare(`${b.namespace}/${b.release}`)
+  );
 }

@@ -1,20 +1,9 @@
 /**
- * Taking the lock through the release's queue (DESIGN §2): the one entry of `lib/lock/`.
- *
- * 1. One list of the release's Leases (lock, tickets, deploy record: `names.ts`). A refused or
- *    unreachable API server at this first request ends the job (exit 7, 6); timeouts, 429 and
- *    5xx are retried until `--lock-timeout`, here and everywhere below.
- * 2. Nobody holds the lock and nobody queues: create the lock (most deploys: 4 requests in all,
- *    with the watch and the release).
- * 3. Else join the queue: create a ticket (`tickets.ts`; its arrival order is the API server's)
- *    and watch the release's Leases. Only the head of the queue takes a free lock: at once when
- *    it is released or deleted (a watch event), one lease duration after its last renewal was
- *    seen when its holder died. A ticket the server has not seen written for a minute is
- *    deleted by whoever sees it; a head that does not take a free lock within one lease
- *    duration is judged gone and its ticket deleted by the waiters behind it. So a waiter that
- *    dies delays the queue once, by at most one lease duration, and later deploys not at all.
- * 4. Holding (`hold.ts`) goes on with the same watch; the ticket is deleted (cleared and left
- *    for the next waiter without the `delete` verb: `sweeper.ts`).
+ * Taking the lock through the release's queue (DESIGN §2; docs/design.md §2 tells the story):
+ * one list of the release's Leases; nobody holds the lock and nobody waits: create it (most
+ * deploys: 4 requests in all, with the watch and the release); else create a ticket
+ * (`queue_writes.ts`), watch the release's Leases, and take the lock as the head of the queue
+ * when it frees. Holding (`hold.ts`) goes on with the same watch.
  *
  * @module
  */
@@ -24,14 +13,13 @@ import { delay } from "../async.ts";
 import type { HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi, type LeaseApi } from "./api.ts";
-import { LeaseCache } from "./cache.ts";
+import { kubeLeaseApi, type LeaseApi, LeaseCache } from "./cache.ts";
 import { Held, type HeldLock, type HoldContext } from "./hold.ts";
 import { Annotation } from "./identity.ts";
 import {
   action,
   adoptOlderLock,
-  Backoff,
+  backoff,
   DEFAULT_LEASE_SECONDS,
   holderInfo,
   holderLease,
@@ -45,18 +33,18 @@ import {
   type QueueView,
   queueView,
   type StuckHead,
+  supersededError,
+  timeoutError,
   type WaitProgress,
   waitProgress,
 } from "./queue_view.ts";
-import { OwnTicket } from "./own_ticket.ts";
-import { Sweeper } from "./sweeper.ts";
-import { supersededError, timeoutError } from "./refusals.ts";
+import { OwnTicket, Sweeper } from "./queue_writes.ts";
+
 import { deployRecord, outdated } from "./record.ts";
 import { isStale, type Order, orderAnnotations, readTicket, type Ticket } from "./tickets.ts";
 
 /** Options for {@linkcode takeLock}. */
 export interface TakeOptions {
-  /** The API server helm uses (`kubeClient()`). */
   client: KubeClient;
   namespace: string;
   release: string;
@@ -64,9 +52,8 @@ export interface TakeOptions {
   identity: string;
   /** Who we are, for waiters and `lock-status` (`lockAnnotations()`). */
   annotations: Record<string, string>;
-  /** `--lock-timeout` in ms. */
   timeoutMs: number;
-  /** `--lock-lease-duration` in s. @default {15} */
+  /** `--lock-lease-duration`. @default {15} */
   leaseDurationSeconds?: number;
   /** `--lock-queue`, and the order key (`--lock-order-key`, else the CI pipeline's). */
   order?: Order;
@@ -74,10 +61,9 @@ export interface TakeOptions {
   refuseOutdated?: boolean;
   /** Whether a missing namespace's message suggests `--create-namespace`. */
   createNamespaceHint?: boolean;
-  /** Aborts the wait (a signal); rejects with its reason, leaving nothing behind. */
+  /** Aborts the wait; rejects with its reason, leaving nothing behind. */
   signal?: AbortSignal;
   onProgress?: (progress: WaitProgress) => void;
-  /** Called with our ticket's name when we join the queue. */
   onQueued?: (ticket: string) => void;
   /** Says once what the user should know (a missing RBAC verb, a lost place). */
   warn?: (line: string) => void;
@@ -86,25 +72,20 @@ export interface TakeOptions {
   timing?: Partial<Timing>;
 }
 
-/** A lock taken through the queue. */
+/** A lock taken through the queue; `record.ts` tells what its deploy record methods do. */
 export interface QueuedLock extends HeldLock {
-  /** Whether this job waited in the queue. */
-  readonly queued: boolean;
-  /** Records a successful deploy's `--lock-order-key` (nothing without one). */
   recordDeploy(): Promise<void>;
-  /** The release was uninstalled: its deploy record goes too. */
   forgetRelease(): Promise<void>;
 }
 
 const PROGRESS_MS = 10_000; // How often a waiter reports.
 
 /**
- * Takes the release's lock, waiting in its queue up to `timeoutMs` (see the module doc).
+ * Takes the release's lock, waiting in its queue up to `timeoutMs`.
  *
  * @returns The held lock: call `release()` on every path, `recordDeploy()` after a deploy.
- * @throws {HelmLockError} exit 3 at the timeout (naming the holder, its CI job, since when and
- *   `--lock-timeout`), 8 when superseded or outdated, 7 or 6 when the API server refuses or
- *   cannot be reached at the start.
+ * @throws {HelmLockError} exit 3 at the timeout, 8 when superseded or outdated, 7 or 6 when
+ *   the API server refuses or cannot be reached at the start.
  * @throws {unknown} `signal.reason` when `signal` aborts; nothing is left behind.
  */
 export async function takeLock(options: TakeOptions): Promise<QueuedLock> {
@@ -120,14 +101,11 @@ class Taking {
   readonly #order: Order;
   #startedAt = 0;
   #deadline = 0;
-  /** Our ticket while we wait. */
   readonly #mine: OwnTicket;
   /** When a failed request may be sent again (local ms). */
   #retryAt = -Infinity;
-  readonly #backoffs: Backoff;
-  /** The head we have seen not take the free lock, since when (local time). */
+  readonly #nextBackoff: () => number;
   #stuckHead: StuckHead | undefined;
-  /** Deletes dead tickets (and ours once we hold the lock). */
   readonly #sweeper: Sweeper;
   /** When a create of the lock found one our list and watch do not show (an older holder's). */
   #conflictAt: number | undefined;
@@ -158,11 +136,8 @@ class Taking {
     this.#where = `release "${o.release}" in namespace "${o.namespace}"`;
     this.#order = o.order ?? { mode: "fifo" };
     this.#sweeper = new Sweeper(this.#ctx);
-    this.#backoffs = new Backoff(timing);
-    this.#mine = new OwnTicket(this.#ctx, {
-      annotations: o.annotations,
-      ...this.#order,
-    });
+    this.#nextBackoff = backoff(timing.random);
+    this.#mine = new OwnTicket(this.#ctx, { annotations: o.annotations, ...this.#order });
     this.#cache.changes.addEventListener("change", () => this.#wake?.abort());
   }
 
@@ -196,9 +171,8 @@ class Taking {
   }
 
   /**
-   * The first request. A refusal ends the job (exit 7), and so does a server that cannot be
-   * reached at all (refused, unresolvable, untrusted: exit 6); an overloaded one (no answer in
-   * time, 429, 5xx) is asked again until `--lock-timeout`.
+   * The first request: a refusal (exit 7) or a server that cannot be reached at all (refused,
+   * unresolvable, untrusted: exit 6) ends the job; an overloaded one is asked again.
    */
   async #firstList(): Promise<void> {
     const selector = releaseSelector(this.#o.release);
@@ -244,21 +218,18 @@ class Taking {
       const why = apiError(err, action(this.#ctx, "list")).message;
       throw this.#timeout(`the API server kept failing (last: ${why})`);
     }
-    const until = Math.min(clock.now() + this.#backoffs.next(), this.#deadline);
+    const until = Math.min(clock.now() + this.#nextBackoff(), this.#deadline);
     await sleep(Math.max(0, until - clock.now()), this.#o.signal ?? new AbortController().signal);
   }
 
   #failed(): void {
-    this.#retryAt = this.#ctx.clock.now() + this.#backoffs.next();
+    this.#retryAt = this.#ctx.clock.now() + this.#nextBackoff();
   }
 
   #refuseOutdated(): void {
     if (!this.#o.refuseOutdated) return;
-    const refusal = outdated(
-      this.#cache.get(stateName(this.#o.release)),
-      this.#order.key,
-      this.#where,
-    );
+    const record = this.#cache.get(stateName(this.#o.release));
+    const refusal = outdated(record, this.#order.key, this.#where);
     if (refusal) throw refusal;
   }
 
@@ -266,7 +237,6 @@ class Taking {
     return this.#cache.values().flatMap((l) => readTicket(l, this.#o.release) ?? []);
   }
 
-  /** A 404 on a create: the release's namespace does not exist. */
   #noNamespace(err: unknown): HelmLockError {
     return missingNamespace(this.#o.release, this.#o.namespace, !!this.#o.createNamespaceHint, err);
   }
@@ -296,8 +266,8 @@ class Taking {
         if (!base && !this.#cache.get(this.#lock)) this.#conflictAt = clock.now();
         return undefined;
       }
-      if (isStatus(err, 404) && base) return undefined;
       if (isStatus(err, 404)) {
+        if (base) return undefined;
         throw this.#noNamespace(err);
       }
       if (isTransient(err)) {
@@ -306,12 +276,6 @@ class Taking {
       }
       throw apiError(err, action(this.#ctx, base ? "update" : "create"));
     }
-  }
-
-  /** Labels an older helm-lock's lock so that our watch sees it (`adoptOlderLock()`). */
-  async #adopt(): Promise<void> {
-    this.#conflictAt = undefined;
-    await adoptOlderLock(this.#ctx).catch(() => this.#failed());
   }
 
   #held(written: V1Lease, sentAt: number): QueuedLock {
@@ -324,7 +288,6 @@ class Taking {
       jobUrl: this.#o.annotations[Annotation.ciJobUrl],
     });
     return Object.assign(new Held(this.#ctx, written, sentAt), {
-      queued: mine !== undefined,
       recordDeploy: record.record,
       forgetRelease: record.forget,
     });
@@ -358,7 +321,6 @@ class Taking {
       this.#o.signal?.throwIfAborted();
       const now = clock.now();
       const view = this.#view(now);
-      if (view.superseded) throw view.superseded;
       if (view.gone) {
         this.#ctx.warn(
           `this job's place in the queue of ${this.#where} was removed: it looked gone (stopped ` +
@@ -372,7 +334,8 @@ class Taking {
       this.#refuseOutdated();
       if (now >= this.#retryAt) {
         if (view.adopt) {
-          await this.#adopt();
+          this.#conflictAt = undefined;
+          await adoptOlderLock(this.#ctx).catch(() => this.#failed());
           continue;
         }
         if (view.confirm) {
@@ -410,7 +373,7 @@ class Taking {
   }
 
   /** What the queue and the lock say now, and what to do about it (`queue_view.ts`). */
-  #view(now: number): QueueView & { superseded?: HelmLockError } {
+  #view(now: number): QueueView {
     const cache = this.#cache;
     const [tickets, mine] = [this.#tickets(), this.#mine.name];
     this.#sweeper.collect(tickets, mine);
@@ -433,16 +396,19 @@ class Taking {
     this.#stuckHead = view.stuckHead;
     this.#conflictAt = view.conflictAt;
     if (view.headGone) this.#sweeper.delete(view.headGone.lease);
-    if (view.newerHolder) {
-      return { ...view, superseded: supersededError(this.#where, view.newerHolder) };
-    }
+    if (view.newerHolder) throw supersededError(this.#where, view.newerHolder);
     return view;
   }
 
   #timeout(why?: string): HelmLockError {
     const lock = this.#cache.get(this.#lock);
     const holder = lock?.spec?.holderIdentity ? holderInfo(lock) : undefined;
-    const waited = this.#ctx.clock.now() - this.#startedAt;
-    return timeoutError(this.#where, this.#lock, waited, holder, why);
+    return timeoutError(
+      this.#where,
+      this.#lock,
+      this.#ctx.clock.now() - this.#startedAt,
+      holder,
+      why,
+    );
   }
 }

@@ -1,21 +1,9 @@
 /**
  * The deploy queue's tickets (DESIGN §2 "Order"): one Lease per waiting job, and the order in
- * which waiters may take the lock. Pure: no requests here (`take.ts` makes them).
- *
- * - Arrival order is what the API server assigns: a ticket's resourceVersion at creation (an
- *   etcd revision, comparable by contract since Kubernetes 1.35, KEP-5504; every etcd-backed
- *   API server has always made them so), kept in the `position` annotation once the ticket is
- *   renewed. No counter to fight over: joining is one create, however many jobs join at once.
- * - An order key, when there is one, comes first: `--lock-order-key`, else the CI system's
- *   pipeline number (`pipeline.ts`). Keys count only when every keyed ticket has the same
- *   scope (one GitLab project, one GitHub workflow, ...); a ticket without a key takes the
- *   highest key of the tickets that came before it.
- * - `--lock-queue newest`: a newest ticket with any ticket behind it yields (goes last), and
- *   a newer holder supersedes it.
- * - A ticket is written every 20 s while its job waits. One the API server has not seen
- *   written for 60 s, by the server's own clock (its `Date` header against the ticket's
- *   `managedFields` times), is dead: anyone may delete it at once. No two hosts' clocks are
- *   compared.
+ * which waiters may take the lock (the rules: docs/design.md §2 "The queue"). Arrival order is
+ * the API server's (a ticket's creation resourceVersion), an order key comes first, and a
+ * ticket the server has not seen written for a minute by its own clock is dead. Pure: no
+ * requests here (`take.ts` makes them).
  *
  * @module
  */
@@ -23,30 +11,25 @@
 import type { V1Lease } from "@kubernetes/client-node";
 import { MicroTime } from "../kube/micro_time.ts";
 import { compareVersions } from "./cache.ts";
-import { bounded, dateOf, type HolderInfo, holderInfo, POSITION } from "./lease.ts";
+import { bounded, type HolderInfo, holderInfo, POSITION, writtenAt } from "./lease.ts";
 import { isTicketName, PREFIX, releaseLabels, ticketPrefix } from "./names.ts";
 
 /** `--lock-queue`: who gets the lock when it frees. */
 export type QueueMode = "fifo" | "newest";
 
-/** Annotations of a ticket (the lock carries its holder's too). */
-export const QueueAnnotation = {
+/** A ticket's annotations (also the holder's); a key's scope: `order-key`, or a CI series. */
+const QueueAnnotation = {
   mode: `${PREFIX}queue`,
   orderKey: `${PREFIX}order-key`,
-  /** Where the key comes from: `order-key`, or a CI system's pipeline series. */
   orderScope: `${PREFIX}order-scope`,
   position: POSITION,
 } as const;
 
-/** Ticket timing. */
-export const TicketTimings = {
-  /** A waiter writes its ticket this often (3 requests a minute at most). */
-  renewMs: 20_000,
-  /** The server has not seen a ticket written for this long: its job is gone. */
-  staleMs: 60_000,
-  /** The server's clock as read from whole-second headers and fields may be off by this. */
-  marginMs: 2_000,
-} as const;
+/**
+ * A waiter writes its ticket every `renewMs`; one the server has not seen written for `staleMs`
+ * is dead; the server's clock read from whole-second headers and fields may be off by `marginMs`.
+ */
+export const TicketTimings = { renewMs: 20_000, staleMs: 60_000, marginMs: 2_000 } as const;
 
 /** A job's place in the order: its key, if any, and its arrival. */
 export interface Order {
@@ -68,7 +51,8 @@ export interface Ticket extends Order {
   lease: V1Lease;
 }
 
-function int(value: string | undefined): number | undefined {
+/** A whole number annotation (an order key), or `undefined`. */
+export function int(value: string | undefined): number | undefined {
   if (value === undefined || !/^-?\d{1,16}$/.test(value)) return undefined;
   const n = Number(value);
   return Number.isSafeInteger(n) ? n : undefined;
@@ -84,7 +68,7 @@ export function orderAnnotations(order: Order): Record<string, string> {
 }
 
 /** The order a lock or ticket Lease records. */
-export function readOrder(lease: V1Lease): Order {
+function readOrder(lease: V1Lease): Order {
   const a = lease.metadata?.annotations ?? {};
   const key = int(a[QueueAnnotation.orderKey]);
   const scope = bounded(a[QueueAnnotation.orderScope], 128);
@@ -93,17 +77,6 @@ export function readOrder(lease: V1Lease): Order {
     ...(key === undefined ? {} : { key }),
     ...(scope === undefined ? {} : { scope }),
   };
-}
-
-/** The server time of a Lease's last write: its creation or its newest managed-fields entry. */
-function writtenAt(lease: V1Lease): number | undefined {
-  const times = [
-    lease.metadata?.creationTimestamp,
-    ...(lease.metadata?.managedFields ?? []).map(
-      (f) => f.time,
-    ),
-  ].map((t) => dateOf(t)?.getTime()).filter((t): t is number => t !== undefined);
-  return times.length > 0 ? Math.max(...times) : undefined;
 }
 
 /** Reads a ticket of `release`; `undefined` when the Lease is not one. */
@@ -126,8 +99,8 @@ export function readTicket(lease: V1Lease, release: string): Ticket | undefined 
   };
 }
 
-/** Whether the API server has not seen `ticket` written for its lifetime (`serverNow`: its clock). */
-export function isStale(ticket: Ticket, serverNow: number | undefined): boolean {
+/** Whether the API server (its clock: `serverNow`) has not seen `ticket` written for a lifetime. */
+export function isStale(ticket: { writtenAt?: number | undefined }, serverNow?: number): boolean {
   if (serverNow === undefined || ticket.writtenAt === undefined) return false;
   return serverNow - ticket.writtenAt > TicketTimings.staleMs + TicketTimings.marginMs;
 }
@@ -185,17 +158,16 @@ export function heldByNewer(lock: V1Lease, me: Ticket): boolean {
   return (compareVersions(position, me.position) ?? 0) > 0;
 }
 
-/** What a waiting job writes in its ticket. */
-export interface TicketSpec extends Order {
-  release: string;
-  namespace: string;
-  identity: string;
-  /** Who we are (`lockAnnotations()`), for `lock-status` and the waiters behind us. */
-  annotations: Record<string, string>;
-}
-
 /** A new ticket (its name comes from the server: `generateName`). */
-export function ticketBody(spec: TicketSpec, now: Date): V1Lease {
+export function ticketBody(
+  spec: Order & {
+    release: string;
+    namespace: string;
+    identity: string;
+    annotations: Record<string, string>;
+  },
+  now: Date,
+): V1Lease {
   const time = new MicroTime(now.getTime());
   return {
     apiVersion: "coordination.k8s.io/v1",

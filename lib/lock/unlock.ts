@@ -1,16 +1,10 @@
 /**
- * `lock-unlock`: removes what helm-lock left of a release whose jobs are gone, safely.
- *
- * - The lock: one without a holder goes at once. A held one goes only when its holder no longer
- *   renews it: not written for its lease duration by the API server's own clock (its `Date`
- *   header against the Lease's `managedFields` times), watched for at most its lease duration
- *   (a lease over an hour, helm-lock's longest, is refused: another party wrote it). With
- *   `--force` it goes at once, even from a live holder, which stops its helm (exit 4).
- * - The queue: tickets that look dead (not written for a minute, by the server's clock); all of
- *   them with `--force`. Tickets of older helm-locks (`helm-lock.ticket-<n>.<release>`) too.
- * - The deploy record (`--lock-order-key`): only with `--force`.
- *
- * Every delete is guarded by uid and resourceVersion: what changed after it was looked at stays.
+ * `lock-unlock` (README "lock-unlock"): removes what helm-lock left of a release whose jobs are
+ * gone. A held lock goes only when its holder no longer renews it, judged by the API server's
+ * own clock (its `Date` header against the Lease's `managedFields` times) and watched for at
+ * most its lease duration (over an hour, helm-lock's longest, is refused); dead tickets go, also
+ * those of older helm-locks (`helm-lock.ticket-<n>.<release>`); `--force` removes everything.
+ * Every delete is guarded by uid and resourceVersion.
  *
  * @module
  */
@@ -21,29 +15,15 @@ import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi, namingFailures } from "./api.ts";
-import { holderInfo, MAX_LEASE_DURATION_MS, writtenAt } from "./lease.ts";
+import { kubeLeaseApi, namingFailures } from "./cache.ts";
+import { holderInfo, MAX_LEASE_DURATION_MS as WATCH_MS, writtenAt } from "./lease.ts";
 import { lockName, PREFIX } from "./names.ts";
 import { readLeases } from "./status.ts";
 import { isStale, type Ticket, TicketTimings } from "./tickets.ts";
 
 /**
- * The longest lease lock-unlock watches for renewals: helm-lock's own longest
- * `--lock-lease-duration`. Another party may write an int32's 68 years; that needs `--force`.
- */
-export const UNLOCK_WATCH_MS = MAX_LEASE_DURATION_MS;
-/** How often the lock is read while watching. */
-const POLL_MS = 500;
-
-/** What `lock-unlock` says and does. */
-export interface UnlockOptions {
-  force: boolean;
-  /** One line per finding and action. */
-  info(line: string): void;
-}
-
-/**
- * Removes the release's dead lock, dead tickets and (with `force`) everything else.
+ * Removes the release's dead lock, dead tickets and (with `force`) everything else, saying one
+ * line per finding and action.
  *
  * @throws {HelmLockError} {@linkcode ExitCode.Internal} when the holder still renews (without
  *   `force`) or the lock changed hands; API errors as they come (the caller maps them).
@@ -52,7 +32,7 @@ export async function unlock(
   client: KubeClient,
   namespace: string,
   release: string,
-  opts: UnlockOptions,
+  opts: { force: boolean; info(line: string): void },
 ): Promise<void> {
   const api = namingFailures(kubeLeaseApi(client, namespace), {
     namespace,
@@ -62,7 +42,8 @@ export async function unlock(
   const found = await readLeases(client, namespace, release, api);
   // Tickets of helm-locks older than the release label.
   const older = (await api.list(`${PREFIX}queue=${release}`)).items;
-  const where = (what: string) => `${what} in namespace "${namespace}"`;
+  const name = lockName(release);
+  const lockAt = `${name} in namespace "${namespace}"`;
   const remove = async (lease: V1Lease) => {
     const { name = "", uid = "", resourceVersion = "" } = lease.metadata ?? {};
     try {
@@ -84,10 +65,7 @@ export async function unlock(
     opts.info(`removed the ticket ${t.name} of ${t.info.identity} from the queue (${why})`);
   }
   for (const lease of older) {
-    const written = writtenAt(lease);
-    const stale = found.serverTime !== undefined && written !== undefined &&
-      found.serverTime - written > TicketTimings.staleMs + TicketTimings.marginMs;
-    if (!opts.force && !stale) continue;
+    if (!opts.force && !isStale({ writtenAt: writtenAt(lease) }, found.serverTime)) continue;
     if (await remove(lease)) {
       removed++;
       opts.info(`removed the ticket ${lease.metadata?.name} of an older helm-lock from the queue`);
@@ -104,39 +82,37 @@ export async function unlock(
     opts.info(`removed the deploy record ${found.record.metadata?.name} (--lock-order-key)`);
   }
   if (removed === 0 && live === 0 && !(found.record && !opts.force)) {
-    opts.info(`release "${release}" has no lock ${where(lockName(release))}: nothing to unlock`);
+    opts.info(`release "${release}" has no lock ${lockAt}: nothing to unlock`);
   }
 
   async function unlockLock(lock: V1Lease, serverTime: number | undefined): Promise<boolean> {
-    const name = lockName(release);
     const holder = holderInfo(lock).identity;
     let current: V1Lease | undefined = lock;
     if (holder && !opts.force) {
-      const leaseSeconds = lock.spec?.leaseDurationSeconds ?? 15;
-      const leaseMs = leaseSeconds * 1000;
+      const leaseMs = (lock.spec?.leaseDurationSeconds ?? 15) * 1000;
       const written = writtenAt(lock);
-      const age = serverTime === undefined || written === undefined
-        ? undefined
-        : serverTime - written;
-      const left = age === undefined ? leaseMs : leaseMs + TicketTimings.marginMs - age;
+      const left = serverTime === undefined || written === undefined
+        ? leaseMs
+        : leaseMs + TicketTimings.marginMs - (serverTime - written);
       if (left > 0) {
-        if (leaseMs > UNLOCK_WATCH_MS) {
+        // Another party may write an int32's 68 years: that needs --force.
+        if (leaseMs > WATCH_MS) {
           throw new HelmLockError(
             ExitCode.Internal,
             `Cannot unlock release "${release}" as its holder ${holder} may still renew the ` +
-              `lock ${where(name)}: expected a lease duration of at most ` +
-              `${roughDuration(UNLOCK_WATCH_MS)} to watch, found ${roughDuration(leaseMs)}; ` +
+              `lock ${lockAt}: expected a lease duration of at most ` +
+              `${roughDuration(WATCH_MS)} to watch, found ${roughDuration(leaseMs)}; ` +
               `--force removes it and stops that holder's helm`,
           );
         }
         opts.info(
-          `watching the lock ${where(name)} for ${roughDuration(left)} (to its lease of ` +
+          `watching the lock ${lockAt} for ${roughDuration(left)} (to its lease of ` +
             `${roughDuration(leaseMs)} after its last write, by the API server's clock) to ` +
             `see whether its holder ${holder} still renews it`,
         );
         current = await watchFor(lock, left);
         if (!current) {
-          opts.info(`the lock ${where(name)} was released meanwhile`);
+          opts.info(`the lock ${lockAt} was released meanwhile`);
           return false;
         }
       }
@@ -152,42 +128,40 @@ export async function unlock(
         const fresh = await api.get(name);
         if (!fresh) return false;
         if (holderInfo(fresh).identity !== holder || fresh.metadata?.uid !== uid) {
-          throw changedHands(name, holder, holderInfo(fresh).identity);
+          throw changedHands(holder, holderInfo(fresh).identity);
         }
         current = fresh;
       }
     }
-    if (!holder) opts.info(`removed the free lock ${where(name)}`);
-    else if (opts.force) {
-      opts.info(
-        `removed the lock ${where(name)} held by ${holder} (--force); if that holder still ` +
-          `runs, it stops its helm`,
-      );
-    } else {opts.info(
-        `removed the expired lock ${where(name)} of ${holder}, who no longer renewed it`,
-      );}
+    opts.info(
+      !holder
+        ? `removed the free lock ${lockAt}`
+        : opts.force
+        ? `removed the lock ${lockAt} held by ${holder} (--force); if that holder still ` +
+          `runs, it stops its helm`
+        : `removed the expired lock ${lockAt} of ${holder}, who no longer renewed it`,
+    );
     return true;
   }
 
   /** Reads the lock until `ms` have passed without a renewal; refuses if there is one. */
   async function watchFor(lock: V1Lease, ms: number): Promise<V1Lease | undefined> {
-    const name = lockName(release);
     const holder = holderInfo(lock).identity;
     const key = (l: V1Lease) =>
       JSON.stringify([l.metadata?.uid, l.spec?.holderIdentity, String(l.spec?.renewTime ?? "")]);
     const until = performance.now() + ms;
     let current = lock;
     while (performance.now() < until) {
-      await delay(Math.min(POLL_MS, Math.max(0, until - performance.now())));
+      await delay(Math.min(500, Math.max(0, until - performance.now())));
       const now = await api.get(name);
       if (!now) return undefined;
       if (key(now) !== key(lock)) {
         const by = holderInfo(now).identity;
-        if (by !== holder) throw changedHands(name, holder, by);
+        if (by !== holder) throw changedHands(holder, by);
         throw new HelmLockError(
           ExitCode.Internal,
           `Cannot unlock release "${release}" as its holder ${holder} still renews the lock ` +
-            `${where(name)}: expected a holder that is gone; --force removes it and stops that ` +
+            `${lockAt}: expected a holder that is gone; --force removes it and stops that ` +
             `holder's helm`,
         );
       }
@@ -196,10 +170,10 @@ export async function unlock(
     return current;
   }
 
-  function changedHands(name: string, from: string, to: string): HelmLockError {
+  function changedHands(from: string, to: string): HelmLockError {
     return new HelmLockError(
       ExitCode.Internal,
-      `Cannot unlock release "${release}" as the lock ${where(name)} changed hands to ` +
+      `Cannot unlock release "${release}" as the lock ${lockAt} changed hands to ` +
         `${to || "nobody"} meanwhile: expected the holder ${from || "nobody"}; run again`,
     );
   }

@@ -1,6 +1,10 @@
 import { ADVERSARIAL, assertLinear } from "../support/linear.ts";
 import assert from "node:assert/strict";
-import { Annotation, ciJobUrl, holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
+import { Annotation, holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
+
+/** The CI job URL lockAnnotations() records for `env`. */
+const ciJobUrl = (env: Record<string, string>) =>
+  lockAnnotations({ command: "", env })[Annotation.ciJobUrl];
 
 Deno.test("holderIdentity() names the host and the pid", () => {
   const id = holderIdentity();

@@ -9,7 +9,7 @@ import { Annotation } from "../../lib/lock/identity.ts";
 import { lockName, releaseLabels, stateName, ticketPrefix } from "../../lib/lock/names.ts";
 import { RecordAnnotation } from "../../lib/lock/record.ts";
 import { lockInfo, readLeases } from "../../lib/lock/status.ts";
-import { QueueAnnotation } from "../../lib/lock/tickets.ts";
+import { orderAnnotations } from "../../lib/lock/tickets.ts";
 import { FakeApi, FakeClock, unusedClient } from "../support/fake_api.ts";
 
 function ticket(release: string, n: number, key?: number): V1Lease {
@@ -18,8 +18,7 @@ function ticket(release: string, n: number, key?: number): V1Lease {
       labels: releaseLabels(release),
       annotations: {
         [Annotation.ciJobUrl]: `https://ci.example/jobs/${n}`,
-        [QueueAnnotation.mode]: "fifo",
-        ...(key === undefined ? {} : { [QueueAnnotation.orderKey]: String(key) }),
+        ...orderAnnotations({ mode: "fifo", ...(key === undefined ? {} : { key }) }),
       },
     },
     spec: {

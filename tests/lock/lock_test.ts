@@ -8,7 +8,7 @@ import type { V1Lease } from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { Annotation } from "../../lib/lock/identity.ts";
 import { holderInfo } from "../../lib/lock/lease.ts";
-import { lockName, MANAGED_BY, RELEASE_LABEL, releaseLabels } from "../../lib/lock/names.ts";
+import { lockName, RELEASE_LABEL, releaseLabels } from "../../lib/lock/names.ts";
 import type { WaitProgress } from "../../lib/lock/queue_view.ts";
 import { type QueuedLock, takeLock, type TakeOptions } from "../../lib/lock/take.ts";
 import { FakeApi, FakeClock, networkError, status, unusedClient } from "../support/fake_api.ts";
@@ -63,10 +63,10 @@ function renew(api: FakeApi, renewTime: Date): void {
   api.put(LOCK, { ...lease, spec: { ...lease.spec, renewTime: renewTime as never } });
 }
 
-/** Starts taking the lock and records when (on the fake clock) it settled. */
+/** Starts taking the lock and records when (on the fake clock) it settled, and if it queued. */
 function start(options: TakeOptions, clock: FakeClock) {
-  const state: { lock?: QueuedLock; error?: unknown; at?: number } = {};
-  const done = takeLock(options).then(
+  const state: { lock?: QueuedLock; error?: unknown; at?: number; queued?: true } = {};
+  const done = takeLock({ ...options, onQueued: () => state.queued = true }).then(
     (lock) => Object.assign(state, { lock, at: clock.now() }),
     (error) => Object.assign(state, { error, at: clock.now() }),
   );
@@ -88,7 +88,7 @@ Deno.test("takeLock() creates the Lease when there is none, labelled and annotat
   assert.equal(lease?.spec?.leaseDurationSeconds, 15);
   assert.equal(lease?.spec?.leaseTransitions, 0);
   assert.equal(lease?.metadata?.annotations?.[Annotation.command], "upgrade app ./chart");
-  assert.equal(lease?.metadata?.labels?.[MANAGED_BY], "helm-lock");
+  assert.equal(lease?.metadata?.labels?.["app.kubernetes.io/managed-by"], "helm-lock");
   assert.equal(lease?.metadata?.labels?.[RELEASE_LABEL], "app");
   assert.deepEqual({ ...api.calls }, { list: 1, create: 1, watch: 1 });
   await releaseHeld(state);
@@ -100,7 +100,7 @@ Deno.test("takeLock() takes over a released Lease at once, keeping foreign annot
   const { state } = start(options, clock);
   await clock.flush();
   assert.ok(state.lock, String(state.error));
-  assert.equal(state.lock.queued, false);
+  assert.equal(state.queued, undefined, "took it without a ticket");
   assert.equal(api.leases.get(LOCK)?.spec?.holderIdentity, ME);
   const annotations = api.leases.get(LOCK)?.metadata?.annotations ?? {};
   assert.equal(annotations["example.com/keep"], "yes");
@@ -119,7 +119,7 @@ Deno.test("takeLock() takes over an unrenewed Lease one lease duration after it 
   await clock.advance(1);
   assert.ok(state.lock, "right at the lease duration");
   assert.equal(state.at! - t0, 15_000);
-  assert.equal(state.lock.queued, true);
+  assert.equal(state.queued, true);
   assert.equal(api.leases.get(LOCK)?.spec?.holderIdentity, ME);
   assert.equal(api.leases.get(LOCK)?.spec?.leaseTransitions, 4);
   await releaseHeld(state);

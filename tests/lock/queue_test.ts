@@ -10,12 +10,12 @@ import { Annotation } from "../../lib/lock/identity.ts";
 import { POSITION } from "../../lib/lock/lease.ts";
 import { lockName, releaseLabels, stateName, ticketPrefix } from "../../lib/lock/names.ts";
 import { RecordAnnotation } from "../../lib/lock/record.ts";
-import { isSuperseded } from "../../lib/lock/refusals.ts";
+import { isSuperseded } from "../../lib/lock/queue_view.ts";
 import { type QueuedLock, takeLock, type TakeOptions } from "../../lib/lock/take.ts";
 import {
   heldByNewer,
   isStale,
-  QueueAnnotation,
+  orderAnnotations,
   queueOrder,
   readTicket,
   renewedTicket,
@@ -134,8 +134,7 @@ Deno.test("heldByNewer() compares the holder's queue position, or its key in the
   const holder = (key: number, scope = "s") =>
     lock({
       [POSITION]: "400",
-      [QueueAnnotation.orderKey]: String(key),
-      [QueueAnnotation.orderScope]: scope,
+      ...orderAnnotations({ mode: "fifo", key, scope }),
     });
   assert.equal(heldByNewer(holder(11), keyed), true, "a higher key, though it came earlier");
   assert.equal(heldByNewer(holder(9), keyed), false);
@@ -175,7 +174,7 @@ function deadTicket(api: FakeApi, name: string): string {
   api.put(ticket, {
     metadata: {
       labels: releaseLabels("app"),
-      annotations: { [Annotation.ciJobUrl]: job(name), [QueueAnnotation.mode]: "fifo" },
+      annotations: { [Annotation.ciJobUrl]: job(name), ...orderAnnotations({ mode: "fifo" }) },
     },
     spec: { holderIdentity: `runner-${name}`, leaseDurationSeconds: 60 },
   });

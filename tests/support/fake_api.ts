@@ -9,10 +9,12 @@
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
-import type { LeaseApi, LeaseEvent, LeaseList } from "../../lib/lock/api.ts";
-import type { Clock, Sleep, Timing } from "../../lib/lock/lease.ts";
+import type { LeaseApi, LeaseEvent, LeaseList } from "../../lib/lock/cache.ts";
+import type { Timing } from "../../lib/lock/lease.ts";
 import type { KubeClient } from "../../lib/kube/rest.ts";
 import { ApiStatusError } from "../../lib/kube/rest.ts";
+
+type Clock = Timing["clock"];
 
 interface Timer {
   at: number;
@@ -28,7 +30,7 @@ export class FakeClock implements Clock {
   now = (): number => this.#now;
   date = (): Date => new Date(this.#epoch + this.#now);
 
-  sleep: Sleep = (ms, signal) => {
+  sleep: Timing["sleep"] = (ms, signal) => {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const timer: Timer = {

@@ -22,7 +22,7 @@
 import { connect } from "../../lib/kube/connection.ts";
 import { kubeClient } from "../../lib/kube/rest.ts";
 import { HelmLockError } from "../../lib/errors.ts";
-import { kubeLeaseApi, type LeaseApi } from "../../lib/lock/api.ts";
+import { kubeLeaseApi, type LeaseApi } from "../../lib/lock/cache.ts";
 import { holderIdentity, lockAnnotations } from "../../lib/lock/identity.ts";
 import { takeLock } from "../../lib/lock/take.ts";
 import type { QueueMode } from "../../lib/lock/tickets.ts";
@@ -88,6 +88,7 @@ try {
     if (config.gate) await lines.read();
     const startedWaiting = now();
     const countBefore = requests();
+    let queued = false;
     const lock = await takeLock({
       client,
       namespace: config.namespace,
@@ -108,6 +109,7 @@ try {
       onProgress: (p) =>
         emit({ event: "progress", t: now(), requests: requests() - countBefore, ...p }),
       onQueued: (ticket) => {
+        queued = true;
         emit({ event: "queued", t: now(), ticket });
         emit({ event: "placed", t: now(), ticket });
       },
@@ -116,7 +118,7 @@ try {
     });
     const acquiredAt = now();
     // Found the queue empty: the lock, taken at once, is its place.
-    if (!lock.queued) {
+    if (!queued) {
       emit({ event: "placed", t: acquiredAt });
     }
     emit({

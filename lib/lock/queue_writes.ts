@@ -1,7 +1,8 @@
 /**
- * This job's own ticket while it waits (`take.ts`): created at the back of the queue, written
- * every 20 s so the API server sees it alive, deleted when the job takes the lock or gives up.
- * A ticket that cannot be deleted is left to go stale: the next job that sees it removes it.
+ * The queue's writes of one waiting job (`take.ts`): its own ticket, created at the back of the
+ * queue, written every 20 s so the API server sees it alive, deleted when the job takes the lock
+ * or gives up (one that cannot be deleted goes stale: the next job removes it); and the removal
+ * of what is dead (`Sweeper`).
  *
  * @module
  */
@@ -11,18 +12,25 @@ import { apiError, isStatus } from "../kube/api_error.ts";
 import type { HoldContext } from "./hold.ts";
 import { action, isTransient, within } from "./lease.ts";
 import { isTicketName } from "./names.ts";
-import { renewedTicket, ticketBody, type TicketSpec, TicketTimings } from "./tickets.ts";
+import {
+  isStale,
+  type Order,
+  renewedTicket,
+  type Ticket,
+  ticketBody,
+  TicketTimings,
+} from "./tickets.ts";
 
 /** Our ticket: its Lease as last written, its place, and when it is next written. */
 export class OwnTicket {
   readonly #ctx: HoldContext;
-  readonly #spec: Omit<TicketSpec, "namespace" | "release" | "identity">;
+  readonly #spec: Order & { annotations: Record<string, string> };
   #lease: V1Lease | undefined;
   /** The creation resourceVersion: our place in the queue, also once the lock is ours. */
   #position = "";
   #renewAt = Infinity;
 
-  constructor(ctx: HoldContext, spec: Omit<TicketSpec, "namespace" | "release" | "identity">) {
+  constructor(ctx: HoldContext, spec: Order & { annotations: Record<string, string> }) {
     this.#ctx = ctx;
     this.#spec = spec;
   }
@@ -32,7 +40,6 @@ export class OwnTicket {
     return this.#lease?.metadata?.name ?? "";
   }
 
-  /** The ticket's creation resourceVersion ("" before we queued). */
   get position(): string {
     return this.#position;
   }
@@ -52,28 +59,17 @@ export class OwnTicket {
 
   /**
    * Creates the ticket (at the back of the queue: its order is the server's), or takes over
-   * `spare`, a ticket cleared by a job whose Role lacks `delete` (`sweeper.ts`): its new
-   * resourceVersion is as much the server's order as a creation's.
-   *
-   * @returns The ticket as written.
-   * @throws {unknown} the API server's error (409 when another job took the spare first); the
-   *   caller decides what is transient.
+   * `spare` ({@linkcode Sweeper}): its new resourceVersion is as much the server's order.
+   * Throws the API server's error (409: another job took the spare first).
    */
   async create(spare?: V1Lease): Promise<V1Lease> {
     const { api, clock, namespace, release, identity } = this.#ctx;
     const body = ticketBody({ ...this.#spec, namespace, release, identity }, clock.date());
+    const { name = "", uid = "", resourceVersion = "" } = spare?.metadata ?? {};
     const written = await within(
       this.#ctx,
       spare
-        ? api.replace({
-          ...body,
-          metadata: {
-            ...body.metadata,
-            name: spare.metadata?.name ?? "",
-            uid: spare.metadata?.uid ?? "",
-            resourceVersion: spare.metadata?.resourceVersion ?? "",
-          },
-        })
+        ? api.replace({ ...body, metadata: { ...body.metadata, name, uid, resourceVersion } })
         : api.create(body),
     );
     this.#lease = written;
@@ -136,5 +132,65 @@ export class OwnTicket {
         resourceVersion: fresh.metadata?.resourceVersion ?? "",
       }).catch(() => {});
     });
+  }
+}
+
+/**
+ * Removes what is dead from the queue: tickets the API server has not seen written for their
+ * lifetime, a head judged gone, our own strays, and our ticket once we hold the lock. Each
+ * delete is guarded by uid and resourceVersion, sent once per version and never waited for.
+ * Without the `delete` verb (said once) a ticket is cleared instead: its holder emptied, it is
+ * no ticket any more, and the next job that must wait takes it over ({@linkcode OwnTicket}),
+ * so a release keeps one spare ticket, not a growing pile.
+ */
+export class Sweeper {
+  readonly #ctx: HoldContext;
+  /** Deletes already sent, by name and resourceVersion. */
+  readonly #sent = new Set<string>();
+  #noDelete = false;
+
+  constructor(ctx: HoldContext) {
+    this.#ctx = ctx;
+  }
+
+  delete(lease: V1Lease): void {
+    const { name = "", uid = "", resourceVersion = "" } = lease.metadata ?? {};
+    const key = `${name}@${resourceVersion}`;
+    if (this.#sent.has(key)) return;
+    this.#sent.add(key);
+    const removed = this.#noDelete
+      ? this.#clear(lease)
+      : within(this.#ctx, this.#ctx.api.delete(name, { uid, resourceVersion })).then(
+        () => this.#ctx.cache.drop(name),
+        (err) => {
+          if (!isStatus(err, 403)) throw err;
+          const { user, namespace, warn } = this.#ctx;
+          if (!this.#noDelete) {
+            warn(
+              `the Role of user "${user}" lacks "delete" on leases in namespace "${namespace}": ` +
+                `queue tickets are cleared for reuse instead of removed, and one stays; grant ` +
+                `"delete" (see the README's RBAC)`,
+            );
+          }
+          this.#noDelete = true;
+          return this.#clear(lease);
+        },
+      );
+    removed.catch(() => {}); // What is not removed goes stale and is skipped.
+  }
+
+  async #clear(lease: V1Lease): Promise<void> {
+    const { managedFields: _m, ...metadata } = lease.metadata ?? {};
+    const cleared = { ...lease, metadata, spec: { ...lease.spec, holderIdentity: "" } };
+    this.#ctx.cache.put(await within(this.#ctx, this.#ctx.api.replace(cleared)));
+  }
+
+  /** Deletes dead tickets, and ours other than `mine` (left by a create whose answer was lost). */
+  collect(tickets: readonly Ticket[], mine: string): void {
+    const serverNow = this.#ctx.cache.serverNow();
+    for (const t of tickets) {
+      const stray = t.info.identity === this.#ctx.identity && t.name !== mine;
+      if (stray || isStale(t, serverNow)) this.delete(t.lease);
+    }
   }
 }
