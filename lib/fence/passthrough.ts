@@ -21,10 +21,12 @@ export interface PassThroughOptions {
   now?: () => number;
   /** Called once, when the pass-through cuts every connection. */
   onCut?: (reason: string) => void;
+  /** Aborts when the lock is lost: every connection is cut then (at once if already). */
+  lost?: AbortSignal;
 }
 
 /** What went through, and what did not after the cut-off. */
-export interface PassThroughStats {
+interface PassThroughStats {
   /** Connections helm opened that reached the API server. */
   connections: number;
   /** Bytes forwarded in either direction. */
@@ -53,6 +55,7 @@ export class PassThrough {
   readonly #conns = new Set<Deno.Conn>();
   readonly #accepting: Promise<void>;
   readonly #pumps = new Set<Promise<void>>();
+  readonly #onLost = () => this.cut("the lock was lost");
   #cut: string | undefined;
   #stats: PassThroughStats = {
     connections: 0,
@@ -68,6 +71,8 @@ export class PassThrough {
     this.#opts = opts;
     this.#now = opts.now ?? (() => performance.now());
     this.#accepting = this.#accept();
+    if (opts.lost?.aborted) this.#onLost();
+    else opts.lost?.addEventListener("abort", this.#onLost, { once: true });
   }
 
   /** Listens on a free port of `127.0.0.1`. */
@@ -80,13 +85,15 @@ export class PassThrough {
     return this.#listener.addr.port;
   }
 
-  /** Why traffic was cut off, once it was. */
-  get cutReason(): string | undefined {
-    return this.#cut;
-  }
-
-  stats(): PassThroughStats {
-    return { ...this.#stats };
+  /** What went through, and what did not after the cut-off, in one line. */
+  summary(): string {
+    const s = this.#stats;
+    const margin = s.minMarginMs === undefined
+      ? ""
+      : `, each with at least ${Math.floor(s.minMarginMs)} ms of the lock's validity left`;
+    return `forwarded ${s.forwardedBytes} bytes on ${s.connections} connections${margin}; ` +
+      `after the cut-off ${s.forwardedAfterCut} bytes forwarded, ${s.refusedBytes} bytes ` +
+      `and ${s.refusedConnections} connections refused`;
   }
 
   /** Closes every connection at once; new ones are closed as soon as they are accepted. */
@@ -100,6 +107,7 @@ export class PassThrough {
 
   /** Cuts (if not yet), stops listening and waits for every copy loop to end. */
   async close(reason = "helm is done"): Promise<void> {
+    this.#opts.lost?.removeEventListener("abort", this.#onLost);
     this.cut(reason);
     closeQuietly(this.#listener);
     await this.#accepting;

@@ -10,6 +10,7 @@
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { importLater } from "../import_later.ts";
+import type { KubeConnection } from "./connection.ts";
 import type { ClusterConfig, ExecConfig, UserConfig } from "./kubeconfig.ts";
 
 /** The TLS client identity (PEM). */
@@ -39,30 +40,6 @@ function readFile(path: string, what: string): string {
       { cause: err },
     );
   }
-}
-
-/** The server URL without `user:password@`, and those credentials (client-go sends them). */
-export function splitServerCredentials(
-  server: string,
-): { url: URL; basic?: { username: string; password: string } } {
-  let url: URL;
-  try {
-    url = new URL(server.includes("://") ? server : `https://${server}`);
-  } catch (err) {
-    throw new HelmLockError(
-      ExitCode.Usage,
-      `Cannot use the API server URL as it is not a URL: expected https://host[:port]`,
-      { cause: err },
-    );
-  }
-  if (url.username === "" && url.password === "") return { url };
-  const basic = {
-    username: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-  };
-  url.username = "";
-  url.password = "";
-  return { url, basic };
 }
 
 /** A `tokenFile` read again whenever it changes (client-go re-reads it every minute). */
@@ -98,25 +75,17 @@ class TokenFile {
 
 /** Credentials of one connection; cheap to ask for on every request. */
 export class Authenticator {
+  readonly #conn: KubeConnection;
   readonly #user: UserConfig;
-  readonly #cluster: ClusterConfig;
-  readonly #groups: string[];
-  readonly #basic: { username: string; password: string } | undefined;
   readonly #tokenFile: TokenFile | undefined;
   #exec: ExecResult | undefined;
   #execRun: Promise<ExecResult> | undefined;
   #provider: Promise<(url: string) => Promise<string | undefined>> | undefined;
 
-  constructor(
-    user: UserConfig,
-    cluster: ClusterConfig,
-    groups: string[],
-  ) {
-    this.#user = user;
-    this.#cluster = cluster;
-    this.#groups = groups;
-    this.#basic = splitServerCredentials(cluster.server).basic;
-    this.#tokenFile = user.tokenFile ? new TokenFile(user.tokenFile) : undefined;
+  constructor(conn: KubeConnection) {
+    this.#conn = conn;
+    this.#user = conn.auth;
+    this.#tokenFile = conn.auth.tokenFile ? new TokenFile(conn.auth.tokenFile) : undefined;
   }
 
   /** The static client certificate, or the exec plugin's. */
@@ -139,7 +108,7 @@ export class Authenticator {
     const authorization = await this.#authorization(url);
     if (authorization) out.push(["Authorization", authorization]);
     if (this.#user.impersonateUser) out.push(["Impersonate-User", this.#user.impersonateUser]);
-    for (const group of this.#groups) out.push(["Impersonate-Group", group]);
+    for (const group of this.#conn.impersonateGroups) out.push(["Impersonate-Group", group]);
     return out;
   }
 
@@ -153,15 +122,13 @@ export class Authenticator {
     const token = this.#tokenFile?.get() || u.token;
     if (token) return `Bearer ${token}`;
     if (u.authProvider) {
-      this.#provider ??= providerAuth(this.#user, this.#cluster);
+      this.#provider ??= providerAuth(this.#user, this.#conn.cluster);
       const header = await (await this.#provider)(url);
       if (header) return header;
     }
     if (u.username !== undefined || u.password !== undefined) {
       return `Basic ${btoa(`${u.username ?? ""}:${u.password ?? ""}`)}`;
     }
-    // Go's http client sends the URL's userinfo when no Authorization header is set.
-    if (this.#basic) return `Basic ${btoa(`${this.#basic.username}:${this.#basic.password}`)}`;
     return undefined;
   }
 
@@ -170,7 +137,7 @@ export class Authenticator {
     if (this.#exec && (this.#exec.expiresAt === undefined || this.#exec.expiresAt > now)) {
       return this.#exec;
     }
-    this.#execRun ??= runExecPlugin(this.#user, this.#cluster).finally(() => {
+    this.#execRun ??= runExecPlugin(this.#conn).finally(() => {
       this.#execRun = undefined;
     });
     this.#exec = await this.#execRun;
@@ -192,7 +159,8 @@ function execFailure(user: UserConfig, exec: ExecConfig, why: string, cause?: un
 }
 
 /** client-go's exec authenticator, once: runs the plugin and reads its ExecCredential. */
-async function runExecPlugin(user: UserConfig, cluster: ClusterConfig): Promise<ExecResult> {
+async function runExecPlugin(conn: KubeConnection): Promise<ExecResult> {
+  const { auth: user, cluster } = conn;
   const exec = user.exec!;
   const apiVersion = exec.apiVersion ?? "";
   if (!EXEC_API_VERSIONS.includes(apiVersion)) {
@@ -220,8 +188,7 @@ async function runExecPlugin(user: UserConfig, cluster: ClusterConfig): Promise<
   const interactive = mode !== "Never" && terminal;
   const spec: Record<string, unknown> = { interactive };
   if (exec.provideClusterInfo) {
-    const { url } = splitServerCredentials(cluster.server);
-    const info: Record<string, unknown> = { server: url.href.replace(/\/$/, "") };
+    const info: Record<string, unknown> = { server: conn.url.href.replace(/\/$/, "") };
     if (cluster.tlsServerName) info["tls-server-name"] = cluster.tlsServerName;
     if (cluster.skipTLSVerify) info["insecure-skip-tls-verify"] = true;
     const ca = cluster.caData ??

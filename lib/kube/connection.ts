@@ -13,6 +13,7 @@ import {
   mergeKubeconfigs,
   type UserConfig,
 } from "./kubeconfig.ts";
+import { proxyFromEnvironment } from "./proxy.ts";
 import { FullYamlNeeded, loadFullYaml } from "./yaml.ts";
 import { redactUrls } from "../redact.ts";
 
@@ -37,6 +38,13 @@ export interface KubeConnection {
   namespace: string;
   /** The API server URL, for messages (credentials in it hidden). */
   server: string;
+  /** The API server URL to send requests to, without `user:password@`. */
+  url: URL;
+  /**
+   * The proxy helm reaches the API server through, if any: the kubeconfig's `proxy-url`, else
+   * the environment's as Go decides (`proxy.ts`). The lock's client and the fence both use it.
+   */
+  proxy: URL | undefined;
   /** Who we act as, for messages: the impersonated user, else the kubeconfig user entry. */
   user: string;
   /** The environment the connection was resolved from (proxies, exec plugins read it). */
@@ -305,14 +313,46 @@ function applyOverrides(
         `ending with a letter or digit`,
     );
   }
+  const { url, basic } = splitServerCredentials(cluster.server);
+  // Go's http client sends the URL's user:password@ only when nothing else authenticates.
+  if (basic && user.username === undefined && user.password === undefined) {
+    user = { ...user, ...basic };
+  }
   return {
     cluster,
     auth: user,
     impersonateGroups: groups,
     namespace,
     server: redactUrls(cluster.server),
+    url,
+    // client-go: the kubeconfig's proxy-url for every request, else the environment's.
+    proxy: cluster.proxyUrl ? new URL(cluster.proxyUrl) : proxyFromEnvironment(url, env),
     user: user.impersonateUser ??
       (token && selected.userName === "flags" ? "token" : selected.userName),
     env,
   };
+}
+
+/** The server URL without `user:password@`, and those credentials (client-go sends them). */
+function splitServerCredentials(
+  server: string,
+): { url: URL; basic?: { username: string; password: string } } {
+  let url: URL;
+  try {
+    url = new URL(server.includes("://") ? server : `https://${server}`);
+  } catch (err) {
+    throw new HelmLockError(
+      ExitCode.Usage,
+      `Cannot use the API server URL as it is not a URL: expected https://host[:port]`,
+      { cause: err },
+    );
+  }
+  if (url.username === "" && url.password === "") return { url };
+  const basic = {
+    username: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+  };
+  url.username = "";
+  url.password = "";
+  return { url, basic };
 }

@@ -10,16 +10,15 @@
  * skipping TLS verification, a TLS server name other than the URL's host, more than one
  * `Impersonate-Group` header (fetch joins repeated headers into one, which the API server
  * would read as one group), and a direct connection while proxy variables are set (Deno's
- * fetch applies them by its own rules; the decision here is client-go's, `../proxy.ts`).
+ * fetch applies them by its own rules; the decision here is client-go's, `proxy.ts`).
  * That path tunnels through a plain-HTTP proxy with CONNECT itself.
  *
  * @module
  */
 
 import { HelmLockError } from "../errors.ts";
-import { proxyFromEnvironment } from "../proxy.ts";
 import { VERSION } from "../version.ts";
-import { Authenticator, splitServerCredentials } from "./auth.ts";
+import { Authenticator } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
 
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
@@ -315,9 +314,9 @@ async function readBody(resp: Response): Promise<unknown> {
  * @param conn The resolved connection.
  */
 export function kubeClient(conn: KubeConnection): KubeClient {
-  const { url: base } = splitServerCredentials(conn.cluster.server);
+  const { url: base, proxy } = conn;
   const prefix = base.href.replace(/\/$/, "");
-  const auth = new Authenticator(conn.auth, conn.cluster, conn.impersonateGroups);
+  const auth = new Authenticator(conn);
   const proxyVars = [
     "HTTPS_PROXY",
     "https_proxy",
@@ -327,9 +326,6 @@ export function kubeClient(conn: KubeConnection): KubeClient {
     "all_proxy",
   ]
     .some((name) => conn.env[name]);
-  // client-go: the kubeconfig's proxy-url for every request, else the environment's.
-  const proxyUrl = conn.cluster.proxyUrl;
-  const proxy = proxyUrl ? new URL(proxyUrl) : proxyFromEnvironment(base, conn.env);
   const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
     conn.impersonateGroups.length > 1 || (!proxy && proxyVars);
   const transport = needsNode ? nodeFetch(conn, auth, proxy) : nativeFetch(conn, auth, proxy);

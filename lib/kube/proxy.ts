@@ -1,9 +1,8 @@
 /**
  * Which proxy a request to the API server goes through when the kubeconfig sets no
  * `proxy-url`, decided as helm decides it: Go's `http.ProxyFromEnvironment` (net/http's copy
- * of golang.org/x/net/http/httpproxy) behind client-go's `NewProxierWithNoProxyCIDR`. The
- * lock's own client (`kube/rest.ts`) and the fence's way to the server (`fence/plan.ts`)
- * both ask here, so neither goes where helm would not.
+ * of golang.org/x/net/http/httpproxy) behind client-go's `NewProxierWithNoProxyCIDR`.
+ * `connect()` decides once, and the lock's own client and the fence both use that decision.
  *
  * Hosts come from WHATWG URLs, already lower case with IPv4 shorthands resolved: Go keeps
  * the text as written, so it proxies `LOCALHOST` (its `localhost` check is case-sensitive).
@@ -11,7 +10,7 @@
  * @module
  */
 
-import { ExitCode, HelmLockError } from "./errors.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
 
 type Env = Record<string, string | undefined>;
 
