@@ -42,7 +42,7 @@ export function parseYaml(text: string): unknown {
 }
 
 /** What {@linkcode parseSimpleYaml} returns for a text it leaves to js-yaml. */
-export const DECLINED: unique symbol = Symbol("declined");
+const DECLINED: unique symbol = Symbol("declined");
 
 class Declined extends Error {}
 
@@ -60,7 +60,7 @@ interface Line {
  *
  * @returns The value, or {@linkcode DECLINED} for anything else.
  */
-export function parseSimpleYaml(text: string): unknown {
+function parseSimpleYaml(text: string): unknown {
   if (text.startsWith("\uFEFF")) text = text.slice(1);
   if (text.trimStart().startsWith("{")) {
     // JSON, as most generated kubeconfigs are. Duplicate keys are js-yaml's to refuse.
@@ -162,6 +162,10 @@ function splitKey(text: string): { key: string; rest: string } | undefined {
   return { key, rest: after.trim() };
 }
 
+/** YAML's one-character escapes (`\n`, ...) and what each stands for. */
+const ESCAPES = '\\"/ntr0bfave ';
+const ESCAPED = '\\"/\n\t\r\0\b\f\x07\v\x1b ';
+
 /** A quoted scalar at the start of `text`: its value and where it ends; undefined if none. */
 function quoted(text: string): { value: string; end: number } | undefined {
   const q = text[0];
@@ -176,23 +180,9 @@ function quoted(text: string): { value: string; end: number } | undefined {
       return { value, end: i + 1 };
     } else if (c === "\\") {
       const e = text[++i];
-      const simple: Record<string, string> = {
-        "\\": "\\",
-        '"': '"',
-        "/": "/",
-        n: "\n",
-        t: "\t",
-        r: "\r",
-        "0": "\0",
-        b: "\b",
-        f: "\f",
-        a: "\x07",
-        v: "\v",
-        e: "\x1b",
-        " ": " ",
-      };
       const hex = { x: 2, u: 4, U: 8 }[e as "x" | "u" | "U"];
-      if (e !== undefined && e in simple) value += simple[e];
+      const simple = e === undefined ? -1 : ESCAPES.indexOf(e);
+      if (simple >= 0) value += ESCAPED[simple];
       else if (hex !== undefined && /^[0-9a-fA-F]+$/.test(text.slice(i + 1, i + 1 + hex))) {
         const code = parseInt(text.slice(i + 1, i + 1 + hex), 16);
         if (code > 0x10ffff) decline();
