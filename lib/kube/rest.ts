@@ -85,16 +85,21 @@ export interface KubeClient {
   close(): void;
 }
 
-/** How requests reach the server; `reset()` drops the connection (the next request opens one). */
+/**
+ * How requests reach the server; `reset()` drops the connection (the next request opens one,
+ * with the client certificate `auth` then gives).
+ */
 interface Transport {
   fetch: Fetch;
   reset(): void;
   close(): void;
 }
 
-type Fetch = (url: string, init: RequestInit & { headerList: [string, string][] }) => Promise<
-  Response
->;
+type Fetch = (
+  url: string,
+  init: RequestInit & { headerList: [string, string][] },
+  auth: Authenticator,
+) => Promise<Response>;
 
 function decodeBase64(base64: string): string {
   return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
@@ -126,9 +131,9 @@ function networkMessage(err: unknown, url: URL): string {
 }
 
 /** Deno's native fetch with one HTTP client for the connection. */
-function nativeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Transport {
+function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
   let client: Promise<Deno.HttpClient> | undefined;
-  const open = async () => {
+  const open = async (auth: Authenticator) => {
     const options: Deno.CreateHttpClientOptions = {};
     const ca = caPem(conn);
     if (ca) options.caCerts = [ca];
@@ -154,8 +159,8 @@ function nativeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Tr
   };
   let closed = false;
   return {
-    fetch: async (url, init) => {
-      client ??= open();
+    fetch: async (url, init, auth) => {
+      client ??= open(auth);
       const { headerList, ...rest } = init;
       return await fetch(url, { ...rest, headers: headerList, client: await client });
     },
@@ -219,11 +224,11 @@ async function tunnelAgent(
 }
 
 /** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
-function nodeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Transport {
+function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
   let agent:
     | Promise<{ https: typeof import("node:https"); agent: import("node:https").Agent }>
     | undefined;
-  const open = async () => {
+  const open = async (auth: Authenticator) => {
     const https = await import("node:https");
     const ca = caPem(conn);
     const cert = await auth.clientCert();
@@ -244,8 +249,8 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Tran
     return { https, agent };
   };
   return {
-    fetch: async (url, init) => {
-      agent ??= open();
+    fetch: async (url, init, auth) => {
+      agent ??= open(auth);
       const { https, agent: a } = await agent;
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of init.headerList) {
@@ -316,7 +321,6 @@ async function readBody(resp: Response): Promise<unknown> {
 export function kubeClient(conn: KubeConnection): KubeClient {
   const { url: base, proxy } = conn;
   const prefix = base.href.replace(/\/$/, "");
-  const auth = new Authenticator(conn);
   const proxyVars = [
     "HTTPS_PROXY",
     "https_proxy",
@@ -328,7 +332,8 @@ export function kubeClient(conn: KubeConnection): KubeClient {
     .some((name) => conn.env[name]);
   const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
     conn.impersonateGroups.length > 1 || (!proxy && proxyVars);
-  const transport = needsNode ? nodeFetch(conn, auth, proxy) : nativeFetch(conn, auth, proxy);
+  const transport = needsNode ? nodeFetch(conn, proxy) : nativeFetch(conn, proxy);
+  const auth = new Authenticator(conn);
   const userAgent = `helm-lock/${VERSION} (${Deno.build.os}/${Deno.build.arch})`;
 
   async function send(
@@ -349,7 +354,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       init.body = JSON.stringify(body);
     }
     try {
-      return await transport.fetch(url, init);
+      return await transport.fetch(url, init, auth);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw new KubeNetworkError(networkMessage(err, base), { cause: err });
