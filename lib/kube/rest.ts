@@ -1,24 +1,21 @@
 /**
  * The HTTP layer to the Kubernetes API: JSON requests and watch streams over Deno's native
- * `fetch` with one `Deno.createHttpClient` (one connection) per run, built from the resolved
- * connection (CA, client certificate, proxy). Not @kubernetes/client-node's stack: under
- * Deno that is npm undici negotiating HTTP/2 through `node:http2` (nghttp2), which crashed
- * the process (SIGABRT `stream->closed_next == NULL`, SIGSEGV) when the API server
- * restarted, and costs ~400 ms of module evaluation on every run.
+ * `fetch`, one `Deno.createHttpClient` (one connection) per run. Not client-node's stack: under
+ * Deno its HTTP/2 through `node:http2` crashed the process (SIGABRT, SIGSEGV) when the API
+ * server restarted, and it costs ~400 ms of module evaluation on every run.
  *
- * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1, never HTTP/2) instead:
- * skipping TLS verification, a TLS server name other than the URL's host, more than one
- * `Impersonate-Group` header (fetch joins repeated headers into one, which the API server
- * would read as one group), and a direct connection while proxy variables are set (Deno's
- * fetch applies them by its own rules; the decision here is client-go's, `proxy.ts`).
- * That path tunnels through a plain-HTTP proxy with CONNECT itself.
+ * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1) instead, tunnelling
+ * through an http:// proxy with CONNECT itself: skipping TLS verification, a TLS server name
+ * other than the URL's host, more than one `Impersonate-Group` header (fetch joins them into
+ * one), and a direct connection while proxy variables are set (fetch applies them by its own
+ * rules; the decision here is client-go's, `proxy.ts`).
  *
  * @module
  */
 
 import { HelmLockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { Authenticator } from "./auth.ts";
+import { Authenticator, decodeBase64 } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
 
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
@@ -44,9 +41,11 @@ export class KubeNetworkError extends Error {
   }
 }
 
+type Query = Record<string, string | number | boolean | undefined>;
+
 /** Per-request options. */
 export interface RequestOptions {
-  query?: Record<string, string | number | boolean | undefined>;
+  query?: Query;
   body?: unknown;
   /** Give up after this long (a `TimeoutError`). @default {30000} */
   timeoutMs?: number;
@@ -77,17 +76,16 @@ export interface KubeClient {
    */
   watch<T>(
     path: string,
-    query: Record<string, string | number | boolean | undefined>,
+    query: Query,
     onEvent: (event: WatchEvent<T>) => void,
     signal: AbortSignal,
   ): Promise<{ ended: Promise<void> }>;
-  /** Closes the connection. */
   close(): void;
 }
 
 /**
- * How requests reach the server; `reset()` drops the connection (the next request opens one,
- * with the client certificate `auth` then gives).
+ * How requests reach the server; `reset()` drops the connection. A connection opens at the
+ * next request, with the client certificate its `auth` gives then.
  */
 interface Transport {
   fetch: Fetch;
@@ -101,16 +99,10 @@ type Fetch = (
   auth: Authenticator,
 ) => Promise<Response>;
 
-function decodeBase64(base64: string): string {
-  return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
-}
-
 function caPem(conn: KubeConnection): string | undefined {
   const c = conn.cluster;
   if (c.skipTLSVerify) return undefined;
-  if (c.caData) return decodeBase64(c.caData);
-  if (c.caFile) return Deno.readTextFileSync(c.caFile);
-  return undefined;
+  return c.caData ? decodeBase64(c.caData) : c.caFile && Deno.readTextFileSync(c.caFile);
 }
 
 /** A node-like reason from Deno's fetch error ("connect ECONNREFUSED 127.0.0.1:6443"). */
@@ -130,6 +122,11 @@ function networkMessage(err: unknown, url: URL): string {
   return inner.replace(/^error sending request for url \([^)]*\): /, "") || "unknown error";
 }
 
+const proxyCredentials = (proxy: URL) => ({
+  username: decodeURIComponent(proxy.username),
+  password: decodeURIComponent(proxy.password),
+});
+
 /** Deno's native fetch with one HTTP client for the connection. */
 function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
   let client: Promise<Deno.HttpClient> | undefined;
@@ -143,17 +140,9 @@ function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
       // Go speaks plain HTTP to a proxy of any scheme but https, socks5 and socks5h.
       const socks = /^socks5h?:$/.test(proxy.protocol);
       const transport = socks ? "socks5" : proxy.protocol === "https:" ? "https" : "http";
-      const p: Deno.Proxy = {
-        transport,
-        url: `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`,
-      };
-      if (proxy.username || proxy.password) {
-        p.basicAuth = {
-          username: decodeURIComponent(proxy.username),
-          password: decodeURIComponent(proxy.password),
-        };
-      }
-      options.proxy = p;
+      const url = `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`;
+      options.proxy = { transport, url };
+      if (proxy.username || proxy.password) options.proxy.basicAuth = proxyCredentials(proxy);
     }
     return Deno.createHttpClient(options);
   };
@@ -187,12 +176,9 @@ async function tunnelAgent(
 ): Promise<import("node:https").Agent> {
   const http = await import("node:http");
   const tls = await import("node:tls");
+  const { username, password } = proxyCredentials(proxy);
   const auth = proxy.username || proxy.password
-    ? {
-      "Proxy-Authorization": `Basic ${
-        btoa(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`)
-      }`,
-    }
+    ? { "Proxy-Authorization": `Basic ${btoa(`${username}:${password}`)}` }
     : {};
   class TunnelAgent extends https.Agent {
     // deno-lint-ignore no-explicit-any
@@ -225,6 +211,7 @@ async function tunnelAgent(
 
 /** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
 function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
+  const servername = conn.cluster.tlsServerName;
   let agent:
     | Promise<{ https: typeof import("node:https"); agent: import("node:https").Agent }>
     | undefined;
@@ -243,11 +230,12 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
       rejectUnauthorized: !conn.cluster.skipTLSVerify,
       ...(ca ? { ca } : {}),
       ...(cert ? { cert: cert.cert, key: cert.key } : {}),
-      ...(conn.cluster.tlsServerName ? { servername: conn.cluster.tlsServerName } : {}),
+      ...(servername ? { servername } : {}),
     };
     const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
     return { https, agent };
   };
+  const destroy = () => agent?.then(({ agent }) => agent.destroy(), () => {});
   return {
     fetch: async (url, init, auth) => {
       agent ??= open(auth);
@@ -263,7 +251,7 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
           method: init.method ?? "GET",
           headers,
           agent: a,
-          ...(conn.cluster.tlsServerName ? { servername: conn.cluster.tlsServerName } : {}),
+          ...(servername ? { servername } : {}),
         }, (res) => {
           const h = new Headers();
           for (const [k, v] of Object.entries(res.headers)) {
@@ -285,19 +273,17 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
       });
     },
     reset: () => {
-      agent?.then(({ agent }) => agent.destroy(), () => {});
+      destroy();
       agent = undefined;
     },
-    close: () => {
-      agent?.then(({ agent }) => agent.destroy(), () => {});
-    },
+    close: destroy,
   };
 }
 
 /** How long a watch may stay silent before it is ended (see `watch`). */
 const WATCH_IDLE_MS = 90_000;
 
-function queryString(query: RequestOptions["query"]): string {
+function queryString(query: Query | undefined): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
   const s = params.toString();
@@ -313,45 +299,28 @@ async function readBody(resp: Response): Promise<unknown> {
   }
 }
 
-/**
- * Opens (lazily, at the first request) the API server of `conn`.
- *
- * @param conn The resolved connection.
- */
+/** Opens (lazily, at the first request) the API server of `conn`. */
 export function kubeClient(conn: KubeConnection): KubeClient {
   const { url: base, proxy } = conn;
   const prefix = base.href.replace(/\/$/, "");
-  const proxyVars = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-  ]
-    .some((name) => conn.env[name]);
+  const proxyVars = Object.entries(conn.env)
+    .some(([name, value]) => value && /^(HTTPS?|ALL)_PROXY$|^(https?|all)_proxy$/.test(name));
   const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
     conn.impersonateGroups.length > 1 || (!proxy && proxyVars);
   const transport = needsNode ? nodeFetch(conn, proxy) : nativeFetch(conn, proxy);
   const auth = new Authenticator(conn);
   const userAgent = `helm-lock/${VERSION} (${Deno.build.os}/${Deno.build.arch})`;
 
-  async function send(
-    method: string,
-    url: string,
-    body: unknown,
-    signal: AbortSignal,
-    accept = "application/json",
-  ) {
+  async function send(method: string, url: string, signal: AbortSignal, options: RequestOptions) {
     const headerList: [string, string][] = [
-      ["Accept", accept],
+      ["Accept", options.accept ?? "application/json"],
       ["User-Agent", userAgent],
       ...await auth.headers(url),
     ];
     const init: RequestInit & { headerList: [string, string][] } = { method, headerList, signal };
-    if (body !== undefined) {
+    if (options.body !== undefined) {
       headerList.push(["Content-Type", "application/json"]);
-      init.body = JSON.stringify(body);
+      init.body = JSON.stringify(options.body);
     }
     try {
       return await transport.fetch(url, init, auth);
@@ -360,6 +329,9 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       throw new KubeNetworkError(networkMessage(err, base), { cause: err });
     }
   }
+
+  const statusError = (resp: Response, body: unknown) =>
+    new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
 
   return {
     server: conn.server,
@@ -371,7 +343,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       let resp: Response;
       let body: unknown;
       try {
-        resp = await send(method, url, options.body, signal, options.accept);
+        resp = await send(method, url, signal, options);
         body = await readBody(resp);
       } catch (err) {
         // No answer in time: the connection may be dead without the kernel knowing (client-go
@@ -382,27 +354,19 @@ export function kubeClient(conn: KubeConnection): KubeClient {
         if (err instanceof KubeNetworkError || err instanceof HelmLockError) throw err;
         throw new KubeNetworkError(networkMessage(err, base), { cause: err });
       }
-      if (!resp.ok) {
-        throw new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
-      }
+      if (!resp.ok) throw statusError(resp, body);
       options.onHeaders?.(resp.headers);
       return body as T;
     },
     async watch<T>(
       path: string,
-      query: Record<string, string | number | boolean | undefined>,
+      query: Query,
       onEvent: (event: WatchEvent<T>) => void,
       signal: AbortSignal,
     ) {
       const url = `${prefix}${path}${queryString({ ...query, watch: true })}`;
-      const resp = await send("GET", url, undefined, signal);
-      if (!resp.ok) {
-        throw new ApiStatusError(
-          resp.status,
-          await readBody(resp),
-          Object.fromEntries(resp.headers),
-        );
-      }
+      const resp = await send("GET", url, signal, {});
+      if (!resp.ok) throw statusError(resp, await readBody(resp));
       const ended = (async () => {
         const reader = resp.body!.pipeThrough(new TextDecoderStream()).getReader();
         let idle = false;
