@@ -66,7 +66,7 @@ export interface ContextConfig {
 }
 
 /** The merged kubeconfig files. */
-export interface Kubeconfig {
+interface Kubeconfig {
   clusters: ClusterConfig[];
   users: UserConfig[];
   contexts: ContextConfig[];
@@ -113,8 +113,8 @@ function cluster(name: string, c: Obj, dir: string): ClusterConfig {
 function exec(e: Obj, dir: string): ExecConfig {
   const command = str(e.command) ?? "";
   const out: ExecConfig = {
-    // A relative command with a path separator is relative to the file; a bare name is
-    // looked up on PATH (client-go).
+    // A command with a path separator is relative to the file; a bare name is looked up on
+    // PATH (client-go).
     command: command.includes("/") ? resolvePath(dir, command)! : command,
     provideClusterInfo: e.provideClusterInfo === true,
   };
@@ -125,9 +125,9 @@ function exec(e: Obj, dir: string): ExecConfig {
       value: String(v.value ?? ""),
     }));
   }
-  put(out, "apiVersion", str(e.apiVersion));
-  put(out, "installHint", str(e.installHint));
-  put(out, "interactiveMode", str(e.interactiveMode));
+  for (const key of ["apiVersion", "installHint", "interactiveMode"] as const) {
+    put(out, key, str(e[key]));
+  }
   return out;
 }
 
@@ -151,12 +151,8 @@ function user(name: string, u: Obj, dir: string): UserConfig {
   return out;
 }
 
-/**
- * Reads one kubeconfig file (YAML or JSON).
- *
- * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when it cannot be read or parsed.
- */
-export function readKubeconfig(path: string): Kubeconfig {
+/** Reads one kubeconfig file (YAML or JSON); exit 6 when it cannot be read or parsed. */
+function readKubeconfig(path: string): Kubeconfig {
   let doc: Obj;
   try {
     doc = obj(parseYaml(Deno.readTextFileSync(path)));
