@@ -7,7 +7,6 @@
  * It lives in the temp directory (`$TMPDIR`, else `/tmp`), the one place helm-lock may write
  * (the launcher's `--allow-write`); where that is not granted, helm keeps the user's cache. A
  * helm-lock killed before it removes the directory leaves it to the temp directory's cleaning.
- *
  * @module
  */
 

@@ -2,7 +2,6 @@
  * The pass-through: a TCP listener on 127.0.0.1 that copies bytes between helm and the API
  * server, each chunk only while the lock is still valid by the monotonic clock. TLS stays
  * end to end between helm and the server: this only moves bytes.
- *
  * @module
  */
 

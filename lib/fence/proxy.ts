@@ -1,7 +1,6 @@
 /**
  * Reaching the API server from the pass-through the way helm (Go's net/http) would reach it
  * directly: through the proxy `kube/proxy.ts` picks, with `CONNECT`.
- *
  * @module
  */
 

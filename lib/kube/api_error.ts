@@ -1,7 +1,6 @@
 /**
  * What a failed Kubernetes API request means for helm-lock: the mapping of client errors to
  * the exit codes for an API server that refuses us or cannot be reached.
- *
  * @module
  */
 

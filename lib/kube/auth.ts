@@ -3,7 +3,6 @@
  * when it changes), basic auth, client certificates (files or data), exec credential plugins
  * (with `KUBERNETES_EXEC_INFO`), impersonation headers, and — through a dynamic import of
  * @kubernetes/client-node, only for kubeconfigs that need one — auth providers (OIDC, ...).
- *
  * @module
  */
 

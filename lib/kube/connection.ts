@@ -1,7 +1,6 @@
 /**
  * The Kubernetes connection, built the way helm builds it, so that the Lease lives on the
  * cluster, namespace and identity helm itself uses. (What its errors mean: `api_error.ts`.)
- *
  * @module
  */
 

@@ -3,7 +3,6 @@
  * story (waiting, acquired, recovered, released, lost, superseded), each naming the job. Events
  * are a record, never a reason to fail or wait: each is one request sent in the background;
  * without `create` on events helm-lock says so once and records nothing more.
- *
  * @module
  */
 

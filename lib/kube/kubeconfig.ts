@@ -6,7 +6,6 @@
  * 400 ms), and so that fields client-node 2.0 misreads (`tokenFile`, `as-groups`) count; and
  * without Node's path module or js-yaml (`local_path.ts`, `yaml.ts`), whose loading starts
  * Deno's Node compatibility layer: about 30 ms of every run's start-up.
- *
  * @module
  */
 

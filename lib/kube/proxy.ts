@@ -6,7 +6,6 @@
  *
  * Hosts come from WHATWG URLs, already lower case with IPv4 shorthands resolved: Go keeps
  * the text as written, so it proxies `LOCALHOST` (its `localhost` check is case-sensitive).
- *
  * @module
  */
 

@@ -9,7 +9,6 @@
  * other than the URL's host, more than one `Impersonate-Group` header (fetch joins them into
  * one), and a direct connection while proxy variables are set (fetch applies them by its own
  * rules; the decision here is client-go's, `proxy.ts`).
- *
  * @module
  */
 

@@ -5,7 +5,6 @@
  * duplicate keys, numbers other than plain integers, dates) goes to js-yaml, loaded only
  * then: evaluating it costs every run about 9 ms of start-up. The simple parser gives
  * exactly what js-yaml gives or declines (tests/kube/yaml_test.ts compares them).
- *
  * @module
  */
 
