@@ -34,15 +34,16 @@ export async function loadFullYaml(): Promise<void> {
  *   run; whatever js-yaml throws for text that is not YAML.
  */
 export function parseYaml(text: string): unknown {
-  const simple = parseSimpleYaml(text);
-  if (simple !== DECLINED) return simple;
+  try {
+    return parseSimpleYaml(text);
+  } catch (err) {
+    if (!(err instanceof Declined)) throw err;
+  }
   if (!fullLoad) throw new FullYamlNeeded();
   return fullLoad(text);
 }
 
-/** What {@linkcode parseSimpleYaml} returns for a text it leaves to js-yaml. */
-const DECLINED: unique symbol = Symbol("declined");
-
+/** Thrown where the simple parser leaves the text to js-yaml. */
 class Declined extends Error {}
 
 function decline(): never {
@@ -54,11 +55,7 @@ interface Line {
   text: string;
 }
 
-/**
- * JSON, or block YAML of maps, lists and one-line scalars, as js-yaml reads it.
- *
- * @returns The value, or {@linkcode DECLINED} for anything else.
- */
+/** JSON, or block YAML of maps, lists and one-line scalars, as js-yaml reads it. */
 function parseSimpleYaml(text: string): unknown {
   if (text.startsWith("\uFEFF")) text = text.slice(1);
   if (text.trimStart().startsWith("{")) {
@@ -67,22 +64,17 @@ function parseSimpleYaml(text: string): unknown {
     try {
       value = JSON.parse(text);
     } catch {
-      return DECLINED;
+      decline();
     }
-    return hasDuplicateKey(text) ? DECLINED : value;
+    return hasDuplicateKey(text) ? decline() : value;
   }
-  try {
-    const lines = toLines(text);
-    if (lines.length === 0) return DECLINED; // js-yaml 5 refuses a file with no document.
-    const reader = new Reader(lines);
-    // A top-level list or scalar is no kubeconfig: map() declines its first line.
-    const value = reader.map(lines[0]!.indent);
-    if (!reader.done) decline();
-    return value;
-  } catch (err) {
-    if (err instanceof Declined) return DECLINED;
-    throw err;
-  }
+  const lines = toLines(text);
+  if (lines.length === 0) decline(); // js-yaml 5 refuses a file with no document.
+  const reader = new Reader(lines);
+  // A top-level list or scalar is no kubeconfig: map() declines its first line.
+  const value = reader.map(lines[0]!.indent);
+  if (!reader.done) decline();
+  return value;
 }
 
 /**
