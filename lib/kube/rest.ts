@@ -83,8 +83,8 @@ export interface KubeClient {
 }
 
 /**
- * How requests reach the server; `reset()` drops the connection. A connection opens at the
- * next request, with the client certificate its `auth` gives then.
+ * How requests reach the server. Its connection opens at the first request (and again after
+ * `reset()`), with the client certificate `auth` gives then; `close()` ends it for good.
  */
 interface Transport {
   fetch: Fetch;
@@ -97,6 +97,24 @@ type Fetch = (
   init: RequestInit & { headerList: [string, string][] },
   auth: Authenticator,
 ) => Promise<Response>;
+
+/** The connection of a {@linkcode Transport}: `get` opens it when there is none. */
+function lazily<T>(open: (auth: Authenticator) => Promise<T>, dispose: (t: T) => void) {
+  let value: Promise<T> | undefined;
+  let closed = false;
+  return {
+    get: (auth: Authenticator) => value ??= open(auth),
+    reset() {
+      value?.then(dispose, () => {});
+      value = undefined;
+    },
+    // Requests after it fail on the closed connection.
+    close() {
+      if (!closed) value?.then(dispose, () => {});
+      closed = true;
+    },
+  };
+}
 
 function caPem(conn: KubeConnection): string | undefined {
   const c = conn.cluster;
@@ -128,8 +146,7 @@ const proxyCredentials = (proxy: URL) => ({
 
 /** Deno's native fetch with one HTTP client for the connection. */
 function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
-  let client: Promise<Deno.HttpClient> | undefined;
-  const open = async (auth: Authenticator) => {
+  const client = lazily(async (auth) => {
     const options: Deno.CreateHttpClientOptions = {};
     const ca = caPem(conn);
     if (ca) options.caCerts = [ca];
@@ -144,23 +161,12 @@ function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
       if (proxy.username || proxy.password) options.proxy.basicAuth = proxyCredentials(proxy);
     }
     return Deno.createHttpClient(options);
-  };
-  let closed = false;
+  }, (c) => c.close());
   return {
-    fetch: async (url, init, auth) => {
-      client ??= open(auth);
-      const { headerList, ...rest } = init;
-      return await fetch(url, { ...rest, headers: headerList, client: await client });
-    },
-    reset: () => {
-      client?.then((c) => c.close(), () => {});
-      client = undefined;
-    },
-    close: () => {
-      if (closed || !client) return;
-      closed = true;
-      client.then((c) => c.close(), () => {});
-    },
+    fetch: async (url, { headerList, ...init }, auth) =>
+      await fetch(url, { ...init, headers: headerList, client: await client.get(auth) }),
+    reset: client.reset,
+    close: client.close,
   };
 }
 
@@ -211,10 +217,7 @@ async function tunnelAgent(
 /** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
 function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
   const servername = conn.cluster.tlsServerName;
-  let agent:
-    | Promise<{ https: typeof import("node:https"); agent: import("node:https").Agent }>
-    | undefined;
-  const open = async (auth: Authenticator) => {
+  const agent = lazily(async (auth) => {
     const https = await import("node:https");
     const ca = caPem(conn);
     const cert = await auth.clientCert();
@@ -233,12 +236,10 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
     };
     const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
     return { https, agent };
-  };
-  const destroy = () => agent?.then(({ agent }) => agent.destroy(), () => {});
+  }, ({ agent }) => agent.destroy());
   return {
     fetch: async (url, init, auth) => {
-      agent ??= open(auth);
-      const { https, agent: a } = await agent;
+      const { https, agent: a } = await agent.get(auth);
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of init.headerList) {
         const prev = headers[k];
@@ -271,11 +272,8 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
         req.end(typeof init.body === "string" ? init.body : undefined);
       });
     },
-    reset: () => {
-      destroy();
-      agent = undefined;
-    },
-    close: destroy,
+    reset: agent.reset,
+    close: agent.close,
   };
 }
 
