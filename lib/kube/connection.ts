@@ -31,10 +31,7 @@ export interface KubeConnection {
   server: string;
   /** The API server URL to send requests to, without `user:password@`. */
   url: URL;
-  /**
-   * The proxy helm reaches the API server through, if any: the kubeconfig's `proxy-url`, else
-   * the environment's as Go decides (`proxy.ts`). The lock's client and the fence both use it.
-   */
+  /** The proxy to the API server, if any, for the lock's client and the fence alike. */
   proxy: URL | undefined;
   /** Who we act as, for messages: the impersonated user, else the kubeconfig user entry. */
   user: string;
@@ -86,12 +83,11 @@ function kubeconfigFiles(flags: ClusterFlags, env: Env): string[] {
   return home && exists(`${home}/.kube/config`) ? [`${home}/.kube/config`] : [];
 }
 
-/** The cluster and user a context (or the pod) selects, before the overrides. */
+/** The cluster, user (and its name for messages) a context or the pod selects. */
 interface Selected {
   cluster: ClusterConfig;
   user: UserConfig;
   namespace: string | undefined;
-  /** Who we act as, for messages. */
   userName: string;
 }
 
@@ -309,7 +305,7 @@ function applyOverrides(
     namespace,
     server: redactUrls(cluster.server),
     url,
-    // client-go: the kubeconfig's proxy-url for every request, else the environment's.
+    // client-go: the kubeconfig's proxy-url for every request, else the environment's (Go's).
     proxy: cluster.proxyUrl ? new URL(cluster.proxyUrl) : proxyFromEnvironment(url, env),
     user: user.impersonateUser ??
       (token && selected.userName === "flags" ? "token" : selected.userName),
