@@ -9,7 +9,6 @@
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { importLater } from "../import_later.ts";
 import type { KubeConnection } from "./connection.ts";
-import type { UserConfig } from "./kubeconfig.ts";
 
 /** The TLS client identity (PEM). */
 interface ClientCert {
@@ -76,7 +75,6 @@ class TokenFile {
 /** Credentials of one connection; cheap to ask for on every request. */
 export class Authenticator {
   readonly #conn: KubeConnection;
-  readonly #user: UserConfig;
   readonly #tokenFile: TokenFile | undefined;
   #exec: ExecResult | undefined;
   #execRun: Promise<ExecResult> | undefined;
@@ -84,13 +82,12 @@ export class Authenticator {
 
   constructor(conn: KubeConnection) {
     this.#conn = conn;
-    this.#user = conn.auth;
     this.#tokenFile = conn.auth.tokenFile ? new TokenFile(conn.auth.tokenFile) : undefined;
   }
 
   /** The static client certificate, or the exec plugin's. */
   async clientCert(): Promise<ClientCert | undefined> {
-    const u = this.#user;
+    const u = this.#conn.auth;
     if (u.exec) {
       const result = await this.#execCredential();
       if (result.cert) return result.cert;
@@ -109,13 +106,14 @@ export class Authenticator {
     const out: [string, string][] = [];
     const authorization = await this.#authorization(url);
     if (authorization) out.push(["Authorization", authorization]);
-    if (this.#user.impersonateUser) out.push(["Impersonate-User", this.#user.impersonateUser]);
+    const asUser = this.#conn.auth.impersonateUser;
+    if (asUser) out.push(["Impersonate-User", asUser]);
     for (const group of this.#conn.impersonateGroups) out.push(["Impersonate-Group", group]);
     return out;
   }
 
   async #authorization(url: string): Promise<string | undefined> {
-    const u = this.#user;
+    const u = this.#conn.auth;
     if (u.exec) {
       const { token } = await this.#execCredential();
       if (token) return `Bearer ${token}`;
