@@ -2,7 +2,6 @@
  * The pass-through: a TCP listener on 127.0.0.1 that copies bytes between helm and the API
  * server, each chunk only while the lock is still valid by the monotonic clock. TLS stays
  * end to end between helm and the server: this only moves bytes.
- *
  * @module
  */
 
@@ -12,35 +11,14 @@ import { dialUpstream, type Upstream } from "./proxy.ts";
 export interface PassThroughOptions {
   /** Where the API server is, and the proxy to reach it through, if any. */
   upstream: Upstream;
-  /**
-   * Until when traffic may flow, on the clock of `now` (the lock's renew deadline); checked
-   * before every chunk is forwarded.
-   */
+  /** Until when traffic may flow, on the clock of `now`: checked before every chunk. */
   validUntil: () => number;
   /** Monotonic milliseconds. @default {performance.now} */
   now?: () => number;
   /** Called once, when the pass-through cuts every connection. */
   onCut?: (reason: string) => void;
-}
-
-/** What went through, and what did not after the cut-off. */
-export interface PassThroughStats {
-  /** Connections helm opened that reached the API server. */
-  connections: number;
-  /** Bytes forwarded in either direction. */
-  forwardedBytes: number;
-  /** Bytes forwarded after the cut-off: zero by construction (counted to prove it). */
-  forwardedAfterCut: number;
-  /** Bytes read after the cut-off (or past the validity) and dropped. */
-  refusedBytes: number;
-  /** Connections accepted after the cut-off and closed at once. */
-  refusedConnections: number;
-  /**
-   * The least validity left when a chunk was forwarded, in ms (negative would mean a chunk
-   * went out after the lock's validity ended: never, by construction); `undefined` when
-   * nothing was forwarded.
-   */
-  minMarginMs: number | undefined;
+  /** Aborts when the lock is lost: every connection is cut then (at once if already). */
+  lost?: AbortSignal;
 }
 
 const CHUNK = 64 * 1024;
@@ -53,21 +31,25 @@ export class PassThrough {
   readonly #conns = new Set<Deno.Conn>();
   readonly #accepting: Promise<void>;
   readonly #pumps = new Set<Promise<void>>();
+  readonly #onLost = () => this.cut("the lock was lost");
   #cut: string | undefined;
-  #stats: PassThroughStats = {
-    connections: 0,
-    forwardedBytes: 0,
-    forwardedAfterCut: 0,
-    refusedBytes: 0,
-    refusedConnections: 0,
-    minMarginMs: undefined,
-  };
+  // What went through, and what did not after the cut-off: bytes forwarded after it are zero
+  // by construction, and the least validity left when a chunk went out is positive (counted
+  // to prove both).
+  #connections = 0;
+  #forwarded = 0;
+  #forwardedAfterCut = 0;
+  #refusedBytes = 0;
+  #refusedConnections = 0;
+  #minMarginMs: number | undefined;
 
   private constructor(listener: Deno.TcpListener, opts: PassThroughOptions) {
     this.#listener = listener;
     this.#opts = opts;
     this.#now = opts.now ?? (() => performance.now());
     this.#accepting = this.#accept();
+    if (opts.lost?.aborted) this.#onLost();
+    else opts.lost?.addEventListener("abort", this.#onLost, { once: true });
   }
 
   /** Listens on a free port of `127.0.0.1`. */
@@ -80,13 +62,14 @@ export class PassThrough {
     return this.#listener.addr.port;
   }
 
-  /** Why traffic was cut off, once it was. */
-  get cutReason(): string | undefined {
-    return this.#cut;
-  }
-
-  stats(): PassThroughStats {
-    return { ...this.#stats };
+  /** What went through, and what did not after the cut-off, in one line. */
+  summary(): string {
+    const margin = this.#minMarginMs === undefined
+      ? ""
+      : `, each with at least ${Math.floor(this.#minMarginMs)} ms of the lock's validity left`;
+    return `forwarded ${this.#forwarded} bytes on ${this.#connections} connections${margin}; ` +
+      `after the cut-off ${this.#forwardedAfterCut} bytes forwarded, ${this.#refusedBytes} ` +
+      `bytes and ${this.#refusedConnections} connections refused`;
   }
 
   /** Closes every connection at once; new ones are closed as soon as they are accepted. */
@@ -100,6 +83,7 @@ export class PassThrough {
 
   /** Cuts (if not yet), stops listening and waits for every copy loop to end. */
   async close(reason = "helm is done"): Promise<void> {
+    this.#opts.lost?.removeEventListener("abort", this.#onLost);
     this.cut(reason);
     closeQuietly(this.#listener);
     await this.#accepting;
@@ -111,7 +95,7 @@ export class PassThrough {
     if (this.#cut !== undefined) return false;
     const margin = this.#opts.validUntil() - this.#now();
     if (margin > 0) {
-      this.#stats.minMarginMs = Math.min(this.#stats.minMarginMs ?? Infinity, margin);
+      this.#minMarginMs = Math.min(this.#minMarginMs ?? Infinity, margin);
       return true;
     }
     this.cut("the lock's validity ended");
@@ -127,7 +111,7 @@ export class PassThrough {
         return; // Closed.
       }
       if (!this.#mayForward()) {
-        this.#stats.refusedConnections++;
+        this.#refusedConnections++;
         closeQuietly(conn);
         continue;
       }
@@ -155,16 +139,20 @@ export class PassThrough {
       return;
     }
     this.#conns.add(server);
-    this.#stats.connections++;
+    this.#connections++;
     // helm's requests are small writes that wait for an answer: Nagle's algorithm would hold
-    // each behind the peer's delayed ACK (~40 ms a round trip) on both hops.
-    noDelay(client);
-    noDelay(server);
+    // each behind the peer's delayed ACK (~40 ms a round trip) on both hops. (A TLS connection
+    // to a proxy has no such setting.)
+    for (const c of [client, server]) {
+      try {
+        (c as Partial<Deno.TcpConn>).setNoDelay?.(true);
+      } catch { /* closed already */ }
+    }
     const done = () => {
-      closeQuietly(client);
-      closeQuietly(server);
-      this.#conns.delete(client);
-      this.#conns.delete(server);
+      for (const c of [client, server]) {
+        closeQuietly(c);
+        this.#conns.delete(c);
+      }
     };
     await Promise.all([
       this.#pump(client, server, new Uint8Array(0)).finally(done),
@@ -177,26 +165,21 @@ export class PassThrough {
     let pending = first;
     for (;;) {
       if (pending.length === 0) {
-        let n: number | null;
-        try {
-          n = await from.read(buf);
-        } catch {
-          return;
-        }
+        const n = await from.read(buf).catch(() => null);
         if (n === null) return;
         pending = buf.subarray(0, n);
       }
       // The check right before the write: a process that wakes from a pause (SIGSTOP, a
       // frozen VM) judges its lock before anything it read leaves.
       if (!this.#mayForward()) {
-        this.#stats.refusedBytes += pending.length;
+        this.#refusedBytes += pending.length;
         return;
       }
       try {
         while (pending.length > 0) {
           const written = await to.write(pending);
-          if (this.#cut !== undefined) this.#stats.forwardedAfterCut += written;
-          this.#stats.forwardedBytes += written;
+          if (this.#cut !== undefined) this.#forwardedAfterCut += written;
+          this.#forwarded += written;
           pending = pending.subarray(written);
         }
       } catch {
@@ -212,11 +195,4 @@ function closeQuietly(c: { close(): void }): void {
   } catch {
     // Already closed.
   }
-}
-
-/** Disables Nagle's algorithm where the connection is TCP (a TLS one to a proxy is left). */
-function noDelay(conn: Deno.Conn): void {
-  try {
-    (conn as Partial<Deno.TcpConn>).setNoDelay?.(true);
-  } catch { /* closed already */ }
 }

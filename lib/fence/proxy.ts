@@ -1,7 +1,6 @@
 /**
  * Reaching the API server from the pass-through the way helm (Go's net/http) would reach it
- * directly: through the proxy `../proxy.ts` picks, with `CONNECT`.
- *
+ * directly: through the proxy `kube/proxy.ts` picks, with `CONNECT`.
  * @module
  */
 
@@ -18,16 +17,6 @@ export function portOf(url: URL): number {
   return Number(url.port || (url.protocol === "http:" ? 80 : 443));
 }
 
-const CRLF2 = new Uint8Array([13, 10, 13, 10]);
-
-function indexOfCrlf2(buf: Uint8Array, length: number): number {
-  outer: for (let i = 0; i + 4 <= length; i++) {
-    for (let j = 0; j < 4; j++) if (buf[i + j] !== CRLF2[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
 /**
  * Opens a TCP connection to the API server, through the proxy with `CONNECT` when there is
  * one (with Basic credentials from the proxy URL, as Go sends them).
@@ -38,17 +27,13 @@ function indexOfCrlf2(buf: Uint8Array, length: number): number {
 export async function dialUpstream(
   up: Upstream,
 ): Promise<{ conn: Deno.Conn; early: Uint8Array }> {
-  if (!up.proxy) {
-    return {
-      conn: await Deno.connect({ hostname: up.hostname, port: up.port }),
-      early: new Uint8Array(0),
-    };
-  }
   const proxy = up.proxy;
+  if (!proxy) {
+    const conn = await Deno.connect({ hostname: up.hostname, port: up.port });
+    return { conn, early: new Uint8Array(0) };
+  }
   const addr = { hostname: proxy.hostname.replace(/^\[|\]$/g, ""), port: portOf(proxy) };
-  const conn: Deno.Conn = proxy.protocol === "https:"
-    ? await Deno.connectTls(addr)
-    : await Deno.connect(addr);
+  const conn = proxy.protocol === "https:" ? await Deno.connectTls(addr) : await Deno.connect(addr);
   try {
     const authority = up.hostname.includes(":")
       ? `[${up.hostname}]:${up.port}`
@@ -66,7 +51,8 @@ export async function dialUpstream(
       const n = await conn.read(buf.subarray(length));
       if (n === null) throw new Error("the proxy closed the connection");
       length += n;
-      const end = indexOfCrlf2(buf, length);
+      // One character a byte, so that the text's indexes are the buffer's.
+      const end = new TextDecoder("latin1").decode(buf.subarray(0, length)).indexOf("\r\n\r\n");
       if (end >= 0) {
         const status = new TextDecoder().decode(buf.subarray(0, end)).split("\r\n")[0] ?? "";
         if (!/^HTTP\/1\.[01] 2\d\d/.test(status)) {

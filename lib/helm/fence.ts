@@ -1,7 +1,7 @@
 /**
  * The fence around helm's API traffic for a held lock (`lib/fence/`): opens the pass-through,
- * cuts it the moment the lock is lost, and gives the environment that points helm at it, or
- * says on one line why helm runs unfenced.
+ * cuts it the moment the lock is lost, and points helm at it through `HELM_KUBEAPISERVER`
+ * (helm's argv is never touched), or says on one line why helm runs unfenced.
  *
  * @module
  */
@@ -11,11 +11,8 @@ import type { KubeConnection } from "../kube/connection.ts";
 import type { HeldLock } from "../lock/hold.ts";
 import { KubeCache } from "../fence/kube_cache.ts";
 import { PassThrough } from "../fence/passthrough.ts";
-import { planFence } from "../fence/plan.ts";
+import { portOf } from "../fence/proxy.ts";
 import type { Reporter } from "../report.ts";
-
-/** What the fence needs of the lock: its validity, and the moment it is lost. */
-export type FenceLock = Pick<HeldLock, "validUntil" | "lost">;
 
 /** A fence around helm's traffic, or none. */
 export interface Fenced extends AsyncDisposable {
@@ -23,78 +20,81 @@ export interface Fenced extends AsyncDisposable {
   readonly env: Record<string, string>;
 }
 
-/** No fence: helm reaches the API server directly. */
-const unfenced: Fenced = { env: {}, [Symbol.asyncDispose]: () => Promise.resolve() };
+/** Why helm's traffic to `server` (as helm reads the URL) cannot be fenced, if it cannot. */
+function unfenceable(flags: ClusterFlags, conn: KubeConnection, server: URL | null) {
+  if (flags.kubeApiserver !== undefined) {
+    return "--kube-apiserver on the command line takes precedence over HELM_KUBEAPISERVER";
+  }
+  if (conn.cluster.name === "in-cluster") {
+    return "helm's in-cluster configuration has no TLS server name override for a local address";
+  }
+  // client-go sends every request to a kubeconfig proxy-url, 127.0.0.1 included, and helm
+  // has no environment variable to override it.
+  if (conn.cluster.proxyUrl) {
+    return "the kubeconfig's proxy-url would send helm's requests for 127.0.0.1 to the proxy";
+  }
+  if (!server) return `the API server URL cannot be parsed`;
+  if (server.protocol !== "https:" && server.protocol !== "http:") {
+    return `the API server URL's scheme ${server.protocol} is neither https nor http`;
+  }
+  if (conn.proxy && /^socks5h?:$/.test(conn.proxy.protocol)) {
+    return `the ${conn.proxy.protocol} proxy helm would use is not supported by the pass-through`;
+  }
+  return undefined;
+}
 
 /**
- * Fences helm's traffic to the API server behind the held lock. Disposing it (once every helm
- * started with its `env` has exited) cuts helm off, stops the pass-through, reports what went
- * through and removes helm's client-go cache directory.
- *
- * @param flags helm's connection flags (an explicit `--kube-apiserver` rules fencing out)
- *   and `--lock-no-fence`.
- * @param conn The connection helm will use.
- * @param held The lock; its `validUntil()` gates every forwarded chunk.
- * @param report Where the one-line notice and the debug statistics go.
+ * Fences helm's traffic to the API server behind the held lock (`held.validUntil()` gates
+ * every forwarded chunk) unless `--lock-no-fence` or `--kube-apiserver` was given. Disposing
+ * it (once every helm started with its `env` has exited) cuts helm off, stops the
+ * pass-through, reports what went through and removes helm's client-go cache directory.
  */
 export function fenceHelm(
   flags: ClusterFlags & { fence: boolean },
   conn: KubeConnection,
-  held: FenceLock,
+  held: Pick<HeldLock, "validUntil" | "lost">,
   report: Pick<Reporter, "info" | "debug">,
 ): Fenced {
-  if (!flags.fence) {
-    report.info("not fencing helm's API traffic: --lock-no-fence");
-    return unfenced;
+  const server = URL.parse(conn.cluster.server); // credentials and path stay for helm
+  const off = flags.fence ? unfenceable(flags, conn, server) : "--lock-no-fence";
+  if (off !== undefined || !server) {
+    const risk = flags.fence ? " (a paused or lost holder's helm could still write)" : "";
+    report.info(`not fencing helm's API traffic${risk}: ${off}`);
+    return { env: {}, [Symbol.asyncDispose]: () => Promise.resolve() };
   }
-  const cluster = conn.cluster;
-  const plan = planFence({
-    server: cluster.server,
-    tlsServerName: cluster.tlsServerName,
-    proxyUrl: cluster.proxyUrl,
-    inCluster: cluster.name === "in-cluster",
-    apiserverOnArgv: flags.kubeApiserver !== undefined,
-  }, conn.env);
-  if ("off" in plan) {
-    report.info(
-      `not fencing helm's API traffic (a paused or lost holder's helm could still write): ${plan.off}`,
-    );
-    return unfenced;
-  }
+  const hostname = server.hostname.replace(/^\[|\]$/g, "");
   const passThrough = PassThrough.open({
-    upstream: plan.upstream,
+    upstream: { hostname, port: portOf(server), proxy: conn.proxy },
     validUntil: () => held.validUntil(),
+    lost: held.lost,
     onCut: (reason: string) => {
       if (reason !== "helm is done") report.info(`cut helm off the API server: ${reason}`);
     },
   });
-  const port = passThrough.port;
-  const onLost = () => passThrough.cut("the lock was lost");
-  // Opened after the loss: nothing may pass at all.
-  if (held.lost.aborted) onLost();
-  else held.lost.addEventListener("abort", onLost, { once: true });
-  const via = plan.upstream.proxy ? ` through proxy ${plan.upstream.proxy.host}` : "";
-  report.debug(`fence: helm reaches the API server through 127.0.0.1:${port}${via}`);
+  const via = conn.proxy ? ` through proxy ${conn.proxy.host}` : "";
+  report.debug(`fence: helm reaches the API server through 127.0.0.1:${passThrough.port}${via}`);
   // client-go keys its caches by host and port: in the user's cache each run's port would
   // leave an entry no later run can hit (kube_cache.ts).
-  const made = KubeCache.make();
-  if ("off" in made) report.debug(`fence: helm keeps the user's client-go cache: ${made.off}`);
-  const cache = "off" in made ? undefined : made;
+  const cache = KubeCache.make();
+  if ("off" in cache) report.debug(`fence: helm keeps the user's client-go cache: ${cache.off}`);
+  const local = new URL(server.href);
+  local.hostname = "127.0.0.1";
+  local.port = String(passThrough.port);
+  const env: Record<string, string> = {
+    HELM_KUBEAPISERVER: local.href.replace(/\/$/, server.pathname === "/" ? "" : "/"),
+  };
+  // Setting the server clears the kubeconfig's tls-server-name in client-go: the certificate
+  // is still checked against the real server's name.
+  if (server.protocol === "https:") {
+    env.HELM_KUBETLS_SERVER_NAME = conn.cluster.tlsServerName || hostname;
+  }
+  if (!("off" in cache)) env.KUBECACHEDIR = cache.path;
   return {
-    env: { ...plan.helmEnv(port), ...(cache ? { KUBECACHEDIR: cache.path } : {}) },
+    env,
     async [Symbol.asyncDispose]() {
-      held.lost.removeEventListener("abort", onLost);
       await passThrough.close();
-      const s = passThrough.stats();
-      const margin = s.minMarginMs === undefined
-        ? ""
-        : `, each with at least ${Math.floor(s.minMarginMs)} ms of the lock's validity left`;
-      report.debug(
-        `fence: forwarded ${s.forwardedBytes} bytes on ${s.connections} connections${margin}; ` +
-          `after the cut-off ${s.forwardedAfterCut} bytes forwarded, ${s.refusedBytes} bytes ` +
-          `and ${s.refusedConnections} connections refused`,
-      );
-      await cache?.remove();
+      report.debug(`fence: ${passThrough.summary()}`);
+      if (!("off" in cache)) await cache.remove();
     },
   };
 }

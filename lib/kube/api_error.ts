@@ -1,7 +1,6 @@
 /**
  * What a failed Kubernetes API request means for helm-lock: the mapping of client errors to
  * the exit codes for an API server that refuses us or cannot be reached.
- *
  * @module
  */
 
@@ -52,18 +51,12 @@ function isStatusError(err: unknown): err is StatusError {
     typeof (err as { code?: unknown }).code === "number";
 }
 
-function statusMessage(err: StatusError): string | undefined {
-  const body = err.body;
-  const parsed = typeof body === "string"
-    ? (() => {
-      try {
-        return JSON.parse(body);
-      } catch {
-        return undefined;
-      }
-    })()
-    : body;
-  const message = (parsed as { message?: unknown } | undefined)?.message;
+/** The `message` of the `Status` in the answer's body (an object, or its JSON text). */
+function statusMessage({ body }: StatusError): string | undefined {
+  try {
+    if (typeof body === "string") body = JSON.parse(body);
+  } catch { /* not JSON */ }
+  const message = (body as { message?: unknown } | undefined)?.message;
   return typeof message === "string" ? message : undefined;
 }
 
@@ -78,45 +71,34 @@ export function isStatus(err: unknown, code: number): boolean {
  * the API server reports when it says so); a connection, DNS or TLS failure becomes
  * {@linkcode ExitCode.Unreachable} naming the server. Anything else is
  * {@linkcode ExitCode.Internal}. A `HelmLockError` passes through unchanged.
- *
- * @param err The error thrown by the client.
- * @param what What the request was trying to do.
- * @returns The error to throw.
  */
 export function apiError(err: unknown, what: ApiAction): HelmLockError {
   if (err instanceof HelmLockError) return err;
-  const { verb, resource, namespace } = what;
+  const cannot = `Cannot ${what.verb} ${what.resource} in namespace "${what.namespace}"`;
   const server = redactUrls(what.server);
-  if (isStatusError(err)) {
-    const detail = statusMessage(err);
-    if (err.code === 403) {
-      // The server knows who we really are (token subject, impersonation); prefer its name.
-      const user = detail?.match(/User "([^"]*)"/)?.[1] ?? what.user;
-      return new HelmLockError(
-        ExitCode.Forbidden,
-        `Cannot ${verb} ${resource} in namespace "${namespace}" as user "${user}": forbidden`,
-        { cause: err },
-      );
-    }
-    if (err.code === 401) {
-      return new HelmLockError(
-        ExitCode.Forbidden,
-        `Cannot ${verb} ${resource} in namespace "${namespace}" as user "${what.user}": unauthorized (the API server ${server} rejected the credentials)`,
-        { cause: err },
-      );
-    }
-    return new HelmLockError(
-      ExitCode.Internal,
-      `Cannot ${verb} ${resource} in namespace "${namespace}": the API server ${server} answered ${err.code}${
-        detail ? ` (${detail})` : ""
-      }`,
-      { cause: err },
+  const error = (code: ExitCode, message: string) =>
+    new HelmLockError(code, message, { cause: err });
+  // Anything but an API answer means the server could not be reached (or trusted).
+  if (!isStatusError(err)) {
+    return error(
+      ExitCode.Unreachable,
+      `Cannot reach the Kubernetes API server ${server}: ${networkReason(err)}`,
     );
   }
-  // Anything but an API answer means the server could not be reached (or trusted).
-  return new HelmLockError(
-    ExitCode.Unreachable,
-    `Cannot reach the Kubernetes API server ${server}: ${networkReason(err)}`,
-    { cause: err },
+  const detail = statusMessage(err);
+  // The server knows who we really are (token subject, impersonation); prefer its name.
+  if (err.code === 403) {
+    const user = detail?.match(/User "([^"]*)"/)?.[1] ?? what.user;
+    return error(ExitCode.Forbidden, `${cannot} as user "${user}": forbidden`);
+  }
+  if (err.code === 401) {
+    return error(
+      ExitCode.Forbidden,
+      `${cannot} as user "${what.user}": unauthorized (the API server ${server} rejected the credentials)`,
+    );
+  }
+  return error(
+    ExitCode.Internal,
+    `${cannot}: the API server ${server} answered ${err.code}${detail ? ` (${detail})` : ""}`,
   );
 }

@@ -1,19 +1,17 @@
 /**
  * Credentials as client-go applies them: a bearer token (also from a `tokenFile`, re-read
- * when it changes), basic auth (kubeconfig `username`/`password`, or `user:password@` in the
- * server URL), client certificates (files or data), exec credential plugins (with
- * `KUBERNETES_EXEC_INFO`), impersonation headers, and — through a dynamic import of
+ * when it changes), basic auth, client certificates (files or data), exec credential plugins
+ * (with `KUBERNETES_EXEC_INFO`), impersonation headers, and — through a dynamic import of
  * @kubernetes/client-node, only for kubeconfigs that need one — auth providers (OIDC, ...).
- *
  * @module
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { importLater } from "../import_later.ts";
-import type { ClusterConfig, ExecConfig, UserConfig } from "./kubeconfig.ts";
+import type { KubeConnection } from "./connection.ts";
 
 /** The TLS client identity (PEM). */
-export interface ClientCert {
+interface ClientCert {
   cert: string;
   key: string;
 }
@@ -25,7 +23,10 @@ interface ExecResult {
   expiresAt?: number;
 }
 
-function decode(base64: string): string {
+const reason = (err: unknown) => err instanceof Error ? err.message : String(err);
+
+/** Base64 (kubeconfig `*-data` fields) to text. */
+export function decodeBase64(base64: string): string {
   return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
 }
 
@@ -35,34 +36,10 @@ function readFile(path: string, what: string): string {
   } catch (err) {
     throw new HelmLockError(
       ExitCode.Unreachable,
-      `Cannot read the ${what} "${path}": ${err instanceof Error ? err.message : err}`,
+      `Cannot read the ${what} "${path}": ${reason(err)}`,
       { cause: err },
     );
   }
-}
-
-/** The server URL without `user:password@`, and those credentials (client-go sends them). */
-export function splitServerCredentials(
-  server: string,
-): { url: URL; basic?: { username: string; password: string } } {
-  let url: URL;
-  try {
-    url = new URL(server.includes("://") ? server : `https://${server}`);
-  } catch (err) {
-    throw new HelmLockError(
-      ExitCode.Usage,
-      `Cannot use the API server URL as it is not a URL: expected https://host[:port]`,
-      { cause: err },
-    );
-  }
-  if (url.username === "" && url.password === "") return { url };
-  const basic = {
-    username: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-  };
-  url.username = "";
-  url.password = "";
-  return { url, basic };
 }
 
 /** A `tokenFile` read again whenever it changes (client-go re-reads it every minute). */
@@ -81,14 +58,13 @@ class TokenFile {
       if (this.#token) return this.#token; // a rotation in progress: keep the last one
       throw new HelmLockError(
         ExitCode.Forbidden,
-        `Cannot read the token file "${this.path}": ${err instanceof Error ? err.message : err}`,
+        `Cannot read the token file "${this.path}": ${reason(err)}`,
         { cause: err },
       );
     }
     const mtime = stat.mtime?.getTime();
     if (mtime !== this.#mtime || stat.size !== this.#size || !this.#token) {
-      const token = readFile(this.path, "token file").trim();
-      if (token) this.#token = token;
+      this.#token = readFile(this.path, "token file").trim() || this.#token;
       this.#mtime = mtime;
       this.#size = stat.size;
     }
@@ -98,38 +74,30 @@ class TokenFile {
 
 /** Credentials of one connection; cheap to ask for on every request. */
 export class Authenticator {
-  readonly #user: UserConfig;
-  readonly #cluster: ClusterConfig;
-  readonly #groups: string[];
-  readonly #basic: { username: string; password: string } | undefined;
+  readonly #conn: KubeConnection;
   readonly #tokenFile: TokenFile | undefined;
   #exec: ExecResult | undefined;
   #execRun: Promise<ExecResult> | undefined;
   #provider: Promise<(url: string) => Promise<string | undefined>> | undefined;
 
-  constructor(
-    user: UserConfig,
-    cluster: ClusterConfig,
-    groups: string[],
-  ) {
-    this.#user = user;
-    this.#cluster = cluster;
-    this.#groups = groups;
-    this.#basic = splitServerCredentials(cluster.server).basic;
-    this.#tokenFile = user.tokenFile ? new TokenFile(user.tokenFile) : undefined;
+  constructor(conn: KubeConnection) {
+    this.#conn = conn;
+    this.#tokenFile = conn.auth.tokenFile ? new TokenFile(conn.auth.tokenFile) : undefined;
   }
 
   /** The static client certificate, or the exec plugin's. */
   async clientCert(): Promise<ClientCert | undefined> {
-    const u = this.#user;
+    const u = this.#conn.auth;
     if (u.exec) {
       const result = await this.#execCredential();
       if (result.cert) return result.cert;
     }
     const cert = u.certData
-      ? decode(u.certData)
+      ? decodeBase64(u.certData)
       : u.certFile && readFile(u.certFile, "client certificate");
-    const key = u.keyData ? decode(u.keyData) : u.keyFile && readFile(u.keyFile, "client key");
+    const key = u.keyData
+      ? decodeBase64(u.keyData)
+      : u.keyFile && readFile(u.keyFile, "client key");
     return cert && key ? { cert, key } : undefined;
   }
 
@@ -138,13 +106,14 @@ export class Authenticator {
     const out: [string, string][] = [];
     const authorization = await this.#authorization(url);
     if (authorization) out.push(["Authorization", authorization]);
-    if (this.#user.impersonateUser) out.push(["Impersonate-User", this.#user.impersonateUser]);
-    for (const group of this.#groups) out.push(["Impersonate-Group", group]);
+    const asUser = this.#conn.auth.impersonateUser;
+    if (asUser) out.push(["Impersonate-User", asUser]);
+    for (const group of this.#conn.impersonateGroups) out.push(["Impersonate-Group", group]);
     return out;
   }
 
   async #authorization(url: string): Promise<string | undefined> {
-    const u = this.#user;
+    const u = this.#conn.auth;
     if (u.exec) {
       const { token } = await this.#execCredential();
       if (token) return `Bearer ${token}`;
@@ -153,28 +122,24 @@ export class Authenticator {
     const token = this.#tokenFile?.get() || u.token;
     if (token) return `Bearer ${token}`;
     if (u.authProvider) {
-      this.#provider ??= providerAuth(this.#user, this.#cluster);
+      this.#provider ??= providerAuth(this.#conn);
       const header = await (await this.#provider)(url);
       if (header) return header;
     }
     if (u.username !== undefined || u.password !== undefined) {
       return `Basic ${btoa(`${u.username ?? ""}:${u.password ?? ""}`)}`;
     }
-    // Go's http client sends the URL's userinfo when no Authorization header is set.
-    if (this.#basic) return `Basic ${btoa(`${this.#basic.username}:${this.#basic.password}`)}`;
     return undefined;
   }
 
   async #execCredential(): Promise<ExecResult> {
-    const now = Date.now();
-    if (this.#exec && (this.#exec.expiresAt === undefined || this.#exec.expiresAt > now)) {
+    if (this.#exec && (this.#exec.expiresAt === undefined || this.#exec.expiresAt > Date.now())) {
       return this.#exec;
     }
-    this.#execRun ??= runExecPlugin(this.#user, this.#cluster).finally(() => {
+    this.#execRun ??= runExecPlugin(this.#conn).finally(() => {
       this.#execRun = undefined;
     });
-    this.#exec = await this.#execRun;
-    return this.#exec;
+    return this.#exec = await this.#execRun;
   }
 }
 
@@ -183,45 +148,35 @@ const EXEC_API_VERSIONS = [
   "client.authentication.k8s.io/v1beta1",
 ];
 
-function execFailure(user: UserConfig, exec: ExecConfig, why: string, cause?: unknown) {
-  return new HelmLockError(
-    ExitCode.Forbidden,
-    `Cannot authenticate as user "${user.name}" as the exec credential plugin "${exec.command}" ${why}`,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
 /** client-go's exec authenticator, once: runs the plugin and reads its ExecCredential. */
-async function runExecPlugin(user: UserConfig, cluster: ClusterConfig): Promise<ExecResult> {
+async function runExecPlugin(conn: KubeConnection): Promise<ExecResult> {
+  const { auth: user, cluster } = conn;
   const exec = user.exec!;
+  const fail = (why: string, cause?: unknown) =>
+    new HelmLockError(
+      ExitCode.Forbidden,
+      `Cannot authenticate as user "${user.name}" as the exec credential plugin "${exec.command}" ${why}`,
+      cause === undefined ? undefined : { cause },
+    );
   const apiVersion = exec.apiVersion ?? "";
   if (!EXEC_API_VERSIONS.includes(apiVersion)) {
-    throw execFailure(
-      user,
-      exec,
-      `has an unsupported apiVersion: expected one of ${
-        EXEC_API_VERSIONS.join(", ")
-      }, found "${apiVersion}"`,
-    );
+    const expected = EXEC_API_VERSIONS.join(", ");
+    throw fail(`has an unsupported apiVersion: expected one of ${expected}, found "${apiVersion}"`);
   }
-  const mode = exec.interactiveMode ||
-    (apiVersion.endsWith("/v1beta1") ? "IfAvailable" : "");
+  const mode = exec.interactiveMode || (apiVersion.endsWith("/v1beta1") ? "IfAvailable" : "");
   if (!["Never", "IfAvailable", "Always"].includes(mode)) {
-    throw execFailure(
-      user,
-      exec,
+    throw fail(
       `has no valid interactiveMode: expected Never, IfAvailable or Always, found "${mode}"`,
     );
   }
   const terminal = Deno.stdin.isTerminal();
   if (mode === "Always" && !terminal) {
-    throw execFailure(user, exec, "needs a terminal (interactiveMode Always) and stdin is none");
+    throw fail("needs a terminal (interactiveMode Always) and stdin is none");
   }
   const interactive = mode !== "Never" && terminal;
   const spec: Record<string, unknown> = { interactive };
   if (exec.provideClusterInfo) {
-    const { url } = splitServerCredentials(cluster.server);
-    const info: Record<string, unknown> = { server: url.href.replace(/\/$/, "") };
+    const info: Record<string, unknown> = { server: conn.url.href.replace(/\/$/, "") };
     if (cluster.tlsServerName) info["tls-server-name"] = cluster.tlsServerName;
     if (cluster.skipTLSVerify) info["insecure-skip-tls-verify"] = true;
     const ca = cluster.caData ??
@@ -231,36 +186,27 @@ async function runExecPlugin(user: UserConfig, cluster: ClusterConfig): Promise<
     spec.cluster = info;
   }
   // The process environment (client-go: os.Environ()), then the kubeconfig's entries.
-  const childEnv: Record<string, string> = {};
-  for (const { name, value } of exec.env ?? []) childEnv[name] = value;
-  childEnv.KUBERNETES_EXEC_INFO = JSON.stringify({ apiVersion, kind: "ExecCredential", spec });
+  const env: Record<string, string> = {};
+  for (const { name, value } of exec.env ?? []) env[name] = value;
+  env.KUBERNETES_EXEC_INFO = JSON.stringify({ apiVersion, kind: "ExecCredential", spec });
 
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command(exec.command, {
       args: exec.args ?? [],
-      env: childEnv,
+      env,
       stdin: interactive ? "inherit" : "null",
       stdout: "piped",
       stderr: interactive ? "inherit" : "piped",
     }).output();
   } catch (err) {
     const hint = exec.installHint ? `; ${exec.installHint.trim().split("\n").join(" ")}` : "";
-    throw execFailure(
-      user,
-      exec,
-      `could not be started: ${err instanceof Error ? err.message : err}${hint}`,
-      err,
-    );
+    throw fail(`could not be started: ${reason(err)}${hint}`, err);
   }
   if (!output.success) {
     const stderr = new TextDecoder().decode(output.stderr).trim().split("\n")
       .filter((l) => l.trim()).slice(-3).join("; ");
-    throw execFailure(
-      user,
-      exec,
-      `failed with exit code ${output.code}${stderr ? `: ${stderr}` : ""}`,
-    );
+    throw fail(`failed with exit code ${output.code}${stderr ? `: ${stderr}` : ""}`);
   }
   let status: Record<string, unknown>;
   try {
@@ -272,27 +218,17 @@ async function runExecPlugin(user: UserConfig, cluster: ClusterConfig): Promise<
     }
     status = credential.status ?? {};
   } catch (err) {
-    throw execFailure(
-      user,
-      exec,
-      `printed no valid ExecCredential: ${err instanceof Error ? err.message : err}`,
-      err,
-    );
+    throw fail(`printed no valid ExecCredential: ${reason(err)}`, err);
   }
   const result: ExecResult = {};
   if (typeof status.token === "string" && status.token) result.token = status.token;
-  if (
-    typeof status.clientCertificateData === "string" && typeof status.clientKeyData === "string"
-  ) {
-    result.cert = { cert: status.clientCertificateData, key: status.clientKeyData };
-  }
+  const { clientCertificateData: cert, clientKeyData: key } = status;
+  if (typeof cert === "string" && typeof key === "string") result.cert = { cert, key };
   if (!result.token && !result.cert) {
-    throw execFailure(user, exec, "returned neither a token nor a client certificate and key");
+    throw fail("returned neither a token nor a client certificate and key");
   }
-  if (typeof status.expirationTimestamp === "string") {
-    const at = Date.parse(status.expirationTimestamp);
-    if (!Number.isNaN(at)) result.expiresAt = at;
-  }
+  const at = Date.parse(String(status.expirationTimestamp));
+  if (typeof status.expirationTimestamp === "string" && !Number.isNaN(at)) result.expiresAt = at;
   return result;
 }
 
@@ -301,8 +237,7 @@ async function runExecPlugin(user: UserConfig, cluster: ClusterConfig): Promise<
  * the Authorization header it would send.
  */
 async function providerAuth(
-  user: UserConfig,
-  cluster: ClusterConfig,
+  { auth: user, cluster }: KubeConnection,
 ): Promise<(url: string) => Promise<string | undefined>> {
   const k8s = await importLater<typeof import("./client_node.ts")>(
     new URL("./client_node.ts", import.meta.url),
@@ -326,7 +261,7 @@ async function providerAuth(
       throw new HelmLockError(
         ExitCode.Forbidden,
         `Cannot authenticate as user "${user.name}" with auth provider "${user.authProvider?.name}": ${
-          err instanceof Error ? err.message : err
+          reason(err)
         }`,
         { cause: err },
       );

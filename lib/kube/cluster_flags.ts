@@ -2,7 +2,6 @@
  * The helm settings that decide which cluster, identity and namespace helm talks to.
  * Parsed from helm's own flags by `lib/cli/args.ts`; turned into a Kubernetes client by
  * `lib/kube/connection.ts`, which falls back to the `HELM_*` environment the same way helm does.
- *
  * @module
  */
 

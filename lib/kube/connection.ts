@@ -1,25 +1,17 @@
 /**
  * The Kubernetes connection, built the way helm builds it, so that the Lease lives on the
  * cluster, namespace and identity helm itself uses. (What its errors mean: `api_error.ts`.)
- *
  * @module
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { ClusterFlags } from "./cluster_flags.ts";
-import {
-  type ClusterConfig,
-  type ContextConfig,
-  mergeKubeconfigs,
-  type UserConfig,
-} from "./kubeconfig.ts";
+import { type ClusterConfig, mergeKubeconfigs, type UserConfig } from "./kubeconfig.ts";
+import { proxyFromEnvironment } from "./proxy.ts";
 import { FullYamlNeeded, loadFullYaml } from "./yaml.ts";
 import { redactUrls } from "../redact.ts";
 
-export type { ClusterConfig, UserConfig } from "./kubeconfig.ts";
-
-/** Where a pod finds its ServiceAccount credentials (client-go's in-cluster config). */
-export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+type Env = Record<string, string | undefined>;
 
 // A namespace is named by a DNS-1123 label: no Lease can live in a namespace of another name,
 // so helm-lock refuses it before any request (helm sends it to the API server to refuse).
@@ -37,18 +29,18 @@ export interface KubeConnection {
   namespace: string;
   /** The API server URL, for messages (credentials in it hidden). */
   server: string;
+  /** The API server URL to send requests to, without `user:password@`. */
+  url: URL;
+  /** The proxy to the API server, if any, for the lock's client and the fence alike. */
+  proxy: URL | undefined;
   /** Who we act as, for messages: the impersonated user, else the kubeconfig user entry. */
   user: string;
-  /** The environment the connection was resolved from (proxies, exec plugins read it). */
-  env: Record<string, string | undefined>;
+  /** The environment the connection was resolved from. */
+  env: Env;
 }
 
-/**
- * A boolean environment variable as helm reads it (`envBoolOr`): Go's strconv.ParseBool,
- * and a value it cannot parse counts as unset, so helm and helm-lock agree on it.
- */
-function parseBool(value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
+/** A boolean variable as helm reads it (Go's ParseBool): a value it cannot parse is unset. */
+function parseBool(value = ""): boolean | undefined {
   if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
   if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
   return undefined;
@@ -71,14 +63,8 @@ function setting(flag: string | undefined, env: string | undefined): string | un
   return (flag !== undefined ? flag : env) || undefined;
 }
 
-/** helm's envCSV: the variable trimmed of commas and spaces at both ends, split on ",". */
-function envCSV(value: string | undefined): string[] {
-  const trimmed = (value ?? "").replace(/^[, ]+|[, ]+$/g, "");
-  return trimmed === "" ? [] : trimmed.split(",");
-}
-
 /** The kubeconfig files helm reads, in priority order (client-go's loading rules). */
-function kubeconfigFiles(flags: ClusterFlags, env: Record<string, string | undefined>): string[] {
+function kubeconfigFiles(flags: ClusterFlags, env: Env): string[] {
   if (flags.kubeconfig) {
     if (!exists(flags.kubeconfig)) {
       throw new HelmLockError(
@@ -89,27 +75,15 @@ function kubeconfigFiles(flags: ClusterFlags, env: Record<string, string | undef
     return [flags.kubeconfig];
   }
   if (env.KUBECONFIG) {
-    const sep = Deno.build.os === "windows" ? ";" : ":";
     // client-go skips list entries that do not exist.
+    const sep = Deno.build.os === "windows" ? ";" : ":";
     return env.KUBECONFIG.split(sep).filter((f) => f !== "" && exists(f));
   }
   const home = env.HOME ?? env.USERPROFILE;
-  const file = home ? `${home}/.kube/config` : undefined;
-  return file && exists(file) ? [file] : [];
+  return home && exists(`${home}/.kube/config`) ? [`${home}/.kube/config`] : [];
 }
 
-/** The ServiceAccount's username from its token, for messages; the token is not kept. */
-function serviceAccountUser(tokenFile: string): string {
-  try {
-    const payload = Deno.readTextFileSync(tokenFile).trim().split(".")[1] ?? "";
-    const json = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
-    if (typeof json.sub === "string") return json.sub;
-  } catch {
-    // An opaque token: fall through.
-  }
-  return "in-cluster service account";
-}
-
+/** The cluster, user (and its name for messages) a context or the pod selects. */
 interface Selected {
   cluster: ClusterConfig;
   user: UserConfig;
@@ -117,31 +91,33 @@ interface Selected {
   userName: string;
 }
 
-function inCluster(env: Record<string, string | undefined>, saDir: string): Selected | undefined {
+/** client-go's in-cluster config: the pod's ServiceAccount token (re-read), CA and namespace. */
+function inCluster(env: Env, saDir: string): Selected | undefined {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   const tokenFile = `${saDir}/token`;
   if (!host || !port || !exists(tokenFile)) return undefined;
-  const hostPart = host.includes(":") ? `[${host}]` : host;
   let namespace = env.POD_NAMESPACE;
-  if (!namespace) {
-    try {
-      namespace = Deno.readTextFileSync(`${saDir}/namespace`).trim();
-    } catch {
-      namespace = undefined;
-    }
-  }
+  try {
+    namespace ||= Deno.readTextFileSync(`${saDir}/namespace`).trim();
+  } catch { /* none */ }
+  // The ServiceAccount's username from its token, for messages; the token is not kept.
+  let userName = "in-cluster service account";
+  try {
+    const payload = Deno.readTextFileSync(tokenFile).trim().split(".")[1] ?? "";
+    const sub = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))).sub;
+    if (typeof sub === "string") userName = sub;
+  } catch { /* an opaque token */ }
   return {
     cluster: {
       name: "in-cluster",
-      server: `https://${hostPart}:${port}`,
+      server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
       caFile: `${saDir}/ca.crt`,
       skipTLSVerify: false,
     },
-    // Re-read when it changes, as client-go does for the rotated projected token.
     user: { name: "in-cluster", tokenFile },
     namespace: namespace || undefined,
-    userName: serviceAccountUser(tokenFile),
+    userName,
   };
 }
 
@@ -164,22 +140,19 @@ export async function connectLoading(flags: ClusterFlags): Promise<KubeConnectio
  * `KUBECONFIG` list, else `~/.kube/config`, else the in-cluster ServiceAccount; then the
  * context (`--kube-context`/`HELM_KUBECONTEXT`) and the `--kube-*`/`HELM_KUBE*` overrides.
  * The namespace is `--namespace`, else `HELM_NAMESPACE`, else the context's, else the
- * pod's (in-cluster), else `default`.
+ * pod's (in-cluster), else `default`. The proxy is decided here, once.
  *
- * @param flags The connection flags found on helm's command line.
- * @param env The environment (defaults to the process environment).
  * @param saDir Where to look for ServiceAccount credentials (tests point it elsewhere).
- * @returns The connection.
  * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when no cluster is configured or the
- * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value or a namespace
- * name no namespace can have.
+ * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value, server URL or
+ * namespace name.
  * @throws {FullYamlNeeded} when a kubeconfig needs js-yaml and it is not loaded yet: runs use
  * {@linkcode connectLoading}, which loads it then.
  */
 export function connect(
   flags: ClusterFlags,
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-  saDir: string = SERVICE_ACCOUNT_DIR,
+  env: Env = Deno.env.toObject(),
+  saDir = "/var/run/secrets/kubernetes.io/serviceaccount",
 ): KubeConnection {
   const files = kubeconfigFiles(flags, env);
   const merged = mergeKubeconfigs(files);
@@ -189,7 +162,7 @@ export function connect(
 
   let selected: Selected | undefined;
   if (contextName) {
-    const context: ContextConfig | undefined = merged.contexts.find((c) => c.name === contextName);
+    const context = merged.contexts.find((c) => c.name === contextName);
     if (!context) {
       const known = merged.contexts.map((c) => c.name).join(", ") || "none";
       throw new HelmLockError(
@@ -216,15 +189,14 @@ export function connect(
     };
   } else {
     // client-go uses the in-cluster config only when the kubeconfig gave nothing usable.
-    selected = inCluster(env, saDir);
-    if (!selected && server) {
-      selected = {
+    selected = inCluster(env, saDir) ?? (server
+      ? {
         cluster: { name: "flags", server, skipTLSVerify: false },
         user: { name: "flags" },
         namespace: undefined,
         userName: "flags",
-      };
-    }
+      }
+      : undefined);
   }
   if (!selected) {
     throw new HelmLockError(
@@ -240,22 +212,21 @@ export function connect(
 function applyOverrides(
   selected: Selected,
   flags: ClusterFlags,
-  env: Record<string, string | undefined>,
+  env: Env,
   server: string | undefined,
 ): KubeConnection {
   const token = setting(flags.kubeToken, env.HELM_KUBETOKEN);
   const caFile = setting(flags.kubeCaFile, env.HELM_KUBECAFILE);
-  const insecure = flags.kubeInsecureSkipTlsVerify ??
-    parseBool(env.HELM_KUBEINSECURE_SKIP_TLS_VERIFY);
   const tlsServerName = setting(flags.kubeTlsServerName, env.HELM_KUBETLS_SERVER_NAME);
   const asUser = setting(flags.kubeAsUser, env.HELM_KUBEASUSER);
-  // A repeated --kube-as-group is a stringArray (a comma is part of a name); the variable
-  // is split on commas (helm's envCSV). Either replaces the kubeconfig's as-groups.
-  const flagGroups = flags.kubeAsGroups ?? envCSV(env.HELM_KUBEASGROUPS);
+  // A repeated --kube-as-group is a stringArray (a comma is part of a name); the variable is
+  // split on commas after trimming commas and spaces (helm's envCSV). Either replaces the
+  // kubeconfig's as-groups.
+  const envGroups = (env.HELM_KUBEASGROUPS ?? "").replace(/^[, ]+|[, ]+$/g, "");
+  const flagGroups = flags.kubeAsGroups ?? (envGroups === "" ? [] : envGroups.split(","));
   const groups = flagGroups.length > 0 ? flagGroups : selected.user.impersonateGroups ?? [];
 
-  let cluster: ClusterConfig = { ...selected.cluster };
-  if (server) cluster = { ...cluster, server };
+  let cluster: ClusterConfig = { ...selected.cluster, ...(server ? { server } : {}) };
   if (caFile && !exists(caFile)) {
     throw new HelmLockError(
       ExitCode.Unreachable,
@@ -269,7 +240,7 @@ function applyOverrides(
   }
   // Only true overrides: helm always passes the setting (as a plugin, the variable is
   // "false" by default), and client-go never lets a false replace the kubeconfig's true.
-  if (insecure === true) {
+  if ((flags.kubeInsecureSkipTlsVerify ?? parseBool(env.HELM_KUBEINSECURE_SKIP_TLS_VERIFY))) {
     // client-go drops the CA when verification is skipped: the two may not be combined.
     const { caData: _data, caFile: _file, ...rest } = cluster;
     cluster = { ...rest, skipTLSVerify: true };
@@ -305,12 +276,37 @@ function applyOverrides(
         `ending with a letter or digit`,
     );
   }
+  let url: URL;
+  try {
+    url = new URL(cluster.server.includes("://") ? cluster.server : `https://${cluster.server}`);
+  } catch (err) {
+    throw new HelmLockError(
+      ExitCode.Usage,
+      `Cannot use the API server URL as it is not a URL: expected https://host[:port]`,
+      { cause: err },
+    );
+  }
+  // Go's http client sends the URL's user:password@ only when nothing else authenticates: last,
+  // where the kubeconfig's own username and password stand.
+  if (
+    (url.username || url.password) && user.username === undefined && user.password === undefined
+  ) {
+    user = {
+      ...user,
+      username: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+    };
+  }
+  url.username = url.password = "";
   return {
     cluster,
     auth: user,
     impersonateGroups: groups,
     namespace,
     server: redactUrls(cluster.server),
+    url,
+    // client-go: the kubeconfig's proxy-url for every request, else the environment's (Go's).
+    proxy: cluster.proxyUrl ? new URL(cluster.proxyUrl) : proxyFromEnvironment(url, env),
     user: user.impersonateUser ??
       (token && selected.userName === "flags" ? "token" : selected.userName),
     env,

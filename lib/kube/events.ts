@@ -3,21 +3,16 @@
  * story (waiting, acquired, recovered, released, lost, superseded), each naming the job. Events
  * are a record, never a reason to fail or wait: each is one request sent in the background;
  * without `create` on events helm-lock says so once and records nothing more.
- *
  * @module
  */
 
 import { isStatus } from "./api_error.ts";
-import { MicroTime } from "./micro_time.ts";
 import type { KubeClient } from "./rest.ts";
-
-/** Whether an Event reports what is expected or what went wrong. */
-export type EventType = "Normal" | "Warning";
 
 /** Records Events on one object. */
 export interface EventRecorder {
   /** Sends an Event in the background. */
-  record(reason: string, note: string, type?: EventType): void;
+  record(reason: string, note: string, type?: "Normal" | "Warning"): void;
   /** Waits (at most `ms`) for the Events sent so far. */
   flush(ms?: number): Promise<void>;
 }
@@ -40,11 +35,7 @@ export interface EventSubject {
 /** The API server's limit on an Event's message is 1 KiB; keep well inside it. */
 const MAX_NOTE = 1000;
 
-/**
- * An Event recorder on `client`.
- *
- * @param warn Told once when Events cannot be recorded (RBAC).
- */
+/** An Event recorder on `client`; `warn` is told once when Events cannot be recorded (RBAC). */
 export function eventRecorder(
   client: KubeClient,
   subject: EventSubject,
@@ -56,7 +47,7 @@ export function eventRecorder(
   return {
     record(reason, note, type = "Normal") {
       if (refused) return;
-      const now = new MicroTime(Date.now());
+      const now = new Date().toISOString().replace(/\.\d+Z$/, "Z"); // seconds, as Event times are
       const uid = subject.uid?.();
       const message = `${note} (${subject.job})`;
       const sent = client.request("POST", path, {
@@ -78,8 +69,8 @@ export function eventRecorder(
           source: { component: "helm-lock" },
           reportingComponent: "helm-lock",
           reportingInstance: subject.instance.slice(0, 128),
-          firstTimestamp: now.toISOString().replace(/\.\d+Z$/, "Z"),
-          lastTimestamp: now.toISOString().replace(/\.\d+Z$/, "Z"),
+          firstTimestamp: now,
+          lastTimestamp: now,
           count: 1,
         },
       }).then(() => {}, (err) => {

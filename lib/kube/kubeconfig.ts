@@ -6,7 +6,6 @@
  * 400 ms), and so that fields client-node 2.0 misreads (`tokenFile`, `as-groups`) count; and
  * without Node's path module or js-yaml (`local_path.ts`, `yaml.ts`), whose loading starts
  * Deno's Node compatibility layer: about 30 ms of every run's start-up.
- *
  * @module
  */
 
@@ -66,7 +65,7 @@ export interface ContextConfig {
 }
 
 /** The merged kubeconfig files. */
-export interface Kubeconfig {
+interface Kubeconfig {
   clusters: ClusterConfig[];
   users: UserConfig[];
   contexts: ContextConfig[];
@@ -113,8 +112,8 @@ function cluster(name: string, c: Obj, dir: string): ClusterConfig {
 function exec(e: Obj, dir: string): ExecConfig {
   const command = str(e.command) ?? "";
   const out: ExecConfig = {
-    // A relative command with a path separator is relative to the file; a bare name is
-    // looked up on PATH (client-go).
+    // A command with a path separator is relative to the file; a bare name is looked up on
+    // PATH (client-go).
     command: command.includes("/") ? resolvePath(dir, command)! : command,
     provideClusterInfo: e.provideClusterInfo === true,
   };
@@ -125,9 +124,9 @@ function exec(e: Obj, dir: string): ExecConfig {
       value: String(v.value ?? ""),
     }));
   }
-  put(out, "apiVersion", str(e.apiVersion));
-  put(out, "installHint", str(e.installHint));
-  put(out, "interactiveMode", str(e.interactiveMode));
+  for (const key of ["apiVersion", "installHint", "interactiveMode"] as const) {
+    put(out, key, str(e[key]));
+  }
   return out;
 }
 
@@ -151,12 +150,8 @@ function user(name: string, u: Obj, dir: string): UserConfig {
   return out;
 }
 
-/**
- * Reads one kubeconfig file (YAML or JSON).
- *
- * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when it cannot be read or parsed.
- */
-export function readKubeconfig(path: string): Kubeconfig {
+/** Reads one kubeconfig file (YAML or JSON); exit 6 when it cannot be read or parsed. */
+function readKubeconfig(path: string): Kubeconfig {
   let doc: Obj;
   try {
     doc = obj(parseYaml(Deno.readTextFileSync(path)));

@@ -2,7 +2,6 @@
  * Kubernetes `MicroTime` (a Lease's `acquireTime`, `renewTime`): RFC 3339 with six
  * fractional digits, as the API server parses it. Structurally client-node's `V1MicroTime`,
  * without loading client-node.
- *
  * @module
  */
 

@@ -1,18 +1,15 @@
 /**
- * `--create-namespace` under the lock: the Lease lives in the release namespace, so when helm
- * is asked to create that namespace, it must exist before the lock can be taken.
- *
+ * `--create-namespace` under the lock: the Lease lives in the release namespace, so it must
+ * exist before the lock can be taken.
  * @module
  */
 import { isStatus } from "./api_error.ts";
 import type { KubeClient } from "./rest.ts";
 
 /**
- * Creates `namespace` when it does not exist, as `helm --create-namespace` would. A user who
- * may not read namespaces is left alone: the namespace may exist, and taking the lock will
- * say clearly if it does not.
- *
- * @returns Whether the namespace was created.
+ * Creates `namespace` when it does not exist, as `helm --create-namespace` would; whether it
+ * did. A user who may not read namespaces is left alone: the namespace may exist, and taking
+ * the lock will say clearly if it does not.
  */
 export async function ensureNamespace(client: KubeClient, namespace: string): Promise<boolean> {
   try {

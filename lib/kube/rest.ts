@@ -1,25 +1,20 @@
 /**
  * The HTTP layer to the Kubernetes API: JSON requests and watch streams over Deno's native
- * `fetch` with one `Deno.createHttpClient` (one connection) per run, built from the resolved
- * connection (CA, client certificate, proxy). Not @kubernetes/client-node's stack: under
- * Deno that is npm undici negotiating HTTP/2 through `node:http2` (nghttp2), which crashed
- * the process (SIGABRT `stream->closed_next == NULL`, SIGSEGV) when the API server
- * restarted, and costs ~400 ms of module evaluation on every run.
+ * `fetch`, one `Deno.createHttpClient` (one connection) per run. Not client-node's stack: under
+ * Deno its HTTP/2 through `node:http2` crashed the process (SIGABRT, SIGSEGV) when the API
+ * server restarted, and it costs ~400 ms of module evaluation on every run.
  *
- * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1, never HTTP/2) instead:
- * skipping TLS verification, a TLS server name other than the URL's host, more than one
- * `Impersonate-Group` header (fetch joins repeated headers into one, which the API server
- * would read as one group), and a direct connection while proxy variables are set (Deno's
- * fetch applies them by its own rules; the decision here is client-go's, `../proxy.ts`).
- * That path tunnels through a plain-HTTP proxy with CONNECT itself.
- *
+ * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1) instead, tunnelling
+ * through an http:// proxy with CONNECT itself: skipping TLS verification, a TLS server name
+ * other than the URL's host, more than one `Impersonate-Group` header (fetch joins them into
+ * one), and a direct connection while proxy variables are set (fetch applies them by its own
+ * rules; the decision here is client-go's, `proxy.ts`).
  * @module
  */
 
 import { HelmLockError } from "../errors.ts";
-import { proxyFromEnvironment } from "../proxy.ts";
 import { VERSION } from "../version.ts";
-import { Authenticator, splitServerCredentials } from "./auth.ts";
+import { Authenticator, decodeBase64 } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
 
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
@@ -45,9 +40,11 @@ export class KubeNetworkError extends Error {
   }
 }
 
+type Query = Record<string, string | number | boolean | undefined>;
+
 /** Per-request options. */
 export interface RequestOptions {
-  query?: Record<string, string | number | boolean | undefined>;
+  query?: Query;
   body?: unknown;
   /** Give up after this long (a `TimeoutError`). @default {30000} */
   timeoutMs?: number;
@@ -78,35 +75,51 @@ export interface KubeClient {
    */
   watch<T>(
     path: string,
-    query: Record<string, string | number | boolean | undefined>,
+    query: Query,
     onEvent: (event: WatchEvent<T>) => void,
     signal: AbortSignal,
   ): Promise<{ ended: Promise<void> }>;
-  /** Closes the connection. */
   close(): void;
 }
 
-/** How requests reach the server; `reset()` drops the connection (the next request opens one). */
+/**
+ * How requests reach the server. Its connection opens at the first request (and again after
+ * `reset()`), with the client certificate `auth` gives then; `close()` ends it for good.
+ */
 interface Transport {
   fetch: Fetch;
   reset(): void;
   close(): void;
 }
 
-type Fetch = (url: string, init: RequestInit & { headerList: [string, string][] }) => Promise<
-  Response
->;
+type Fetch = (
+  url: string,
+  init: RequestInit & { headerList: [string, string][] },
+  auth: Authenticator,
+) => Promise<Response>;
 
-function decodeBase64(base64: string): string {
-  return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+/** The connection of a {@linkcode Transport}: `get` opens it when there is none. */
+function lazily<T>(open: (auth: Authenticator) => Promise<T>, dispose: (t: T) => void) {
+  let value: Promise<T> | undefined;
+  let closed = false;
+  return {
+    get: (auth: Authenticator) => value ??= open(auth),
+    reset() {
+      value?.then(dispose, () => {});
+      value = undefined;
+    },
+    // Requests after it fail on the closed connection.
+    close() {
+      if (!closed) value?.then(dispose, () => {});
+      closed = true;
+    },
+  };
 }
 
 function caPem(conn: KubeConnection): string | undefined {
   const c = conn.cluster;
   if (c.skipTLSVerify) return undefined;
-  if (c.caData) return decodeBase64(c.caData);
-  if (c.caFile) return Deno.readTextFileSync(c.caFile);
-  return undefined;
+  return c.caData ? decodeBase64(c.caData) : c.caFile && Deno.readTextFileSync(c.caFile);
 }
 
 /** A node-like reason from Deno's fetch error ("connect ECONNREFUSED 127.0.0.1:6443"). */
@@ -126,10 +139,14 @@ function networkMessage(err: unknown, url: URL): string {
   return inner.replace(/^error sending request for url \([^)]*\): /, "") || "unknown error";
 }
 
+const proxyCredentials = (proxy: URL) => ({
+  username: decodeURIComponent(proxy.username),
+  password: decodeURIComponent(proxy.password),
+});
+
 /** Deno's native fetch with one HTTP client for the connection. */
-function nativeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Transport {
-  let client: Promise<Deno.HttpClient> | undefined;
-  const open = async () => {
+function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
+  const client = lazily(async (auth) => {
     const options: Deno.CreateHttpClientOptions = {};
     const ca = caPem(conn);
     if (ca) options.caCerts = [ca];
@@ -139,36 +156,17 @@ function nativeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Tr
       // Go speaks plain HTTP to a proxy of any scheme but https, socks5 and socks5h.
       const socks = /^socks5h?:$/.test(proxy.protocol);
       const transport = socks ? "socks5" : proxy.protocol === "https:" ? "https" : "http";
-      const p: Deno.Proxy = {
-        transport,
-        url: `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`,
-      };
-      if (proxy.username || proxy.password) {
-        p.basicAuth = {
-          username: decodeURIComponent(proxy.username),
-          password: decodeURIComponent(proxy.password),
-        };
-      }
-      options.proxy = p;
+      const url = `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`;
+      options.proxy = { transport, url };
+      if (proxy.username || proxy.password) options.proxy.basicAuth = proxyCredentials(proxy);
     }
     return Deno.createHttpClient(options);
-  };
-  let closed = false;
+  }, (c) => c.close());
   return {
-    fetch: async (url, init) => {
-      client ??= open();
-      const { headerList, ...rest } = init;
-      return await fetch(url, { ...rest, headers: headerList, client: await client });
-    },
-    reset: () => {
-      client?.then((c) => c.close(), () => {});
-      client = undefined;
-    },
-    close: () => {
-      if (closed || !client) return;
-      closed = true;
-      client.then((c) => c.close(), () => {});
-    },
+    fetch: async (url, { headerList, ...init }, auth) =>
+      await fetch(url, { ...init, headers: headerList, client: await client.get(auth) }),
+    reset: client.reset,
+    close: client.close,
   };
 }
 
@@ -183,12 +181,9 @@ async function tunnelAgent(
 ): Promise<import("node:https").Agent> {
   const http = await import("node:http");
   const tls = await import("node:tls");
+  const { username, password } = proxyCredentials(proxy);
   const auth = proxy.username || proxy.password
-    ? {
-      "Proxy-Authorization": `Basic ${
-        btoa(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`)
-      }`,
-    }
+    ? { "Proxy-Authorization": `Basic ${btoa(`${username}:${password}`)}` }
     : {};
   class TunnelAgent extends https.Agent {
     // deno-lint-ignore no-explicit-any
@@ -220,11 +215,9 @@ async function tunnelAgent(
 }
 
 /** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
-function nodeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Transport {
-  let agent:
-    | Promise<{ https: typeof import("node:https"); agent: import("node:https").Agent }>
-    | undefined;
-  const open = async () => {
+function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
+  const servername = conn.cluster.tlsServerName;
+  const agent = lazily(async (auth) => {
     const https = await import("node:https");
     const ca = caPem(conn);
     const cert = await auth.clientCert();
@@ -239,15 +232,14 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Tran
       rejectUnauthorized: !conn.cluster.skipTLSVerify,
       ...(ca ? { ca } : {}),
       ...(cert ? { cert: cert.cert, key: cert.key } : {}),
-      ...(conn.cluster.tlsServerName ? { servername: conn.cluster.tlsServerName } : {}),
+      ...(servername ? { servername } : {}),
     };
     const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
     return { https, agent };
-  };
+  }, ({ agent }) => agent.destroy());
   return {
-    fetch: async (url, init) => {
-      agent ??= open();
-      const { https, agent: a } = await agent;
+    fetch: async (url, init, auth) => {
+      const { https, agent: a } = await agent.get(auth);
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of init.headerList) {
         const prev = headers[k];
@@ -259,7 +251,7 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Tran
           method: init.method ?? "GET",
           headers,
           agent: a,
-          ...(conn.cluster.tlsServerName ? { servername: conn.cluster.tlsServerName } : {}),
+          ...(servername ? { servername } : {}),
         }, (res) => {
           const h = new Headers();
           for (const [k, v] of Object.entries(res.headers)) {
@@ -280,20 +272,15 @@ function nodeFetch(conn: KubeConnection, auth: Authenticator, proxy?: URL): Tran
         req.end(typeof init.body === "string" ? init.body : undefined);
       });
     },
-    reset: () => {
-      agent?.then(({ agent }) => agent.destroy(), () => {});
-      agent = undefined;
-    },
-    close: () => {
-      agent?.then(({ agent }) => agent.destroy(), () => {});
-    },
+    reset: agent.reset,
+    close: agent.close,
   };
 }
 
 /** How long a watch may stay silent before it is ended (see `watch`). */
 const WATCH_IDLE_MS = 90_000;
 
-function queryString(query: RequestOptions["query"]): string {
+function queryString(query: Query | undefined): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
   const s = params.toString();
@@ -309,56 +296,39 @@ async function readBody(resp: Response): Promise<unknown> {
   }
 }
 
-/**
- * Opens (lazily, at the first request) the API server of `conn`.
- *
- * @param conn The resolved connection.
- */
+/** Opens (lazily, at the first request) the API server of `conn`. */
 export function kubeClient(conn: KubeConnection): KubeClient {
-  const { url: base } = splitServerCredentials(conn.cluster.server);
+  const { url: base, proxy } = conn;
   const prefix = base.href.replace(/\/$/, "");
-  const auth = new Authenticator(conn.auth, conn.cluster, conn.impersonateGroups);
-  const proxyVars = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-  ]
-    .some((name) => conn.env[name]);
-  // client-go: the kubeconfig's proxy-url for every request, else the environment's.
-  const proxyUrl = conn.cluster.proxyUrl;
-  const proxy = proxyUrl ? new URL(proxyUrl) : proxyFromEnvironment(base, conn.env);
+  const proxyVars = Object.entries(conn.env)
+    .some(([name, value]) => value && /^(HTTPS?|ALL)_PROXY$|^(https?|all)_proxy$/.test(name));
   const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
     conn.impersonateGroups.length > 1 || (!proxy && proxyVars);
-  const transport = needsNode ? nodeFetch(conn, auth, proxy) : nativeFetch(conn, auth, proxy);
+  const transport = needsNode ? nodeFetch(conn, proxy) : nativeFetch(conn, proxy);
+  const auth = new Authenticator(conn);
   const userAgent = `helm-lock/${VERSION} (${Deno.build.os}/${Deno.build.arch})`;
 
-  async function send(
-    method: string,
-    url: string,
-    body: unknown,
-    signal: AbortSignal,
-    accept = "application/json",
-  ) {
+  async function send(method: string, url: string, signal: AbortSignal, options: RequestOptions) {
     const headerList: [string, string][] = [
-      ["Accept", accept],
+      ["Accept", options.accept ?? "application/json"],
       ["User-Agent", userAgent],
       ...await auth.headers(url),
     ];
     const init: RequestInit & { headerList: [string, string][] } = { method, headerList, signal };
-    if (body !== undefined) {
+    if (options.body !== undefined) {
       headerList.push(["Content-Type", "application/json"]);
-      init.body = JSON.stringify(body);
+      init.body = JSON.stringify(options.body);
     }
     try {
-      return await transport.fetch(url, init);
+      return await transport.fetch(url, init, auth);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw new KubeNetworkError(networkMessage(err, base), { cause: err });
     }
   }
+
+  const statusError = (resp: Response, body: unknown) =>
+    new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
 
   return {
     server: conn.server,
@@ -370,7 +340,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       let resp: Response;
       let body: unknown;
       try {
-        resp = await send(method, url, options.body, signal, options.accept);
+        resp = await send(method, url, signal, options);
         body = await readBody(resp);
       } catch (err) {
         // No answer in time: the connection may be dead without the kernel knowing (client-go
@@ -381,27 +351,19 @@ export function kubeClient(conn: KubeConnection): KubeClient {
         if (err instanceof KubeNetworkError || err instanceof HelmLockError) throw err;
         throw new KubeNetworkError(networkMessage(err, base), { cause: err });
       }
-      if (!resp.ok) {
-        throw new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
-      }
+      if (!resp.ok) throw statusError(resp, body);
       options.onHeaders?.(resp.headers);
       return body as T;
     },
     async watch<T>(
       path: string,
-      query: Record<string, string | number | boolean | undefined>,
+      query: Query,
       onEvent: (event: WatchEvent<T>) => void,
       signal: AbortSignal,
     ) {
       const url = `${prefix}${path}${queryString({ ...query, watch: true })}`;
-      const resp = await send("GET", url, undefined, signal);
-      if (!resp.ok) {
-        throw new ApiStatusError(
-          resp.status,
-          await readBody(resp),
-          Object.fromEntries(resp.headers),
-        );
-      }
+      const resp = await send("GET", url, signal, {});
+      if (!resp.ok) throw statusError(resp, await readBody(resp));
       const ended = (async () => {
         const reader = resp.body!.pipeThrough(new TextDecoderStream()).getReader();
         let idle = false;

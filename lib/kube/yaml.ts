@@ -5,7 +5,6 @@
  * duplicate keys, numbers other than plain integers, dates) goes to js-yaml, loaded only
  * then: evaluating it costs every run about 9 ms of start-up. The simple parser gives
  * exactly what js-yaml gives or declines (tests/kube/yaml_test.ts compares them).
- *
  * @module
  */
 
@@ -35,15 +34,16 @@ export async function loadFullYaml(): Promise<void> {
  *   run; whatever js-yaml throws for text that is not YAML.
  */
 export function parseYaml(text: string): unknown {
-  const simple = parseSimpleYaml(text);
-  if (simple !== DECLINED) return simple;
+  try {
+    return parseSimpleYaml(text);
+  } catch (err) {
+    if (!(err instanceof Declined)) throw err;
+  }
   if (!fullLoad) throw new FullYamlNeeded();
   return fullLoad(text);
 }
 
-/** What {@linkcode parseSimpleYaml} returns for a text it leaves to js-yaml. */
-export const DECLINED: unique symbol = Symbol("declined");
-
+/** Thrown where the simple parser leaves the text to js-yaml. */
 class Declined extends Error {}
 
 function decline(): never {
@@ -55,12 +55,8 @@ interface Line {
   text: string;
 }
 
-/**
- * JSON, or block YAML of maps, lists and one-line scalars, as js-yaml reads it.
- *
- * @returns The value, or {@linkcode DECLINED} for anything else.
- */
-export function parseSimpleYaml(text: string): unknown {
+/** JSON, or block YAML of maps, lists and one-line scalars, as js-yaml reads it. */
+function parseSimpleYaml(text: string): unknown {
   if (text.startsWith("\uFEFF")) text = text.slice(1);
   if (text.trimStart().startsWith("{")) {
     // JSON, as most generated kubeconfigs are. Duplicate keys are js-yaml's to refuse.
@@ -68,22 +64,17 @@ export function parseSimpleYaml(text: string): unknown {
     try {
       value = JSON.parse(text);
     } catch {
-      return DECLINED;
+      decline();
     }
-    return hasDuplicateKey(text) ? DECLINED : value;
+    return hasDuplicateKey(text) ? decline() : value;
   }
-  try {
-    const lines = toLines(text);
-    if (lines.length === 0) return DECLINED; // js-yaml 5 refuses a file with no document.
-    const reader = new Reader(lines);
-    // A top-level list or scalar is no kubeconfig: map() declines its first line.
-    const value = reader.map(lines[0]!.indent);
-    if (!reader.done) decline();
-    return value;
-  } catch (err) {
-    if (err instanceof Declined) return DECLINED;
-    throw err;
-  }
+  const lines = toLines(text);
+  if (lines.length === 0) decline(); // js-yaml 5 refuses a file with no document.
+  const reader = new Reader(lines);
+  // A top-level list or scalar is no kubeconfig: map() declines its first line.
+  const value = reader.map(lines[0]!.indent);
+  if (!reader.done) decline();
+  return value;
 }
 
 /**
@@ -162,6 +153,10 @@ function splitKey(text: string): { key: string; rest: string } | undefined {
   return { key, rest: after.trim() };
 }
 
+/** YAML's one-character escapes (`\n`, ...) and what each stands for. */
+const ESCAPES = '\\"/ntr0bfave ';
+const ESCAPED = '\\"/\n\t\r\0\b\f\x07\v\x1b ';
+
 /** A quoted scalar at the start of `text`: its value and where it ends; undefined if none. */
 function quoted(text: string): { value: string; end: number } | undefined {
   const q = text[0];
@@ -176,23 +171,9 @@ function quoted(text: string): { value: string; end: number } | undefined {
       return { value, end: i + 1 };
     } else if (c === "\\") {
       const e = text[++i];
-      const simple: Record<string, string> = {
-        "\\": "\\",
-        '"': '"',
-        "/": "/",
-        n: "\n",
-        t: "\t",
-        r: "\r",
-        "0": "\0",
-        b: "\b",
-        f: "\f",
-        a: "\x07",
-        v: "\v",
-        e: "\x1b",
-        " ": " ",
-      };
       const hex = { x: 2, u: 4, U: 8 }[e as "x" | "u" | "U"];
-      if (e !== undefined && e in simple) value += simple[e];
+      const simple = e === undefined ? -1 : ESCAPES.indexOf(e);
+      if (simple >= 0) value += ESCAPED[simple];
       else if (hex !== undefined && /^[0-9a-fA-F]+$/.test(text.slice(i + 1, i + 1 + hex))) {
         const code = parseInt(text.slice(i + 1, i + 1 + hex), 16);
         if (code > 0x10ffff) decline();

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { fenceHelm } from "../../lib/helm/fence.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
+import { ConnectProxy } from "../support/connect_proxy.ts";
 
 /** A connection to a server nothing listens on: a fence that forwarded anything would fail. */
 const conn = {
@@ -9,6 +10,15 @@ const conn = {
   namespace: "ns",
   env: {},
 } as unknown as KubeConnection;
+
+/** `conn` with other cluster fields and proxy. */
+function connWith(cluster: Record<string, string>, proxy?: string): KubeConnection {
+  return {
+    ...conn,
+    cluster: { ...conn.cluster, ...cluster },
+    proxy: proxy === undefined ? undefined : new URL(proxy),
+  };
+}
 
 function reporter() {
   const info: string[] = [];
@@ -99,6 +109,48 @@ Deno.test("no fence with --lock-no-fence or an explicit --kube-apiserver, saying
   ) {
     const { info, report } = reporter();
     await using fence = fenceHelm(flags, conn, valid, report);
+    assert.deepEqual(fence.env, {});
+    assert.equal(info.length, 1, info.join("\n"));
+    assert.match(info[0]!, why);
+  }
+});
+
+Deno.test("a fence keeps the server's path and tls-server-name, and tunnels through the connection's proxy", async () => {
+  // A proxy of an unknown scheme is spoken to as plain HTTP, as Go does.
+  const proxy = new ConnectProxy({ "api.example.com:6443": "127.0.0.1:9" });
+  const server = "https://api.example.com:6443/k8s/clusters/c-1";
+  const { debug, report } = reporter();
+  try {
+    const c = connWith(
+      { server, tlsServerName: "kube.internal" },
+      proxy.url.replace("http", "foo"),
+    );
+    await using fence = fenceHelm({ fence: true }, c, valid, report);
+    const local = new URL(fence.env.HELM_KUBEAPISERVER!);
+    assert.equal(local.href, `https://127.0.0.1:${local.port}/k8s/clusters/c-1`);
+    assert.equal(fence.env.HELM_KUBETLS_SERVER_NAME, "kube.internal");
+    assert.match(debug[0]!, /through 127\.0\.0\.1:\d+ through proxy 127\.0\.0\.1:\d+$/);
+    const helm = await Deno.connect({ hostname: "127.0.0.1", port: Number(local.port) });
+    await helm.write(new TextEncoder().encode("\x16\x03\x01"));
+    await helm.read(new Uint8Array(16)).catch(() => null); // closed once the proxy refused
+    helm.close();
+    assert.deepEqual(proxy.connects, ["api.example.com:6443"]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+Deno.test("no fence where helm's traffic cannot be pointed at the pass-through, saying why", async () => {
+  const cases: [KubeConnection, RegExp][] = [
+    [connWith({ name: "in-cluster" }), /in-cluster/],
+    [connWith({ proxyUrl: "http://proxy:3128" }), /the kubeconfig's proxy-url/],
+    [connWith({ server: "unix:///run/k8s.sock" }), /scheme unix: is neither https nor http/],
+    [connWith({}, "socks5://proxy:1080"), /the socks5: proxy .* not supported/],
+    [connWith({}, "socks5h://proxy:1080"), /the socks5h: proxy/],
+  ];
+  for (const [c, why] of cases) {
+    const { info, report } = reporter();
+    await using fence = fenceHelm({ fence: true }, c, valid, report);
     assert.deepEqual(fence.env, {});
     assert.equal(info.length, 1, info.join("\n"));
     assert.match(info[0]!, why);

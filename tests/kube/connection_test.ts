@@ -56,7 +56,7 @@ const second = kubeconfig("second.yaml", {
 
 /** The authentication headers a connection sends (one entry per header line). */
 async function headerLines(conn: KubeConnection): Promise<[string, string][]> {
-  return await new Authenticator(conn.auth, conn.cluster, conn.impersonateGroups)
+  return await new Authenticator(conn)
     .headers("https://x.example/api");
 }
 

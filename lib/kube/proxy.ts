@@ -1,24 +1,19 @@
 /**
  * Which proxy a request to the API server goes through when the kubeconfig sets no
  * `proxy-url`, decided as helm decides it: Go's `http.ProxyFromEnvironment` (net/http's copy
- * of golang.org/x/net/http/httpproxy) behind client-go's `NewProxierWithNoProxyCIDR`. The
- * lock's own client (`kube/rest.ts`) and the fence's way to the server (`fence/plan.ts`)
- * both ask here, so neither goes where helm would not.
+ * of golang.org/x/net/http/httpproxy) behind client-go's `NewProxierWithNoProxyCIDR`.
+ * `connect()` decides once, and the lock's own client and the fence both use that decision.
  *
  * Hosts come from WHATWG URLs, already lower case with IPv4 shorthands resolved: Go keeps
  * the text as written, so it proxies `LOCALHOST` (its `localhost` check is case-sensitive).
- *
  * @module
  */
 
-import { ExitCode, HelmLockError } from "./errors.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
 
 type Env = Record<string, string | undefined>;
 
-/**
- * An IP address as 16 bytes (IPv4 as `::ffff:a.b.c.d`), read as Go's netip reads it, or with
- * `sloppy` as k8s.io/utils' `ParseIPSloppy` (leading zeros allowed); `undefined` for none.
- */
+/** An IP as 16 bytes (IPv4 mapped), as Go's netip reads it, or k8s' `ParseIPSloppy` (`sloppy`). */
 function parseIp(text: string, sloppy = false): Uint8Array | undefined {
   const octet = sloppy ? /^\d+$/ : /^(0|[1-9]\d*)$/;
   const v4 = (s: string): number[] | undefined => {
@@ -60,10 +55,9 @@ function maskByte(bits: number, i: number): number {
 }
 
 /**
- * Whether a `NO_PROXY` entry is a CIDR (Go's `net.ParseCIDR`, or with `sloppy` client-go's
- * `ParseCIDRSloppy`) holding `ip`, as `net.IPNet.Contains` decides: IPv4 addresses only in
- * IPv4 networks (an IPv6 one whose masked address is IPv4-mapped counts as IPv4), IPv6 ones
- * only in the others. `undefined` when the entry is no CIDR.
+ * Whether a `NO_PROXY` entry is a CIDR (`net.ParseCIDR`, or `ParseCIDRSloppy`) holding `ip`, as
+ * `net.IPNet.Contains` decides: IPv4 addresses only in IPv4 networks (IPv4-mapped ones count),
+ * IPv6 ones only in the others. `undefined` when the entry is no CIDR.
  */
 function inCidr(ip: Uint8Array | undefined, entry: string, sloppy = false): boolean | undefined {
   const [, base = "", bitsText = ""] = entry.match(/^([^/]*)\/(\d+)$/) ?? [];
@@ -128,18 +122,8 @@ function useProxy(host: string, ip: Uint8Array | undefined, port: string, noProx
 /** httpproxy's `parseProxy`: a value without a scheme and host is read as `http://value`. */
 function parseProxy(value: string): URL | undefined {
   if (!value) return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    // Retried below, as Go does.
-  }
-  if (url?.host) return url;
-  try {
-    return new URL(`http://${value}`);
-  } catch {
-    return url;
-  }
+  const url = URL.parse(value);
+  return url?.host ? url : URL.parse(`http://${value}`) ?? url ?? undefined;
 }
 
 const firstSet = (env: Env, ...names: string[]) => names.map((n) => env[n]).find((v) => v) ?? "";
@@ -151,8 +135,6 @@ const firstSet = (env: Env, ...names: string[]) => names.map((n) => env[n]).find
  * scheme whatever it is: its transport speaks TLS to `https://` proxies, SOCKS to
  * `socks5://` and `socks5h://` ones and plain HTTP (`CONNECT` for https) to all others.
  *
- * @param target The API server URL.
- * @param env The environment.
  * @throws {HelmLockError} `Unreachable` for an http:// server with `HTTP_PROXY` set in a CGI
  *   environment (`REQUEST_METHOD` set), where Go fails every request (issue 16405).
  */

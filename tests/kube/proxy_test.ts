@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { HelmLockError } from "../../lib/errors.ts";
-import { planFence } from "../../lib/fence/plan.ts";
+import { fenceHelm } from "../../lib/helm/fence.ts";
 import { connect } from "../../lib/kube/connection.ts";
+import { proxyFromEnvironment } from "../../lib/kube/proxy.ts";
 import { kubeClient } from "../../lib/kube/rest.ts";
-import { proxyFromEnvironment } from "../../lib/proxy.ts";
 
 type Env = Record<string, string>;
 
@@ -194,10 +194,16 @@ async function lockUsesProxy(server: string, env: Env): Promise<boolean> {
   return used;
 }
 
-function fenceUsesProxy(server: string, env: Env): boolean {
-  const plan = planFence({ server, inCluster: false, apiserverOnArgv: false }, env);
-  assert.ok(!("off" in plan), server);
-  return plan.upstream.proxy !== undefined;
+/** Whether the fence's pass-through dials the API server through a proxy. */
+async function fenceUsesProxy(server: string, env: Env): Promise<boolean> {
+  const debug: string[] = [];
+  const conn = connect({ kubeApiserver: server, kubeToken: "t" }, env, "/nonexistent");
+  const held = { validUntil: () => Infinity, lost: new AbortController().signal };
+  await using _fence = fenceHelm({ fence: true }, conn, held, {
+    info: (line) => assert.fail(line),
+    debug: (line) => debug.push(line),
+  });
+  return / through proxy /.test(debug[0] ?? "");
 }
 
 Deno.test({
@@ -237,10 +243,10 @@ Deno.test({
       ["http://192.0.2.10:8080", { HTTP_PROXY: "PROXY", NO_PROXY: "192.000.002.0/24" }, true],
     ];
     const results = await Promise.all(cases.map(([server, env]) => lockUsesProxy(server, env)));
-    cases.forEach(([server, env, want], i) => {
+    for (const [i, [server, env, want]] of cases.entries()) {
       const what = `${server} ${JSON.stringify(env)}`;
-      assert.equal(fenceUsesProxy(server, env), want, `fence: ${what}`);
+      assert.equal(await fenceUsesProxy(server, env), want, `fence: ${what}`);
       assert.equal(results[i], want, `lock: ${what}`);
-    });
+    }
   },
 });
