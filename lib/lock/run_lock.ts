@@ -7,7 +7,7 @@
  */
 
 import { roughDuration } from "../duration.ts";
-import { apiError, isStatus } from "../kube/api_error.ts";
+import { apiError } from "../kube/api_error.ts";
 import type { KubeConnection } from "../kube/connection.ts";
 import { eventRecorder } from "../kube/events.ts";
 import { type KubeClient, kubeClient } from "../kube/rest.ts";
@@ -17,7 +17,7 @@ import { Annotation, holderIdentity, lockAnnotations } from "./identity.ts";
 import { lockName } from "./names.ts";
 import { pipelineOrder } from "./pipeline.ts";
 import { describeWait, isSuperseded } from "./queue_view.ts";
-import { type QueuedLock, takeLock } from "./take.ts";
+import { ensureNamespace, type QueuedLock, takeLock } from "./take.ts";
 
 /** The user's command as the lock stage needs it (the CLI's `Invocation`). */
 export interface LockCommand {
@@ -187,32 +187,4 @@ export async function release(
     );
   }
   await lock.close();
-}
-
-/**
- * Creates `namespace` when it does not exist, as `helm --create-namespace` would; whether it
- * did. A user who may not read namespaces is left alone: the namespace may exist, and taking
- * the lock will say clearly if it does not.
- */
-async function ensureNamespace(client: KubeClient, namespace: string): Promise<boolean> {
-  try {
-    await client.request("GET", `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
-    return false;
-  } catch (err) {
-    if (!isStatus(err, 404)) return false;
-  }
-  try {
-    // helm labels the namespaces it creates with their name; do the same.
-    await client.request("POST", "/api/v1/namespaces", {
-      body: {
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name: namespace, labels: { name: namespace } },
-      },
-    });
-    return true;
-  } catch (err) {
-    if (isStatus(err, 409)) return false; // a concurrent job created it first
-    throw err;
-  }
 }
