@@ -11,12 +11,25 @@ import {
   API_VERSION,
   type LockList,
   lockList,
+  type LockStatus,
   printObject,
   queueItems,
-  toYaml,
 } from "../../lib/cli/lock_output.ts";
 import type { CommandIO } from "../../lib/cli/own_args.ts";
 import { printableBlock } from "../../lib/sanitize.ts";
+
+/** The object as `-o yaml` prints it. */
+async function toYaml(object: LockStatus | LockList): Promise<string> {
+  let printed = "";
+  const io: CommandIO = {
+    out: () => {},
+    print: (t) => printed = t,
+    info: () => {},
+    debug: () => {},
+  };
+  await printObject(io, object, "yaml");
+  return printed;
+}
 
 const UNSAFE_EXCEPT_NEWLINE =
   /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
@@ -52,7 +65,7 @@ function list(fields: Partial<LockList["items"][number]>): LockList {
   };
 }
 
-Deno.test("toYaml() quotes a Lease's escapes and bidi controls and loads back equal", async () => {
+Deno.test("printObject() -o yaml quotes a Lease's escapes and bidi controls and loads back equal", async () => {
   const object = list(HOSTILE);
   const yaml = await toYaml(object);
   assert.doesNotMatch(yaml, UNSAFE_EXCEPT_NEWLINE);
@@ -62,7 +75,7 @@ Deno.test("toYaml() quotes a Lease's escapes and bidi controls and loads back eq
   assert.match(yaml, /^ {4}holder: "ghost\\u001b\[2J\\u001b\]0;title\\u0007\\u202eevil\\u202c\\n/m);
 });
 
-Deno.test("toYaml() leaves safe values plain, a backslash included, and one line each", async () => {
+Deno.test("printObject() -o yaml leaves safe values plain, a backslash included, and one line each", async () => {
   const object = list({ command: `helm upgrade app ./c ${"--set a=b ".repeat(20)}\\x1b` });
   const yaml = await toYaml(object);
   assert.deepEqual(load(yaml), object);
@@ -89,7 +102,7 @@ Deno.test("printObject() prints -o json as one printable line and -o yaml as a b
   assert.deepEqual(load(seen[1]!.slice(6)), object);
 });
 
-Deno.test("toYaml() quotes a waiting job's escapes too, and loads back equal", async () => {
+Deno.test("printObject() -o yaml quotes a waiting job's escapes too, and loads back equal", async () => {
   const object = list({
     queue: [{
       place: 1,
@@ -192,7 +205,7 @@ Deno.test("lockList() carries each release's queue, and a release with only a qu
   ]);
 });
 
-Deno.test("docs/output.md's YAML example is its LockList JSON example, as toYaml() writes it", async () => {
+Deno.test("docs/output.md's YAML example is its LockList JSON example, as printObject() writes it", async () => {
   const page = await Deno.readTextFile(new URL("../../docs/output.md", import.meta.url));
   const blocks = (lang: string) =>
     [...page.matchAll(new RegExp(`^\`\`\`${lang}\\n([\\s\\S]*?)^\`\`\`$`, "gm"))].map((m) => m[1]!);
