@@ -51,7 +51,7 @@ for (const [command, argv, expected] of CASES) {
     const seen: Record<string, unknown> = {
       namespace: args.cluster.namespace,
       context: args.cluster.kubeContext,
-      output: args.value("output"),
+      output: args.format(),
       all: args.on("all-namespaces"),
       force: args.on("force"),
       debug: args.debug,
@@ -65,11 +65,11 @@ for (const [command, argv, expected] of CASES) {
 
 Deno.test("parseOwnArgs() knows which --lock-* flags are boolean from LOCK_FLAG_TABLE", () => {
   for (const flag of LOCK_FLAG_TABLE) {
-    const value = flag.value === "bool"
+    const value = flag.type === "bool"
       ? "web"
-      : flag.values?.[0] ?? (flag.value === "duration" ? "5m" : "7");
+      : flag.values?.[0] ?? (flag.type === "duration" ? "5m" : "7");
     const args = parse(LOCK_STATUS, [`--${flag.name}`, value, "web"]);
-    assert.deepEqual(args.positionals, flag.value === "bool" ? ["web", "web"] : ["web"], flag.name);
+    assert.deepEqual(args.positionals, flag.type === "bool" ? ["web", "web"] : ["web"], flag.name);
   }
 });
 
