@@ -18,10 +18,7 @@ import { LOCK_FLAG_TABLE, withoutLockFlags } from "./lock_flags.ts";
 const NO_FILE_COMP = 4;
 
 /** Completion answers: candidates (`value` or `value\tdescription`) and cobra's directive. */
-interface Completions {
-  items: string[];
-  directive: number;
-}
+type Completions = { items: string[]; directive: number };
 
 /** helm's answer to `helm __complete <words>`; none when helm cannot give one. */
 async function helmCompletions(words: string[]): Promise<Completions> {

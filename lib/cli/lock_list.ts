@@ -33,7 +33,7 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
   });
   const list = lockListObject(leases.map(lockInfo), Date.now());
   if (format !== "table") {
-    await printObject(io, list, format);
+    printObject(io, list, format);
     return 0;
   }
   const rows = [

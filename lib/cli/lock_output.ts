@@ -7,6 +7,7 @@
  * @module
  */
 
+import { dump } from "js-yaml";
 import type { LockInfo, QueueEntry } from "../lock/status.ts";
 import { hasUnsafe, quotedString } from "../sanitize.ts";
 import type { CommandIO } from "./own_args.ts";
@@ -112,13 +113,12 @@ export function lockList(locks: readonly LockInfo[], now: number): LockList {
  * write Leases) is a double-quoted scalar with that character escaped: safe to print as it
  * is, and it loads back to the same value.
  */
-export async function printObject(
+export function printObject(
   io: CommandIO,
   object: LockStatus | LockList,
   format: "json" | "yaml",
-): Promise<void> {
+): void {
   if (format === "json") return io.out(JSON.stringify(object, null, 2));
-  const { dump } = await import("js-yaml");
   // Such strings go through js-yaml as placeholders (a plain scalar no value has), then are
   // put back quoted: js-yaml prints bidi controls raw.
   const mark = `helm-lock-${crypto.randomUUID().replaceAll("-", "")}-`;

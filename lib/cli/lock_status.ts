@@ -127,7 +127,7 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
     queue: queueItems(info.queue, now),
     release: await releaseFields(release, args.globalArgs, conn.namespace, io),
   };
-  if (format !== "table") await printObject(io, status, format);
+  if (format !== "table") printObject(io, status, format);
   else for (const line of table(status, now)) io.out(line);
   return 0;
 }
