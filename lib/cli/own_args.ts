@@ -26,8 +26,6 @@ export interface OwnArgs {
   /** helm's global flags as given, for helm-lock's own helm calls. */
   globalArgs: string[];
   debug: boolean;
-  /** `-h/--help` given: print the command's help and nothing else. */
-  help: boolean;
   /** Whether an own boolean flag is on (the last use wins). */
   on(name: string): boolean;
   /** The usage error for wrong positionals: the command `takes` ("one release name"). */
@@ -40,16 +38,18 @@ export interface OwnArgs {
 }
 
 /**
- * Parses `argv` (the words after the command's name); `program` names helm-lock in messages.
+ * Parses `argv` (the words after the command's name), or prints the command's help and
+ * returns `undefined` when `-h/--help` asks for it; `program` names helm-lock in messages.
  *
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for an unknown flag, a flag
  * without its value, or a bad `--lock-*` value.
  */
-export function parseOwnArgs(
+export function ownArgs(
   argv: readonly string[],
   command: OwnCommand,
+  io: CommandIO,
   program: string = programName(),
-): OwnArgs {
+): OwnArgs | undefined {
   const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
   const usageLine = `"${program} ${command.name} ${command.usage}"`;
   const own = [...command.flags, HELP_FLAG];
@@ -120,13 +120,15 @@ export function parseOwnArgs(
     const use = last(name);
     return use !== undefined && parseBool(use.value, `--${name}`, usage);
   };
+  const cluster = clusterFlags(flags, usage);
+  const debug = on("debug");
+  if (on("help")) return void io.print(commandHelp(command, program));
   return {
     positionals,
-    cluster: clusterFlags(flags, usage),
+    cluster,
     globalArgs: flags.filter((f) => global.long.has(f.name) && f.name !== "help")
       .flatMap((f) => f.tokens),
-    debug: on("debug"),
-    help: on("help"),
+    debug,
     on,
     misused: (takes) =>
       usage(
@@ -142,13 +144,6 @@ export function parseOwnArgs(
       );
     },
   };
-}
-
-/** {@linkcode parseOwnArgs}, or `undefined` when it printed the help `-h/--help` asks for. */
-export function ownArgs(argv: string[], command: OwnCommand, io: CommandIO): OwnArgs | undefined {
-  const args = parseOwnArgs(argv, command);
-  if (args.help) io.print(commandHelp(command, programName()));
-  return args.help ? undefined : args;
 }
 
 /** The API server of an own command: one connection for its few requests. */
