@@ -1,32 +1,17 @@
 /**
- * `delay()` with the semantics of denoland/std's `async/delay.ts`, re-created here because JSR
- * is unreachable from our build machines.
+ * `delay()` with the semantics of denoland/std's `async/delay.ts` (JSR is unreachable from our
+ * build machines).
  *
  * @module
  */
 
-/** Options for {@linkcode delay}. */
-export interface DelayOptions {
-  /** Signal used to abort the delay. */
-  signal?: AbortSignal;
-}
-
 /**
- * Resolves after the given number of milliseconds.
+ * Resolves after `ms` milliseconds.
  *
- * @param ms Duration to wait, in milliseconds.
- * @param options Additional options.
- * @returns A promise that resolves after `ms` milliseconds.
  * @throws {unknown} `signal.reason` when the signal is (or becomes) aborted; the timer and the
  * abort listener are both cleaned up.
- *
- * @example
- * ```ts
- * await delay(100);
- * ```
  */
-export function delay(ms: number, options: DelayOptions = {}): Promise<void> {
-  const { signal } = options;
+export function delay(ms: number, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const abort = () => {

@@ -21,18 +21,9 @@ export const ExitCode = {
   Unreachable: 6,
   /** The API server refused a request (authentication or RBAC). */
   Forbidden: 7,
-  /**
-   * The deploy was not run because a newer one makes it pointless: superseded by a newer
-   * waiting job (`--lock-queue newest`) or outdated (`--lock-order-key` lower than the last
-   * successful deploy's). helm did not run.
-   */
+  /** Superseded by a newer waiting job, or outdated by `--lock-order-key`. helm did not run. */
   Superseded: 8,
-  /**
-   * helm cannot be started: `$HELM_BIN` (else `helm` on `PATH`) does not exist, is not a
-   * file, is not executable, or leads back to helm-lock. Found before any request, so no
-   * lock was waited for or taken and nothing was written (should helm vanish later, the lock
-   * is released first). The shell's "command not found".
-   */
+  /** `$HELM_BIN` (else `helm` on `PATH`) cannot be started or is helm-lock: found first. */
   HelmNotFound: 127,
 } as const;
 
@@ -41,12 +32,8 @@ export type ExitCode = typeof ExitCode[keyof typeof ExitCode];
 
 /** An error that ends helm-lock with a documented exit code. */
 export class HelmLockError extends Error {
-  /** The process exit code this error maps to. */
-  readonly code: ExitCode;
-
-  constructor(code: ExitCode, message: string, options?: ErrorOptions) {
+  constructor(readonly code: ExitCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "HelmLockError";
-    this.code = code;
   }
 }

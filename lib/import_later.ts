@@ -1,19 +1,14 @@
 /**
- * Dynamic imports that Deno does not read ahead. Before a module runs, Deno reads and analyses
- * every module that its `import()` calls name with a string literal, and resolves the npm
- * packages those import (helm-lock's own commands, its help, @kubernetes/client-node for an
- * auth provider). A specifier made at run time is read only when it is imported.
- *
- * `deno compile` cannot see these imports either: `scripts/compile.ts` passes each module to
- * `--include` (`LATER_MODULES`), and tests/layout/layout_test.ts keeps the two in step.
+ * Dynamic imports that Deno does not read ahead: it reads and analyses every module an
+ * `import()` names with a string literal (and resolves their npm packages) before the program
+ * runs, while a specifier made at run time is read only when imported. `deno compile` cannot
+ * see them either: `scripts/compile.ts` passes each to `--include` (`LATER_MODULES`, kept in
+ * step by tests/layout/layout_test.ts).
  *
  * @module
  */
 
-/**
- * Imports a local module, typed by the caller:
- * `importLater<typeof import("./x.ts")>(new URL("./x.ts", import.meta.url))`.
- */
+/** `importLater<typeof import("./x.ts")>(new URL("./x.ts", import.meta.url))`. */
 export function importLater<T>(url: URL): Promise<T> {
   return import(url.href);
 }

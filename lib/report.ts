@@ -1,11 +1,4 @@
-/**
- * Where a run says what it does: lines for the user (stderr, `helm-lock:` prefixed by
- * `main.ts`), detail under `--debug`, and Kubernetes Events on the lock (`kube/events.ts`).
- *
- * @module
- */
-
-/** Where a run reports. */
+/** Where a run reports: `main.ts` prefixes its lines with `helm-lock:` on stderr. */
 export interface Reporter {
   /** One line a user should see. */
   info(line: string): void;

@@ -3,35 +3,23 @@
  *
  *     helm lock <HELM_COMMAND> <RELEASE_NAME> [CHART] [FLAGS]
  *
- * Our own flags (`--lock-timeout <duration>`, `--lock-lease-duration <duration>`,
- * `--lock-no-recover`, `--lock-queue fifo|newest`, `--lock-order-key <integer>`,
- * `--lock-superseded-ok`; see `lock_flags.ts`) are taken out wherever
- * they stand before a lone `--`; every other argument reaches helm verbatim and in order.
- * The release is the first positional argument after the command, found with helm's own
- * flag tables (`lib/helm/flags.ts`) the way pflag reads them (`lib/helm/argv.ts`); a flag
- * neither helm version documents is assumed boolean unless written `--x=y`, so write unknown
- * value-taking flags with `=` to keep the release detection right.
- *
- * Helm's global flags are also accepted before the command (`helm-lock -n prod upgrade ...`),
- * as helm accepts them.
+ * Our `--lock-*` flags (`lock_flags.ts`) are taken out wherever they stand before a lone `--`;
+ * every other argument reaches helm verbatim and in order. The release is the first positional
+ * after the command, found with helm's flag tables (`lib/helm/flags.ts`) the way pflag reads
+ * them (`lib/helm/argv.ts`); an undocumented flag is taken as boolean unless written `--x=y`.
+ * Helm's global flags are also accepted before the command, as helm accepts them.
  *
  * Decisions where DESIGN is silent:
- * - Lockable commands are install, upgrade, rollback, uninstall (and its aliases del,
- *   delete, un) and test. Every other helm command (`version`, `list`, `template`, plugins,
- *   unknown words, ...) passes through: helm runs with the argv verbatim, only `--lock-*`
- *   flags taken out (helmfile's `--args` appends them to every call), without a lock or any
- *   cluster call by helm-lock. So helm-lock can stand in for helm.
- * - helm-lock's own commands use names no helm command uses (`lock-status`, `lock-list`,
- *   `lock-unlock`, `lock-completion`; see {@linkcode SUBCOMMANDS}); each parses the rest of
- *   its argv itself. `__complete` is helm's (cobra's) completion request, answered with
- *   helm-lock's words added to helm's (`complete.ts`).
+ * - install, upgrade, rollback, uninstall (del, delete, un) and test are locked. Every other
+ *   helm command passes through: helm runs with the argv, less `--lock-*` flags (helmfile's
+ *   `--args` appends them to every call), without a lock or any cluster call by helm-lock, so
+ *   helm-lock can stand in for helm. So does `--help` with a lockable command (helm's help).
+ * - helm-lock's own commands use names no helm command uses ({@linkcode SUBCOMMANDS}); each
+ *   parses the rest of its argv itself. `__complete` is cobra's completion (`complete.ts`).
  * - `HELM_LOCK_*` variables set the `--lock-*` settings of a locked command; flags win.
- * - `--help`/`-h` with a lockable command is helm's help for that command: the result is
- *   `{ kind: "passthrough" }`, meaning "run helm with these args, without a lock".
- * - `install --generate-name`/`--name-template` and `uninstall` of several releases are
- *   usage errors, since one lock names one release.
- * - The release name must be valid for helm (lowercase DNS name, at most 53 characters),
- *   which also keeps the Lease name `helm-lock-<release>` valid.
+ * - `install --generate-name`/`--name-template` and `uninstall` of several releases are usage
+ *   errors: one lock names one release, which must be a valid helm release name (which also
+ *   keeps the Lease name `helm-lock-<release>` valid).
  *
  * @module
  */
@@ -47,51 +35,53 @@ import {
   LOCK_FLAG_TABLE,
   type LockSettings,
   lockSettingsFromEnv,
+  withoutLockFlags,
 } from "./lock_flags.ts";
-import { programName } from "./program.ts";
+
+/**
+ * How helm-lock was invoked, for its messages, so a command a message quotes is one the user
+ * can run as written: `helm lock` when helm runs it as the plugin (helm 3 and 4 set
+ * `HELM_PLUGIN_NAME` and `HELM_PLUGIN_DIR`; `HELM_BIN` alone says nothing, users set it for
+ * the standalone binary too), else `helm-lock`, also when another plugin started it.
+ */
+export function programName(env: Record<string, string | undefined> = Deno.env.toObject()): string {
+  return env.HELM_PLUGIN_DIR && env.HELM_PLUGIN_NAME === "lock" ? "helm lock" : "helm-lock";
+}
 
 /** helm-lock's own commands, named so that no helm command (3 or 4) has the name. */
-export const SUBCOMMANDS = ["lock-status", "lock-list", "lock-unlock", "lock-completion"] as const;
-
-/** One of {@linkcode SUBCOMMANDS}. */
+const SUBCOMMANDS = ["lock-status", "lock-list", "lock-unlock", "lock-completion"] as const;
 export type Subcommand = typeof SUBCOMMANDS[number];
 
-/** What the command line asks for. */
+/**
+ * What the command line asks for: `passthrough` runs helm without a lock (with `helmArgs`, the
+ * argv less `--lock-*` flags); `subcommand` one of helm-lock's own (`args`: the argv without
+ * its name); `complete` answers the shell completion for the words after `__complete`.
+ */
 export type ParsedArgs =
   | { kind: "help" }
   | { kind: "version" }
-  /**
-   * Run helm directly, without a lock: a command that does not change a release, or helm's
-   * own `--help` for a command. `helmArgs` is the argv without helm-lock's `--lock-*` flags.
-   */
   | { kind: "passthrough"; helmArgs: string[] }
   | { kind: "run"; invocation: Invocation }
-  /** One of helm-lock's own commands; `args` is the argv after its name. */
   | { kind: "subcommand"; name: Subcommand; args: string[] }
-  /** Shell completion (`complete.ts`): the words after `__complete`, the last one completed. */
   | { kind: "complete"; words: string[] };
 
 /** A helm command to run under the lock. */
 export interface Invocation extends LockSettings {
-  /** The canonical helm command: `install`, `upgrade`, `rollback`, `uninstall` or `test`. */
+  /** The canonical helm command. */
   command: LockableCommand;
-  /** The release name: the first positional argument after the command. */
   release: string;
-  /** The chart (second positional argument) of `install` and `upgrade`, when given. */
+  /** The chart of `install` and `upgrade`, when given. */
   chart?: string;
   /** The argv for helm, verbatim and in order, with only helm-lock's `--lock-*` flags removed. */
   helmArgs: string[];
-  /** The cluster connection flags found in `helmArgs`. */
   cluster: ClusterFlags;
   /**
-   * Helm's global flags from `helmArgs` as written (`["-n", "prod", "--kube-context=x"]`),
-   * for helm-lock's own helm calls. A shorthand combined with others (`-in prod`) is given
-   * on its own (`["-n", "prod"]`).
+   * Helm's global flags from `helmArgs` (`["-n", "prod", "--kube-context=x"]`), for helm-lock's
+   * own helm calls; a shorthand combined with others (`-in prod`) on its own (`-n prod`).
    */
   globalArgs: string[];
   /** Whether the command can create the release: `install`, or `upgrade -i/--install`. */
   install: boolean;
-  /** Whether `--debug` was given. */
   debug: boolean;
   /** `--create-namespace` given: the release namespace may not exist yet. */
   createNamespace: boolean;
@@ -112,24 +102,18 @@ const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 const MAX_RELEASE_NAME = 53;
 
 /**
- * Parses the command line of helm-lock (see the module documentation).
+ * Parses the command line of helm-lock (`Deno.args`; see the module documentation).
  *
- * @param argv The arguments after the program name (`Deno.args`).
  * @param program How the user invoked helm-lock, for messages. @default {programName()}
- * @returns What to do: print help or the version, run helm directly, or run under the lock.
- * @throws {HelmLockError} With {@linkcode ExitCode.Usage} and a one-line message when the
- * command line cannot be used.
+ * @throws {HelmLockError} With {@linkcode ExitCode.Usage} when the command line cannot be used.
  */
 export function parseArgs(
   argv: readonly string[],
   program: string = programName(),
   env: Record<string, string | undefined> = Deno.env.toObject(),
 ): ParsedArgs {
-  // Secrets are hidden by their place on the command line, never by searching a message for
-  // their text (which would mask a release or namespace that happens to equal a --set value).
-  // A quoted positional may really be the value of a secret flag helm-lock's flag tables do
-  // not know (`--my-token xyz`): it is hidden when the redaction reads it so.
-  // Only messages need these, made when one is: on helm's way they cost about 1 ms.
+  // Secrets hidden by their place (`lib/redact.ts`): a quoted positional may be the value of a
+  // secret flag our tables do not know (`--my-token xyz`). Made only when a message is.
   let hidden: Set<string> | undefined;
   const quote = (token: string) =>
     JSON.stringify((hidden ??= secretArgs(argv)).has(token) ? MASK : redactArgs([token])[0] ?? "");
@@ -139,7 +123,6 @@ export function parseArgs(
   const expected = (usage: string) => `expected "${program} ${usage}"`;
   const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
 
-  // cobra's completion request, as helm's own (and so as a helm-lock standing in for helm).
   if (argv[0] === "__complete") return { kind: "complete", words: argv.slice(1) };
   const first = commandOf(argv);
   if (first !== undefined && (SUBCOMMANDS as readonly string[]).includes(first.command)) {
@@ -152,17 +135,8 @@ export function parseArgs(
   if (first !== undefined && !canonicalCommand(first.command)) {
     // Not ours to lock: helm gets it, less our flags (still checked, so a typo is caught).
     const unused = defaultLockSettings();
-    const helmArgs: string[] = [];
-    for (let i = 0; i < argv.length; i++) {
-      const arg = argv[i] ?? "";
-      if (arg === "--") {
-        helmArgs.push(...argv.slice(i));
-        break;
-      }
-      if (arg.startsWith("--lock-")) i += applyLockFlag(unused, arg, argv[i + 1], quote, found);
-      else helmArgs.push(arg);
-    }
-    return { kind: "passthrough", helmArgs };
+    const take = (arg: string, next?: string) => applyLockFlag(unused, arg, next, quote, found);
+    return { kind: "passthrough", helmArgs: withoutLockFlags(argv, take) };
   }
 
   const settings = first === undefined ? defaultLockSettings() : lockSettingsFromEnv(env);
@@ -256,15 +230,18 @@ export function parseArgs(
 }
 
 /**
- * The command (first positional) and its index, reading helm's global flags and ours the way
- * {@linkcode scanHelmArgs} does, but without failing: a flag missing its value is for the
- * full scan (or helm) to report.
+ * The first positional (the command) and its index, reading helm's global flags, ours, and
+ * `own` (an own command's) the way {@linkcode scanHelmArgs} does, but without failing: a flag
+ * missing its value is for the full scan (or helm) to report. Also for the shell completion.
  */
-function commandOf(argv: readonly string[]): { command: string; at: number } | undefined {
+export function commandOf(
+  argv: readonly string[],
+  own: readonly { name: string; short?: string; value?: string }[] = [],
+): { command: string; at: number } | undefined {
   const global = flagTable("global");
   const takesValue = (name: string) =>
     global.long.get(name) === "value" ||
-    LOCK_FLAG_TABLE.some((f) => f.name === name && f.value !== "bool");
+    [...LOCK_FLAG_TABLE, ...own].some((f) => f.name === name && f.value !== undefined);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     if (arg === "--") return i + 1 < argv.length ? { command: argv[i + 1]!, at: i + 1 } : undefined;
@@ -275,8 +252,9 @@ function commandOf(argv: readonly string[]): { command: string; at: number } | u
     if (arg.startsWith("-") && arg !== "-") {
       const letters = arg.slice(1);
       for (let j = 0; j < letters.length; j++) {
-        const name = global.short.get(letters[j] ?? "");
-        if (name !== undefined && global.long.get(name) === "value") {
+        const letter = letters[j] ?? "";
+        const name = own.find((f) => f.short === letter)?.name ?? global.short.get(letter);
+        if (name !== undefined && takesValue(name)) {
           if (j === letters.length - 1) i++;
           break;
         }
@@ -287,6 +265,10 @@ function commandOf(argv: readonly string[]): { command: string; at: number } | u
   }
   return undefined;
 }
+
+// The cluster flags of one string each, stored under their camelCase names.
+const CLUSTER_FLAG =
+  /^(namespace|kubeconfig|kube-(context|apiserver|token|ca-file|as-user|tls-server-name))$/;
 
 /**
  * Cluster connection flags from scanned flag uses (also for helm-lock's own commands).
@@ -301,38 +283,11 @@ export function clusterFlags(
   for (const { name, value } of flags) {
     if (name === "kube-insecure-skip-tls-verify") {
       cluster.kubeInsecureSkipTlsVerify = parseBool(value, `--${name}`, usage);
-      continue;
-    }
-    if (value === undefined) continue;
-    switch (name) {
-      case "namespace":
-        cluster.namespace = value;
-        break;
-      case "kube-context":
-        cluster.kubeContext = value;
-        break;
-      case "kubeconfig":
-        cluster.kubeconfig = value;
-        break;
-      case "kube-apiserver":
-        cluster.kubeApiserver = value;
-        break;
-      case "kube-token":
-        cluster.kubeToken = value;
-        break;
-      case "kube-ca-file":
-        cluster.kubeCaFile = value;
-        break;
-      case "kube-as-user":
-        cluster.kubeAsUser = value;
-        break;
-      case "kube-as-group":
-        // A stringArray: repeatable, and a comma is part of the group name.
-        cluster.kubeAsGroups = [...cluster.kubeAsGroups ?? [], value];
-        break;
-      case "kube-tls-server-name":
-        cluster.kubeTlsServerName = value;
-        break;
+    } else if (value !== undefined && name === "kube-as-group") {
+      // A stringArray: repeatable, and a comma is part of the group name.
+      cluster.kubeAsGroups = [...cluster.kubeAsGroups ?? [], value];
+    } else if (value !== undefined && CLUSTER_FLAG.test(name)) {
+      (cluster as Record<string, string>)[name.replace(/-(.)/g, (_, c) => c.toUpperCase())] = value;
     }
   }
   return cluster;

@@ -1,16 +1,13 @@
 /**
  * `helm-lock lock-completion bash|zsh|fish`: the completion script of the standalone helm-lock.
  * Each script only asks `helm-lock __complete` (`complete.ts`) and shows its answer, so the
- * three shells complete the same words. (The plugin needs none of this: helm completes
- * `helm lock` from `completion.yaml` and `plugin.complete`.)
+ * three shells complete the same words.
  *
  * @module
  */
 
-import { ExitCode, HelmLockError } from "../errors.ts";
-import { commandHelp, LOCK_COMPLETION } from "./help.ts";
-import { type CommandIO, parseOwnArgs } from "./own_args.ts";
-import { programName } from "./program.ts";
+import { LOCK_COMPLETION } from "./help.ts";
+import { type CommandIO, ownArgs } from "./own_args.ts";
 
 // Directives (complete.ts): 1 error, 2 no space after the word, 4 no file names.
 const SCRIPTS = {
@@ -79,28 +76,16 @@ complete -c helm-lock -f -a '(__helm_lock_complete)'
 } as const;
 
 /**
- * Runs `lock-completion` with the words after the command's name.
+ * Runs `lock-completion` with the words after its name: 0 when the script was printed.
  *
- * @returns 0 when the script (or the help) was printed.
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for a shell it has no script for.
  */
 export function lockCompletion(argv: string[], io: CommandIO): Promise<number> {
-  const args = parseOwnArgs(argv, LOCK_COMPLETION);
-  const program = programName();
-  if (args.help) {
-    io.print(commandHelp(LOCK_COMPLETION, program));
-    return Promise.resolve(0);
+  const args = ownArgs(argv, LOCK_COMPLETION, io);
+  if (args) {
+    const [shell = "", extra] = args.positionals;
+    if (extra !== undefined || !Object.hasOwn(SCRIPTS, shell)) throw args.misused("one shell");
+    io.print(SCRIPTS[shell as keyof typeof SCRIPTS].trimEnd());
   }
-  const [shell, extra] = args.positionals;
-  if (shell === undefined || extra !== undefined || !Object.hasOwn(SCRIPTS, shell)) {
-    throw new HelmLockError(
-      ExitCode.Usage,
-      `Cannot run ${LOCK_COMPLETION.name} as it takes one shell: expected ` +
-        `"${program} ${LOCK_COMPLETION.name} ${LOCK_COMPLETION.usage}", found ${
-          JSON.stringify(args.positionals)
-        }`,
-    );
-  }
-  io.print(SCRIPTS[shell as keyof typeof SCRIPTS].trimEnd());
   return Promise.resolve(0);
 }

@@ -1,40 +1,34 @@
 /**
- * helm-lock's help texts, and the one declaration of each of its own commands (`lock-status`,
- * `lock-list`, `lock-unlock`, `lock-completion`) that their command lines (`own_args.ts`),
- * their help and the shell completion (`completion.ts`) are all read from. The `--lock-*`
- * flags of a helm command are `lock_flags.ts`'s table.
+ * helm-lock's help texts, and the one declaration of each of its own commands that their
+ * command lines (`own_args.ts`), their help and the shell completion are read from.
  *
  * @module
  */
 
 import { VERSION } from "../version.ts";
-import { LOCK_FLAG_TABLE } from "./lock_flags.ts";
+import type { Subcommand } from "./args.ts";
+import { flagUsage, LOCK_FLAG_TABLE } from "./lock_flags.ts";
 
-/** A flag of one of helm-lock's own commands. */
+/** A flag of one of helm-lock's own commands; `value` is its placeholder, none for a boolean. */
 export interface OwnFlag {
-  /** The long name, without `--`. */
   readonly name: string;
-  /** The shorthand letter, without `-`. */
   readonly short?: string;
-  /** The value's placeholder (`<format>`) when the flag takes one; a boolean flag has none. */
   readonly value?: string;
-  /** The values it takes, when they are fixed. */
   readonly values?: readonly string[];
   readonly description: string;
 }
 
-/** One of helm-lock's own commands. */
+/**
+ * One of helm-lock's own commands: what follows its name on the USAGE line, a one-line summary
+ * (also for the completion), the help's paragraph, its own flags (`-h/--help` and helm's global
+ * flags come with every command), and what its positional argument is.
+ */
 export interface OwnCommand {
-  readonly name: "lock-status" | "lock-list" | "lock-unlock" | "lock-completion";
-  /** What follows the name on its USAGE line. */
+  readonly name: Subcommand;
   readonly usage: string;
-  /** One line, for the completion of command names. */
   readonly summary: string;
-  /** The help's paragraph. */
   readonly about: string;
-  /** Its own flags; `-h/--help` and helm's global flags (`-n`, ...) come with every command. */
   readonly flags: readonly OwnFlag[];
-  /** What its positional argument is, for the shell completion. */
   readonly argument: "release" | "shell" | "none";
 }
 
@@ -113,12 +107,12 @@ export const OWN_COMMANDS: readonly OwnCommand[] = [
 const WIDTH = 96;
 const COLUMN = 29;
 
-/** Words of `text` in lines of at most `width` characters, each after `indent`. */
-function wrap(text: string, indent: number, width = WIDTH): string[] {
+/** Words of `text` in lines of at most {@linkcode WIDTH} characters, each after `indent`. */
+function wrap(text: string, indent: number): string[] {
   const lines: string[] = [];
   let line = "";
   for (const word of text.split(" ")) {
-    if (line && indent + line.length + 1 + word.length > width) {
+    if (line && indent + line.length + 1 + word.length > WIDTH) {
       lines.push(line);
       line = word;
     } else line = line ? `${line} ${word}` : word;
@@ -137,19 +131,10 @@ function options(rows: ReadonlyArray<readonly [string, string]>): string {
   }).join("\n");
 }
 
-/** How a flag is written in help: `-o, --output <format>`. */
-function flagUsage(flag: OwnFlag): string {
-  return `${flag.short ? `-${flag.short}, ` : ""}--${flag.name}${
-    flag.value ? ` ${flag.value}` : ""
-  }`;
-}
-
-const GLOBAL_FLAGS = wrap(
-  "Cluster, namespace and identity are helm's: -n/--namespace, --kube-context, --kubeconfig, " +
-    "--kube-token, ... and HELM_NAMESPACE, HELM_KUBECONTEXT, KUBECONFIG, ...; --debug or " +
-    "HELM_DEBUG=true prints more.",
-  2,
-).join("\n");
+const GLOBAL_FLAGS =
+  `  Cluster, namespace and identity are helm's: -n/--namespace, --kube-context, --kubeconfig,
+  --kube-token, ... and HELM_NAMESPACE, HELM_KUBECONTEXT, KUBECONFIG, ...; --debug or
+  HELM_DEBUG=true prints more.`;
 
 /** The help of one of helm-lock's own commands. */
 export function commandHelp(command: OwnCommand, program: string): string {
@@ -176,9 +161,6 @@ ${
 
 /** helm-lock's own help (`--help` without a command). */
 export function mainHelp(): string {
-  const lockFlags = LOCK_FLAG_TABLE.map((f) =>
-    [`--${f.name}${f.placeholder ? ` ${f.placeholder}` : ""}`, f.description] as const
-  );
   const own = OWN_COMMANDS.map((c) => `  helm-lock ${c.name} ${c.usage}`).join("\n");
   return `helm-lock ${VERSION}: one helm operation per release at a time, and stuck releases recovered
 
@@ -201,7 +183,7 @@ ${OWN_COMMANDS.map((c) => wrap(`${c.name}: ${c.summary}.`, 2).join("\n")).join("
 OPTIONS
 ${
     options([
-      ...lockFlags,
+      ...LOCK_FLAG_TABLE.map((f) => [flagUsage(f), f.description] as const),
       ["-h, --help", "Show this help (helm's own help: helm lock upgrade --help)"],
       ["--version", "Show helm-lock's version"],
     ])

@@ -1,12 +1,8 @@
 /**
- * helm-lock's own flags, all named `--lock-*` so they never clash with helm's, taken out of
- * the argv wherever they stand before a lone `--` (by `lib/helm/argv.ts`).
- *
- * Every flag is a row of {@linkcode LOCK_FLAG_TABLE} and has an environment variable named
- * after it (`--lock-timeout` is `HELM_LOCK_TIMEOUT`): helmfile and wrapper scripts cannot
- * add a flag to only some of their helm calls, but they can set the environment. A flag on
- * the command line wins over its variable. A flag added to the table gets its variable, its
- * parsing and its line in the error messages with nothing else to change.
+ * helm-lock's own flags, all named `--lock-*` so they never clash with helm's. Each is a row
+ * of {@linkcode LOCK_FLAG_TABLE} and has an environment variable named after it
+ * (`--lock-timeout` is `HELM_LOCK_TIMEOUT`), since helmfile and wrapper scripts cannot add a
+ * flag to only some of their helm calls; a flag on the command line wins over its variable.
  *
  * @module
  */
@@ -16,20 +12,9 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import { parseBool, splitInline } from "../helm/argv.ts";
 import { DEFAULT_LEASE_SECONDS, MAX_LEASE_DURATION_MS } from "../lock/lease.ts";
 
-/** `--lock-timeout` when not given: 10 minutes. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 600_000;
-
-/**
- * The longest `--lock-timeout`: 24 hours. The wait keeps its own deadline, so a longer one
- * would work, but a deploy that waits a day for a lock is stuck, not queued, and no hosted
- * CI job lives that long (GitHub Actions ends them after 6 h); what is longer is a slip
- * (`--lock-timeout 1000h`) that would keep a job and its queue ticket waiting for weeks. A
- * day is also well within the runtime's single timer (2^31 - 1 ms, 24.8 days).
- */
+// A deploy that waits a day for a lock is stuck, not queued, and no hosted CI job lives that
+// long; a longer value is a slip (`1000h`). Also well within one timer (2^31 - 1 ms).
 const MAX_LOCK_TIMEOUT_MS = 24 * 3_600_000;
-
-/** The largest `--lock-order-key`: the largest integer stored and compared exactly (2^53 - 1). */
-const MAX_ORDER_KEY = Number.MAX_SAFE_INTEGER;
 
 /** What the `--lock-*` flags set. */
 export interface LockSettings {
@@ -49,91 +34,73 @@ export interface LockSettings {
   fence: boolean;
 }
 
-/** How a flag takes its value. */
-type FlagValue =
-  /** A Go duration (`90s`, `5m`) that follows the flag or `=`; given to `set` in ms. */
-  | "duration"
-  /** A pflag boolean: bare means true, a value only after `=`. */
-  | "bool"
-  /** Any text that follows the flag or `=`. */
-  | "string";
-
-/** One `--lock-*` flag. */
+/**
+ * One `--lock-*` flag, also as help and completion show it (`help.ts`'s `OwnFlag`): its value
+ * a Go duration, a pflag boolean (a value only after `=`) or any text; the value's placeholder
+ * (none for a boolean), what a missing value should have been, and its values when fixed.
+ */
 export interface LockFlag {
-  /** The long name without `--`, starting with `lock-`. */
   readonly name: string;
-  readonly value: FlagValue;
-  /** For the help and messages, e.g. `<duration>`. */
-  readonly placeholder?: string;
-  /** What a missing value should have been, e.g. `"fifo" or "newest"`. */
+  readonly type: "duration" | "bool" | "string";
+  readonly value?: string;
   readonly expected?: string;
-  /** The values it takes, when they are fixed (for the help and shell completion). */
   readonly values?: readonly string[];
-  /** One sentence for the help and shell completion (`help.ts`, `completion.ts`). */
   readonly description: string;
   /**
-   * Stores the parsed value: milliseconds for a duration, a boolean, or the text.
-   * @param text The value as written, for the reason.
-   * @returns Why the value cannot be used (`it must be at least 1s: found "500ms"`).
+   * Stores the parsed value (milliseconds for a duration).
+   * @returns Why the value cannot be used (`it must be at least 1s`).
    */
-  set(settings: LockSettings, value: number | boolean | string, text: string): string | undefined;
+  set(settings: LockSettings, value: number | boolean | string): string | undefined;
 }
 
 const QUEUE_MODES = `"fifo" or "newest"`;
 const ORDER_KEY = "a whole number such as $CI_PIPELINE_IID";
 
-/**
- * The `--lock-*` flags. Other features add their rows here; each row is parsed from the
- * command line and from `HELM_LOCK_*` by the same code.
- */
+/** The `--lock-*` flags, parsed from the command line and from `HELM_LOCK_*` alike. */
 export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
   {
     name: "lock-timeout",
-    value: "duration",
-    placeholder: "<duration>",
+    type: "duration",
+    value: "<duration>",
     description: "How long to wait for the lock (Go duration: 90s, 5m, 1h30m). Default: 10m",
-    set: (s, v, text) => {
-      if ((v as number) > MAX_LOCK_TIMEOUT_MS) {
-        return `it must be at most 24h: found ${JSON.stringify(text)}`;
-      }
+    set: (s, v) => {
+      if ((v as number) > MAX_LOCK_TIMEOUT_MS) return "it must be at most 24h";
       s.lockTimeoutMs = v as number;
       return undefined;
     },
   },
   {
     name: "lock-lease-duration",
-    value: "duration",
-    placeholder: "<duration>",
+    type: "duration",
+    value: "<duration>",
     description: "How long the Lease outlives its last renewal, so how soon a killed job's " +
       "lock is taken over. Default: 15s",
-    set: (s, v, text) => {
+    set: (s, v) => {
       // The Lease records whole seconds, and renewals every third of it need room.
-      if ((v as number) < 1000) return `it must be at least 1s: found ${JSON.stringify(text)}`;
-      if ((v as number) > MAX_LEASE_DURATION_MS) {
-        return `it must be at most 1h: found ${JSON.stringify(text)}`;
-      }
+      if ((v as number) < 1000) return "it must be at least 1s";
+      if ((v as number) > MAX_LEASE_DURATION_MS) return "it must be at most 1h";
       s.leaseDurationSeconds = Math.round((v as number) / 1000);
       return undefined;
     },
   },
   {
     name: "lock-no-recover",
-    value: "bool",
+    type: "bool",
     description: "Only take the lock: do not roll back or uninstall a stuck or failed " +
       "release before running helm. A --dry-run never does",
     set: (s, v) => void (s.recover = !v),
   },
   {
     name: "lock-no-fence",
-    value: "bool",
+    type: "bool",
     description: "Let helm reach the API server directly, not through the local " +
       "pass-through that cuts it off when the lock is lost (fencing)",
     set: (s, v) => void (s.fence = !v),
   },
   {
     name: "lock-queue",
-    value: "string",
-    placeholder: "fifo|newest",
+    type: "string",
+    value: "fifo|newest",
     expected: QUEUE_MODES,
     values: ["fifo", "newest"],
     description: "Who gets the lock when it frees: the job that came first, or only the " +
@@ -148,8 +115,8 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
   },
   {
     name: "lock-order-key",
-    value: "string",
-    placeholder: "<integer>",
+    type: "string",
+    value: "<integer>",
     expected: ORDER_KEY,
     description: "Queue by this number (e.g. $CI_PIPELINE_IID) and refuse (exit 8) a " +
       "deploy whose key is lower than the last successful one's",
@@ -157,38 +124,47 @@ export const LOCK_FLAG_TABLE: readonly LockFlag[] = [
       if (!/^\d+$/.test(v as string)) {
         return `${JSON.stringify(v)} is not a whole number: expected ${ORDER_KEY}`;
       }
-      const key = Number(v);
-      if (key > MAX_ORDER_KEY) {
-        return `${JSON.stringify(v)} is not a whole number up to ${MAX_ORDER_KEY}: ` +
+      // The largest integer stored and compared exactly.
+      if (Number(v) > Number.MAX_SAFE_INTEGER) {
+        return `${JSON.stringify(v)} is not a whole number up to ${Number.MAX_SAFE_INTEGER}: ` +
           `expected ${ORDER_KEY}`;
       }
-      s.orderKey = key;
+      s.orderKey = Number(v);
       return undefined;
     },
   },
   {
     name: "lock-superseded-ok",
-    value: "bool",
+    type: "bool",
     description: "Exit 0, not 8, when --lock-queue newest supersedes this job",
     set: (s, v) => void (s.supersededOk = v as boolean),
   },
 ];
 
-/** The environment variable of a flag: `lock-lease-duration` is `HELM_LOCK_LEASE_DURATION`. */
-export function envName(flag: Pick<LockFlag, "name">): string {
-  return `HELM_${flag.name.toUpperCase().replaceAll("-", "_")}`;
+/** How a flag is written in help and messages: `-o, --output <format>`. */
+export function flagUsage(flag: { name: string; short?: string; value?: string }): string {
+  return [flag.short && `-${flag.short},`, `--${flag.name}`, flag.value].filter(Boolean).join(" ");
 }
 
-/** The flags, for messages: `--lock-timeout <duration>, ... or --lock-no-recover`. */
-export const LOCK_FLAGS =
-  ((names: string[]) => `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`)(
-    LOCK_FLAG_TABLE.map((f) => `--${f.name}${f.placeholder ? ` ${f.placeholder}` : ""}`),
-  );
+/** `argv` less its `--lock-*` flags before a lone `--`; `take` tells how many words follow one. */
+export function withoutLockFlags(
+  argv: readonly string[],
+  take: (arg: string, next: string | undefined) => number,
+): string[] {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--") return [...rest, ...argv.slice(i)];
+    if (arg.startsWith("--lock-")) i += take(arg, argv[i + 1]);
+    else rest.push(arg);
+  }
+  return rest;
+}
 
 /** The settings when no `--lock-*` flag is given and no `HELM_LOCK_*` variable is set. */
 export function defaultLockSettings(): LockSettings {
   return {
-    lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS,
+    lockTimeoutMs: 600_000,
     recover: true,
     leaseDurationSeconds: DEFAULT_LEASE_SECONDS,
     queue: "fifo",
@@ -199,52 +175,48 @@ export function defaultLockSettings(): LockSettings {
 
 const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
 
-/** Parses `text` as `flag`'s value and stores it; `what` names the source in messages. */
-function applyValue(settings: LockSettings, flag: LockFlag, text: string, what: string): void {
-  let value: number | boolean | string = text;
-  if (flag.value === "duration") {
-    const ms = checkDuration(text);
+/**
+ * Parses `text` as `flag`'s value (a bare boolean flag has none) and stores it; `what` names
+ * the source in messages.
+ */
+function applyValue(s: LockSettings, flag: LockFlag, text: string | undefined, what: string) {
+  let value: number | boolean | string | undefined = text;
+  if (flag.type === "duration") {
+    const ms = checkDuration(text ?? "");
     if (typeof ms !== "number") throw usage(`Cannot use ${what} as ${ms.reason}: ${ms.expected}`);
     value = ms;
-  } else if (flag.value === "bool") {
+  } else if (flag.type === "bool") {
     value = parseBool(text, what, usage);
   }
-  const problem = flag.set(settings, value, text);
-  if (problem) throw usage(`Cannot use ${what} as ${problem}`);
+  const problem = flag.set(s, value ?? "");
+  // A duration's bounds are checked on its value: the message quotes the text too.
+  const quoted = flag.type === "duration" ? `: found ${JSON.stringify(text)}` : "";
+  if (problem) throw usage(`Cannot use ${what} as ${problem}${quoted}`);
 }
 
 /**
- * The settings from the defaults and the `HELM_LOCK_*` variables of the table's flags. An
- * empty variable counts as unset, as helm's own variables do.
+ * The settings from the defaults and the `HELM_LOCK_*` variables (`--lock-lease-duration` is
+ * `HELM_LOCK_LEASE_DURATION`); an empty one counts as unset, as helm's own variables do.
  *
- * @param env The environment to read.
- * @throws {HelmLockError} With {@linkcode ExitCode.Usage} naming the variable whose value
- * cannot be used.
+ * @throws {HelmLockError} With {@linkcode ExitCode.Usage} naming a variable it cannot use.
  */
 export function lockSettingsFromEnv(env: Record<string, string | undefined>): LockSettings {
   const settings = defaultLockSettings();
   for (const flag of LOCK_FLAG_TABLE) {
-    const name = envName(flag);
+    const name = `HELM_${flag.name.toUpperCase().replaceAll("-", "_")}`;
     const text = env[name];
-    if (text === undefined || text === "") continue;
-    if (flag.value === "bool") {
-      // `HELM_LOCK_NO_RECOVER=true`; the message names the variable, not `--x=`.
-      flag.set(settings, parseBool(text, name, usage), text);
-      continue;
-    }
-    applyValue(settings, flag, text, `${name}=${text}`);
+    // A boolean's message names the variable, not `HELM_LOCK_X=`.
+    if (text) applyValue(settings, flag, text, flag.type === "bool" ? name : `${name}=${text}`);
   }
   return settings;
 }
 
 /**
- * Applies one `--lock-*` token (and its value, `next`, when not inline) to `settings`.
+ * Applies one `--lock-*` token (and its value, `next`, when not inline) to `settings`; `quote`
+ * renders a token for a message with secrets scrubbed, `found` the `found "..."` part.
  *
- * @param quote Renders a token for a message with secrets scrubbed.
- * @param found Makes the `found "..."` part of usage messages.
  * @returns How many tokens after `arg` were consumed (0 or 1).
- * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for an unknown flag, a missing
- * value or a bad value.
+ * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for an unknown flag or a bad value.
  */
 export function applyLockFlag(
   settings: LockSettings,
@@ -256,17 +228,18 @@ export function applyLockFlag(
   const [name = "", inline] = splitInline(arg.slice(2));
   const flag = LOCK_FLAG_TABLE.find((f) => f.name === name);
   if (!flag) {
-    throw usage(`Cannot run as ${quote(arg)} is not a helm-lock flag: expected ${LOCK_FLAGS}`);
+    const all = LOCK_FLAG_TABLE.map(flagUsage);
+    throw usage(
+      `Cannot run as ${quote(arg)} is not a helm-lock flag: expected ` +
+        `${all.slice(0, -1).join(", ")} or ${all.at(-1)}`,
+    );
   }
-  if (flag.value === "bool") {
-    flag.set(settings, parseBool(inline, `--${name}`, usage), inline ?? "");
-    return 0;
-  }
-  const value = inline ?? next;
-  if (value === undefined) {
+  const bool = flag.type === "bool";
+  const value = bool ? inline : inline ?? next;
+  if (value === undefined && !bool) {
     const expected = flag.expected ?? `a duration such as "--${name} 5m"`;
     throw usage(`Cannot run as --${name} has no value: expected ${expected}, ${found()}`);
   }
   applyValue(settings, flag, value, `--${name}`);
-  return inline === undefined ? 1 : 0;
+  return inline === undefined && !bool ? 1 : 0;
 }

@@ -1,89 +1,44 @@
 /**
  * What `lock-status` and `lock-list` print with `-o json` and `-o yaml`: kubectl-like objects
- * of a versioned schema (`apiVersion: helm-lock.dev/v1`), documented with an example per kind
- * in docs/output.md (tests/cli/output_e2e_test.ts compares the real output with them).
- *
- * Every field is always present, `null` when unknown, so scripts need no existence checks;
- * times are RFC 3339 as the writer's clock had them, ages are whole seconds by this machine's
- * clock. A new field may be added within `v1`; none is removed or changes its type.
+ * of a versioned schema, documented field by field with an example per kind in docs/output.md
+ * (tests/cli/output_e2e_test.ts compares the real output with them). Every field is always
+ * present, `null` when unknown; a new field may be added within `v1`, none removed or changed.
  *
  * @module
  */
 
+import { dump } from "js-yaml";
 import type { LockInfo, QueueEntry } from "../lock/status.ts";
 import { hasUnsafe, quotedString } from "../sanitize.ts";
-import type { CommandIO, OutputFormat } from "./own_args.ts";
+import type { CommandIO } from "./own_args.ts";
 
 /** The schema's `apiVersion`. */
 export const API_VERSION = "helm-lock.dev/v1";
 
 /** A lock as `LockStatus.lock` and each `LockList` item show it. */
-export interface LockFields {
-  /** The Lease's name: `helm-lock-<release>`. */
-  lease: string;
-  /** `false` for a Lease whose holder was cleared (a released lock). */
-  held: boolean;
-  holder: string | null;
-  ciJobUrl: string | null;
-  user: string | null;
-  host: string | null;
-  /** The holder's helm command line, secrets hidden. */
-  command: string | null;
-  /** When the holder took the lock. */
-  since: string | null;
-  /** Seconds since `since`. */
-  ageSeconds: number | null;
-  /** The holder's last renewal. */
-  renewTime: string | null;
-  leaseDurationSeconds: number | null;
-}
+export type LockFields = ReturnType<typeof lockFields>;
 
 /** One job waiting for the lock. */
-export interface QueueItem {
-  /** 1 for the job next in line. */
-  place: number;
-  /** Its ticket: a Lease `helm-lock.ticket.<release>-<suffix>`. */
-  ticket: string;
-  identity: string;
-  ciJobUrl: string | null;
-  /** When it started waiting. */
-  since: string | null;
-  ageSeconds: number | null;
-  /**
-   * Its ticket was not renewed for over a minute by the API server's own clock: the job is
-   * gone, and the next job that sees it (or `lock-unlock`) removes it.
-   */
-  looksDead: boolean;
-}
+export type QueueItem = ReturnType<typeof queueItems>[number];
 
-/** The release as helm has it. */
+/** The release as helm has it; `reason` says why `status` is `unknown`. */
 export interface ReleaseFields {
-  /**
-   * helm's status of the newest revision (`deployed`, `pending-upgrade`, ...), `not-installed`
-   * when helm has no such release, `unknown` when it could not be read (`reason` says why).
-   */
   status: string;
   revision: number | null;
   updated: string | null;
   description: string | null;
-  /** Why `status` is `unknown`: `forbidden` (RBAC hides helm's release records). */
   reason: string | null;
 }
 
-interface Metadata {
-  /** The release name. */
-  name: string;
-  namespace: string;
-}
+/** `name` is the release. */
+type Metadata = { name: string; namespace: string };
 
 /** `lock-status -o json|yaml`. */
 export interface LockStatus {
   apiVersion: typeof API_VERSION;
   kind: "LockStatus";
   metadata: Metadata;
-  /** `null` when the release has no lock. */
   lock: LockFields | null;
-  /** The jobs waiting behind the holder, next in line first. */
   queue: QueueItem[];
   release: ReleaseFields;
 }
@@ -94,22 +49,21 @@ export type Lock =
   & LockFields
   & { queue: QueueItem[] };
 
-/** `lock-list -o json|yaml`. */
+/** `lock-list -o json|yaml`, sorted by namespace, then release. */
 export interface LockList {
   apiVersion: typeof API_VERSION;
   kind: "LockList";
-  /** Sorted by namespace, then release. */
   items: Lock[];
 }
 
 /** Whole seconds from `iso` to `now`; `null` without a time, 0 for one in the future. */
-export function ageSeconds(iso: string | null | undefined, now: number): number | null {
+function ageSeconds(iso: string | null | undefined, now: number): number | null {
   const t = iso ? Date.parse(iso) : NaN;
   return Number.isNaN(t) ? null : Math.max(0, Math.floor((now - t) / 1000));
 }
 
 /** The lock part of the objects, from what the Lease says. */
-export function lockFields(info: LockInfo, now: number): LockFields {
+export function lockFields(info: LockInfo, now: number) {
   return {
     lease: info.lease,
     held: info.state === "held",
@@ -125,12 +79,8 @@ export function lockFields(info: LockInfo, now: number): LockFields {
   };
 }
 
-/**
- * The queue as {@linkcode QueueItem}s, next in line first. Whether a job looks dead is the
- * API server's judgement (`lib/lock/status.ts`), not this machine's clock against the
- * waiter's.
- */
-export function queueItems(queue: readonly QueueEntry[], now: number): QueueItem[] {
+/** The queue, next in line first; whether a job looks dead is the API server's judgement. */
+export function queueItems(queue: readonly QueueEntry[], now: number) {
   return queue.map((q) => ({
     place: q.place,
     ticket: q.ticket,
@@ -158,14 +108,17 @@ export function lockList(locks: readonly LockInfo[], now: number): LockList {
 }
 
 /**
- * The object as `-o yaml`, by js-yaml (loaded only then). A string with a
- * character a terminal acts on (an escape, a bidi control, a newline: a Lease's holder and
- * annotations are anyone's who may write Leases) is written as a double-quoted scalar with
- * that character escaped (`quotedString()`), so the text is safe to print as it is and loads
- * back to the same value.
+ * Prints the object as `-o json` (indented, as kubectl prints it) or `-o yaml`. A YAML string
+ * with a character a terminal acts on (a Lease's holder and annotations are anyone's who may
+ * write Leases) is a double-quoted scalar with that character escaped: safe to print as it
+ * is, and it loads back to the same value.
  */
-export async function toYaml(object: LockStatus | LockList): Promise<string> {
-  const { dump } = await import("./yaml_dump.ts");
+export function printObject(
+  io: CommandIO,
+  object: LockStatus | LockList,
+  format: "json" | "yaml",
+): void {
+  if (format === "json") return io.out(JSON.stringify(object, null, 2));
   // Such strings go through js-yaml as placeholders (a plain scalar no value has), then are
   // put back quoted: js-yaml prints bidi controls raw.
   const mark = `helm-lock-${crypto.randomUUID().replaceAll("-", "")}-`;
@@ -180,18 +133,5 @@ export async function toYaml(object: LockStatus | LockList): Promise<string> {
       : value;
   // No line folding: a long command line stays one line, as kubectl prints it.
   const text = dump(swap(object), { lineWidth: -1, noRefs: true }).trimEnd();
-  return text.replace(new RegExp(`${mark}(\\d+)`, "g"), (_, i: string) => quoted[Number(i)]!);
-}
-
-/**
- * Prints the object as `-o json` (indented, as kubectl prints it; made printable as one JSON
- * line) or `-o yaml` ({@linkcode toYaml}).
- */
-export async function printObject(
-  io: CommandIO,
-  object: LockStatus | LockList,
-  format: Exclude<OutputFormat, "table">,
-): Promise<void> {
-  if (format === "json") io.out(JSON.stringify(object, null, 2));
-  else io.print(await toYaml(object));
+  io.print(text.replace(new RegExp(`${mark}(\\d+)`, "g"), (_, i: string) => quoted[Number(i)]!));
 }

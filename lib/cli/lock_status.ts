@@ -8,12 +8,10 @@
 
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { readRelease, type ReleaseState } from "../helm/storage.ts";
-import { connectLoading } from "../kube/connection.ts";
-import { kubeClient } from "../kube/rest.ts";
+import { readRelease } from "../helm/storage.ts";
 import { kubeLeaseApi, namingFailures } from "../lock/cache.ts";
 import { lockInfo, readLeases } from "../lock/status.ts";
-import { commandHelp, LOCK_STATUS } from "./help.ts";
+import { LOCK_STATUS } from "./help.ts";
 import {
   API_VERSION,
   lockFields,
@@ -22,18 +20,10 @@ import {
   queueItems,
   type ReleaseFields,
 } from "./lock_output.ts";
-import {
-  type CommandIO,
-  globalArgsOf,
-  oneRelease,
-  outputFormat,
-  parseOwnArgs,
-} from "./own_args.ts";
-import { programName } from "./program.ts";
+import { type CommandIO, connectFor, ownArgs } from "./own_args.ts";
 
 function ago(iso: string | null, now: number): string {
-  if (!iso) return "";
-  const ms = now - new Date(iso).getTime();
+  const ms = iso ? now - new Date(iso).getTime() : -1;
   return ms >= 0 ? ` (${roughDuration(ms)} ago)` : "";
 }
 
@@ -47,29 +37,22 @@ async function releaseFields(
   namespace: string,
   io: CommandIO,
 ): Promise<ReleaseFields> {
-  let found: ReleaseState;
   try {
-    found = await readRelease(release, globalArgs, { namespace });
-  } catch (err) {
-    if (!(err instanceof HelmLockError && err.code === ExitCode.Forbidden)) throw err;
-    if (!/forbidden/i.test(err.message)) throw err;
-    io.info(`${err.message}; showing its state as "unknown: forbidden"`);
+    const { current } = await readRelease(release, globalArgs, { namespace });
     return {
-      status: "unknown",
-      revision: null,
-      updated: null,
-      description: null,
-      reason: "forbidden",
+      status: current?.status ?? "not-installed",
+      revision: current?.revision ?? null,
+      updated: current?.updated ?? null,
+      description: current?.description ?? null,
+      reason: null,
     };
+  } catch (err) {
+    const forbidden = err instanceof HelmLockError && err.code === ExitCode.Forbidden;
+    if (!forbidden || !/forbidden/i.test(err.message)) throw err;
+    io.info(`${err.message}; showing its state as "unknown: forbidden"`);
+    const unknown = { revision: null, updated: null, description: null };
+    return { status: "unknown", ...unknown, reason: "forbidden" };
   }
-  const current = found.current;
-  return {
-    status: current?.status ?? "not-installed",
-    revision: current?.revision ?? null,
-    updated: current?.updated ?? null,
-    description: current?.description ?? null,
-    reason: null,
-  };
 }
 
 /** The table for people. */
@@ -91,10 +74,8 @@ function table(status: LockStatus, now: number): string[] {
     if (lock.host) rows.push(["HOST", lock.host]);
     if (lock.command) rows.push(["COMMAND", lock.command]);
     if (lock.renewTime) {
-      rows.push([
-        "RENEWED",
-        `${lock.renewTime}${ago(lock.renewTime, now)}, lease ${lock.leaseDurationSeconds ?? "?"}s`,
-      ]);
+      const lease = `lease ${lock.leaseDurationSeconds ?? "?"}s`;
+      rows.push(["RENEWED", `${lock.renewTime}${ago(lock.renewTime, now)}, ${lease}`]);
     }
   }
   if (lock || queue.length > 0) {
@@ -122,28 +103,21 @@ function table(status: LockStatus, now: number): string[] {
 }
 
 /**
- * Runs `lock-status` with the words after the command's name.
+ * Runs `lock-status` with the words after its name: 0 when the status was printed.
  *
- * @returns The exit code: 0 when the status (or the help) was printed.
  * @throws {HelmLockError} For a bad command line (2), an unreachable API server (6), or a
  * refused request (7, naming the verb and resource).
  */
 export async function lockStatus(argv: string[], io: CommandIO): Promise<number> {
-  const args = parseOwnArgs(argv, LOCK_STATUS);
-  if (args.help) {
-    io.print(commandHelp(LOCK_STATUS, programName()));
-    return 0;
-  }
-  const format = outputFormat(args, LOCK_STATUS);
-  const release = oneRelease(args, LOCK_STATUS);
-  const conn = await connectLoading(args.cluster);
-  // One connection for the command's few requests; the process ends right after.
-  const client = kubeClient(conn);
-  io.debug(`API server ${conn.server} as ${conn.user}`);
+  const args = ownArgs(argv, LOCK_STATUS, io);
+  if (!args) return 0;
+  const format = args.format();
+  const [release, extra] = args.positionals;
+  if (release === undefined || extra !== undefined) throw args.misused("one release name");
+  const { conn, client } = await connectFor(args, io);
   // Each refusal names its verb (list, or get for an older build's lock).
   const api = namingFailures(kubeLeaseApi(client, conn.namespace), conn);
-  const leases = await readLeases(client, conn.namespace, release, api);
-  const info = lockInfo(leases);
+  const info = lockInfo(await readLeases(client, conn.namespace, release, api));
   const now = Date.now();
   const status: LockStatus = {
     apiVersion: API_VERSION,
@@ -151,9 +125,9 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
     metadata: { name: release, namespace: conn.namespace },
     lock: info.state === "none" ? null : lockFields(info, now),
     queue: queueItems(info.queue, now),
-    release: await releaseFields(release, globalArgsOf(args.flags), conn.namespace, io),
+    release: await releaseFields(release, args.globalArgs, conn.namespace, io),
   };
-  if (format !== "table") await printObject(io, status, format);
+  if (format !== "table") printObject(io, status, format);
   else for (const line of table(status, now)) io.out(line);
   return 0;
 }

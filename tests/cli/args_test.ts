@@ -1,8 +1,8 @@
 import { ADVERSARIAL, assertLinear } from "../support/linear.ts";
 import assert from "node:assert/strict";
-import { type Invocation, parseArgs, SUBCOMMANDS } from "../../lib/cli/args.ts";
-import { DEFAULT_LOCK_TIMEOUT_MS, envName, LOCK_FLAG_TABLE } from "../../lib/cli/lock_flags.ts";
-import { programName } from "../../lib/cli/program.ts";
+import { type Invocation, parseArgs, programName } from "../../lib/cli/args.ts";
+import { OWN_COMMANDS } from "../../lib/cli/help.ts";
+import { LOCK_FLAG_TABLE } from "../../lib/cli/lock_flags.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 
 interface Case {
@@ -443,7 +443,7 @@ for (const c of CASES) {
     assert.equal(inv.install, c.install ?? false);
     if (c.chart !== undefined) assert.equal(inv.chart, c.chart);
     if (c.globalArgs !== undefined) assert.deepEqual(inv.globalArgs, c.globalArgs);
-    assert.equal(inv.lockTimeoutMs, c.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+    assert.equal(inv.lockTimeoutMs, c.lockTimeoutMs ?? 600_000);
     assert.equal(inv.recover, c.recover ?? true);
     assert.equal(inv.fence, c.fence ?? true);
     assert.equal(inv.debug, c.debug ?? false);
@@ -456,7 +456,9 @@ Deno.test("parseArgs() has at least 40 real-world command lines to check", () =>
 });
 
 Deno.test("parseArgs() defaults --lock-timeout to 10m", () => {
-  assert.equal(DEFAULT_LOCK_TIMEOUT_MS, 600_000);
+  const parsed = parseArgs(["upgrade", "app", "./c"], "helm-lock", {});
+  assert.ok(parsed.kind === "run");
+  assert.equal(parsed.invocation.lockTimeoutMs, 600_000);
 });
 
 Deno.test("parseArgs() copies no global flag from command flags into globalArgs", () => {
@@ -847,11 +849,16 @@ Deno.test("parseArgs() ignores HELM_LOCK_* variables for a command it passes thr
 });
 
 Deno.test("every --lock-* flag has a HELM_LOCK_* variable named after it", () => {
-  const names = LOCK_FLAG_TABLE.map(envName);
-  for (const name of ["HELM_LOCK_TIMEOUT", "HELM_LOCK_LEASE_DURATION", "HELM_LOCK_NO_RECOVER"]) {
-    assert.ok(names.includes(name), name);
+  for (const flag of LOCK_FLAG_TABLE) {
+    const name = `HELM_${flag.name.toUpperCase().replaceAll("-", "_")}`;
+    assert.throws(
+      () => parseArgs(["upgrade", "app", "./c"], "helm-lock", { [name]: "%bad" }),
+      (e) => e instanceof HelmLockError && e.message.startsWith(`Cannot use ${name}=%bad as `),
+    );
   }
-  assert.equal(envName({ name: "lock-order-key" }), "HELM_LOCK_ORDER_KEY");
+  const parsed = parseArgs(["upgrade", "app", "./c"], "helm-lock", { HELM_LOCK_ORDER_KEY: "7" });
+  assert.ok(parsed.kind === "run");
+  assert.equal(parsed.invocation.orderKey, 7);
 });
 
 Deno.test("helm-lock's own command names are no helm 3 or 4 command", () => {
@@ -884,5 +891,5 @@ Deno.test("helm-lock's own command names are no helm 3 or 4 command", () => {
     "verify",
     "version",
   ];
-  for (const name of SUBCOMMANDS) assert.ok(!helmCommands.includes(name), name);
+  for (const { name } of OWN_COMMANDS) assert.ok(!helmCommands.includes(name), name);
 });

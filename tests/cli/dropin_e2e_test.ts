@@ -13,7 +13,7 @@ import { run, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess, writeLauncher } from "../support/cli.ts";
 import { runLeases } from "../support/leases.ts";
 import { ExitCode } from "../../lib/errors.ts";
-import { SUBCOMMANDS } from "../../lib/cli/args.ts";
+import { OWN_COMMANDS } from "../../lib/cli/help.ts";
 
 /** The lock Leases (not the queue's tickets) of a namespace. */
 async function locks(namespace: string): Promise<k8s.V1Lease[]> {
@@ -254,6 +254,8 @@ Deno.test("helm-lock's own command names are no command of the real helm 3 or he
     const help = await run(helm.bin, ["--help"], env);
     const commands = [...help.stdout.matchAll(/^ {2}([a-z-]+) {2,}/gm)].map((m) => m[1]);
     assert.ok(commands.includes("upgrade") && commands.includes("list"), help.stdout);
-    for (const name of SUBCOMMANDS) assert.ok(!commands.includes(name), `${helm.name}: ${name}`);
+    for (const { name } of OWN_COMMANDS) {
+      assert.ok(!commands.includes(name), `${helm.name}: ${name}`);
+    }
   }
 });

@@ -11,12 +11,25 @@ import {
   API_VERSION,
   type LockList,
   lockList,
+  type LockStatus,
   printObject,
   queueItems,
-  toYaml,
 } from "../../lib/cli/lock_output.ts";
 import type { CommandIO } from "../../lib/cli/own_args.ts";
 import { printableBlock } from "../../lib/sanitize.ts";
+
+/** The object as `-o yaml` prints it. */
+function toYaml(object: LockStatus | LockList): string {
+  let printed = "";
+  const io: CommandIO = {
+    out: () => {},
+    print: (t) => printed = t,
+    info: () => {},
+    debug: () => {},
+  };
+  printObject(io, object, "yaml");
+  return printed;
+}
 
 const UNSAFE_EXCEPT_NEWLINE =
   /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
@@ -52,9 +65,9 @@ function list(fields: Partial<LockList["items"][number]>): LockList {
   };
 }
 
-Deno.test("toYaml() quotes a Lease's escapes and bidi controls and loads back equal", async () => {
+Deno.test("printObject() -o yaml quotes a Lease's escapes and bidi controls and loads back equal", () => {
   const object = list(HOSTILE);
-  const yaml = await toYaml(object);
+  const yaml = toYaml(object);
   assert.doesNotMatch(yaml, UNSAFE_EXCEPT_NEWLINE);
   assert.deepEqual(load(yaml), object);
   // Nothing for the block printer to escape: it prints the text as it is.
@@ -62,16 +75,16 @@ Deno.test("toYaml() quotes a Lease's escapes and bidi controls and loads back eq
   assert.match(yaml, /^ {4}holder: "ghost\\u001b\[2J\\u001b\]0;title\\u0007\\u202eevil\\u202c\\n/m);
 });
 
-Deno.test("toYaml() leaves safe values plain, a backslash included, and one line each", async () => {
+Deno.test("printObject() -o yaml leaves safe values plain, a backslash included, and one line each", () => {
   const object = list({ command: `helm upgrade app ./c ${"--set a=b ".repeat(20)}\\x1b` });
-  const yaml = await toYaml(object);
+  const yaml = toYaml(object);
   assert.deepEqual(load(yaml), object);
   assert.match(yaml, /^ {4}holder: runner-1-0123456789abcdef$/m);
   assert.match(yaml, /^ {4}command: helm upgrade app \.\/c (--set a=b )+\\x1b$/m);
   assert.match(yaml, /^ {4}ciJobUrl: null$/m);
 });
 
-Deno.test("printObject() prints -o json as one printable line and -o yaml as a block", async () => {
+Deno.test("printObject() prints -o json as one printable line and -o yaml as a block", () => {
   const seen: string[] = [];
   const io: CommandIO = {
     out: (line) => seen.push(`out:${line}`),
@@ -80,8 +93,8 @@ Deno.test("printObject() prints -o json as one printable line and -o yaml as a b
     debug: () => {},
   };
   const object = list(HOSTILE);
-  await printObject(io, object, "json");
-  await printObject(io, object, "yaml");
+  printObject(io, object, "json");
+  printObject(io, object, "yaml");
   assert.equal(seen.length, 2);
   assert.ok(seen[0]!.startsWith("out:{\n"), seen[0]!);
   assert.deepEqual(JSON.parse(seen[0]!.slice(4)), object);
@@ -89,7 +102,7 @@ Deno.test("printObject() prints -o json as one printable line and -o yaml as a b
   assert.deepEqual(load(seen[1]!.slice(6)), object);
 });
 
-Deno.test("toYaml() quotes a waiting job's escapes too, and loads back equal", async () => {
+Deno.test("printObject() -o yaml quotes a waiting job's escapes too, and loads back equal", () => {
   const object = list({
     queue: [{
       place: 1,
@@ -101,7 +114,7 @@ Deno.test("toYaml() quotes a waiting job's escapes too, and loads back equal", a
       looksDead: false,
     }],
   });
-  const yaml = await toYaml(object);
+  const yaml = toYaml(object);
   assert.doesNotMatch(yaml, UNSAFE_EXCEPT_NEWLINE);
   assert.deepEqual(load(yaml), object);
   assert.match(yaml, /^ {8}identity: "ghost\\u001b/m);
@@ -192,7 +205,7 @@ Deno.test("lockList() carries each release's queue, and a release with only a qu
   ]);
 });
 
-Deno.test("docs/output.md's YAML example is its LockList JSON example, as toYaml() writes it", async () => {
+Deno.test("docs/output.md's YAML example is its LockList JSON example, as printObject() writes it", async () => {
   const page = await Deno.readTextFile(new URL("../../docs/output.md", import.meta.url));
   const blocks = (lang: string) =>
     [...page.matchAll(new RegExp(`^\`\`\`${lang}\\n([\\s\\S]*?)^\`\`\`$`, "gm"))].map((m) => m[1]!);
@@ -201,5 +214,5 @@ Deno.test("docs/output.md's YAML example is its LockList JSON example, as toYaml
   assert.equal(more.length, 0);
   assert.deepEqual(load(yaml!), list);
   // deno fmt writes the page's quotes double.
-  assert.equal(`${await toYaml(list)}\n`.replaceAll("'", '"'), yaml);
+  assert.equal(`${toYaml(list)}\n`.replaceAll("'", '"'), yaml);
 });

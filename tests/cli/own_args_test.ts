@@ -1,10 +1,20 @@
 import assert from "node:assert/strict";
-import { parseOwnArgs } from "../../lib/cli/own_args.ts";
+import { type CommandIO, ownArgs } from "../../lib/cli/own_args.ts";
 import { LOCK_LIST, LOCK_STATUS, LOCK_UNLOCK, type OwnCommand } from "../../lib/cli/help.ts";
 import { LOCK_FLAG_TABLE } from "../../lib/cli/lock_flags.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 
-const parse = (command: OwnCommand, argv: string[]) => parseOwnArgs(argv, command, "helm-lock");
+let printed: string[] = [];
+const io: CommandIO = {
+  out: () => {},
+  print: (t) => printed.push(t),
+  info: () => {},
+  debug: () => {},
+};
+const parse = (command: OwnCommand, argv: string[]) => {
+  printed = [];
+  return ownArgs(argv, command, io, "helm-lock");
+};
 
 // pflag's rules, as helm's own commands read their flags.
 const CASES: Array<
@@ -40,22 +50,28 @@ const CASES: Array<
     positionals: ["web"],
     check: { debug: true, context: "kind" },
   }],
-  [LOCK_LIST, ["--help"], { positionals: [], check: { help: true } }],
-  [LOCK_STATUS, ["web", "-h"], { positionals: ["web"], check: { help: true } }],
 ];
 
+for (const [command, argv] of [[LOCK_LIST, ["--help"]], [LOCK_STATUS, ["web", "-h"]]] as const) {
+  Deno.test(`ownArgs() prints the help of ${command.name} ${argv.join(" ")}, and nothing else`, () => {
+    assert.equal(parse(command, [...argv]), undefined);
+    assert.equal(printed.length, 1);
+    assert.match(printed[0]!, new RegExp(`^helm-lock ${command.name}: [^]*\nUSAGE\n`));
+  });
+}
+
 for (const [command, argv, expected] of CASES) {
-  Deno.test(`parseOwnArgs() reads ${command.name} ${argv.join(" ")}`, () => {
+  Deno.test(`ownArgs() reads ${command.name} ${argv.join(" ")}`, () => {
     const args = parse(command, argv);
+    assert.ok(args);
     assert.deepEqual(args.positionals, expected.positionals);
     const seen: Record<string, unknown> = {
       namespace: args.cluster.namespace,
       context: args.cluster.kubeContext,
-      output: args.value("output"),
+      output: args.format(),
       all: args.on("all-namespaces"),
       force: args.on("force"),
       debug: args.debug,
-      help: args.help,
     };
     for (const [key, value] of Object.entries(expected.check ?? {})) {
       assert.equal(seen[key], value, key);
@@ -63,13 +79,13 @@ for (const [command, argv, expected] of CASES) {
   });
 }
 
-Deno.test("parseOwnArgs() knows which --lock-* flags are boolean from LOCK_FLAG_TABLE", () => {
+Deno.test("ownArgs() knows which --lock-* flags are boolean from LOCK_FLAG_TABLE", () => {
   for (const flag of LOCK_FLAG_TABLE) {
-    const value = flag.value === "bool"
+    const value = flag.type === "bool"
       ? "web"
-      : flag.values?.[0] ?? (flag.value === "duration" ? "5m" : "7");
+      : flag.values?.[0] ?? (flag.type === "duration" ? "5m" : "7");
     const args = parse(LOCK_STATUS, [`--${flag.name}`, value, "web"]);
-    assert.deepEqual(args.positionals, flag.value === "bool" ? ["web", "web"] : ["web"], flag.name);
+    assert.deepEqual(args?.positionals, flag.type === "bool" ? ["web", "web"] : ["web"], flag.name);
   }
 });
 
@@ -94,10 +110,9 @@ const ERRORS: Array<[OwnCommand, string[], RegExp]> = [
 ];
 
 for (const [command, argv, message] of ERRORS) {
-  Deno.test(`parseOwnArgs() refuses ${command.name} ${argv.join(" ")} with exit 2`, () => {
+  Deno.test(`ownArgs() refuses ${command.name} ${argv.join(" ")} with exit 2`, () => {
     assert.throws(() => {
-      const args = parse(command, argv);
-      args.on("force");
+      parse(command, argv)?.on("force");
     }, (err: unknown) => {
       assert.ok(err instanceof HelmLockError);
       assert.equal(err.code, ExitCode.Usage);
