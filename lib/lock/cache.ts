@@ -11,7 +11,6 @@
 import type { V1Lease } from "@kubernetes/client-node";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
-import { REQUEST_LIMIT_MS as timeoutMs, type Timing } from "./lease.ts";
 
 /** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (then a `Status`). */
 export interface LeaseEvent {
@@ -25,6 +24,21 @@ export interface LeaseList {
   resourceVersion: string;
   serverTime?: number;
 }
+
+/** Time and chance, injected so that unit tests need no real waiting. */
+export interface Timing {
+  /** `now()`: monotonic ms, for durations; `date()`: the wall clock, for what Leases record. */
+  clock: { now(): number; date(): Date };
+  /** Waits `ms`; rejects with `signal.reason` when `signal` aborts. */
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Source of jitter, in [0, 1). */
+  random: () => number;
+}
+
+/** A request is abandoned after this long, so a dead connection does not stall renewals. */
+export const REQUEST_LIMIT_MS = 10_000;
+
+const timeoutMs = REQUEST_LIMIT_MS;
 
 /** Lease requests on one namespace; failures are `ApiStatusError`s (`code`) or network errors. */
 export interface LeaseApi {

@@ -12,17 +12,9 @@ import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import { MicroTime } from "../kube/micro_time.ts";
-import type { LeaseApi, LeaseCache } from "./cache.ts";
+import type { LeaseApi, LeaseCache, Timing } from "./cache.ts";
 import { Annotation } from "./identity.ts";
-import {
-  action,
-  type Actor,
-  holderInfo,
-  holdTimings,
-  isTransient,
-  type Timing,
-  within,
-} from "./lease.ts";
+import { action, type Actor, holderInfo, holdTimings, isTransient, within } from "./lease.ts";
 import { lockName } from "./names.ts";
 
 /** A lock we hold. */

@@ -11,18 +11,8 @@ import { MicroTime } from "../kube/micro_time.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { ApiAction } from "../kube/api_error.ts";
 import { Annotation } from "./identity.ts";
-import type { LeaseApi } from "./cache.ts";
+import { type LeaseApi, REQUEST_LIMIT_MS, type Timing } from "./cache.ts";
 import { lockName, PREFIX, RELEASE_LABEL, releaseLabels } from "./names.ts";
-
-/** Time and chance, injected so that unit tests need no real waiting. */
-export interface Timing {
-  /** `now()`: monotonic ms, for durations; `date()`: the wall clock, for what Leases record. */
-  clock: { now(): number; date(): Date };
-  /** Waits `ms`; rejects with `signal.reason` when `signal` aborts. */
-  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
-  /** Source of jitter, in [0, 1). */
-  random: () => number;
-}
 
 /** `--lock-lease-duration` when not given: client-go's leader-election default. */
 export const DEFAULT_LEASE_SECONDS = 15;
@@ -33,9 +23,6 @@ export const DEFAULT_LEASE_SECONDS = 15;
  * Lease asking for decades must not.
  */
 export const MAX_LEASE_DURATION_MS = 3_600_000;
-
-/** A request is abandoned after this long, so a dead connection does not stall renewals. */
-export const REQUEST_LIMIT_MS = 10_000;
 
 /**
  * The holder's timing, scaled from the lease duration like client-go's leader election (15 s

@@ -13,7 +13,7 @@ import { delay } from "../async.ts";
 import type { HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi, type LeaseApi, LeaseCache } from "./cache.ts";
+import { kubeLeaseApi, type LeaseApi, LeaseCache, type Timing } from "./cache.ts";
 import { Held, type HeldLock, type HoldContext } from "./hold.ts";
 import { Annotation } from "./identity.ts";
 import {
@@ -25,7 +25,6 @@ import {
   holderLease,
   isTransient,
   missingNamespace,
-  type Timing,
   within,
 } from "./lease.ts";
 import { lockName, releaseSelector, stateName } from "./names.ts";

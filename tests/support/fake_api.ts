@@ -9,8 +9,7 @@
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
-import type { LeaseApi, LeaseEvent, LeaseList } from "../../lib/lock/cache.ts";
-import type { Timing } from "../../lib/lock/lease.ts";
+import type { LeaseApi, LeaseEvent, LeaseList, Timing } from "../../lib/lock/cache.ts";
 import type { KubeClient } from "../../lib/kube/rest.ts";
 import { ApiStatusError } from "../../lib/kube/rest.ts";
 
