@@ -142,7 +142,7 @@ try {
   // start) a 7-minute first build.
   const batches = planBatches(files);
   const helmfile = passThrough || batches.some((b) => b.needs === "helmfile")
-    ? ensureHelmfile(log, cluster).then((bin) => {
+    ? Promise.all([ensureHelmfile(log, cluster), cluster]).then(([bin]) => {
       env.HELM_LOCK_TEST_HELMFILE = bin;
     })
     : Promise.resolve();

@@ -8,6 +8,7 @@ import { adminKubeConfig, createNamespace, helmEnv, helms, mintUser } from "../s
 import { FAST, SLOW, slowUpgradeArgs } from "../support/charts.ts";
 import { history, releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
 import { childPids, helmLock, LockProcess } from "../support/cli.ts";
+import { withTempDir } from "../support/temp.ts";
 import { adminLeaseApi, runLeases } from "../support/leases.ts";
 import { ExitCode } from "../../lib/errors.ts";
 
@@ -27,24 +28,41 @@ for (const helm of helms) {
     const install = await run(helm.bin, ["install", "app", FAST, "-n", namespace], env);
     assert.equal(install.code, 0, install.stderr);
 
-    const jobs = Array.from({ length: 8 }, (_, i) =>
-      new LockProcess(
-        ["upgrade", "app", FAST, "-n", namespace, "--set", `tag=job-${i}`, "--lock-timeout", "3m"],
-        env,
-      ));
-    const outputs = await Promise.all(jobs.map((j) => j.output()));
-    for (const out of outputs) {
-      assert.equal(out.code, 0, out.stderr);
-      assert.doesNotMatch(out.stderr + out.stdout, ANOTHER_OPERATION);
-    }
-    // Each job's helm ran between its "running helm" and "released" lines: no two overlap.
-    const spans = jobs.map((j) => ({
-      start: j.lineAt(/running helm upgrade/)!,
-      end: j.lineAt(/released lock/)!,
-    })).sort((a, b) => a.start - b.start);
-    for (let i = 1; i < spans.length; i++) {
-      assert.ok(spans[i]!.start >= spans[i - 1]!.end, `helm runs ${i - 1} and ${i} overlap`);
-    }
+    // Every helm the jobs start notes its start and end in one file (appends land in the order
+    // they happen, whoever reads the jobs' output when): no two may interleave.
+    await withTempDir("helm-lock-spans-", async (dir) => {
+      const log = `${dir}/spans`;
+      const wrapper = `${dir}/helm`;
+      await Deno.writeTextFile(
+        wrapper,
+        `#!/bin/sh\necho start >> '${log}'\n'${helm.bin}' "$@"\ncode=$?\n` +
+          `echo end >> '${log}'\nexit $code\n`,
+        { mode: 0o755 },
+      );
+      const jobs = Array.from({ length: 8 }, (_, i) =>
+        new LockProcess(
+          [
+            "upgrade",
+            "app",
+            FAST,
+            "-n",
+            namespace,
+            "--set",
+            `tag=job-${i}`,
+            "--lock-timeout",
+            "3m",
+          ],
+          { ...env, HELM_BIN: wrapper },
+        ));
+      const outputs = await Promise.all(jobs.map((j) => j.output()));
+      for (const out of outputs) {
+        assert.equal(out.code, 0, out.stderr);
+        assert.doesNotMatch(out.stderr + out.stdout, ANOTHER_OPERATION);
+      }
+      const spans = (await Deno.readTextFile(log)).trim().split("\n");
+      assert.ok(spans.length >= 16, `8 helm runs at least, found ${spans.length / 2}`);
+      spans.forEach((line, i) => assert.equal(line, i % 2 ? "end" : "start", `helm runs overlap`));
+    });
     assert.deepEqual(await releaseStatus(helm.bin, "app", namespace, env), {
       status: "deployed",
       revision: 9,
