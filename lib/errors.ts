@@ -1,6 +1,5 @@
 /**
- * The one error type helm-lock throws on purpose. `main.ts` maps {@linkcode HelmLockError.code}
- * to the process exit code; anything else is a bug and exits {@linkcode ExitCode.Internal}.
+ * The one error type helm-lock throws on purpose; `main.ts` maps its code to the exit code.
  *
  * @module
  */

@@ -1,17 +1,7 @@
 /**
  * Hides secrets, always as `***`, in a helm command line before helm-lock prints it or stores
- * it on the Lease (DESIGN §4): the values of `--set`, `--set-string`, `--set-json` and
- * `--set-literal` (their keys stay, so a reader still sees *what* was set); the whole value of
- * `--kube-token`, `--password`, `--username` and of any flag whose name contains `token`,
- * `password`, `passwd` or `secret`; and the user info of URLs (`https://***@host`). File
- * paths stay: helm-lock never reads those files. A value it cannot split safely (unbalanced
- * quotes or braces) is hidden whole.
- *
- * Secrets are hidden where they stand, never by searching helm-lock's own lines for their
- * text: a `--set env=staging` must not turn `namespace "staging"` into `namespace "***"`.
- * Only text helm-lock did not write (helm's error output, an unexpected error) is searched
- * for the command line's secret values ({@linkcode redactText}). All of it is linear in the
- * length of its input: a 1 MB argument costs milliseconds.
+ * it on the Lease (docs/design.md, Secrets): by where they stand, never by searching
+ * helm-lock's own lines for their text. Linear in the length of its input (issue 9).
  *
  * @module
  */

@@ -1,8 +1,7 @@
 /**
- * helm-lock's own flags, all named `--lock-*` so they never clash with helm's. Each is a row
- * of {@linkcode LOCK_FLAG_TABLE} and has an environment variable named after it
- * (`--lock-timeout` is `HELM_LOCK_TIMEOUT`), since helmfile and wrapper scripts cannot add a
- * flag to only some of their helm calls; a flag on the command line wins over its variable.
+ * helm-lock's own flags, all named `--lock-*` so they never clash with helm's, each with an
+ * environment variable (`HELM_LOCK_TIMEOUT`): helmfile and wrapper scripts cannot add a flag to
+ * only some of their helm calls. A flag on the command line wins over its variable.
  *
  * @module
  */

@@ -1,8 +1,6 @@
 /**
- * What `lock-status` and `lock-list` print with `-o json` and `-o yaml`: kubectl-like objects
- * of a versioned schema, documented field by field with an example per kind in docs/output.md
- * (tests/cli/output_e2e_test.ts compares the real output with them). Every field is always
- * present, `null` when unknown; a new field may be added within `v1`, none removed or changed.
+ * What `lock-status` and `lock-list` print with `-o json` and `-o yaml`: the versioned objects
+ * of docs/output.md (tests/cli/output_e2e_test.ts holds the two to each other).
  *
  * @module
  */

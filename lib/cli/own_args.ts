@@ -1,8 +1,6 @@
 /**
- * The command line of helm-lock's own commands, read from each command's declaration
- * (`help.ts`) by pflag's rules: a boolean flag never takes the next word, a value flag does
- * (`--x v`, `--x=v`, `-xv`, `-x=v`), shorthands combine (`-Ao json`), everything after `--` is
- * positional. `--lock-*` flags, which helmfile-style wrappers append to every call, are
+ * The command line of helm-lock's own commands, read from each one's declaration (`help.ts`)
+ * by pflag's rules. `--lock-*` flags, which helmfile-style wrappers append to every call, are
  * checked as a helm command would check them (a typo is still an error), then ignored.
  *
  * @module
