@@ -94,9 +94,8 @@ const AUTHORITY_END = /[\s/]/g;
 
 /** Hides the user info of URLs: `https://user:pass@host/x` becomes `https://***@host/x`. */
 export function redactUrls(text: string): string {
-  // A scan: the obvious /[a-z][a-z0-9+.-]*:\/\/[^\s/]+@/gi backtracks quadratically (issue 9:
-  // 100 KB took 10 s). Here each character is looked at a bounded number of times: the scheme
-  // scan stops at the previous "://", the authority scan at the next "/" or white space.
+  // Not a regular expression, which backtracks quadratically (issue 9: 100 KB took 10 s): each
+  // character is looked at a bounded number of times.
   let out = "";
   let copied = 0;
   let at = text.indexOf("://");
@@ -134,9 +133,8 @@ export function secretArgs(args: readonly string[]): Set<string> {
 }
 
 /**
- * The secret values in a helm argv, longest first, for {@linkcode redactText}: whole values of
- * secret flags, and the values of `--set*` assignments of at least 4 characters (shorter ones
- * like `v2` or `true` would hide ordinary words).
+ * The secret values in a helm argv, longest first, for {@linkcode redactText}; `--set*` values
+ * of at least 4 characters (shorter ones like `v2` or `true` would hide ordinary words).
  */
 export function secretValues(args: readonly string[]): string[] {
   const found = new Set<string>();

@@ -54,8 +54,7 @@ async function ownCommand(command: OwnCommand, args: string[], word: string): Pr
   if (word.startsWith("-")) return fixed(flagItems(flags, word));
   if (commandOf(args, flags) || command.argument === "none") return fixed([]);
   if (command.argument === "shell") return fixed(only(["bash", "zsh", "fish"], word));
-  // Release names (and the values of helm's global flags) as helm completes `helm status`'s;
-  // never file names.
+  // Release names (and helm's global flags' values) as helm completes them; never file names.
   const helm = await helmCompletions(["status", ...args, word]);
   return { items: helm.items, directive: helm.directive | NO_FILE_COMP };
 }
