@@ -119,9 +119,8 @@ export function redactUrls(text: string): string {
 }
 
 /**
- * The arguments that are values of the flags {@linkcode redactArgs} redacts, given as their own
- * argument (`--password hunter2`). A message quoting one argument hides it whole when it is one
- * of these: helm-lock may have read it as a positional (after a flag its tables do not know).
+ * The values of the flags {@linkcode redactArgs} redacts given as their own argument
+ * (`--password hunter2`), to hide whole where a message quotes them as a positional.
  */
 export function secretArgs(args: readonly string[]): Set<string> {
   const found = new Set<string>();

@@ -201,9 +201,8 @@ export function parseArgs(
 }
 
 /**
- * The first positional (the command) and its index, reading helm's global flags, ours, and
- * `own` (an own command's) the way {@linkcode scanHelmArgs} does, but without failing: a flag
- * missing its value is for the full scan (or helm) to report. Also for the shell completion.
+ * The first positional (the command) and its index, reading helm's global flags, ours and
+ * `own` as {@linkcode scanHelmArgs} does, but leaving a flag without its value to it (or helm).
  */
 export function commandOf(
   argv: readonly string[],
