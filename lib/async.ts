@@ -1,6 +1,5 @@
 /**
- * `delay()` with the semantics of denoland/std's `async/delay.ts` (JSR is unreachable from our
- * build machines).
+ * `delay()` as denoland/std's `async/delay.ts` has it (JSR is unreachable from our builds).
  *
  * @module
  */

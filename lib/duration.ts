@@ -1,7 +1,6 @@
 /**
- * Go duration syntax, so `--lock-timeout` reads like helm's own `--timeout`: `300ms`, `90s`,
- * `5m`, `1h30m`, `1.5h`, `0`. Follows Go's `time.ParseDuration`, except that negative
- * durations are refused (a timeout cannot be negative).
+ * Go duration syntax, so `--lock-timeout` reads like helm's own `--timeout` (Go's
+ * `time.ParseDuration`, but a timeout cannot be negative).
  *
  * @module
  */

@@ -1,9 +1,7 @@
 /**
- * Dynamic imports that Deno does not read ahead: it reads and analyses every module an
- * `import()` names with a string literal (and resolves their npm packages) before the program
- * runs, while a specifier made at run time is read only when imported. `deno compile` cannot
- * see them either: `scripts/compile.ts` passes each to `--include` (`LATER_MODULES`, kept in
- * step by tests/layout/layout_test.ts).
+ * Dynamic imports that Deno does not read (nor resolve npm packages for) before the program
+ * runs, as it does for an `import()` of a string literal. `scripts/compile.ts` must `--include`
+ * each (`LATER_MODULES`, kept in step by tests/layout/layout_test.ts).
  *
  * @module
  */

@@ -1,17 +1,7 @@
 /**
  * Hides secrets, always as `***`, in a helm command line before helm-lock prints it or stores
- * it on the Lease (DESIGN §4): the values of `--set`, `--set-string`, `--set-json` and
- * `--set-literal` (their keys stay, so a reader still sees *what* was set); the whole value of
- * `--kube-token`, `--password`, `--username` and of any flag whose name contains `token`,
- * `password`, `passwd` or `secret`; and the user info of URLs (`https://***@host`). File
- * paths stay: helm-lock never reads those files. A value it cannot split safely (unbalanced
- * quotes or braces) is hidden whole.
- *
- * Secrets are hidden where they stand, never by searching helm-lock's own lines for their
- * text: a `--set env=staging` must not turn `namespace "staging"` into `namespace "***"`.
- * Only text helm-lock did not write (helm's error output, an unexpected error) is searched
- * for the command line's secret values ({@linkcode redactText}). All of it is linear in the
- * length of its input: a 1 MB argument costs milliseconds.
+ * it on the Lease (docs/design.md, Secrets): by where they stand, never by searching
+ * helm-lock's own lines for their text. Linear in the length of its input (issue 9).
  *
  * @module
  */
@@ -104,9 +94,8 @@ const AUTHORITY_END = /[\s/]/g;
 
 /** Hides the user info of URLs: `https://user:pass@host/x` becomes `https://***@host/x`. */
 export function redactUrls(text: string): string {
-  // A scan: the obvious /[a-z][a-z0-9+.-]*:\/\/[^\s/]+@/gi backtracks quadratically (issue 9:
-  // 100 KB took 10 s). Here each character is looked at a bounded number of times: the scheme
-  // scan stops at the previous "://", the authority scan at the next "/" or white space.
+  // Not a regular expression, which backtracks quadratically (issue 9: 100 KB took 10 s): each
+  // character is looked at a bounded number of times.
   let out = "";
   let copied = 0;
   let at = text.indexOf("://");
@@ -130,9 +119,8 @@ export function redactUrls(text: string): string {
 }
 
 /**
- * The arguments that are values of the flags {@linkcode redactArgs} redacts, given as their own
- * argument (`--password hunter2`). A message quoting one argument hides it whole when it is one
- * of these: helm-lock may have read it as a positional (after a flag its tables do not know).
+ * The values of the flags {@linkcode redactArgs} redacts given as their own argument
+ * (`--password hunter2`), to hide whole where a message quotes them as a positional.
  */
 export function secretArgs(args: readonly string[]): Set<string> {
   const found = new Set<string>();
@@ -144,9 +132,8 @@ export function secretArgs(args: readonly string[]): Set<string> {
 }
 
 /**
- * The secret values in a helm argv, longest first, for {@linkcode redactText}: whole values of
- * secret flags, and the values of `--set*` assignments of at least 4 characters (shorter ones
- * like `v2` or `true` would hide ordinary words).
+ * The secret values in a helm argv, longest first, for {@linkcode redactText}; `--set*` values
+ * of at least 4 characters (shorter ones like `v2` or `true` would hide ordinary words).
  */
 export function secretValues(args: readonly string[]): string[] {
   const found = new Set<string>();

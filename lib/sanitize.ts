@@ -1,16 +1,7 @@
 /**
- * Lines made safe to print. helm-lock's messages embed text it does not control (a Lease's
- * holder and annotations, which anyone who may write Leases sets; helm's error output; the
- * command line): printed raw, an escape sequence clears the screen or hides CI log lines, and
- * a bidi override shows another name than the one stored (issue 27).
- *
- * Text lines: every C0 control (newline included), DEL and C1 control is written `\xHH`,
- * every bidi control and line or paragraph separator `\uHHHH`. A backslash is doubled only
- * where it would otherwise start what reads as such an escape, so `\x1b` in the output is an
- * ESC and `\\x1b` the four characters. A line longer than {@linkcode MAX_LINE_LENGTH} loses
- * its middle to a visible marker. JSON lines (`-o json`) escape DEL, C1 and bidi controls as
- * `\uHHHH` (JSON escapes the rest), so they stay valid JSON of the same meaning, and are
- * never cut.
+ * Lines made safe to print: helm-lock's messages embed text it does not control (a Lease's
+ * annotations, helm's error output), which printed raw could clear the screen or, with a bidi
+ * override, show another name than the one stored (issue 27; docs/hostile-input.md).
  *
  * @module
  */
@@ -29,8 +20,9 @@ const JSON_ESCAPES = new RegExp(`[${NOT_C0}]`, "g");
 const hex = (c: string, width: number) => c.charCodeAt(0).toString(16).padStart(width, "0");
 
 /**
- * A line as it may be printed (see the module documentation):
- * `printable("held by ghost\x1b[2J")` is `"held by ghost\\x1b[2J"`.
+ * A line as it may be printed: a control `\xHH`, a bidi control `\uHHHH`, a backslash doubled
+ * only where it would read as such an escape; a long line loses its middle. A JSON line
+ * (`-o json`) stays valid JSON of the same meaning and is never cut.
  *
  * @param maxLength The longest text line kept whole. @default {MAX_LINE_LENGTH}
  */
@@ -51,23 +43,14 @@ export function hasUnsafe(text: string): boolean {
   return text.search(UNSAFE_CHARS) >= 0;
 }
 
-/**
- * `text` as a JSON string literal with every character {@linkcode printable} escapes written
- * `\n`, `\uHHHH`: valid JSON and a valid YAML double-quoted scalar of the same value.
- *
- * @example
- * ```ts
- * quotedString("ghost\x1b[2J\u202e"); // '"ghost\\u001b[2J\\u202e"'
- * ```
- */
+/** `text` as a JSON string, unsafe characters escaped: also a YAML double-quoted scalar. */
 export function quotedString(text: string): string {
   return JSON.stringify(text).replace(UNSAFE_CHARS, (c) => `\\u${hex(c, 4)}`);
 }
 
 /**
- * A block of lines of helm-lock's own making (help, a completion script, `-o yaml`, which
- * quotes unsafe values itself): a safe line is kept as it is (its backslashes stay single, as
- * a shell script needs them), any other is made {@linkcode printable}.
+ * Lines of helm-lock's own making (help, a completion script, `-o yaml`): a safe line is kept
+ * as it is (a shell script needs its backslashes single), any other made {@linkcode printable}.
  */
 export function printableBlock(text: string): string {
   return text.split("\n").map((line) => hasUnsafe(line) ? printable(line) : line).join("\n");
@@ -83,10 +66,7 @@ function isJson(line: string): boolean {
   }
 }
 
-/**
- * `text` at most about `max` code units long: when longer, its middle (where a message's
- * embedded value usually is) is replaced by `[... N characters cut ...]`.
- */
+/** `text` cut in its middle (where a message's embedded value usually is) to about `max`. */
 function bounded(text: string, max: number): string {
   if (text.length <= max) return text;
   let head = Math.ceil(max / 2);

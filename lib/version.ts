@@ -1,9 +1,4 @@
-/**
- * deno.json's `"version"` is the one source of truth: plugin.yaml repeats it (a test keeps
- * them equal) and release archives are named after it.
- *
- * @module
- */
+/** deno.json's `"version"`, the one source (plugin.yaml repeats it, a test checks). @module */
 import denoJson from "../deno.json" with { type: "json" };
 
 /** This program's version, such as `0.1.0`. */

@@ -1,25 +1,8 @@
 /**
- * The command line of `helm lock` / `helm-lock` (DESIGN §1):
- *
- *     helm lock <HELM_COMMAND> <RELEASE_NAME> [CHART] [FLAGS]
- *
- * Our `--lock-*` flags (`lock_flags.ts`) are taken out wherever they stand before a lone `--`;
- * every other argument reaches helm verbatim and in order. The release is the first positional
- * after the command, found with helm's flag tables (`lib/helm/flags.ts`) the way pflag reads
- * them (`lib/helm/argv.ts`); an undocumented flag is taken as boolean unless written `--x=y`.
- * Helm's global flags are also accepted before the command, as helm accepts them.
- *
- * Decisions where DESIGN is silent:
- * - install, upgrade, rollback, uninstall (del, delete, un) and test are locked. Every other
- *   helm command passes through: helm runs with the argv, less `--lock-*` flags (helmfile's
- *   `--args` appends them to every call), without a lock or any cluster call by helm-lock, so
- *   helm-lock can stand in for helm. So does `--help` with a lockable command (helm's help).
- * - helm-lock's own commands use names no helm command uses ({@linkcode SUBCOMMANDS}); each
- *   parses the rest of its argv itself. `__complete` is cobra's completion (`complete.ts`).
- * - `HELM_LOCK_*` variables set the `--lock-*` settings of a locked command; flags win.
- * - `install --generate-name`/`--name-template` and `uninstall` of several releases are usage
- *   errors: one lock names one release, which must be a valid helm release name (which also
- *   keeps the Lease name `helm-lock-<release>` valid).
+ * The command line of `helm lock` / `helm-lock` (README, Usage): our `--lock-*` flags are taken
+ * out wherever they stand before a lone `--`; the rest reaches helm verbatim. The release is the
+ * first positional after the command, read with helm's flag tables as pflag reads them
+ * (`lib/helm/argv.ts`). A command that changes no release passes through, without a lock.
  *
  * @module
  */
@@ -39,10 +22,8 @@ import {
 } from "./lock_flags.ts";
 
 /**
- * How helm-lock was invoked, for its messages, so a command a message quotes is one the user
- * can run as written: `helm lock` when helm runs it as the plugin (helm 3 and 4 set
- * `HELM_PLUGIN_NAME` and `HELM_PLUGIN_DIR`; `HELM_BIN` alone says nothing, users set it for
- * the standalone binary too), else `helm-lock`, also when another plugin started it.
+ * How helm-lock was invoked, so a command a message quotes runs as written: `helm lock` as the
+ * plugin (`HELM_BIN` alone says nothing: users set it for the standalone binary too).
  */
 export function programName(env: Record<string, string | undefined> = Deno.env.toObject()): string {
   return env.HELM_PLUGIN_DIR && env.HELM_PLUGIN_NAME === "lock" ? "helm lock" : "helm-lock";
@@ -52,11 +33,7 @@ export function programName(env: Record<string, string | undefined> = Deno.env.t
 const SUBCOMMANDS = ["lock-status", "lock-list", "lock-unlock", "lock-completion"] as const;
 export type Subcommand = typeof SUBCOMMANDS[number];
 
-/**
- * What the command line asks for: `passthrough` runs helm without a lock (with `helmArgs`, the
- * argv less `--lock-*` flags); `subcommand` one of helm-lock's own (`args`: the argv without
- * its name); `complete` answers the shell completion for the words after `__complete`.
- */
+/** What the command line asks for; `passthrough` runs helm without a lock. */
 export type ParsedArgs =
   | { kind: "help" }
   | { kind: "version" }
@@ -67,7 +44,6 @@ export type ParsedArgs =
 
 /** A helm command to run under the lock. */
 export interface Invocation extends LockSettings {
-  /** The canonical helm command. */
   command: LockableCommand;
   release: string;
   /** The chart of `install` and `upgrade`, when given. */
@@ -75,15 +51,11 @@ export interface Invocation extends LockSettings {
   /** The argv for helm, verbatim and in order, with only helm-lock's `--lock-*` flags removed. */
   helmArgs: string[];
   cluster: ClusterFlags;
-  /**
-   * Helm's global flags from `helmArgs` (`["-n", "prod", "--kube-context=x"]`), for helm-lock's
-   * own helm calls; a shorthand combined with others (`-in prod`) on its own (`-n prod`).
-   */
+  /** Helm's global flags from `helmArgs`, for helm-lock's own helm calls (`-in p` as `-n p`). */
   globalArgs: string[];
   /** Whether the command can create the release: `install`, or `upgrade -i/--install`. */
   install: boolean;
   debug: boolean;
-  /** `--create-namespace` given: the release namespace may not exist yet. */
   createNamespace: boolean;
   /** `--dry-run` given (any value but `false`/`none`): helm-lock then changes nothing itself. */
   dryRun: boolean;
@@ -102,7 +74,7 @@ const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 const MAX_RELEASE_NAME = 53;
 
 /**
- * Parses the command line of helm-lock (`Deno.args`; see the module documentation).
+ * Parses the command line of helm-lock (`Deno.args`).
  *
  * @param program How the user invoked helm-lock, for messages. @default {programName()}
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} when the command line cannot be used.
@@ -112,8 +84,7 @@ export function parseArgs(
   program: string = programName(),
   env: Record<string, string | undefined> = Deno.env.toObject(),
 ): ParsedArgs {
-  // Secrets hidden by their place (`lib/redact.ts`): a quoted positional may be the value of a
-  // secret flag our tables do not know (`--my-token xyz`). Made only when a message is.
+  // A quoted positional may be the value of a secret flag our tables do not know (`--token x`).
   let hidden: Set<string> | undefined;
   const quote = (token: string) =>
     JSON.stringify((hidden ??= secretArgs(argv)).has(token) ? MASK : redactArgs([token])[0] ?? "");
@@ -230,9 +201,8 @@ export function parseArgs(
 }
 
 /**
- * The first positional (the command) and its index, reading helm's global flags, ours, and
- * `own` (an own command's) the way {@linkcode scanHelmArgs} does, but without failing: a flag
- * missing its value is for the full scan (or helm) to report. Also for the shell completion.
+ * The first positional (the command) and its index, reading helm's global flags, ours and
+ * `own` as {@linkcode scanHelmArgs} does, but leaving a flag without its value to it (or helm).
  */
 export function commandOf(
   argv: readonly string[],

@@ -1,9 +1,7 @@
 /**
- * `helm-lock __complete <words...> <word being completed>`: the shell completion's answers in
- * cobra's protocol, which helm speaks too (one `value<TAB>description` per line, then
- * `:<directive>`), for the scripts of `lock-completion`, the plugin's `plugin.complete` and
- * helm's own completion script when helm-lock stands in for helm. helm-lock's own commands
- * and `--lock-*` flags are answered from their declarations; the rest is helm's own answer.
+ * `helm-lock __complete <words...> <word>`: shell completion in cobra's protocol, which helm
+ * speaks too (`value<TAB>description` lines, then `:<directive>`). helm-lock's own commands and
+ * flags are answered from their declarations; the rest is helm's own answer.
  *
  * @module
  */
@@ -56,8 +54,7 @@ async function ownCommand(command: OwnCommand, args: string[], word: string): Pr
   if (word.startsWith("-")) return fixed(flagItems(flags, word));
   if (commandOf(args, flags) || command.argument === "none") return fixed([]);
   if (command.argument === "shell") return fixed(only(["bash", "zsh", "fish"], word));
-  // Release names (and the values of helm's global flags) as helm completes `helm status`'s;
-  // never file names.
+  // Release names (and helm's global flags' values) as helm completes them; never file names.
   const helm = await helmCompletions(["status", ...args, word]);
   return { items: helm.items, directive: helm.directive | NO_FILE_COMP };
 }

@@ -1,7 +1,6 @@
 /**
- * `helm-lock lock-completion bash|zsh|fish`: the completion script of the standalone helm-lock.
- * Each script only asks `helm-lock __complete` (`complete.ts`) and shows its answer, so the
- * three shells complete the same words.
+ * `helm-lock lock-completion bash|zsh|fish`: each script only asks `helm-lock __complete`
+ * (`complete.ts`), so the three shells complete the same words.
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
- * helm-lock's help texts, and the one declaration of each of its own commands that their
- * command lines (`own_args.ts`), their help and the shell completion are read from.
+ * helm-lock's help texts, and the one declaration of each own command that its command line
+ * (`own_args.ts`), its help and the shell completion are read from.
  *
  * @module
  */
@@ -18,13 +18,10 @@ export interface OwnFlag {
   readonly description: string;
 }
 
-/**
- * One of helm-lock's own commands: what follows its name on the USAGE line, a one-line summary
- * (also for the completion), the help's paragraph, its own flags (`-h/--help` and helm's global
- * flags come with every command), and what its positional argument is.
- */
+/** One of helm-lock's own commands; `-h/--help` and helm's global flags come with each. */
 export interface OwnCommand {
   readonly name: Subcommand;
+  /** What follows the name on the USAGE line. */
   readonly usage: string;
   readonly summary: string;
   readonly about: string;
@@ -40,7 +37,6 @@ const OUTPUT: OwnFlag = {
   description: "table (the default), or json or yaml (kubectl-like, versioned: docs/output.md)",
 };
 
-/** `-h/--help`, which every command takes. */
 export const HELP_FLAG: OwnFlag = { name: "help", short: "h", description: "Show this help" };
 
 export const LOCK_STATUS: OwnCommand = {
@@ -96,7 +92,6 @@ export const LOCK_COMPLETION: OwnCommand = {
   argument: "shell",
 };
 
-/** helm-lock's own commands. */
 export const OWN_COMMANDS: readonly OwnCommand[] = [
   LOCK_STATUS,
   LOCK_LIST,
@@ -107,7 +102,7 @@ export const OWN_COMMANDS: readonly OwnCommand[] = [
 const WIDTH = 96;
 const COLUMN = 29;
 
-/** Words of `text` in lines of at most {@linkcode WIDTH} characters, each after `indent`. */
+/** `text` in lines of at most {@linkcode WIDTH} characters, each after `indent`. */
 function wrap(text: string, indent: number): string[] {
   const lines: string[] = [];
   let line = "";
@@ -136,7 +131,6 @@ const GLOBAL_FLAGS =
   --kube-token, ... and HELM_NAMESPACE, HELM_KUBECONTEXT, KUBECONFIG, ...; --debug or
   HELM_DEBUG=true prints more.`;
 
-/** The help of one of helm-lock's own commands. */
 export function commandHelp(command: OwnCommand, program: string): string {
   const flags = [...command.flags, HELP_FLAG].map((f) => [flagUsage(f), f.description] as const);
   return `${program} ${command.name}: ${command.summary}

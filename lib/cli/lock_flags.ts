@@ -1,8 +1,7 @@
 /**
- * helm-lock's own flags, all named `--lock-*` so they never clash with helm's. Each is a row
- * of {@linkcode LOCK_FLAG_TABLE} and has an environment variable named after it
- * (`--lock-timeout` is `HELM_LOCK_TIMEOUT`), since helmfile and wrapper scripts cannot add a
- * flag to only some of their helm calls; a flag on the command line wins over its variable.
+ * helm-lock's own flags, all named `--lock-*` so they never clash with helm's, each with an
+ * environment variable (`HELM_LOCK_TIMEOUT`): helmfile and wrapper scripts cannot add a flag to
+ * only some of their helm calls. A flag on the command line wins over its variable.
  *
  * @module
  */
@@ -34,22 +33,16 @@ export interface LockSettings {
   fence: boolean;
 }
 
-/**
- * One `--lock-*` flag, also as help and completion show it (`help.ts`'s `OwnFlag`): its value
- * a Go duration, a pflag boolean (a value only after `=`) or any text; the value's placeholder
- * (none for a boolean), what a missing value should have been, and its values when fixed.
- */
+/** One `--lock-*` flag, also as help and completion show it (`help.ts`'s `OwnFlag`). */
 export interface LockFlag {
   readonly name: string;
   readonly type: "duration" | "bool" | "string";
   readonly value?: string;
+  /** What a missing value should have been. */
   readonly expected?: string;
   readonly values?: readonly string[];
   readonly description: string;
-  /**
-   * Stores the parsed value (milliseconds for a duration).
-   * @returns Why the value cannot be used (`it must be at least 1s`).
-   */
+  /** Stores the value (milliseconds for a duration), or returns why it cannot be used. */
   set(settings: LockSettings, value: number | boolean | string): string | undefined;
 }
 
@@ -175,10 +168,7 @@ export function defaultLockSettings(): LockSettings {
 
 const usage = (message: string) => new HelmLockError(ExitCode.Usage, message);
 
-/**
- * Parses `text` as `flag`'s value (a bare boolean flag has none) and stores it; `what` names
- * the source in messages.
- */
+/** Parses and stores `flag`'s value (a bare boolean has none); `what` names its source. */
 function applyValue(s: LockSettings, flag: LockFlag, text: string | undefined, what: string) {
   let value: number | boolean | string | undefined = text;
   if (flag.type === "duration") {
@@ -195,8 +185,8 @@ function applyValue(s: LockSettings, flag: LockFlag, text: string | undefined, w
 }
 
 /**
- * The settings from the defaults and the `HELM_LOCK_*` variables (`--lock-lease-duration` is
- * `HELM_LOCK_LEASE_DURATION`); an empty one counts as unset, as helm's own variables do.
+ * The settings from the defaults and the `HELM_LOCK_*` variables; an empty one counts as
+ * unset, as helm's own variables do.
  *
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} naming a variable it cannot use.
  */

@@ -1,10 +1,4 @@
-/**
- * `helm-lock lock-list [-A]`: the helm-lock locks (Leases labelled
- * `app.kubernetes.io/managed-by=helm-lock`) of the namespace, or of all namespaces with
- * `-A/--all-namespaces`. `-o json|yaml` for scripts (`lock_output.ts`). Changes nothing.
- *
- * @module
- */
+/** `helm-lock lock-list [-A] [-o table|json|yaml]`. @module */
 
 import { roughDuration } from "../duration.ts";
 import { apiError } from "../kube/api_error.ts";

@@ -1,8 +1,6 @@
 /**
- * What `lock-status` and `lock-list` print with `-o json` and `-o yaml`: kubectl-like objects
- * of a versioned schema, documented field by field with an example per kind in docs/output.md
- * (tests/cli/output_e2e_test.ts compares the real output with them). Every field is always
- * present, `null` when unknown; a new field may be added within `v1`, none removed or changed.
+ * What `lock-status` and `lock-list` print with `-o json` and `-o yaml`: the versioned objects
+ * of docs/output.md (tests/cli/output_e2e_test.ts holds the two to each other).
  *
  * @module
  */
@@ -14,12 +12,6 @@ import type { CommandIO } from "./own_args.ts";
 
 /** The schema's `apiVersion`. */
 export const API_VERSION = "helm-lock.dev/v1";
-
-/** A lock as `LockStatus.lock` and each `LockList` item show it. */
-export type LockFields = ReturnType<typeof lockFields>;
-
-/** One job waiting for the lock. */
-export type QueueItem = ReturnType<typeof queueItems>[number];
 
 /** The release as helm has it; `reason` says why `status` is `unknown`. */
 export interface ReleaseFields {
@@ -38,16 +30,16 @@ export interface LockStatus {
   apiVersion: typeof API_VERSION;
   kind: "LockStatus";
   metadata: Metadata;
-  lock: LockFields | null;
-  queue: QueueItem[];
+  lock: ReturnType<typeof lockFields> | null;
+  queue: ReturnType<typeof queueItems>;
   release: ReleaseFields;
 }
 
 /** One item of a {@linkcode LockList}: a release with a lock, a queue, or both. */
 export type Lock =
   & { apiVersion: typeof API_VERSION; kind: "Lock"; metadata: Metadata }
-  & LockFields
-  & { queue: QueueItem[] };
+  & ReturnType<typeof lockFields>
+  & { queue: ReturnType<typeof queueItems> };
 
 /** `lock-list -o json|yaml`, sorted by namespace, then release. */
 export interface LockList {
@@ -108,10 +100,8 @@ export function lockList(locks: readonly LockInfo[], now: number): LockList {
 }
 
 /**
- * Prints the object as `-o json` (indented, as kubectl prints it) or `-o yaml`. A YAML string
- * with a character a terminal acts on (a Lease's holder and annotations are anyone's who may
- * write Leases) is a double-quoted scalar with that character escaped: safe to print as it
- * is, and it loads back to the same value.
+ * Prints the object as `-o json` (indented, as kubectl does) or `-o yaml`, where a string with
+ * a character a terminal acts on is a double-quoted scalar with it escaped (docs/output.md).
  */
 export function printObject(
   io: CommandIO,

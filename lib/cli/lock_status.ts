@@ -1,10 +1,4 @@
-/**
- * `helm-lock lock-status <release>`: who holds the release's lock, since when, its CI job,
- * the queue behind it, and the release's own state (read with `helm history`, as helm
- * sees it). `-o json|yaml` for scripts (`lock_output.ts`). Changes nothing.
- *
- * @module
- */
+/** `helm-lock lock-status <release> [-o table|json|yaml]`. @module */
 
 import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";

@@ -1,10 +1,4 @@
-/**
- * `helm-lock lock-unlock <release> [--force]`: removes what helm-lock left of a release
- * whose jobs are gone (`lib/lock/unlock.ts`): a lock no longer renewed, dead tickets, and with
- * `--force` everything.
- *
- * @module
- */
+/** `helm-lock lock-unlock <release> [--force]` (`lib/lock/unlock.ts`). @module */
 
 import { unlock } from "../lock/unlock.ts";
 import { LOCK_UNLOCK } from "./help.ts";

@@ -1,8 +1,6 @@
 /**
- * The command line of helm-lock's own commands, read from each command's declaration
- * (`help.ts`) by pflag's rules: a boolean flag never takes the next word, a value flag does
- * (`--x v`, `--x=v`, `-xv`, `-x=v`), shorthands combine (`-Ao json`), everything after `--` is
- * positional. `--lock-*` flags, which helmfile-style wrappers append to every call, are
+ * The command line of helm-lock's own commands, read from each one's declaration (`help.ts`)
+ * by pflag's rules. `--lock-*` flags, which helmfile-style wrappers append to every call, are
  * checked as a helm command would check them (a typo is still an error), then ignored.
  *
  * @module
@@ -19,28 +17,25 @@ import { clusterFlags, programName } from "./args.ts";
 import { commandHelp, HELP_FLAG, type OwnCommand } from "./help.ts";
 import { applyLockFlag, defaultLockSettings } from "./lock_flags.ts";
 
-/** A parsed own command line. */
 export interface OwnArgs {
   positionals: string[];
   cluster: ClusterFlags;
   /** helm's global flags as given, for helm-lock's own helm calls. */
   globalArgs: string[];
   debug: boolean;
-  /** Whether an own boolean flag is on (the last use wins). */
+  /** Whether a boolean flag is on (the last use wins). */
   on(name: string): boolean;
   /** The usage error for wrong positionals: the command `takes` ("one release name"). */
   misused(takes: string): HelmLockError;
-  /**
-   * The `-o` format: `table` (the default, for people), `json` or `yaml`.
-   * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for another format.
-   */
+  /** The `-o` format. @throws {HelmLockError} With {@linkcode ExitCode.Usage} for another. */
   format(): "table" | "json" | "yaml";
 }
 
 /**
  * Parses `argv` (the words after the command's name), or prints the command's help and
- * returns `undefined` when `-h/--help` asks for it; `program` names helm-lock in messages.
+ * returns `undefined` when `-h/--help` asks for it.
  *
+ * @param program How the user invoked helm-lock, for messages. @default {programName()}
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} for an unknown flag, a flag
  * without its value, or a bad `--lock-*` value.
  */
