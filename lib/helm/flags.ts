@@ -11,23 +11,19 @@
  * @module
  */
 
-/** How a flag consumes the argument after it: never (`bool`, `optional`) or always (`value`). */
+/** Whether a flag consumes the argument after it: never (`bool`, `optional`) or always. */
 export type FlagKind = "bool" | "value" | "optional";
 
-/** The helm major versions the tables describe. */
 export type HelmMajor = 3 | 4;
 
 /** The helm commands helm-lock takes a lock for, by their canonical name. */
 export const LOCKABLE_COMMANDS = ["install", "upgrade", "rollback", "uninstall", "test"] as const;
 
-/** One of {@linkcode LOCKABLE_COMMANDS}. */
 export type LockableCommand = typeof LOCKABLE_COMMANDS[number];
 
-/** The flags of one helm command (or helm's global flags). */
+/** The flags of one helm command (or helm's global flags): by long name, and letter to name. */
 export interface FlagTable {
-  /** Long name (without `--`) to kind. */
   readonly long: ReadonlyMap<string, FlagKind>;
-  /** Shorthand letter to long name. */
   readonly short: ReadonlyMap<string, string>;
 }
 
