@@ -198,21 +198,15 @@ export function helmSpawn(
     stdout: "inherit",
     stderr: "inherit",
   });
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
   return {
     pid: child.pid,
-    status,
+    status: child.status,
     kill(signal: Deno.Signal): void {
-      if (exited) return;
       try {
         child.kill(signal);
       } catch (error) {
-        // helm may exit between the check above and the kill; Deno then throws a TypeError
-        // ("Child process has already terminated"). Anything else is a real failure.
+        // Deno never signals a child it has reaped: it throws a TypeError ("Child process has
+        // already terminated") instead. Anything else is a real failure.
         if (!(error instanceof TypeError)) throw error;
       }
     },
