@@ -20,6 +20,21 @@ export class Interrupts implements Disposable {
   /** Called at every signal with its count (helm's run forwards them). */
   onSignal: (signal: ForwardedSignal, count: number) => void = () => {};
 
+  constructor(say: (line: string) => void) {
+    for (const sig of Object.keys(NUMBERS) as ForwardedSignal[]) {
+      const handler = () => this.#deliver(sig);
+      Deno.addSignalListener(sig, handler);
+      this.#listeners.push([sig, handler]);
+    }
+    // Standalone, `nohup helm-lock ... &` outliving its shell is what the user asked for.
+    if (startedByHelm(Deno.env.toObject())) {
+      this.#unwatchParent = watchParent((pid) => {
+        say(`the helm that started helm-lock (pid ${pid}) is gone: acting as on SIGTERM`);
+        this.#deliver("SIGTERM");
+      });
+    }
+  }
+
   /** Aborted at the first signal. */
   get signal(): AbortSignal {
     return this.#controller.signal;
@@ -34,26 +49,10 @@ export class Interrupts implements Disposable {
     return 128 + NUMBERS[this.first ?? "SIGTERM"];
   }
 
-  deliver(sig: ForwardedSignal): void {
+  #deliver(sig: ForwardedSignal): void {
     this.#received.push(sig);
     this.#controller.abort(new HelmLockError(ExitCode.Internal, `Interrupted by ${sig}`));
     this.onSignal(sig, this.#received.length);
-  }
-
-  listen(say: (line: string) => void): this {
-    for (const sig of Object.keys(NUMBERS) as ForwardedSignal[]) {
-      const handler = () => this.deliver(sig);
-      Deno.addSignalListener(sig, handler);
-      this.#listeners.push([sig, handler]);
-    }
-    // Standalone, `nohup helm-lock ... &` outliving its shell is what the user asked for.
-    if (startedByHelm(Deno.env.toObject())) {
-      this.#unwatchParent = watchParent((pid) => {
-        say(`the helm that started helm-lock (pid ${pid}) is gone: acting as on SIGTERM`);
-        this.deliver("SIGTERM");
-      });
-    }
-    return this;
   }
 
   /** Only once the lock is released: a repeated SIGTERM must not end us before the release. */
@@ -66,5 +65,5 @@ export class Interrupts implements Disposable {
 
 /** Starts listening for SIGINT, SIGTERM and (as a plugin) the parent helm's exit. */
 export function listenForSignals(say: (line: string) => void): Interrupts {
-  return new Interrupts().listen(say);
+  return new Interrupts(say);
 }
