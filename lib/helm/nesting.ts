@@ -23,15 +23,13 @@ export interface HeldBy {
 }
 
 interface Nesting {
-  /** The pid of the helm-lock that started the helm in `helm`. */
+  /** The pid of the helm-lock that started `helm`. */
   spawner?: number;
-  /** The path that helm-lock started as helm. */
   helm?: string;
   /** Resolved paths known to be helm-lock, not helm. */
   self: string[];
   /** How many helm-locks above this one were started as helm by another. */
   depth: number;
-  /** The lock held by an ancestor while this process runs. */
   lock?: HeldBy;
 }
 

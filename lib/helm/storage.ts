@@ -176,9 +176,8 @@ async function readRevisions(api: ReleaseRecordsApi, release: string): Promise<R
  * `status` label and the JSON's `info`, guarded by the record's `resourceVersion`.
  *
  * @param expected The status the revision must still have, e.g. `pending-upgrade`.
- * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when the record is gone, no
- *   longer in `expected` state, unreadable, was changed concurrently, or the API server
- *   failed; {@linkcode ExitCode.Forbidden} when it refused (401, 403).
+ * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when the record is gone, changed
+ *   or unreadable, or the API server failed; {@linkcode ExitCode.Forbidden} when it refused.
  */
 export async function markFailed(
   api: ReleaseRecordsApi,
