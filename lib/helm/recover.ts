@@ -15,7 +15,6 @@ import {
   readRelease,
   type ReleaseOptions,
   type ReleaseState,
-  type ReleaseStatus,
   storageDriver,
 } from "./storage.ts";
 
@@ -74,13 +73,7 @@ export async function recover(
 /** What to do before running the user's command. */
 export type RecoveryPlan =
   | { action: "proceed"; reason: string }
-  | {
-    action: "rollback";
-    toRevision: number;
-    /** The stuck revision rolled back from. */
-    from: { revision: number; status: ReleaseStatus };
-    reason: string;
-  }
+  | { action: "rollback"; toRevision: number; reason: string }
   | { action: "uninstall"; reason: string }
   | { action: "error"; message: string };
 
@@ -146,7 +139,6 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
         return {
           action: "rollback",
           toRevision: good,
-          from: { revision: current.revision, status: current.status },
           reason: `${at}; the last good revision is ${good}`,
         };
       }
