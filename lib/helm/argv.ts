@@ -1,14 +1,10 @@
 /**
- * Reads helm's command line the way helm's pflag does (with the tables of `flags.ts`, the
- * command's once it is read), without changing a token:
- *
- * - a value-taking flag consumes the next argument even when it starts with `-`
- *   (`--namespace prod`, `-n prod`), or takes it inline (`--namespace=prod`, `-nprod`,
- *   `-n=prod`); shorthands combine (`-in prod` is `--install -n prod`);
- * - booleans and optional-value flags never consume the next argument: in Helm 4,
- *   `--wait watcher` is `--wait` followed by the positional `watcher`;
- * - positionals after `--` still count (`helm upgrade -- my-rel ./chart` works in helm);
- * - a flag neither helm version documents is assumed boolean unless written `--x=y`.
+ * Reads helm's command line as helm's pflag does, with the tables of `flags.ts`, never changing
+ * a token: a value-taking flag consumes the next argument even when it starts with `-`, or takes
+ * it inline (`-nprod`, `-n=prod`); shorthands combine (`-in prod` is `--install -n prod`);
+ * booleans and optional-value flags never consume the next argument (Helm 4 `--wait watcher` is
+ * `--wait` and the positional `watcher`); positionals after `--` still count; a flag neither helm
+ * version documents is boolean unless written `--x=y`.
  *
  * @module
  */
@@ -44,9 +40,8 @@ interface ScannedArgs {
 }
 
 /**
- * Reads `argv` as helm would (see the module documentation); tokens starting with `--lock-`
- * before a lone `--` go to `ownFlag`, which returns how many tokens after it it consumed (0 or
- * 1), and are left out of `helmArgs`.
+ * Reads `argv` as helm would; tokens starting with `--lock-` before a lone `--` go to `ownFlag`,
+ * which returns how many tokens after it it consumed (0 or 1), and are left out of `helmArgs`.
  *
  * @param found Says what was found, for the message of a flag without its value.
  * @throws {HelmLockError} With {@linkcode ExitCode.Usage} when a flag lacks its value.

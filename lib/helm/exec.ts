@@ -1,7 +1,6 @@
 /**
- * The one place helm-lock starts helm (DESIGN §4): helm-lock's own calls with their output
- * captured, and the user's command, under the held lock or directly. Always an argv array,
- * never a shell, so values such as `--set a=b,c=d` reach helm byte for byte.
+ * The one place helm-lock starts helm (DESIGN §4): always an argv array, never a shell, so values
+ * such as `--set a=b,c=d` reach helm byte for byte.
  *
  * @module
  */
@@ -20,10 +19,6 @@ export type GuardKind = "xargs" | "process";
 /** The guard of the helm processes started while a lock is held. */
 let active: Watchdog | undefined;
 
-/**
- * An `xargs` per helm where the system has `xargs` and `kill` (`kill_at_eof.ts`: it starts in
- * a millisecond), else one watchdog process (`watchdog.ts`: a second Deno, about 50 ms of CPU).
- */
 function startGuard(kind: GuardKind | undefined): Watchdog | undefined {
   if (kind === "process" || Deno.build.os === "windows") return startWatchdog();
   // The tools are looked up when the first helm has started, not on the way to starting it.
@@ -62,14 +57,11 @@ export function guardHelm(kind?: GuardKind): AsyncDisposable {
 }
 
 /**
- * The helm to run: `$HELM_BIN` when set and not empty (the plugin system sets it to the helm
- * that started us), else `helm` from `PATH`, skipping what leads back to helm-lock
- * (`nesting.ts`); checked to exist, be a file and be executable. Called before any request, so
- * that a job neither waits for nor holds a lock for a helm that cannot run (issue 27).
+ * The helm to run ({@linkcode resolveHelm}), checked to be an executable file before any request,
+ * so that a job neither waits for nor holds a lock for a helm that cannot run (issue 27).
  *
  * @param env The environment to read. @default {Deno.env.toObject()}
- * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) naming the helm and why it
- *   cannot run.
+ * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) naming the helm and why.
  */
 export function findHelm(env: Record<string, string | undefined> = Deno.env.toObject()): string {
   const bin = resolveHelm(env, self().paths);
@@ -126,7 +118,6 @@ export interface HelmResult {
   stderr: string;
   /** helm's `Error:` lines (else all it printed) as one line, the call's secrets hidden. */
   said: string;
-  /** What a failure means by helm's words: forbidden, unreachable, else recovery failed. */
   failure: ExitCode;
 }
 
@@ -141,9 +132,8 @@ export interface HelmCaptureOptions {
 }
 
 /**
- * Runs helm with its output captured, for helm-lock's own calls (`history`, `rollback`,
- * `uninstall`, completion). stdin is closed so helm never waits for input; the environment is
- * inherited, which is how `HELM_DRIVER`, `HELM_NAMESPACE`, `KUBECONFIG`, ... reach helm.
+ * Runs helm for helm-lock's own calls, its output captured and stdin closed so that it never
+ * waits for input; the inherited environment carries `HELM_DRIVER`, `KUBECONFIG`, ... to helm.
  *
  * @returns helm's exit code and output; a non-zero code is not an error here.
  * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
@@ -188,13 +178,12 @@ export async function helmCapture(
 }
 
 /**
- * Starts helm with stdin, stdout and stderr inherited, so helm talks to the terminal or CI log
- * exactly as it would without helm-lock. `status` never rejects; `kill` does nothing once helm
- * has exited.
+ * Starts helm with the user's stdio. `status` never rejects; `kill` does nothing once helm has
+ * exited.
  *
  * @param env Added to (or overriding) the inherited environment (the fence's).
  * @param opts `lock`: the lock helm runs under, for its nesting marker (default: none but an
- *   ancestor's); `bin`: the helm to run (default: `$HELM_BIN`, else helm on `PATH`).
+ *   ancestor's); `bin`: the helm to run (default: {@linkcode resolveHelm}'s).
  * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
  */
 export function helmSpawn(
@@ -209,21 +198,15 @@ export function helmSpawn(
     stdout: "inherit",
     stderr: "inherit",
   });
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
   return {
     pid: child.pid,
-    status,
+    status: child.status,
     kill(signal: Deno.Signal): void {
-      if (exited) return;
       try {
         child.kill(signal);
       } catch (error) {
-        // helm may exit between the check above and the kill; Deno then throws a TypeError
-        // ("Child process has already terminated"). Anything else is a real failure.
+        // Deno never signals a child it has reaped: it throws a TypeError ("Child process has
+        // already terminated") instead. Anything else is a real failure.
         if (!(error instanceof TypeError)) throw error;
       }
     },
@@ -260,12 +243,11 @@ function cannotStart(bin: string, why: string, code: ExitCode, cause?: unknown):
 const KILL_AT_SIGNAL = 3;
 
 /**
- * Runs the user's helm under the held lock with the fence's environment and returns the exit
- * code to end with: helm's own, or 128 + signal. Signals are forwarded; helm is stopped with
- * SIGTERM the moment the lock is lost.
+ * Runs the user's helm under the held lock (DESIGN §4) and returns the exit code to end with:
+ * helm's own, or 128 + signal.
  *
  * @throws {HelmLockError} {@linkcode ExitCode.LockLost} when the lock was lost while helm ran
- *   (helm was stopped); `ExitCode.HelmNotFound`-like errors when helm cannot start.
+ *   (helm was stopped); {@linkcode ExitCode.HelmNotFound} when helm cannot start.
  */
 export async function runHelm(
   bin: string,
@@ -284,10 +266,9 @@ export async function runHelm(
   const helm = helmSpawn(cmd.helmArgs, env, { bin, lock: lock.heldBy });
   signals.onSignal = (sig, count) => {
     if (count < KILL_AT_SIGNAL) {
-      // Helm ≥ 3.7 cancels on SIGINT/SIGTERM and marks the release failed, not pending. A
-      // repeated signal is forwarded too (helm ignores it): CI runners and shell wrappers often
-      // deliver the same SIGTERM twice, and killing helm for that would leave the very pending
-      // release helm-lock exists to prevent.
+      // Helm ≥ 3.7 cancels and marks the release failed, not pending. CI runners often deliver
+      // the same SIGTERM twice: killing helm for that would leave the very pending release
+      // helm-lock exists to prevent.
       report.info(
         count === 1
           ? `${sig} received: forwarding it to helm and waiting for helm to exit`
@@ -320,10 +301,8 @@ export async function runHelm(
 }
 
 /**
- * Runs helm with no lock and returns its exit code (128 + n when signal n ended it): commands
- * that change no release, helm's own `--help`, and a helm-lock run as helm by the holder of
- * the same lock. SIGINT and SIGTERM are forwarded: a CI runner's SIGTERM to us must reach
- * helm, or helm would outlive us unseen.
+ * Runs helm with no lock and returns its exit code (128 + n when signal n ended it). SIGINT and
+ * SIGTERM are forwarded: a CI runner's SIGTERM to us must reach helm, or helm would outlive us.
  *
  * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when helm cannot be started.
  */

@@ -1,7 +1,5 @@
 /**
- * The fence around helm's API traffic for a held lock (`lib/fence/`): opens the pass-through,
- * cuts it the moment the lock is lost, and points helm at it through `HELM_KUBEAPISERVER`
- * (helm's argv is never touched), or says on one line why helm runs unfenced.
+ * The fence around helm's API traffic for a held lock (DESIGN §4, "The fence").
  *
  * @module
  */
@@ -16,11 +14,10 @@ import type { Reporter } from "../report.ts";
 
 /** A fence around helm's traffic, or none. */
 export interface Fenced extends AsyncDisposable {
-  /** Environment for every helm helm-lock starts while it holds the lock; empty if unfenced. */
+  /** For every helm started while the lock is held; empty if unfenced. */
   readonly env: Record<string, string>;
 }
 
-/** Why helm's traffic to `server` (as helm reads the URL) cannot be fenced, if it cannot. */
 function unfenceable(flags: ClusterFlags, conn: KubeConnection, server: URL | null) {
   if (flags.kubeApiserver !== undefined) {
     return "--kube-apiserver on the command line takes precedence over HELM_KUBEAPISERVER";
@@ -28,8 +25,6 @@ function unfenceable(flags: ClusterFlags, conn: KubeConnection, server: URL | nu
   if (conn.cluster.name === "in-cluster") {
     return "helm's in-cluster configuration has no TLS server name override for a local address";
   }
-  // client-go sends every request to a kubeconfig proxy-url, 127.0.0.1 included, and helm
-  // has no environment variable to override it.
   if (conn.cluster.proxyUrl) {
     return "the kubeconfig's proxy-url would send helm's requests for 127.0.0.1 to the proxy";
   }
@@ -44,10 +39,8 @@ function unfenceable(flags: ClusterFlags, conn: KubeConnection, server: URL | nu
 }
 
 /**
- * Fences helm's traffic to the API server behind the held lock (`held.validUntil()` gates
- * every forwarded chunk) unless `--lock-no-fence` or `--kube-apiserver` was given. Disposing
- * it (once every helm started with its `env` has exited) cuts helm off, stops the
- * pass-through, reports what went through and removes helm's client-go cache directory.
+ * Fences helm's traffic to the API server behind `held.validUntil()`, unless it cannot be or
+ * `flags.fence` is off. Dispose it once every helm started with its `env` has exited.
  */
 export function fenceHelm(
   flags: ClusterFlags & { fence: boolean },
@@ -73,8 +66,8 @@ export function fenceHelm(
   });
   const via = conn.proxy ? ` through proxy ${conn.proxy.host}` : "";
   report.debug(`fence: helm reaches the API server through 127.0.0.1:${passThrough.port}${via}`);
-  // client-go keys its caches by host and port: in the user's cache each run's port would
-  // leave an entry no later run can hit (kube_cache.ts).
+  // client-go keys its caches by host and port: each run's port would leave an entry in the
+  // user's cache that no later run can hit.
   const cache = KubeCache.make();
   if ("off" in cache) report.debug(`fence: helm keeps the user's client-go cache: ${cache.off}`);
   const local = new URL(server.href);

@@ -11,23 +11,19 @@
  * @module
  */
 
-/** How a flag consumes the argument after it: never (`bool`, `optional`) or always (`value`). */
+/** Whether a flag consumes the argument after it: never (`bool`, `optional`) or always. */
 export type FlagKind = "bool" | "value" | "optional";
 
-/** The helm major versions the tables describe. */
 export type HelmMajor = 3 | 4;
 
 /** The helm commands helm-lock takes a lock for, by their canonical name. */
 export const LOCKABLE_COMMANDS = ["install", "upgrade", "rollback", "uninstall", "test"] as const;
 
-/** One of {@linkcode LOCKABLE_COMMANDS}. */
 export type LockableCommand = typeof LOCKABLE_COMMANDS[number];
 
-/** The flags of one helm command (or helm's global flags). */
+/** The flags of one helm command (or helm's global flags): by long name, and letter to name. */
 export interface FlagTable {
-  /** Long name (without `--`) to kind. */
   readonly long: ReadonlyMap<string, FlagKind>;
-  /** Shorthand letter to long name. */
   readonly short: ReadonlyMap<string, string>;
 }
 
@@ -88,34 +84,16 @@ const SPECS: Readonly<Record<HelmMajor, Readonly<Record<TableName, string>>>> = 
   },
 };
 
-function parseSpec(spec: string): FlagTable {
+/** The flags of `command` (or `"global"`) as one helm major version documents them. */
+export function helmFlags(major: HelmMajor, command: TableName): FlagTable {
   const long = new Map<string, FlagKind>();
   const short = new Map<string, string>();
-  for (const word of spec.split(/\s+/).filter(Boolean)) {
+  for (const word of SPECS[major][command].split(/\s+/).filter(Boolean)) {
     const match = /^(?:(\w)\/)?([\w-]+)(=|\[=\])?$/.exec(word);
     if (!match) throw new TypeError(`Cannot read the flag table entry "${word}"`);
     const [, letter, name = "", suffix] = match;
     long.set(name, suffix === "=" ? "value" : suffix === "[=]" ? "optional" : "bool");
     if (letter) short.set(letter, name);
-  }
-  return { long, short };
-}
-
-/** The flags of `command` (or `"global"`) as one helm major version documents them. */
-export function helmFlags(major: HelmMajor, command: TableName): FlagTable {
-  return parseSpec(SPECS[major][command]);
-}
-
-function merge(tables: FlagTable[]): FlagTable {
-  const long = new Map<string, FlagKind>();
-  const short = new Map<string, string>();
-  for (const table of tables) {
-    for (const [name, kind] of table.long) {
-      // A flag that takes a separate value in one version must consume it in the union:
-      // the other version does not know the flag at all and fails on it anyway.
-      if (long.get(name) !== "value") long.set(name, kind);
-    }
-    for (const [letter, name] of table.short) short.set(letter, name);
   }
   return { long, short };
 }
@@ -129,13 +107,21 @@ const UNION_CACHE = new Map<TableName, FlagTable>();
  * so one union serves.
  */
 export function flagTable(command: TableName): FlagTable {
-  let table = UNION_CACHE.get(command);
-  if (!table) {
-    const names: TableName[] = command === "global" ? ["global"] : ["global", command];
-    table = merge(names.flatMap((name) => [helmFlags(3, name), helmFlags(4, name)]));
-    UNION_CACHE.set(command, table);
+  const cached = UNION_CACHE.get(command);
+  if (cached) return cached;
+  const long = new Map<string, FlagKind>();
+  const short = new Map<string, string>();
+  const names: TableName[] = command === "global" ? ["global"] : ["global", command];
+  for (const table of names.flatMap((name) => [helmFlags(3, name), helmFlags(4, name)])) {
+    for (const [name, kind] of table.long) {
+      // A flag that takes a separate value in one version must consume it in the union:
+      // the other version does not know the flag at all and fails on it anyway.
+      if (long.get(name) !== "value") long.set(name, kind);
+    }
+    for (const [letter, name] of table.short) short.set(letter, name);
   }
-  return table;
+  UNION_CACHE.set(command, { long, short });
+  return { long, short };
 }
 
 /** Whether a flag (long name, e.g. `namespace`) is one of helm's global flags. */

@@ -1,33 +1,20 @@
 /**
- * The watchdog where the system has `xargs` and `kill` (Linux, macOS, Alpine's busybox): for
- * each helm, an `xargs -r -t <kill> -s TERM` whose stdin is a pipe from helm-lock carrying
- * helm's pid. xargs runs `kill` only at end-of-file, which the kernel delivers when helm-lock
- * dies however it dies (SIGKILL, the OOM killer, a crash): helm then gets SIGTERM at once, and
- * `-t` writes the command to stderr, the job log's record of it. When helm exits, helm-lock
- * SIGKILLs that xargs before it has run anything, so a pid the system may reuse is never
- * signalled.
- *
- * It starts in a millisecond, where a second Deno (`watchdog.ts`, kept where these tools are
- * missing) costs about 50 ms of CPU on a small CI machine (docs/performance.md). It shares
- * helm-lock's process group, so Ctrl-C or a group-wide SIGTERM may end it: helm, in the same
- * group, has then been signalled directly.
+ * The guard of each helm where the system has `xargs` and `kill` (DESIGN §4, "Signals and the
+ * watchdog"): xargs runs `kill` only at the end-of-file of a pipe only helm-lock writes. It
+ * shares helm-lock's process group, so a group-wide signal may end it: helm, in the same group,
+ * has then been signalled directly.
  *
  * @module
  */
 
 import { firstOnPath } from "./nesting.ts";
 
-/** The absolute paths of the two tools. */
 export interface KillTools {
   xargs: string;
   kill: string;
 }
 
-/**
- * Finds `xargs` and `kill` on `PATH` (then in /usr/bin and /bin).
- *
- * @returns Both paths, or `undefined` on Windows or when either is missing.
- */
+/** `xargs` and `kill` on `PATH` (then in /usr/bin and /bin), if both are there. */
 export function findKillTools(path = Deno.env.get("PATH") ?? ""): KillTools | undefined {
   if (Deno.build.os === "windows") return undefined;
   // Absolute entries only: a relative one depends on the working directory.
@@ -38,8 +25,8 @@ export function findKillTools(path = Deno.env.get("PATH") ?? ""): KillTools | un
 }
 
 /**
- * Starts the xargs that sends `pid` SIGTERM if helm-lock dies before the returned `stop` is
- * called (helm has exited: it ends the xargs before it can run `kill`).
+ * Starts the xargs that sends `pid` SIGTERM if helm-lock dies before `stop` is called, which
+ * SIGKILLs it before it runs anything, so a pid the system may reuse is never signalled.
  *
  * @returns `stop`, or `undefined` when xargs cannot be started (helm runs unguarded).
  */

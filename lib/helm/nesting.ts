@@ -1,22 +1,14 @@
 /**
- * helm-lock run as helm by helm-lock: the recursion guard. helm-lock can be named as helm
- * (`HELM_BIN=helm-lock`, a `helm` first on PATH that is helm-lock, helmfile's
- * `--helm-binary`), so the helm it starts may be itself:
- *
- * - Finding the real helm: `$HELM_BIN`, then every `helm` on PATH, in order, skipping one
- *   whose resolved path is helm-lock. Compiled, helm-lock knows its path (`Deno.execPath()`);
- *   run from source through a launcher it does not, so every helm it starts gets the marker
- *   {@linkcode NESTING_ENV} naming the path it started and its own pid: a helm-lock that finds
- *   its parent's pid there knows that path is itself (a launcher script must `exec`).
- * - The lock: the marker also names the lock held while helm runs. A helm-lock under it asked
- *   to lock the same release would wait for its own lock: it runs helm directly instead.
+ * helm-lock run as helm by helm-lock (`HELM_BIN=helm-lock`, helmfile's `--helm-binary`), DESIGN
+ * §1. Run from source through a launcher, helm-lock does not know its own path: its child finds
+ * it in the marker {@linkcode NESTING_ENV}, trusted only from its parent's pid (a launcher must
+ * `exec`).
  *
  * @module
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 
-/** The marker variable in the environment of every helm that helm-lock starts. */
 export const NESTING_ENV = "HELM_LOCK_NESTING";
 
 /** After this many helm-locks each started as helm by the previous one, give up. */
@@ -30,21 +22,18 @@ export interface HeldBy {
   identity: string;
 }
 
-/** What the marker records. */
-export interface Nesting {
-  /** The pid of the helm-lock that started the helm in `helm`. */
+interface Nesting {
+  /** The pid of the helm-lock that started `helm`. */
   spawner?: number;
-  /** The path that helm-lock started as helm. */
   helm?: string;
   /** Resolved paths known to be helm-lock, not helm. */
   self: string[];
   /** How many helm-locks above this one were started as helm by another. */
   depth: number;
-  /** The lock held by an ancestor while this process runs. */
   lock?: HeldBy;
 }
 
-/** Reads the marker; a missing or unreadable one means "not nested". */
+/** A missing or unreadable marker means "not nested". */
 export function readNesting(env: Record<string, string | undefined>): Nesting {
   try {
     const raw = JSON.parse(env[NESTING_ENV] || "{}");
@@ -110,11 +99,9 @@ function* candidates(name: string, pathVar: string | undefined): Generator<strin
 }
 
 /**
- * The helm executable to run: `$HELM_BIN` when set and not empty (the plugin system sets it
- * to the helm that started us), else `helm` from `PATH`, skipping every candidate that leads
- * back to helm-lock.
+ * The helm to run: `$HELM_BIN` when set and not empty (the plugin system sets it to the helm
+ * that started us), else `helm` from `PATH`, skipping every candidate in `selfPaths`.
  *
- * @param selfPaths Resolved paths that are helm-lock.
  * @returns The path or name to run; `helm` or `$HELM_BIN` as given when nothing is skipped.
  * @throws {HelmLockError} ({@linkcode ExitCode.HelmNotFound}) when every candidate is helm-lock.
  */
@@ -166,10 +153,7 @@ export function nestingEnv(helm: string, lock?: HeldBy): Record<string, string> 
   return { [NESTING_ENV]: JSON.stringify(marker) };
 }
 
-/**
- * The ancestor holding the lock on this release, when this helm-lock runs under it (then it
- * must not wait for the lock: its ancestor holds it).
- */
+/** The ancestor holding this release's lock, whose helm this helm-lock is: it must not wait. */
 export function heldByAncestor(namespace: string, release: string): HeldBy | undefined {
   const lock = self().nesting.lock;
   return lock && lock.namespace === namespace && lock.release === release ? lock : undefined;

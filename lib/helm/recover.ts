@@ -1,8 +1,6 @@
 /**
- * The release check and recovery stage (DESIGN §3), run only once the lock is held:
- * {@linkcode recover} reads the release (`storage.ts`), decides what to do
- * ({@linkcode planRecovery}, pure), and rolls back, unlocks or uninstalls what blocks helm
- * ({@linkcode recoverRelease}).
+ * The release check and recovery stage (DESIGN §3): {@linkcode planRecovery} decides (pure),
+ * {@linkcode recoverRelease} acts.
  *
  * @module
  */
@@ -17,14 +15,12 @@ import {
   readRelease,
   type ReleaseOptions,
   type ReleaseState,
-  type ReleaseStatus,
   storageDriver,
 } from "./storage.ts";
 
 /** The user's command as recovery needs it. */
 export interface RecoverCommand extends RecoveryCommand {
   release: string;
-  /** `--dry-run`: nothing is checked or changed. */
   dryRun: boolean;
   /** `false` with `--lock-no-recover`. */
   recover: boolean;
@@ -33,9 +29,8 @@ export interface RecoverCommand extends RecoveryCommand {
 }
 
 /**
- * Checks and recovers the release for `install` and `upgrade`; other commands take the lock
- * only. A signal or the lost lock stops recovery's helm (SIGTERM) and ends recovery quietly:
- * the run then says why helm did not run.
+ * Checks and recovers the release for `install` and `upgrade`. A signal or the lost lock stops
+ * recovery's helm and ends recovery quietly: the run then says why helm did not run.
  *
  * @param env The fence's environment, for the helm calls recovery makes.
  * @throws {HelmLockError} exit 5 when the release cannot be recovered (helm then must not run),
@@ -51,8 +46,6 @@ export async function recover(
   const signal = AbortSignal.any([signals.signal, lock.held.lost]);
   if (!cmd.recover || (cmd.command !== "install" && cmd.command !== "upgrade")) return;
   if (cmd.dryRun) return report.info("--dry-run: the release is neither checked nor recovered");
-  // helm's records are read (and a stale revision unlocked) directly for the drivers
-  // helm-lock knows; other drivers go through helm.
   const driver = storageDriver(Deno.env.get("HELM_DRIVER"));
   const opts = {
     namespace,
@@ -80,19 +73,12 @@ export async function recover(
 /** What to do before running the user's command. */
 export type RecoveryPlan =
   | { action: "proceed"; reason: string }
-  | {
-    action: "rollback";
-    toRevision: number;
-    /** The stuck revision rolled back from. */
-    from: { revision: number; status: ReleaseStatus };
-    reason: string;
-  }
+  | { action: "rollback"; toRevision: number; reason: string }
   | { action: "uninstall"; reason: string }
   | { action: "error"; message: string };
 
 /** The user's command as {@linkcode planRecovery} needs it. */
 export interface RecoveryCommand {
-  /** The helm command, e.g. `upgrade`. */
   command: string;
   /** Whether the command can create the release (`upgrade --install`; implied by `install`). */
   install: boolean;
@@ -102,10 +88,8 @@ export interface RecoveryCommand {
 }
 
 /**
- * Decides, from the release's state, what to do before the user's command (DESIGN §3): the
- * table of the README's "Recovery" section, which argues each row (a test holds the two
- * together). Recovery exists to unblock helm, never to block it: a state helm itself proceeds
- * from is left to helm. Only `install` and `upgrade` are recovered.
+ * Decides what to do before the user's command: the README's table (a test holds the two
+ * together), argued in DESIGN §3.
  *
  * @returns The plan; an `error` plan's message is meant for the user as is.
  */
@@ -122,9 +106,8 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
   }
   const at = `${name}${where} is ${current.status} at revision ${current.revision}`;
   const canCreate = cmd.install || cmd.command === "install";
-  // The newest `deployed` revision before the current one, else the newest `superseded`:
-  // helm also marks failed revisions `superseded` (the base of a later upgrade, or of a failed
-  // rollback), so a `superseded` revision newer than the `deployed` one was not a good one.
+  // helm also marks failed revisions `superseded` (the base of a later upgrade or of a failed
+  // rollback): one newer than the last `deployed` revision was not a good one.
   const older = state.history.filter((r) => r.revision < current.revision)
     .sort((a, b) => b.revision - a.revision);
   const good = (older.find((r) => r.status === "deployed") ??
@@ -134,7 +117,6 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
     case "superseded":
     case "uninstalled":
     case "unknown":
-      // Nothing stuck: whatever helm does with such a release, it does without helm-lock too.
       return { action: "proceed", reason: at };
     case "uninstalling":
       return {
@@ -144,30 +126,26 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
           `then run the command again`,
       };
     case "failed":
-      // Helm upgrades a failed release from its last deployed revision (else from the failed
-      // one), so `failed` blocks nothing. A rollback first would only add a revision and a
-      // rollout of the old version, and it fails where the failed revision renamed a
-      // resource (helm/helm#13437), blocking a deploy helm would have done.
+      // helm upgrades from the last deployed revision; a rollback first could fail where the
+      // failed revision renamed a resource (helm/helm#13437).
       if (!canCreate || good !== undefined) {
         return { action: "proceed", reason: `${at}, which does not block helm ${cmd.command}` };
       }
       break;
     case "pending-upgrade":
     case "pending-rollback":
-      // helm refuses every upgrade of a pending release ("another operation is in progress"):
-      // back to the last good revision first; recoverRelease unlocks it if that fails.
+      // helm refuses to upgrade a pending release ("another operation is in progress").
       if (good !== undefined) {
         return {
           action: "rollback",
           toRevision: good,
-          from: { revision: current.revision, status: current.status },
           reason: `${at}; the last good revision is ${good}`,
         };
       }
       break;
     case "pending-install":
-      // A first install that never finished: rolling back to an older good revision (one from
-      // before an `uninstall --keep-history`) would resurrect what the user removed.
+      // A good revision from before an `uninstall --keep-history` would resurrect what the
+      // user removed.
       break;
   }
   if (canCreate) {
@@ -182,18 +160,10 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
 }
 
 /**
- * Carries out a `rollback` or `uninstall` plan with the user's helm and global flags; does
- * nothing for `proceed`. Logs what was found (the plan's reason) and what was done.
- *
- * - rollback: `helm rollback <release> <revision>` without `--wait`: waiting for readiness is
- *   the user's command's business (it runs right after), and could hang for the whole
- *   `--timeout`. Its hooks run, as in a rollback by hand. It is always tried, never predicted
- *   from the manifests: whether helm can roll back depends on which objects exist
- *   (helm/helm#13437), and a rollback removes what the pending revision created, which an
- *   unlock would leave behind.
- * - uninstall: `helm uninstall <release> --no-hooks`: the release never finished installing,
- *   so its delete hooks would run against half-created resources, and one that fails or hangs
- *   would leave the release `uninstalling`, worse than where we started.
+ * Carries out a `rollback` (without `--wait`: the user's command follows and brings its own) or
+ * `uninstall` plan (`--no-hooks`: a failing delete hook would leave the release `uninstalling`),
+ * logging what was found and done; a failed rollback that left the revision pending is unlocked
+ * in helm's records (DESIGN §3).
  *
  * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when helm fails (with helm's
  *   error), or for an `error` plan (with its message).
@@ -229,10 +199,7 @@ export async function recoverRelease(
         res.said,
     );
   }
-  // The rollback failed (e.g. helm/helm#13437). If helm recorded its failed rollback, it marked
-  // the pending revision superseded and helm proceeds; if that revision is still pending, it is
-  // marked failed in helm's storage (as Flux's helm-controller unlocks), after which helm
-  // upgrades from the last deployed revision. Only a driver helm-lock cannot edit stops the run.
+  // A failed rollback that helm recorded marked the pending revision superseded.
   const failed = `could not roll back to revision ${rev} (helm: ${res.said})`;
   const current = (await readRelease(release, globalArgs, opts)).current;
   if (current === undefined || !current.status.startsWith("pending-")) {

@@ -1,8 +1,5 @@
 /**
- * SIGINT and SIGTERM during a locked run (DESIGN §4): the first stops the wait for the lock or
- * is forwarded to helm, and decides the exit code (128 + signal). As a plugin, helm forwards
- * nothing and a CI runner may SIGTERM only the `helm` running us: when that parent is gone,
- * helm-lock acts as on SIGTERM (`parent.ts`).
+ * SIGINT and SIGTERM during a locked run (DESIGN §4, "Signals and the watchdog").
  *
  * @module
  */
@@ -12,7 +9,6 @@ import { startedByHelm, watchParent } from "./parent.ts";
 
 const NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 
-/** A signal helm-lock forwards. */
 export type ForwardedSignal = keyof typeof NUMBERS;
 
 /** The signals received so far, from {@linkcode listenForSignals} until disposed. */
@@ -24,46 +20,42 @@ export class Interrupts implements Disposable {
   /** Called at every signal with its count (helm's run forwards them). */
   onSignal: (signal: ForwardedSignal, count: number) => void = () => {};
 
+  constructor(say: (line: string) => void) {
+    for (const sig of Object.keys(NUMBERS) as ForwardedSignal[]) {
+      const handler = () => this.#deliver(sig);
+      Deno.addSignalListener(sig, handler);
+      this.#listeners.push([sig, handler]);
+    }
+    // Standalone, `nohup helm-lock ... &` outliving its shell is what the user asked for.
+    if (startedByHelm(Deno.env.toObject())) {
+      this.#unwatchParent = watchParent((pid) => {
+        say(`the helm that started helm-lock (pid ${pid}) is gone: acting as on SIGTERM`);
+        this.#deliver("SIGTERM");
+      });
+    }
+  }
+
   /** Aborted at the first signal. */
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
 
-  /** The first signal, which decides the exit code. */
+  /** The first signal decides the exit code. */
   get first(): ForwardedSignal | undefined {
     return this.#received[0];
   }
 
-  /** 128 + the first signal's number, the shell's convention. */
   exitCode(): number {
     return 128 + NUMBERS[this.first ?? "SIGTERM"];
   }
 
-  deliver(sig: ForwardedSignal): void {
+  #deliver(sig: ForwardedSignal): void {
     this.#received.push(sig);
     this.#controller.abort(new HelmLockError(ExitCode.Internal, `Interrupted by ${sig}`));
     this.onSignal(sig, this.#received.length);
   }
 
-  listen(say: (line: string) => void): this {
-    for (const sig of Object.keys(NUMBERS) as ForwardedSignal[]) {
-      const handler = () => this.deliver(sig);
-      Deno.addSignalListener(sig, handler);
-      this.#listeners.push([sig, handler]);
-    }
-    if (startedByHelm(Deno.env.toObject())) {
-      this.#unwatchParent = watchParent((pid) => {
-        say(`the helm that started helm-lock (pid ${pid}) is gone: acting as on SIGTERM`);
-        this.deliver("SIGTERM");
-      });
-    }
-    return this;
-  }
-
-  /**
-   * Stops listening. Only once the lock is released: a repeated SIGTERM must not end the
-   * process before the Lease is deleted.
-   */
+  /** Only once the lock is released: a repeated SIGTERM must not end us before the release. */
   [Symbol.dispose](): void {
     for (const [sig, handler] of this.#listeners) Deno.removeSignalListener(sig, handler);
     this.#listeners.length = 0;
@@ -73,5 +65,5 @@ export class Interrupts implements Disposable {
 
 /** Starts listening for SIGINT, SIGTERM and (as a plugin) the parent helm's exit. */
 export function listenForSignals(say: (line: string) => void): Interrupts {
-  return new Interrupts().listen(say);
+  return new Interrupts(say);
 }

@@ -1,17 +1,8 @@
 /**
- * The release's state as helm stores it: read from helm's own records (the `secret`, default,
- * and `configmap` drivers of $HELM_DRIVER), else with `helm history`, and a stale pending
- * revision unlocked in those records. Helm 3.17.2 and 4.1.4 agree on all of it:
- *
- * - a record per revision, `sh.helm.release.v1.<release>.v<revision>` (a Secret of type
- *   `helm.sh/release.v1`, or a ConfigMap), labelled `owner=helm`, `name`, `status`, `version`
- *   (the revision) and `modifiedAt` (Helm 3: `createdAt` until updated); its `release` data is
- *   base64(gzip(release JSON)), a Secret's base64 once more on the wire. helm writes the
- *   `status` label with the JSON's `info.status`, so the labels alone tell every revision;
- * - `helm history -o json` lists `{revision, updated, status, chart, app_version,
- *   description}`, oldest first, and exits 1 with `Error: release: not found` for none;
- * - a killed upgrade's revision stays `pending-upgrade` even after a rollback: only the newest
- *   revision tells the release's state.
+ * The release's state as helm stores it (DESIGN §3), as Helm 3.17.2 and 4.1.4 agree: a record
+ * per revision (a Secret or ConfigMap) whose labels `status` and `version` alone tell every
+ * revision, its `release` data base64(gzip(release JSON)); else `helm history -o json`. A killed
+ * upgrade's revision stays `pending-upgrade` even after a rollback: only the newest counts.
  *
  * @module
  */
@@ -36,23 +27,20 @@ const STATUSES = [
 /** A revision's status as helm prints it. */
 export type ReleaseStatus = typeof STATUSES[number];
 
-/** One entry of `helm history`. */
+/** One entry of `helm history`; `updated` (RFC 3339) and `description` only from helm. */
 export interface ReleaseRevision {
   revision: number;
   status: ReleaseStatus;
-  /** When helm last wrote this revision (RFC 3339); from `helm history` only. */
   updated?: string;
-  /** e.g. `Upgrade complete`; from `helm history` only. */
   description?: string;
 }
 
 /** A release as found in the cluster. */
 export interface ReleaseState {
-  /** `false` when helm has no record of the release. */
   found: boolean;
   /** The newest revision: the release's state. */
   current?: ReleaseRevision;
-  /** All revisions helm keeps (up to 256), oldest first. */
+  /** Oldest first. */
   history: ReleaseRevision[];
 }
 
@@ -65,10 +53,8 @@ export interface ReleaseOptions extends HelmCaptureOptions {
 }
 
 /**
- * Reads the release from helm's records when `opts.records` is given (the revisions then carry
- * no `updated` or `description`), else, or when reading them fails, with `helm history
- * <release> -o json --max 256` and the user's global flags (`globalArgs`), so it sees the same
- * cluster, namespace, identity and storage driver as the command.
+ * Reads the release from `opts.records`, else (or when reading them fails) with `helm history`
+ * and the user's `globalArgs`, so that it sees the cluster, identity and driver the command does.
  *
  * @returns `{found: false, history: []}` when helm has no such release.
  * @throws {HelmLockError} {@linkcode ExitCode.Forbidden} when the API server refused us,
@@ -82,7 +68,7 @@ export async function readRelease(
 ): Promise<ReleaseState> {
   const where = `release "${release}"` +
     (opts.namespace === undefined ? "" : ` in namespace "${opts.namespace}"`);
-  // On an error helm says best what went wrong: ask it.
+  // On an error helm says best what went wrong.
   let history = opts.records && await readRevisions(opts.records, release).catch(() => undefined);
   if (history === undefined) {
     const args = ["history", release, "-o", "json", "--max", "256", ...globalArgs];
@@ -118,7 +104,6 @@ function statusOf(status: unknown): ReleaseStatus {
   return (STATUSES as readonly unknown[]).includes(status) ? status as ReleaseStatus : "unknown";
 }
 
-/** One revision of `helm history -o json`. */
 function historyEntry(entry: unknown): ReleaseRevision {
   if (typeof entry !== "object" || entry === null) {
     throw new TypeError(`Expected an object per revision: found ${JSON.stringify(entry)}`);
@@ -136,10 +121,7 @@ function historyEntry(entry: unknown): ReleaseRevision {
 /** A helm storage driver helm-lock reads and edits itself. */
 export type StorageDriver = "secret" | "configmap";
 
-/**
- * The driver helm uses for a `$HELM_DRIVER` value, in helm's own spellings, when helm-lock can
- * read it; `undefined` for `memory`, `sql` and anything else (helm decides what those mean).
- */
+/** The `$HELM_DRIVER` in helm's spellings, if helm-lock can read it (not `memory`, `sql`). */
 export function storageDriver(helmDriver = ""): StorageDriver | undefined {
   if (["", "secret", "secrets"].includes(helmDriver)) return "secret";
   return ["configmap", "configmaps"].includes(helmDriver) ? "configmap" : undefined;
@@ -147,29 +129,26 @@ export function storageDriver(helmDriver = ""): StorageDriver | undefined {
 
 /** A release record's metadata. */
 export interface RecordMeta {
-  /** `sh.helm.release.v1.<release>.v<revision>`. */
   name: string;
   labels: Record<string, string>;
-  /** For an update guarded against concurrent writers. */
   resourceVersion?: string;
 }
 
-/** A release record with helm's encoded release: base64(gzip(JSON)), as the driver stores it. */
+/** A release record with helm's encoded release: base64(gzip(JSON)). */
 export interface ReleaseRecord extends RecordMeta {
   release: string;
 }
 
 /**
- * The Kubernetes calls on one namespace's records of one driver (in memory in unit tests).
- * `release` is always helm's string (a Secret's extra base64 layer removed). Errors are thrown
- * as they come: a lost race (409) or a missing object (404) may carry `code` 409 or 404.
+ * The Kubernetes calls on one namespace's records of one driver. `release` is always helm's
+ * string (a Secret's extra base64 layer removed). A lost race or a missing object may throw
+ * with `code` 409 or 404.
  */
 export interface ReleaseRecordsApi {
-  /** Every record whose labels match the selector; only metadata is needed. */
   list(labelSelector: string): Promise<RecordMeta[]>;
-  /** One record by name, `undefined` when there is none. */
+  /** `undefined` when there is none. */
   read(name: string): Promise<ReleaseRecord | undefined>;
-  /** Replaces a record, only if its `resourceVersion` is still the current one. */
+  /** Only if its `resourceVersion` is still the current one. */
   replace(record: ReleaseRecord): Promise<void>;
 }
 
@@ -178,7 +157,6 @@ export function recordName(release: string, revision: number): string {
   return `sh.helm.release.v1.${release}.v${revision}`;
 }
 
-/** The revisions in the records' labels, oldest first; `TypeError` for a non-number version. */
 async function readRevisions(api: ReleaseRecordsApi, release: string): Promise<ReleaseRevision[]> {
   // helm's own query, so the same records count.
   const records = await api.list(`name=${release},owner=helm`);
@@ -194,16 +172,12 @@ async function readRevisions(api: ReleaseRecordsApi, release: string): Promise<R
 }
 
 /**
- * Marks a stale pending revision `failed`, as Flux's helm-controller unlocks a release: the
- * `status` label and the JSON's `info.status` (and `info.description`), so the next `helm
- * upgrade` proceeds from the last deployed revision. The JSON is edited in place, every other
- * byte kept (values may hold numbers no JavaScript number keeps exactly), and the write is
- * guarded by the record's `resourceVersion`: if anyone wrote it since, nothing is written.
+ * Marks a stale pending revision `failed` as Flux's helm-controller unlocks a release: its
+ * `status` label and the JSON's `info`, guarded by the record's `resourceVersion`.
  *
  * @param expected The status the revision must still have, e.g. `pending-upgrade`.
- * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when the record is gone, no
- *   longer in `expected` state, unreadable, was changed concurrently, or the API server
- *   failed; {@linkcode ExitCode.Forbidden} when it refused (401, 403).
+ * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when the record is gone, changed
+ *   or unreadable, or the API server failed; {@linkcode ExitCode.Forbidden} when it refused.
  */
 export async function markFailed(
   api: ReleaseRecordsApi,
@@ -246,7 +220,6 @@ export async function markFailed(
   }
 }
 
-/** An API error as a {@linkcode HelmLockError} (401/403: forbidden; anything else: recovery). */
 function apiFailure(what: string, err: unknown): HelmLockError {
   if (err instanceof HelmLockError) return err;
   const code = errorCode(err);
@@ -281,8 +254,8 @@ export async function encodeRelease(json: string): Promise<string> {
 }
 
 /**
- * Sets the release JSON's `info.status` and `info.description`, leaving every other byte as
- * it was.
+ * Sets the release JSON's `info.status` and `info.description`, leaving every other byte as it
+ * was: values may hold numbers no JavaScript number keeps exactly.
  *
  * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when the JSON has no
  *   `info.status` string.
@@ -333,12 +306,7 @@ interface StoredObject {
   data?: Record<string, string>;
 }
 
-/**
- * {@linkcode ReleaseRecordsApi} on helm-lock's API client, the connection the lock uses.
- *
- * @param namespace The release namespace.
- * @param driver Which objects hold the records.
- */
+/** {@linkcode ReleaseRecordsApi} on helm-lock's API client, the connection the lock uses. */
 export function kubeRecords(
   client: KubeClient,
   namespace: string,

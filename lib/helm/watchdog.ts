@@ -1,16 +1,7 @@
 /**
- * Helm never outlives helm-lock, where `xargs` and `kill` are missing (`kill_at_eof.ts`): a
- * tiny watchdog process sends helm SIGTERM when helm-lock dies without saying goodbye
- * (SIGKILL, the OOM killer, a crash), so Helm (≥ 3.7) cancels and marks the release `failed`
- * rather than running on unlocked.
- *
- * Its stdin is a pipe whose only writer is helm-lock: `+<pid>` when a helm starts, `-<pid>`
- * when it has exited. The kernel closes the pipe when helm-lock dies, however it dies; at
- * end-of-file the watchdog sends SIGTERM to every helm still registered, waits for them to go,
- * and exits. It runs beside helm, not between helm-lock and helm, so helm keeps the user's
- * stdio and its exit code and signals stay helm-lock's. It is started by `deno run` on this
- * file, or by the compiled binary itself with {@linkcode WATCHDOG_ENV} set (main.ts), and
- * imports nothing, so it starts fast.
+ * The watchdog process where `xargs` and `kill` are missing (DESIGN §4, "Signals and the
+ * watchdog"): helm-lock writes `+<pid>` / `-<pid>` lines to its stdin, and at end-of-file it
+ * stops every helm still registered. It imports nothing, so it starts fast.
  *
  * @module
  */
@@ -18,11 +9,11 @@
 /** Set (to "1") in the environment of the compiled binary to run it as the watchdog. */
 export const WATCHDOG_ENV = "HELM_LOCK_INTERNAL_WATCHDOG";
 
-/** How often, and how long at most, the watchdog waits for the helm it stopped to exit. */
+/** How often, and how long at most, to wait for the helm it stopped to exit. */
 const GONE_POLL_MS = 100;
 const GONE_WAIT_MS = 60_000;
 
-/** Whether `pid` still exists (a signal that a running process ignores). */
+/** SIGCONT: a signal that a running process ignores. */
 function alive(pid: number): boolean {
   // Windows has no SIGCONT: assume alive, so helm is still told to stop (not waited for).
   if (Deno.build.os === "windows") return true;
@@ -34,7 +25,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The watchdog process: `+pid` / `-pid` lines until end-of-file, then stops what is left. */
+/** The watchdog process's main. */
 export async function runWatchdog(): Promise<number> {
   // Ctrl-C and a CI runner's SIGTERM reach the whole process group: helm-lock forwards them
   // and waits for helm; the watchdog must stay until helm-lock is done or gone.
@@ -56,8 +47,7 @@ export async function runWatchdog(): Promise<number> {
       else if (line[0] === "-") watched.delete(pid);
     }
   }
-  // End of file: helm-lock closed the pipe (then nothing is registered) or died. helm-lock
-  // sends `-pid` as soon as it has reaped helm, so a registered pid is helm's.
+  // helm-lock sends `-pid` as soon as it has reaped helm, so a registered pid is helm's.
   const pending = [...watched].filter(alive);
   for (const pid of pending) {
     // deno-lint-ignore no-console
@@ -78,10 +68,7 @@ export async function runWatchdog(): Promise<number> {
 export interface Watchdog {
   /** Until `exited` settles, helm-lock's death stops `pid` with SIGTERM. */
   watch(pid: number, exited: Promise<unknown>): void;
-  /**
-   * Ends the watchdog: it reads end-of-file with nothing registered and exits by itself. Not
-   * waited for: a watchdog still starting must not delay helm-lock's exit.
-   */
+  /** Not waited for: a watchdog still starting must not delay helm-lock's exit. */
   close(): Promise<void>;
 }
 

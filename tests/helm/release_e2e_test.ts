@@ -205,7 +205,6 @@ for (const { name, bin } of helms) {
     const plan = {
       action: "rollback",
       toRevision: 9,
-      from: { revision: 2, status: "pending-upgrade" },
       reason: "test",
     } as const;
     // Without the records (a driver such as sql): exit 5 naming the state and helm's error.

@@ -239,7 +239,6 @@ Deno.test("planRecovery() reason says what was found and the revision to go back
   assert.deepEqual(plan, {
     action: "rollback",
     toRevision: 1,
-    from: { revision: 2, status: "pending-upgrade" },
     reason: 'release "web" in namespace "prod" is pending-upgrade at revision 2; ' +
       "the last good revision is 1",
   });
