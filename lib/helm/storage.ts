@@ -233,6 +233,7 @@ function apiFailure(what: string, err: unknown): HelmLockError {
 }
 
 function errorCode(err: unknown): number | undefined {
+  if (err instanceof DOMException) return undefined; // a timeout's legacy code is no status
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "number" ? code : undefined;
 }

@@ -174,4 +174,15 @@ Deno.test("markFailed() maps a refused or failed API request to exit codes", asy
             `server to accept the request, found status ${code}`,
     );
   }
+  // A timeout carries a legacy numeric code (23) that is no HTTP status.
+  const silent = {
+    ...api,
+    replace: () => Promise.reject(new DOMException("no answer within 10 s", "TimeoutError")),
+  };
+  await assert.rejects(
+    markFailed(silent, "web", 2, "pending-upgrade"),
+    (e: unknown) =>
+      e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
+      e.message.endsWith("found no answer (no answer within 10 s)"),
+  );
 });
