@@ -1,14 +1,7 @@
 /**
- * The HTTP layer to the Kubernetes API: JSON requests and watch streams over Deno's native
- * `fetch`, one `Deno.createHttpClient` (one connection) per run. Not client-node's stack: under
- * Deno its HTTP/2 through `node:http2` crashed the process (SIGABRT, SIGSEGV) when the API
- * server restarted, and it costs ~400 ms of module evaluation on every run.
- *
- * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1) instead, tunnelling
- * through an http:// proxy with CONNECT itself: skipping TLS verification, a TLS server name
- * other than the URL's host, more than one `Impersonate-Group` header (fetch joins them into
- * one), and a direct connection while proxy variables are set (fetch applies them by its own
- * rules; the decision here is client-go's, `proxy.ts`).
+ * JSON requests and watches to the API server over Deno's `fetch`, one HTTP client per run. Not
+ * client-node's: under Deno its `node:http2` crashed the process when the API server restarted,
+ * and it costs a run ~400 ms. What `fetch` cannot do goes through `node:https` (`nodeFetch`).
  * @module
  */
 
@@ -20,9 +13,8 @@ import type { KubeConnection } from "./connection.ts";
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
 export class ApiStatusError extends Error {
   constructor(
-    /** The HTTP status. */
     readonly code: number,
-    /** The body: a `Status` object when the server sent one, else the text. */
+    /** A `Status` object when the server sent one, else the text. */
     readonly body: unknown,
     readonly headers: Record<string, string>,
   ) {
@@ -63,11 +55,10 @@ export interface WatchEvent<T> {
 
 /** The API server of one connection. */
 export interface KubeClient {
-  /** The server URL for messages (credentials hidden). */
+  /** For messages: {@linkcode KubeConnection}'s. */
   readonly server: string;
-  /** Who we act as, for messages. */
   readonly user: string;
-  /** Sends a JSON request; resolves with the decoded answer, rejects with {@linkcode ApiStatusError}. */
+  /** Sends a JSON request: the decoded answer, or a rejection ({@linkcode ApiStatusError}). */
   request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
   /**
    * Opens a watch (`?watch=true`); resolves once the server accepted it, with `ended`,
@@ -82,23 +73,16 @@ export interface KubeClient {
   close(): void;
 }
 
-/**
- * How requests reach the server. Its connection opens at the first request (and again after
- * `reset()`), with the client certificate `auth` gives then; `close()` ends it for good.
- */
+/** How requests reach the server: a connection opened at the first request and after `reset()`. */
 interface Transport {
-  fetch: Fetch;
+  fetch(url: string, init: Init, auth: Authenticator): Promise<Response>;
   reset(): void;
   close(): void;
 }
 
-type Fetch = (
-  url: string,
-  init: RequestInit & { headerList: [string, string][] },
-  auth: Authenticator,
-) => Promise<Response>;
+type Init = RequestInit & { headerList: [string, string][] };
 
-/** The connection of a {@linkcode Transport}: `get` opens it when there is none. */
+/** The connection of a {@linkcode Transport}, opened by `get` when there is none. */
 function lazily<T>(open: (auth: Authenticator) => Promise<T>, dispose: (t: T) => void) {
   let value: Promise<T> | undefined;
   let closed = false;
@@ -214,7 +198,11 @@ async function tunnelAgent(
   return new TunnelAgent(options);
 }
 
-/** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
+/**
+ * HTTP/1.1 through node:https (tunnelling through an http:// proxy itself) for what `fetch`
+ * cannot do: skip TLS verification, check another TLS server name, send several
+ * `Impersonate-Group` headers (it joins them), connect directly despite proxy variables.
+ */
 function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
   const servername = conn.cluster.tlsServerName;
   const agent = lazily(async (auth) => {
@@ -277,9 +265,6 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
   };
 }
 
-/** How long a watch may stay silent before it is ended (see `watch`). */
-const WATCH_IDLE_MS = 90_000;
-
 function queryString(query: Query | undefined): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
@@ -314,7 +299,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       ["User-Agent", userAgent],
       ...await auth.headers(url),
     ];
-    const init: RequestInit & { headerList: [string, string][] } = { method, headerList, signal };
+    const init: Init = { method, headerList, signal };
     if (options.body !== undefined) {
       headerList.push(["Content-Type", "application/json"]);
       init.body = JSON.stringify(options.body);
@@ -369,15 +354,15 @@ export function kubeClient(conn: KubeConnection): KubeClient {
         let idle = false;
         const stop = () => reader.cancel().catch(() => {});
         signal.addEventListener("abort", stop, { once: true });
-        // A watch silent for this long may sit on a dead connection: end it, the caller
-        // opens a new one (client-node ended watches after 30 s without data).
+        // A watch silent for 90 s may sit on a dead connection: end it, the caller opens a new
+        // one (client-node ended watches after 30 s without data).
         let timer: ReturnType<typeof setTimeout> | undefined;
         const arm = () => {
           clearTimeout(timer);
           timer = setTimeout(() => {
             idle = true;
             stop();
-          }, WATCH_IDLE_MS);
+          }, 90_000);
         };
         arm();
         let buffered = "";
