@@ -1,6 +1,5 @@
 /**
- * Reaching the API server from the pass-through the way helm (Go's net/http) would reach it
- * directly: through the proxy `kube/proxy.ts` picks, with `CONNECT`.
+ * The pass-through's way to the API server: as helm's own, through `kube/proxy.ts`'s proxy.
  * @module
  */
 
