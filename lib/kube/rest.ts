@@ -60,10 +60,7 @@ export interface KubeClient {
   readonly user: string;
   /** Sends a JSON request: the decoded answer, or a rejection ({@linkcode ApiStatusError}). */
   request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
-  /**
-   * Opens a watch (`?watch=true`); resolves once the server accepted it, with `ended`,
-   * which settles when the stream ends (resolves) or breaks (rejects). `signal` ends it.
-   */
+  /** Opens a watch, once accepted; its `ended` resolves at the stream's end, rejects on a break. */
   watch<T>(
     path: string,
     query: Query,
@@ -82,12 +79,16 @@ interface Transport {
 
 type Init = RequestInit & { headerList: [string, string][] };
 
-/** The connection of a {@linkcode Transport}, opened by `get` when there is none. */
-function lazily<T>(open: (auth: Authenticator) => Promise<T>, dispose: (t: T) => void) {
+/** A {@linkcode Transport} that sends on the connection `open` makes (with `auth`'s certificate). */
+function lazily<T>(
+  open: (auth: Authenticator) => Promise<T>,
+  dispose: (t: T) => void,
+  send: (t: T, url: string, init: Init) => Promise<Response>,
+): Transport {
   let value: Promise<T> | undefined;
   let closed = false;
   return {
-    get: (auth: Authenticator) => value ??= open(auth),
+    fetch: async (url, init, auth) => send(await (value ??= open(auth)), url, init),
     reset() {
       value?.then(dispose, () => {});
       value = undefined;
@@ -130,34 +131,29 @@ const proxyCredentials = (proxy: URL) => ({
 
 /** Deno's native fetch with one HTTP client for the connection. */
 function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
-  const client = lazily(async (auth) => {
-    const options: Deno.CreateHttpClientOptions = {};
-    const ca = caPem(conn);
-    if (ca) options.caCerts = [ca];
-    const cert = await auth.clientCert();
-    if (cert) Object.assign(options, { cert: cert.cert, key: cert.key });
-    if (proxy) {
-      // Go speaks plain HTTP to a proxy of any scheme but https, socks5 and socks5h.
-      const socks = /^socks5h?:$/.test(proxy.protocol);
-      const transport = socks ? "socks5" : proxy.protocol === "https:" ? "https" : "http";
-      const url = `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`;
-      options.proxy = { transport, url };
-      if (proxy.username || proxy.password) options.proxy.basicAuth = proxyCredentials(proxy);
-    }
-    return Deno.createHttpClient(options);
-  }, (c) => c.close());
-  return {
-    fetch: async (url, { headerList, ...init }, auth) =>
-      await fetch(url, { ...init, headers: headerList, client: await client.get(auth) }),
-    reset: client.reset,
-    close: client.close,
-  };
+  return lazily(
+    async (auth) => {
+      const options: Deno.CreateHttpClientOptions = {};
+      const ca = caPem(conn);
+      if (ca) options.caCerts = [ca];
+      const cert = await auth.clientCert();
+      if (cert) Object.assign(options, { cert: cert.cert, key: cert.key });
+      if (proxy) {
+        // Go speaks plain HTTP to a proxy of any scheme but https, socks5 and socks5h.
+        const socks = /^socks5h?:$/.test(proxy.protocol);
+        const transport = socks ? "socks5" : proxy.protocol === "https:" ? "https" : "http";
+        const url = `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`;
+        options.proxy = { transport, url };
+        if (proxy.username || proxy.password) options.proxy.basicAuth = proxyCredentials(proxy);
+      }
+      return Deno.createHttpClient(options);
+    },
+    (client) => client.close(),
+    (client, url, { headerList, ...init }) => fetch(url, { ...init, headers: headerList, client }),
+  );
 }
 
-/**
- * An https.Agent whose connections go through an HTTP CONNECT proxy: the TLS session (with
- * its own verification settings) runs inside the tunnel, as Go's transport does it.
- */
+/** An https.Agent through an HTTP CONNECT proxy, TLS inside the tunnel as Go's transport does. */
 async function tunnelAgent(
   https: typeof import("node:https"),
   proxy: URL,
@@ -198,36 +194,32 @@ async function tunnelAgent(
   return new TunnelAgent(options);
 }
 
-/**
- * HTTP/1.1 through node:https (tunnelling through an http:// proxy itself) for what `fetch`
- * cannot do: skip TLS verification, check another TLS server name, send several
- * `Impersonate-Group` headers (it joins them), connect directly despite proxy variables.
- */
+/** HTTP/1.1 through node:https, tunnelling through an http:// proxy itself. */
 function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
   const servername = conn.cluster.tlsServerName;
-  const agent = lazily(async (auth) => {
-    const https = await import("node:https");
-    const ca = caPem(conn);
-    const cert = await auth.clientCert();
-    if (proxy && /^(https|socks5h?):$/.test(proxy.protocol)) {
-      throw new KubeNetworkError(
-        `a ${proxy.protocol.slice(0, -1)} proxy cannot be combined with ` +
-          `insecure-skip-tls-verify, tls-server-name or several impersonated groups (an http:// one can)`,
-      );
-    }
-    const options: import("node:https").AgentOptions = {
-      keepAlive: true,
-      rejectUnauthorized: !conn.cluster.skipTLSVerify,
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert: cert.cert, key: cert.key } : {}),
-      ...(servername ? { servername } : {}),
-    };
-    const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
-    return { https, agent };
-  }, ({ agent }) => agent.destroy());
-  return {
-    fetch: async (url, init, auth) => {
-      const { https, agent: a } = await agent.get(auth);
+  return lazily(
+    async (auth) => {
+      const https = await import("node:https");
+      const ca = caPem(conn);
+      const cert = await auth.clientCert();
+      if (proxy && /^(https|socks5h?):$/.test(proxy.protocol)) {
+        throw new KubeNetworkError(
+          `a ${proxy.protocol.slice(0, -1)} proxy cannot be combined with ` +
+            `insecure-skip-tls-verify, tls-server-name or several impersonated groups (an http:// one can)`,
+        );
+      }
+      const options: import("node:https").AgentOptions = {
+        keepAlive: true,
+        rejectUnauthorized: !conn.cluster.skipTLSVerify,
+        ...(ca ? { ca } : {}),
+        ...(cert ? { cert: cert.cert, key: cert.key } : {}),
+        ...(servername ? { servername } : {}),
+      };
+      const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
+      return { https, agent };
+    },
+    ({ agent }) => agent.destroy(),
+    async ({ https, agent }, url, init) => {
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of init.headerList) {
         const prev = headers[k];
@@ -238,7 +230,7 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
         const req = https.request(url, {
           method: init.method ?? "GET",
           headers,
-          agent: a,
+          agent,
           ...(servername ? { servername } : {}),
         }, (res) => {
           const h = new Headers();
@@ -260,9 +252,7 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
         req.end(typeof init.body === "string" ? init.body : undefined);
       });
     },
-    reset: agent.reset,
-    close: agent.close,
-  };
+  );
 }
 
 function queryString(query: Query | undefined): string {
@@ -285,6 +275,8 @@ async function readBody(resp: Response): Promise<unknown> {
 export function kubeClient(conn: KubeConnection): KubeClient {
   const { url: base, proxy } = conn;
   const prefix = base.href.replace(/\/$/, "");
+  // What `fetch` cannot do: skip TLS verification, check another TLS server name, send several
+  // `Impersonate-Group` headers (it joins them), connect directly despite proxy variables.
   const proxyVars = Object.entries(conn.env)
     .some(([name, value]) => value && /^(HTTPS?|ALL)_PROXY$|^(https?|all)_proxy$/.test(name));
   const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
@@ -340,12 +332,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       options.onHeaders?.(resp.headers);
       return body as T;
     },
-    async watch<T>(
-      path: string,
-      query: Query,
-      onEvent: (event: WatchEvent<T>) => void,
-      signal: AbortSignal,
-    ) {
+    async watch(path, query, onEvent, signal) {
       const url = `${prefix}${path}${queryString({ ...query, watch: true })}`;
       const resp = await send("GET", url, signal, {});
       if (!resp.ok) throw statusError(resp, await readBody(resp));
@@ -371,13 +358,9 @@ export function kubeClient(conn: KubeConnection): KubeClient {
             const { value, done } = await reader.read();
             if (done || signal.aborted || idle) return;
             arm();
-            buffered += value;
-            let nl: number;
-            while ((nl = buffered.indexOf("\n")) >= 0) {
-              const line = buffered.slice(0, nl).trim();
-              buffered = buffered.slice(nl + 1);
-              if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
-            }
+            const lines = (buffered + value).split("\n");
+            buffered = lines.pop()!;
+            for (const line of lines) if (line.trim()) onEvent(JSON.parse(line));
           }
         } catch (err) {
           if (signal.aborted || idle) return;
