@@ -19,7 +19,6 @@ export function portOf(url: URL): number {
 /**
  * Opens a TCP connection to the API server, through the proxy with `CONNECT` when there is
  * one (with Basic credentials from the proxy URL, as Go sends them).
- *
  * @returns The connection, and bytes the proxy sent after its answer (for the client).
  * @throws {Error} when the server or proxy cannot be reached or the proxy refuses.
  */

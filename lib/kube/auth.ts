@@ -140,10 +140,7 @@ export class Authenticator {
   }
 }
 
-const EXEC_API_VERSIONS = [
-  "client.authentication.k8s.io/v1",
-  "client.authentication.k8s.io/v1beta1",
-];
+const EXEC_API_VERSIONS = ["v1", "v1beta1"].map((v) => `client.authentication.k8s.io/${v}`);
 
 /** client-go's exec authenticator, once: runs the plugin and reads its ExecCredential. */
 async function runExecPlugin(conn: KubeConnection): Promise<ExecResult> {

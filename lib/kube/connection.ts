@@ -22,7 +22,6 @@ export interface KubeConnection {
   cluster: ClusterConfig;
   /** The credentials, with every override applied (secrets: never print them). */
   auth: UserConfig;
-  /** One `Impersonate-Group` header each. */
   impersonateGroups: string[];
   /** The release's namespace, and the Lease's. */
   namespace: string;
@@ -208,9 +207,8 @@ function applyOverrides(
   const caFile = setting(flags.kubeCaFile, env.HELM_KUBECAFILE);
   const tlsServerName = setting(flags.kubeTlsServerName, env.HELM_KUBETLS_SERVER_NAME);
   const asUser = setting(flags.kubeAsUser, env.HELM_KUBEASUSER);
-  // A repeated --kube-as-group is a stringArray (a comma is part of a name); the variable is
-  // split on commas after trimming commas and spaces (helm's envCSV). Either replaces the
-  // kubeconfig's as-groups.
+  // Either replaces the kubeconfig's as-groups: a repeated --kube-as-group (a comma is part of
+  // a name), or the variable split on commas after trimming commas and spaces (helm's envCSV).
   const envGroups = (env.HELM_KUBEASGROUPS ?? "").replace(/^[, ]+|[, ]+$/g, "");
   const flagGroups = flags.kubeAsGroups ?? (envGroups === "" ? [] : envGroups.split(","));
   const groups = flagGroups.length > 0 ? flagGroups : selected.user.impersonateGroups ?? [];

@@ -56,7 +56,6 @@ export interface ContextConfig {
   namespace?: string;
 }
 
-/** The merged kubeconfig files. */
 interface Kubeconfig {
   clusters: ClusterConfig[];
   users: UserConfig[];
@@ -104,8 +103,7 @@ function cluster(name: string, c: Obj, dir: string): ClusterConfig {
 function exec(e: Obj, dir: string): ExecConfig {
   const command = str(e.command) ?? "";
   const out: ExecConfig = {
-    // A command with a path separator is relative to the file; a bare name is looked up on
-    // PATH (client-go).
+    // client-go: a command with a path separator is relative to the file, a bare one on PATH.
     command: command.includes("/") ? resolvePath(dir, command)! : command,
     provideClusterInfo: e.provideClusterInfo === true,
   };

@@ -51,9 +51,8 @@ function maskByte(bits: number, i: number): number {
 }
 
 /**
- * Whether a `NO_PROXY` entry is a CIDR (`net.ParseCIDR`, or `ParseCIDRSloppy`) holding `ip`, as
- * `net.IPNet.Contains` decides: IPv4 addresses only in IPv4 networks (IPv4-mapped ones count),
- * IPv6 ones only in the others. `undefined` when the entry is no CIDR.
+ * Whether a `NO_PROXY` CIDR (`net.ParseCIDR`, or `ParseCIDRSloppy`) holds `ip` as `IPNet.Contains`
+ * decides (IPv4 only in IPv4 networks, IPv4-mapped too); `undefined` when the entry is no CIDR.
  */
 function inCidr(ip: Uint8Array | undefined, entry: string, sloppy = false): boolean | undefined {
   const [, base = "", bitsText = ""] = entry.match(/^([^/]*)\/(\d+)$/) ?? [];

@@ -26,7 +26,6 @@ export async function loadFullYaml(): Promise<void> {
 
 /**
  * Parses a kubeconfig's text like js-yaml's `load()`.
- *
  * @throws {FullYamlNeeded} when the text needs js-yaml and {@linkcode loadFullYaml} has not
  *   run; whatever js-yaml throws for text that is not YAML.
  */
