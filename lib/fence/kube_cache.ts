@@ -1,12 +1,7 @@
 /**
- * A client-go cache directory (`KUBECACHEDIR`) of helm's own for one fenced run, removed once
- * helm is done. client-go keys its discovery and HTTP caches by the server's host and port,
- * and a pass-through listens on a new port each run: in the user's `~/.kube/cache` every run
- * would leave about 1.5 MB that no later run can hit (1.7 GB was seen after a thousand runs).
- *
- * It lives in the temp directory (`$TMPDIR`, else `/tmp`), the one place helm-lock may write
- * (the launcher's `--allow-write`); where that is not granted, helm keeps the user's cache. A
- * helm-lock killed before it removes the directory leaves it to the temp directory's cleaning.
+ * A fenced helm's own client-go cache directory (`KUBECACHEDIR`; why: docs/design.md "The fence"),
+ * in the temp directory, the one place the launcher's `--allow-write` grants. A helm-lock killed
+ * before it removes the directory leaves it to the temp directory's cleaning.
  * @module
  */
 

@@ -1,7 +1,6 @@
 /**
- * The pass-through: a TCP listener on 127.0.0.1 that copies bytes between helm and the API
- * server, each chunk only while the lock is still valid by the monotonic clock. TLS stays
- * end to end between helm and the server: this only moves bytes.
+ * The fence's pass-through on 127.0.0.1 (docs/design.md "The fence"): bytes between helm and the
+ * API server, each chunk only while the lock is valid by the monotonic clock.
  * @module
  */
 
@@ -33,9 +32,7 @@ export class PassThrough {
   readonly #pumps = new Set<Promise<void>>();
   readonly #onLost = () => this.cut("the lock was lost");
   #cut: string | undefined;
-  // What went through, and what did not after the cut-off: bytes forwarded after it are zero
-  // by construction, and the least validity left when a chunk went out is positive (counted
-  // to prove both).
+  // Counted to prove that nothing passes after the cut-off, and each chunk with validity left.
   #connections = 0;
   #forwarded = 0;
   #forwardedAfterCut = 0;
@@ -141,8 +138,7 @@ export class PassThrough {
     this.#conns.add(server);
     this.#connections++;
     // helm's requests are small writes that wait for an answer: Nagle's algorithm would hold
-    // each behind the peer's delayed ACK (~40 ms a round trip) on both hops. (A TLS connection
-    // to a proxy has no such setting.)
+    // each behind the peer's delayed ACK (~40 ms a round trip) on both hops.
     for (const c of [client, server]) {
       try {
         (c as Partial<Deno.TcpConn>).setNoDelay?.(true);
@@ -192,7 +188,5 @@ export class PassThrough {
 function closeQuietly(c: { close(): void }): void {
   try {
     c.close();
-  } catch {
-    // Already closed.
-  }
+  } catch { /* already closed */ }
 }

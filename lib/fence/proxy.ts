@@ -1,6 +1,5 @@
 /**
- * Reaching the API server from the pass-through the way helm (Go's net/http) would reach it
- * directly: through the proxy `kube/proxy.ts` picks, with `CONNECT`.
+ * The pass-through's way to the API server: as helm's own, through `kube/proxy.ts`'s proxy.
  * @module
  */
 
@@ -20,7 +19,6 @@ export function portOf(url: URL): number {
 /**
  * Opens a TCP connection to the API server, through the proxy with `CONNECT` when there is
  * one (with Basic credentials from the proxy URL, as Go sends them).
- *
  * @returns The connection, and bytes the proxy sent after its answer (for the client).
  * @throws {Error} when the server or proxy cannot be reached or the proxy refuses.
  */

@@ -1,6 +1,5 @@
 /**
- * What a failed Kubernetes API request means for helm-lock: the mapping of client errors to
- * the exit codes for an API server that refuses us or cannot be reached.
+ * What a failed Kubernetes API request means for helm-lock: its exit code and message.
  * @module
  */
 
@@ -18,11 +17,7 @@ export interface ApiAction {
   server: string;
 }
 
-/**
- * Why a request never got an answer: `rest.ts`'s KubeNetworkError says it in node's words
- * (`connect ECONNREFUSED 127.0.0.1:6443`, `getaddrinfo ENOTFOUND host`, a TLS verification
- * failure, ...); otherwise the innermost error of a cause chain.
- */
+/** Why a request got no answer: a KubeNetworkError's words, else the innermost cause's. */
 function networkReason(err: unknown): string {
   let innermost: unknown = err;
   for (let depth = 0; depth < 8; depth++) {
@@ -66,11 +61,8 @@ export function isStatus(err: unknown, code: number): boolean {
 }
 
 /**
- * Maps an error from the Kubernetes client to a {@linkcode HelmLockError}: 401/403 become
- * {@linkcode ExitCode.Forbidden} naming the verb, resource, namespace and user (the user
- * the API server reports when it says so); a connection, DNS or TLS failure becomes
- * {@linkcode ExitCode.Unreachable} naming the server. Anything else is
- * {@linkcode ExitCode.Internal}. A `HelmLockError` passes through unchanged.
+ * Maps a client error to a {@linkcode HelmLockError}: 401/403 are `Forbidden`, no answer at all
+ * is `Unreachable`, any other answer `Internal`; a `HelmLockError` passes through unchanged.
  */
 export function apiError(err: unknown, what: ApiAction): HelmLockError {
   if (err instanceof HelmLockError) return err;
@@ -78,7 +70,6 @@ export function apiError(err: unknown, what: ApiAction): HelmLockError {
   const server = redactUrls(what.server);
   const error = (code: ExitCode, message: string) =>
     new HelmLockError(code, message, { cause: err });
-  // Anything but an API answer means the server could not be reached (or trusted).
   if (!isStatusError(err)) {
     return error(
       ExitCode.Unreachable,

@@ -1,8 +1,5 @@
 /**
- * Credentials as client-go applies them: a bearer token (also from a `tokenFile`, re-read
- * when it changes), basic auth, client certificates (files or data), exec credential plugins
- * (with `KUBERNETES_EXEC_INFO`), impersonation headers, and — through a dynamic import of
- * @kubernetes/client-node, only for kubeconfigs that need one — auth providers (OIDC, ...).
+ * A kubeconfig user's credentials and impersonation as client-go applies them (docs/design.md §1).
  * @module
  */
 
@@ -143,10 +140,7 @@ export class Authenticator {
   }
 }
 
-const EXEC_API_VERSIONS = [
-  "client.authentication.k8s.io/v1",
-  "client.authentication.k8s.io/v1beta1",
-];
+const EXEC_API_VERSIONS = ["v1", "v1beta1"].map((v) => `client.authentication.k8s.io/${v}`);
 
 /** client-go's exec authenticator, once: runs the plugin and reads its ExecCredential. */
 async function runExecPlugin(conn: KubeConnection): Promise<ExecResult> {
@@ -232,10 +226,7 @@ async function runExecPlugin(conn: KubeConnection): Promise<ExecResult> {
   return result;
 }
 
-/**
- * An auth provider (oidc, azure, gcp) through @kubernetes/client-node, loaded only here:
- * the Authorization header it would send.
- */
+/** The Authorization header of an auth provider (oidc, ...), from client-node loaded only here. */
 async function providerAuth(
   { auth: user, cluster }: KubeConnection,
 ): Promise<(url: string) => Promise<string | undefined>> {

@@ -1,7 +1,5 @@
 /**
- * What `auth.ts` takes from `@kubernetes/client-node` for a kubeconfig's `auth-provider`:
- * imported through `importLater` so that no other run resolves the npm package
- * (`import_later.ts`).
+ * client-node for `auth.ts`'s auth providers, imported only through `importLater`.
  * @module
  */
 

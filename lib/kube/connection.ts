@@ -1,6 +1,5 @@
 /**
- * The Kubernetes connection, built the way helm builds it, so that the Lease lives on the
- * cluster, namespace and identity helm itself uses. (What its errors mean: `api_error.ts`.)
+ * The cluster, namespace and identity helm itself would use, resolved as docs/design.md §1 says.
  * @module
  */
 
@@ -13,8 +12,8 @@ import { redactUrls } from "../redact.ts";
 
 type Env = Record<string, string | undefined>;
 
-// A namespace is named by a DNS-1123 label: no Lease can live in a namespace of another name,
-// so helm-lock refuses it before any request (helm sends it to the API server to refuse).
+// A DNS-1123 label: no Lease can live in a namespace of another name, so it is refused before
+// any request (helm leaves it to the API server to refuse).
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** A resolved connection to the cluster helm would talk to (`rest.ts` opens it). */
@@ -23,9 +22,8 @@ export interface KubeConnection {
   cluster: ClusterConfig;
   /** The credentials, with every override applied (secrets: never print them). */
   auth: UserConfig;
-  /** The groups to impersonate (`Impersonate-Group`, one header each). */
   impersonateGroups: string[];
-  /** The namespace of the release (and of the Lease). */
+  /** The release's namespace, and the Lease's. */
   namespace: string;
   /** The API server URL, for messages (credentials in it hidden). */
   server: string;
@@ -35,7 +33,6 @@ export interface KubeConnection {
   proxy: URL | undefined;
   /** Who we act as, for messages: the impersonated user, else the kubeconfig user entry. */
   user: string;
-  /** The environment the connection was resolved from. */
   env: Env;
 }
 
@@ -121,10 +118,7 @@ function inCluster(env: Env, saDir: string): Selected | undefined {
   };
 }
 
-/**
- * {@linkcode connect}, loading js-yaml first when a kubeconfig needs more YAML than `yaml.ts`
- * reads (almost none does: kubectl and cloud CLIs write plain block YAML or JSON).
- */
+/** {@linkcode connect}, loading js-yaml first for a kubeconfig `yaml.ts` declines. */
 export async function connectLoading(flags: ClusterFlags): Promise<KubeConnection> {
   try {
     return connect(flags);
@@ -136,18 +130,12 @@ export async function connectLoading(flags: ClusterFlags): Promise<KubeConnectio
 }
 
 /**
- * Resolves the cluster connection exactly as helm does: `--kubeconfig`, else the
- * `KUBECONFIG` list, else `~/.kube/config`, else the in-cluster ServiceAccount; then the
- * context (`--kube-context`/`HELM_KUBECONTEXT`) and the `--kube-*`/`HELM_KUBE*` overrides.
- * The namespace is `--namespace`, else `HELM_NAMESPACE`, else the context's, else the
- * pod's (in-cluster), else `default`. The proxy is decided here, once.
+ * Resolves the connection exactly as helm does (docs/design.md §1), deciding the proxy once.
  *
  * @param saDir Where to look for ServiceAccount credentials (tests point it elsewhere).
- * @throws {HelmLockError} {@linkcode ExitCode.Unreachable} when no cluster is configured or the
- * kubeconfig cannot be used; {@linkcode ExitCode.Usage} for a bad flag value, server URL or
- * namespace name.
- * @throws {FullYamlNeeded} when a kubeconfig needs js-yaml and it is not loaded yet: runs use
- * {@linkcode connectLoading}, which loads it then.
+ * @throws {HelmLockError} `Unreachable` when no cluster is configured or the kubeconfig cannot be
+ * used; `Usage` for a bad server URL or namespace name.
+ * @throws {FullYamlNeeded} when a kubeconfig needs js-yaml, not yet loaded (`connectLoading`).
  */
 export function connect(
   flags: ClusterFlags,
@@ -219,9 +207,8 @@ function applyOverrides(
   const caFile = setting(flags.kubeCaFile, env.HELM_KUBECAFILE);
   const tlsServerName = setting(flags.kubeTlsServerName, env.HELM_KUBETLS_SERVER_NAME);
   const asUser = setting(flags.kubeAsUser, env.HELM_KUBEASUSER);
-  // A repeated --kube-as-group is a stringArray (a comma is part of a name); the variable is
-  // split on commas after trimming commas and spaces (helm's envCSV). Either replaces the
-  // kubeconfig's as-groups.
+  // Either replaces the kubeconfig's as-groups: a repeated --kube-as-group (a comma is part of
+  // a name), or the variable split on commas after trimming commas and spaces (helm's envCSV).
   const envGroups = (env.HELM_KUBEASGROUPS ?? "").replace(/^[, ]+|[, ]+$/g, "");
   const flagGroups = flags.kubeAsGroups ?? (envGroups === "" ? [] : envGroups.split(","));
   const groups = flagGroups.length > 0 ? flagGroups : selected.user.impersonateGroups ?? [];

@@ -1,8 +1,5 @@
 /**
- * Kubernetes Events on the lock (DESIGN §2 "Events"): `kubectl get events` tells a deploy's
- * story (waiting, acquired, recovered, released, lost, superseded), each naming the job. Events
- * are a record, never a reason to fail or wait: each is one request sent in the background;
- * without `create` on events helm-lock says so once and records nothing more.
+ * Events on the lock Lease: a record, never a reason to fail or wait (docs/design.md "Events").
  * @module
  */
 

@@ -1,6 +1,5 @@
 /**
- * js-yaml, for the kubeconfigs `yaml.ts`'s simple parser declines: imported through
- * `importLater` so that no other run resolves the npm package (`import_later.ts`).
+ * js-yaml for the kubeconfigs `yaml.ts` declines, imported only through `importLater`.
  * @module
  */
 

@@ -1,11 +1,6 @@
 /**
- * Kubeconfig files read the way client-go reads them (clientcmd's v1 schema): the fields
- * helm can use, file paths made absolute against the file's own directory, and several files
- * merged with the first one to name an entry winning. Parsed here (`yaml.ts`), not by
- * client-node, so that a run does not evaluate @kubernetes/client-node's module graph (about
- * 400 ms), and so that fields client-node 2.0 misreads (`tokenFile`, `as-groups`) count; and
- * without Node's path module or js-yaml (`local_path.ts`, `yaml.ts`), whose loading starts
- * Deno's Node compatibility layer: about 30 ms of every run's start-up.
+ * Kubeconfig files read as client-go reads them. Not by client-node: its module graph costs a run
+ * ~400 ms and it misreads `tokenFile` and `as-groups` (start-up costs: docs/performance.md).
  * @module
  */
 
@@ -13,13 +8,12 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import { dirname, isAbsolute, joinPath } from "./local_path.ts";
 import { FullYamlNeeded, parseYaml } from "./yaml.ts";
 
-/** A kubeconfig `clusters[].cluster` entry. */
+/** A kubeconfig `clusters[].cluster` entry; `*Data` fields are base64 PEM as in the file. */
 export interface ClusterConfig {
   name: string;
   /** The server URL as written (it may carry `user:password@`: never print it). */
   server: string;
   caFile?: string;
-  /** Base64 PEM, as in the file. */
   caData?: string;
   skipTLSVerify: boolean;
   tlsServerName?: string;
@@ -37,16 +31,14 @@ export interface ExecConfig {
   interactiveMode?: string;
 }
 
-/** A kubeconfig `users[].user` entry. */
+/** A kubeconfig `users[].user` entry, `*Data` base64 PEM (secrets: never print them). */
 export interface UserConfig {
   name: string;
   token?: string;
   tokenFile?: string;
   certFile?: string;
-  /** Base64 PEM, as in the file. */
   certData?: string;
   keyFile?: string;
-  /** Base64 PEM, as in the file (a secret). */
   keyData?: string;
   username?: string;
   password?: string;
@@ -64,7 +56,6 @@ export interface ContextConfig {
   namespace?: string;
 }
 
-/** The merged kubeconfig files. */
 interface Kubeconfig {
   clusters: ClusterConfig[];
   users: UserConfig[];
@@ -112,8 +103,7 @@ function cluster(name: string, c: Obj, dir: string): ClusterConfig {
 function exec(e: Obj, dir: string): ExecConfig {
   const command = str(e.command) ?? "";
   const out: ExecConfig = {
-    // A command with a path separator is relative to the file; a bare name is looked up on
-    // PATH (client-go).
+    // client-go: a command with a path separator is relative to the file, a bare one on PATH.
     command: command.includes("/") ? resolvePath(dir, command)! : command,
     provideClusterInfo: e.provideClusterInfo === true,
   };

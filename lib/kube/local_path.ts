@@ -1,12 +1,9 @@
 /**
- * The few path operations the kubeconfig reader needs (client-go's ResolveLocalPaths), as
- * node:path does them for the platform, without importing node:path: its first import
- * initialises Deno's Node.js compatibility layer, about 12 ms of every run's start-up.
+ * node:path's few operations kubeconfig.ts needs, without node:path: its first import starts
+ * Deno's Node layer (docs/performance.md). `windows`: Windows' rules (`\` or `/`, `\` written).
  * @module
  */
 
-// Each function takes `windows`, whether to use Windows' rules (either separator, `\`
-// written), the platform's by default.
 const WINDOWS = Deno.build.os === "windows";
 
 /** Windows' drive or UNC root (`C:`, `\\server\share`), or "" (always "" elsewhere). */

@@ -1,11 +1,7 @@
 /**
- * Which proxy a request to the API server goes through when the kubeconfig sets no
- * `proxy-url`, decided as helm decides it: Go's `http.ProxyFromEnvironment` (net/http's copy
- * of golang.org/x/net/http/httpproxy) behind client-go's `NewProxierWithNoProxyCIDR`.
- * `connect()` decides once, and the lock's own client and the fence both use that decision.
- *
- * Hosts come from WHATWG URLs, already lower case with IPv4 shorthands resolved: Go keeps
- * the text as written, so it proxies `LOCALHOST` (its `localhost` check is case-sensitive).
+ * The proxy from the environment as helm picks it: Go's `http.ProxyFromEnvironment` behind
+ * client-go's `NewProxierWithNoProxyCIDR`. Hosts come from WHATWG URLs, lower case with IPv4
+ * shorthands resolved, where Go keeps the text (and proxies `LOCALHOST`, case-sensitive).
  * @module
  */
 
@@ -55,9 +51,8 @@ function maskByte(bits: number, i: number): number {
 }
 
 /**
- * Whether a `NO_PROXY` entry is a CIDR (`net.ParseCIDR`, or `ParseCIDRSloppy`) holding `ip`, as
- * `net.IPNet.Contains` decides: IPv4 addresses only in IPv4 networks (IPv4-mapped ones count),
- * IPv6 ones only in the others. `undefined` when the entry is no CIDR.
+ * Whether a `NO_PROXY` CIDR (`net.ParseCIDR`, or `ParseCIDRSloppy`) holds `ip` as `IPNet.Contains`
+ * decides (IPv4 only in IPv4 networks, IPv4-mapped too); `undefined` when the entry is no CIDR.
  */
 function inCidr(ip: Uint8Array | undefined, entry: string, sloppy = false): boolean | undefined {
   const [, base = "", bitsText = ""] = entry.match(/^([^/]*)\/(\d+)$/) ?? [];
@@ -129,11 +124,8 @@ function parseProxy(value: string): URL | undefined {
 const firstSet = (env: Env, ...names: string[]) => names.map((n) => env[n]).find((v) => v) ?? "";
 
 /**
- * The proxy for requests to `target` from `HTTPS_PROXY` (https) or `HTTP_PROXY` (http),
- * upper case first as net/http reads them, unless the host is `localhost`, a loopback
- * address or named by `NO_PROXY`; `undefined` to connect directly. Go keeps a proxy URL's
- * scheme whatever it is: its transport speaks TLS to `https://` proxies, SOCKS to
- * `socks5://` and `socks5h://` ones and plain HTTP (`CONNECT` for https) to all others.
+ * The proxy for requests to `target` from `HTTPS_PROXY`/`HTTP_PROXY` unless `NO_PROXY` or a
+ * loopback host rules it out; `undefined` to connect directly. Any scheme is kept, as Go keeps it.
  *
  * @throws {HelmLockError} `Unreachable` for an http:// server with `HTTP_PROXY` set in a CGI
  *   environment (`REQUEST_METHOD` set), where Go fails every request (issue 16405).

@@ -1,14 +1,7 @@
 /**
- * The HTTP layer to the Kubernetes API: JSON requests and watch streams over Deno's native
- * `fetch`, one `Deno.createHttpClient` (one connection) per run. Not client-node's stack: under
- * Deno its HTTP/2 through `node:http2` crashed the process (SIGABRT, SIGSEGV) when the API
- * server restarted, and it costs ~400 ms of module evaluation on every run.
- *
- * What Deno's `fetch` cannot do goes through `node:https` (HTTP/1.1) instead, tunnelling
- * through an http:// proxy with CONNECT itself: skipping TLS verification, a TLS server name
- * other than the URL's host, more than one `Impersonate-Group` header (fetch joins them into
- * one), and a direct connection while proxy variables are set (fetch applies them by its own
- * rules; the decision here is client-go's, `proxy.ts`).
+ * JSON requests and watches to the API server over Deno's `fetch`, one HTTP client per run. Not
+ * client-node's: under Deno its `node:http2` crashed the process when the API server restarted,
+ * and it costs a run ~400 ms. What `fetch` cannot do goes through `node:https` (`nodeFetch`).
  * @module
  */
 
@@ -20,9 +13,8 @@ import type { KubeConnection } from "./connection.ts";
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
 export class ApiStatusError extends Error {
   constructor(
-    /** The HTTP status. */
     readonly code: number,
-    /** The body: a `Status` object when the server sent one, else the text. */
+    /** A `Status` object when the server sent one, else the text. */
     readonly body: unknown,
     readonly headers: Record<string, string>,
   ) {
@@ -63,16 +55,12 @@ export interface WatchEvent<T> {
 
 /** The API server of one connection. */
 export interface KubeClient {
-  /** The server URL for messages (credentials hidden). */
+  /** For messages: {@linkcode KubeConnection}'s. */
   readonly server: string;
-  /** Who we act as, for messages. */
   readonly user: string;
-  /** Sends a JSON request; resolves with the decoded answer, rejects with {@linkcode ApiStatusError}. */
+  /** Sends a JSON request: the decoded answer, or a rejection ({@linkcode ApiStatusError}). */
   request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
-  /**
-   * Opens a watch (`?watch=true`); resolves once the server accepted it, with `ended`,
-   * which settles when the stream ends (resolves) or breaks (rejects). `signal` ends it.
-   */
+  /** Opens a watch, once accepted; its `ended` resolves at the stream's end, rejects on a break. */
   watch<T>(
     path: string,
     query: Query,
@@ -82,28 +70,25 @@ export interface KubeClient {
   close(): void;
 }
 
-/**
- * How requests reach the server. Its connection opens at the first request (and again after
- * `reset()`), with the client certificate `auth` gives then; `close()` ends it for good.
- */
+/** How requests reach the server: a connection opened at the first request and after `reset()`. */
 interface Transport {
-  fetch: Fetch;
+  fetch(url: string, init: Init, auth: Authenticator): Promise<Response>;
   reset(): void;
   close(): void;
 }
 
-type Fetch = (
-  url: string,
-  init: RequestInit & { headerList: [string, string][] },
-  auth: Authenticator,
-) => Promise<Response>;
+type Init = RequestInit & { headerList: [string, string][] };
 
-/** The connection of a {@linkcode Transport}: `get` opens it when there is none. */
-function lazily<T>(open: (auth: Authenticator) => Promise<T>, dispose: (t: T) => void) {
+/** A {@linkcode Transport} that sends on the connection `open` makes (with `auth`'s certificate). */
+function lazily<T>(
+  open: (auth: Authenticator) => Promise<T>,
+  dispose: (t: T) => void,
+  send: (t: T, url: string, init: Init) => Promise<Response>,
+): Transport {
   let value: Promise<T> | undefined;
   let closed = false;
   return {
-    get: (auth: Authenticator) => value ??= open(auth),
+    fetch: async (url, init, auth) => send(await (value ??= open(auth)), url, init),
     reset() {
       value?.then(dispose, () => {});
       value = undefined;
@@ -146,34 +131,29 @@ const proxyCredentials = (proxy: URL) => ({
 
 /** Deno's native fetch with one HTTP client for the connection. */
 function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
-  const client = lazily(async (auth) => {
-    const options: Deno.CreateHttpClientOptions = {};
-    const ca = caPem(conn);
-    if (ca) options.caCerts = [ca];
-    const cert = await auth.clientCert();
-    if (cert) Object.assign(options, { cert: cert.cert, key: cert.key });
-    if (proxy) {
-      // Go speaks plain HTTP to a proxy of any scheme but https, socks5 and socks5h.
-      const socks = /^socks5h?:$/.test(proxy.protocol);
-      const transport = socks ? "socks5" : proxy.protocol === "https:" ? "https" : "http";
-      const url = `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`;
-      options.proxy = { transport, url };
-      if (proxy.username || proxy.password) options.proxy.basicAuth = proxyCredentials(proxy);
-    }
-    return Deno.createHttpClient(options);
-  }, (c) => c.close());
-  return {
-    fetch: async (url, { headerList, ...init }, auth) =>
-      await fetch(url, { ...init, headers: headerList, client: await client.get(auth) }),
-    reset: client.reset,
-    close: client.close,
-  };
+  return lazily(
+    async (auth) => {
+      const options: Deno.CreateHttpClientOptions = {};
+      const ca = caPem(conn);
+      if (ca) options.caCerts = [ca];
+      const cert = await auth.clientCert();
+      if (cert) Object.assign(options, { cert: cert.cert, key: cert.key });
+      if (proxy) {
+        // Go speaks plain HTTP to a proxy of any scheme but https, socks5 and socks5h.
+        const socks = /^socks5h?:$/.test(proxy.protocol);
+        const transport = socks ? "socks5" : proxy.protocol === "https:" ? "https" : "http";
+        const url = `${socks ? proxy.protocol : `${transport}:`}//${proxy.host}`;
+        options.proxy = { transport, url };
+        if (proxy.username || proxy.password) options.proxy.basicAuth = proxyCredentials(proxy);
+      }
+      return Deno.createHttpClient(options);
+    },
+    (client) => client.close(),
+    (client, url, { headerList, ...init }) => fetch(url, { ...init, headers: headerList, client }),
+  );
 }
 
-/**
- * An https.Agent whose connections go through an HTTP CONNECT proxy: the TLS session (with
- * its own verification settings) runs inside the tunnel, as Go's transport does it.
- */
+/** An https.Agent through an HTTP CONNECT proxy, TLS inside the tunnel as Go's transport does. */
 async function tunnelAgent(
   https: typeof import("node:https"),
   proxy: URL,
@@ -214,32 +194,32 @@ async function tunnelAgent(
   return new TunnelAgent(options);
 }
 
-/** HTTP/1.1 through node:https, for what native fetch cannot express (module doc). */
+/** HTTP/1.1 through node:https, tunnelling through an http:// proxy itself. */
 function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
   const servername = conn.cluster.tlsServerName;
-  const agent = lazily(async (auth) => {
-    const https = await import("node:https");
-    const ca = caPem(conn);
-    const cert = await auth.clientCert();
-    if (proxy && /^(https|socks5h?):$/.test(proxy.protocol)) {
-      throw new KubeNetworkError(
-        `a ${proxy.protocol.slice(0, -1)} proxy cannot be combined with ` +
-          `insecure-skip-tls-verify, tls-server-name or several impersonated groups (an http:// one can)`,
-      );
-    }
-    const options: import("node:https").AgentOptions = {
-      keepAlive: true,
-      rejectUnauthorized: !conn.cluster.skipTLSVerify,
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert: cert.cert, key: cert.key } : {}),
-      ...(servername ? { servername } : {}),
-    };
-    const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
-    return { https, agent };
-  }, ({ agent }) => agent.destroy());
-  return {
-    fetch: async (url, init, auth) => {
-      const { https, agent: a } = await agent.get(auth);
+  return lazily(
+    async (auth) => {
+      const https = await import("node:https");
+      const ca = caPem(conn);
+      const cert = await auth.clientCert();
+      if (proxy && /^(https|socks5h?):$/.test(proxy.protocol)) {
+        throw new KubeNetworkError(
+          `a ${proxy.protocol.slice(0, -1)} proxy cannot be combined with ` +
+            `insecure-skip-tls-verify, tls-server-name or several impersonated groups (an http:// one can)`,
+        );
+      }
+      const options: import("node:https").AgentOptions = {
+        keepAlive: true,
+        rejectUnauthorized: !conn.cluster.skipTLSVerify,
+        ...(ca ? { ca } : {}),
+        ...(cert ? { cert: cert.cert, key: cert.key } : {}),
+        ...(servername ? { servername } : {}),
+      };
+      const agent = proxy ? await tunnelAgent(https, proxy, options) : new https.Agent(options);
+      return { https, agent };
+    },
+    ({ agent }) => agent.destroy(),
+    async ({ https, agent }, url, init) => {
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of init.headerList) {
         const prev = headers[k];
@@ -250,7 +230,7 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
         const req = https.request(url, {
           method: init.method ?? "GET",
           headers,
-          agent: a,
+          agent,
           ...(servername ? { servername } : {}),
         }, (res) => {
           const h = new Headers();
@@ -272,13 +252,8 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
         req.end(typeof init.body === "string" ? init.body : undefined);
       });
     },
-    reset: agent.reset,
-    close: agent.close,
-  };
+  );
 }
-
-/** How long a watch may stay silent before it is ended (see `watch`). */
-const WATCH_IDLE_MS = 90_000;
 
 function queryString(query: Query | undefined): string {
   const params = new URLSearchParams();
@@ -300,6 +275,8 @@ async function readBody(resp: Response): Promise<unknown> {
 export function kubeClient(conn: KubeConnection): KubeClient {
   const { url: base, proxy } = conn;
   const prefix = base.href.replace(/\/$/, "");
+  // What `fetch` cannot do: skip TLS verification, check another TLS server name, send several
+  // `Impersonate-Group` headers (it joins them), connect directly despite proxy variables.
   const proxyVars = Object.entries(conn.env)
     .some(([name, value]) => value && /^(HTTPS?|ALL)_PROXY$|^(https?|all)_proxy$/.test(name));
   const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
@@ -314,7 +291,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       ["User-Agent", userAgent],
       ...await auth.headers(url),
     ];
-    const init: RequestInit & { headerList: [string, string][] } = { method, headerList, signal };
+    const init: Init = { method, headerList, signal };
     if (options.body !== undefined) {
       headerList.push(["Content-Type", "application/json"]);
       init.body = JSON.stringify(options.body);
@@ -355,12 +332,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       options.onHeaders?.(resp.headers);
       return body as T;
     },
-    async watch<T>(
-      path: string,
-      query: Query,
-      onEvent: (event: WatchEvent<T>) => void,
-      signal: AbortSignal,
-    ) {
+    async watch(path, query, onEvent, signal) {
       const url = `${prefix}${path}${queryString({ ...query, watch: true })}`;
       const resp = await send("GET", url, signal, {});
       if (!resp.ok) throw statusError(resp, await readBody(resp));
@@ -369,15 +341,15 @@ export function kubeClient(conn: KubeConnection): KubeClient {
         let idle = false;
         const stop = () => reader.cancel().catch(() => {});
         signal.addEventListener("abort", stop, { once: true });
-        // A watch silent for this long may sit on a dead connection: end it, the caller
-        // opens a new one (client-node ended watches after 30 s without data).
+        // A watch silent for 90 s may sit on a dead connection: end it, the caller opens a new
+        // one (client-node ended watches after 30 s without data).
         let timer: ReturnType<typeof setTimeout> | undefined;
         const arm = () => {
           clearTimeout(timer);
           timer = setTimeout(() => {
             idle = true;
             stop();
-          }, WATCH_IDLE_MS);
+          }, 90_000);
         };
         arm();
         let buffered = "";
@@ -386,13 +358,9 @@ export function kubeClient(conn: KubeConnection): KubeClient {
             const { value, done } = await reader.read();
             if (done || signal.aborted || idle) return;
             arm();
-            buffered += value;
-            let nl: number;
-            while ((nl = buffered.indexOf("\n")) >= 0) {
-              const line = buffered.slice(0, nl).trim();
-              buffered = buffered.slice(nl + 1);
-              if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
-            }
+            const lines = (buffered + value).split("\n");
+            buffered = lines.pop()!;
+            for (const line of lines) if (line.trim()) onEvent(JSON.parse(line));
           }
         } catch (err) {
           if (signal.aborted || idle) return;

@@ -1,10 +1,7 @@
 /**
- * The YAML of kubeconfig files. Almost every kubeconfig is JSON or the plain block YAML that
- * kubectl, kind, k3s and cloud CLIs write: maps, lists, one-line scalars, comments. Those are
- * parsed here; anything else (anchors, flow collections, block or multi-line scalars, tags,
- * duplicate keys, numbers other than plain integers, dates) goes to js-yaml, loaded only
- * then: evaluating it costs every run about 9 ms of start-up. The simple parser gives
- * exactly what js-yaml gives or declines (tests/kube/yaml_test.ts compares them).
+ * Kubeconfig YAML: JSON and the plain block YAML kubectl and cloud CLIs write are parsed here,
+ * as js-yaml reads them or declined (tests/kube/yaml_test.ts); js-yaml, loaded only for what is
+ * declined, costs a run's start-up ~9 ms (docs/performance.md).
  * @module
  */
 
@@ -29,7 +26,6 @@ export async function loadFullYaml(): Promise<void> {
 
 /**
  * Parses a kubeconfig's text like js-yaml's `load()`.
- *
  * @throws {FullYamlNeeded} when the text needs js-yaml and {@linkcode loadFullYaml} has not
  *   run; whatever js-yaml throws for text that is not YAML.
  */
@@ -43,7 +39,6 @@ export function parseYaml(text: string): unknown {
   return fullLoad(text);
 }
 
-/** Thrown where the simple parser leaves the text to js-yaml. */
 class Declined extends Error {}
 
 function decline(): never {
@@ -77,10 +72,7 @@ function parseSimpleYaml(text: string): unknown {
   return value;
 }
 
-/**
- * Whether a valid JSON text repeats a key within one object (JSON.parse keeps the last; js-yaml
- * refuses the file) or uses `__proto__`. One pass over the text.
- */
+/** Whether valid JSON repeats a key in an object (js-yaml refuses it) or has a `__proto__` key. */
 function hasDuplicateKey(text: string): boolean {
   const stack: (Set<string> | null)[] = [];
   let expectKey = false;
