@@ -74,8 +74,10 @@ for (const helm of helms) {
     const env = await helmEnv({ HELM_BIN: helm.bin });
     await hostileLease(namespace);
 
+    // Long enough for the waiter to have read the hostile holder on a loaded machine (2 s was
+    // not always): what it says at the timeout is what this test reads.
     const waiter = await helmLockRaw(
-      ["upgrade", "app", FAST, "-n", namespace, "--lock-timeout", "2s"],
+      ["upgrade", "app", FAST, "-n", namespace, "--lock-timeout", "5s"],
       env,
     );
     assert.equal(waiter.code, ExitCode.LockTimeout, text(waiter.stderr));
