@@ -1,10 +1,6 @@
 /**
- * The release's Leases (its lock, tickets and deploy record): the requests on them, behind a
- * small interface so that unit tests can put a fake API server there, and what the API server
- * says of them, kept current by one list and one watch by label, like client-go's informer. The
- * wait for the lock and the hold of it read this, so a whole run opens one watch; while the
- * watch is down, the Leases are listed again after a backoff: that is the fallback poll.
- *
+ * The release's Leases: the requests on them, and an informer-like cache kept by one list and
+ * one watch by label (docs/design.md §2).
  * @module
  */
 

@@ -1,9 +1,6 @@
 /**
- * Holding the lock (DESIGN §2; docs/design.md "Holding the lock" and "5. Release"): renewals
- * like client-go's leader election, loss detection (no renewal within the renew deadline, the
- * Lease deleted or taken over as the release's watch shows, a refused renewal) and a guarded
- * release that never removes a Lease that is no longer ours.
- *
+ * Holding the lock: renewals, loss detection and a guarded release (docs/design.md "Holding
+ * the lock" and §5).
  * @module
  */
 

@@ -1,12 +1,6 @@
 /**
- * What a waiting job makes of its release's Leases at one moment (`take.ts` asks after every
- * change and wake-up): may it take the lock now, must it look again, is it superseded, was its
- * ticket removed, when to wake next; what it says every 10 s; and the errors it ends with.
+ * What a waiting job makes of its release's Leases at one moment, by docs/design.md §2's rules.
  * Pure: every time is the caller's (local monotonic ms, or the API server's clock for tickets).
- * The rules are docs/design.md §2's: only the head takes a free lock (no holder, ours, or not
- * seen renewed for a lease duration by our clock); a head that does not take it within a lease
- * duration is judged gone; dead tickets are not in line.
- *
  * @module
  */
 

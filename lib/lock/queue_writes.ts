@@ -1,9 +1,5 @@
 /**
- * The queue's writes of one waiting job (`take.ts`): its own ticket, created at the back of the
- * queue, written every 20 s so the API server sees it alive, deleted when the job takes the lock
- * or gives up (one that cannot be deleted goes stale: the next job removes it); and the removal
- * of what is dead (`Sweeper`).
- *
+ * The queue's writes of one waiting job: its own ticket, and the removal of dead ones.
  * @module
  */
 

@@ -1,10 +1,5 @@
 /**
- * The deploy record of `--lock-order-key` (DESIGN §2 "Order"): the Lease
- * `helm-lock.state.<release>` remembers the key of the last successful deploy, so a later job
- * with a lower key (an older pipeline that was slow to start) is refused with exit 8 instead of
- * rolling the release back. Only jobs with `--lock-order-key` read or write it; it goes when the
- * release is uninstalled through helm-lock (or with `lock-unlock --force`).
- *
+ * The deploy record of `--lock-order-key` (docs/design.md §2 "An order key is checked twice").
  * @module
  */
 

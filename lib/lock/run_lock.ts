@@ -1,8 +1,6 @@
 /**
- * The lock stage of a run (DESIGN §7): `take()` opens the API server helm uses, creates the
- * namespace when helm is to create it, takes the lock through the queue and records the lock's
- * life as Events; `release()` records a deploy and gives the lock back.
- *
+ * The lock stage of a run: take the lock (creating the namespace when helm would), record its
+ * life as Events, and give it back.
  * @module
  */
 

@@ -1,8 +1,5 @@
 /**
- * What helm-lock keeps for a release, as people and scripts read it (`lock-status`,
- * `lock-list`, `lock-unlock`): the lock, the queue behind it (each waiter's place, CI job, age,
- * and whether it looks dead by the API server's own clock) and the deploy record.
- *
+ * What helm-lock keeps for a release, as `lock-status`, `lock-list` and `lock-unlock` read it.
  * @module
  */
 

@@ -1,10 +1,5 @@
 /**
- * Taking the lock through the release's queue (DESIGN §2; docs/design.md §2 tells the story):
- * one list of the release's Leases; nobody holds the lock and nobody waits: create it (most
- * deploys: 4 requests in all, with the watch and the release); else create a ticket
- * (`queue_writes.ts`), watch the release's Leases, and take the lock as the head of the queue
- * when it frees. Holding (`hold.ts`) goes on with the same watch.
- *
+ * Taking the lock through the release's queue (docs/design.md §2).
  * @module
  */
 

@@ -1,10 +1,5 @@
 /**
- * The deploy queue's tickets (DESIGN §2 "Order"): one Lease per waiting job, and the order in
- * which waiters may take the lock (the rules: docs/design.md §2 "The queue"). Arrival order is
- * the API server's (a ticket's creation resourceVersion), an order key comes first, and a
- * ticket the server has not seen written for a minute by its own clock is dead. Pure: no
- * requests here (`take.ts` makes them).
- *
+ * The queue's tickets and their order (docs/design.md §2 "The queue"). Pure: no requests.
  * @module
  */
 
