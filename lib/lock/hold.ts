@@ -22,14 +22,10 @@ import {
 } from "./lease.ts";
 import { lockName } from "./names.ts";
 
-/** A lock we hold. */
 export interface HeldLock {
   /** Aborts, with a {@linkcode HelmLockError} reason, if the lock is lost. */
   readonly lost: AbortSignal;
-  /**
-   * Until when (monotonic ms of the injected clock) the lock is certainly ours: the send time
-   * of the last successful renewal plus the renew deadline. `-Infinity` once lost or released.
-   */
+  /** Until when the lock is certainly ours (docs/design.md "The fence"); `-Infinity` once lost. */
   validUntil(): number;
   /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
   release(): Promise<void>;
@@ -48,7 +44,6 @@ export interface HoldContext extends Timing, Actor {
 
 type Outcome = "ok" | "again" | "timeout" | "retry" | "lost";
 
-/** The holding side: renewals, loss detection and release. */
 export class Held implements HeldLock {
   readonly #ctx: HoldContext;
   readonly #t: ReturnType<typeof holdTimings>;
@@ -298,7 +293,6 @@ export class Held implements HeldLock {
     );
   }
 
-  /** Our Lease, still held by us. */
   #isOurs(lease: V1Lease | undefined): lease is V1Lease {
     return !!lease && lease.metadata?.uid === this.#lease.metadata?.uid &&
       lease.spec?.holderIdentity === this.#ctx.identity;
@@ -313,7 +307,7 @@ export class Held implements HeldLock {
     return await this.#retrying("update", () => this.#ctx.api.replace(body));
   }
 
-  /** A request retried through transient failures (five tries), mapped on failure. */
+  /** Five tries through transient failures. */
   async #retrying<T>(verb: string, call: () => Promise<T>): Promise<T> {
     for (let attempt = 0;; attempt++) {
       try {

@@ -1,6 +1,6 @@
 /**
- * What a waiting job makes of its release's Leases at one moment, by docs/design.md §2's rules.
- * Pure: every time is the caller's (local monotonic ms, or the API server's clock for tickets).
+ * What a waiting job makes of its release's Leases at one moment, what it reports and the errors
+ * it ends with. Pure: every time is the caller's (local monotonic ms, or the server's for tickets).
  * @module
  */
 
@@ -70,7 +70,7 @@ export interface QueueView {
   conflictAt: number | undefined;
 }
 
-/** Judges the queue at `s.now`; see the module doc. */
+/** Judges the queue at `s.now` (docs/design.md §2's rules). */
 export function queueView(s: QueueState): QueueView {
   const { now, lock, serverNow } = s;
   const live = s.tickets.filter((t) => t.name === s.mine || !isStale(t, serverNow));
@@ -125,11 +125,7 @@ export function queueView(s: QueueState): QueueView {
   };
 }
 
-/**
- * What a waiter reports, at once and about every 10 s: the lock's holder (none while it is free),
- * how long we waited and it held the lock (by its own clock), our place (1: next) and who is
- * right ahead.
- */
+/** What a waiter reports, at once and about every 10 s; `heldForMs` by the holder's clock. */
 export interface WaitProgress {
   holder?: HolderInfo;
   waitedMs: number;
@@ -183,7 +179,6 @@ export function isSuperseded(err: unknown): err is HelmLockError {
   return typeof err === "object" && err !== null && SUPERSEDED.has(err);
 }
 
-/** "CI job <url>" when known, else the identity (and user). */
 function describeJob(info: HolderInfo): string {
   if (info.ciJobUrl) return `CI job ${info.ciJobUrl}`;
   return `"${info.identity}"${info.user ? ` (user ${info.user})` : ""}`;
@@ -200,9 +195,7 @@ export function supersededError(where: string, by: HolderInfo): HelmLockError {
   return err;
 }
 
-/**
- * Exit 3: the lock was not taken within `waitedMs`, because of `holder` (when held) or `why`.
- */
+/** Exit 3: the lock was not taken within `waitedMs`, because of `holder` or `why`. */
 export function timeoutError(
   where: string,
   lease: string,

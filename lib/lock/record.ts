@@ -11,7 +11,6 @@ import { bounded, within } from "./lease.ts";
 import { PREFIX, releaseLabels, stateName } from "./names.ts";
 import { int } from "./tickets.ts";
 
-/** Annotations of the deploy record. */
 export const RecordAnnotation = {
   deployedKey: `${PREFIX}deployed-order-key`,
   deployedBy: `${PREFIX}deployed-by`,
@@ -21,10 +20,7 @@ export const RecordAnnotation = {
 const keyOf = (state: V1Lease | undefined) =>
   int(state?.metadata?.annotations?.[RecordAnnotation.deployedKey]);
 
-/**
- * The refusal of a deploy whose order key is lower than the last successful one's, or
- * `undefined` when it may go.
- */
+/** The refusal (exit 8) of a key lower than the last successful deploy's, else `undefined`. */
 export function outdated(
   state: V1Lease | undefined,
   key: number | undefined,
@@ -42,11 +38,7 @@ export function outdated(
   );
 }
 
-/**
- * What a held lock does with the release's deploy record: `record()` after a successful
- * deploy (only with `--lock-order-key`; compare-and-swap, a few tries), `forget()` after an
- * uninstall (the record goes with the release).
- */
+/** `record()` after a successful deploy (compare-and-swap), `forget()` after an uninstall. */
 export function deployRecord(
   ctx: HoldContext,
   o: { refuseOutdated: boolean; key: number | undefined; jobUrl: string | undefined },

@@ -150,10 +150,7 @@ export async function take(
   };
 }
 
-/**
- * Gives the lock back, on every path. A successful deploy (`exitCode` 0, no `--dry-run`) is
- * recorded first (`--lock-order-key`); an uninstall takes the record along.
- */
+/** Gives the lock back, on every path, after updating the deploy record of a success. */
 export async function release(
   lock: RunLock,
   cmd: Pick<LockCommand, "command" | "dryRun" | "leaseDurationSeconds">,

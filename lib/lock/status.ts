@@ -19,8 +19,8 @@ import { RecordAnnotation } from "./record.ts";
 import { isStale, queueOrder, readTicket, type Ticket } from "./tickets.ts";
 
 /**
- * One waiting job: its place (1: next), ticket Lease, when it joined (RFC 3339, its own clock),
- * seconds since the API server last saw it written, and whether that is over a minute (dead).
+ * One waiting job: `since` it joined (its own clock), `ageSeconds` since the API server last saw
+ * its ticket written.
  */
 export interface QueueEntry {
   place: number;
@@ -33,10 +33,7 @@ export interface QueueEntry {
   looksDead: boolean;
 }
 
-/**
- * A release's lock (`none`: no lock Lease, only a queue or record; times are RFC 3339 by the
- * holder's clock), the jobs waiting (first in line first) and the deploy record.
- */
+/** A release's lock (`none`: no lock Lease; times by the holder's clock), queue and record. */
 export interface LockInfo {
   namespace: string;
   release: string;
@@ -81,7 +78,6 @@ function entry(t: Ticket, place: number, serverTime: number | undefined): QueueE
   return e;
 }
 
-/** What a release's Leases say. */
 export function lockInfo(leases: ReleaseLeases): LockInfo {
   const { lock, release, namespace } = leases;
   const info: LockInfo = {
@@ -131,10 +127,7 @@ function leasesOf(namespace: string, release: string, serverTime?: number): Rele
   return { namespace, release, tickets: [], ...(serverTime === undefined ? {} : { serverTime }) };
 }
 
-/**
- * The Leases of one release: by its label, and its lock by name when an older helm-lock wrote it
- * without the label.
- */
+/** The Leases of one release: by label, and its lock by name (an older helm-lock's has none). */
 export async function readLeases(
   client: KubeClient,
   namespace: string,

@@ -34,18 +34,16 @@ import {
   waitProgress,
 } from "./queue_view.ts";
 import { OwnTicket, Sweeper } from "./queue_writes.ts";
-
 import { deployRecord, outdated } from "./record.ts";
 import { isStale, type Order, orderAnnotations, readTicket, type Ticket } from "./tickets.ts";
 
-/** Options for {@linkcode takeLock}. */
 export interface TakeOptions {
   client: KubeClient;
   namespace: string;
   release: string;
-  /** This process's holder identity (`holderIdentity()`). */
+  /** `holderIdentity()` */
   identity: string;
-  /** Who we are, for waiters and `lock-status` (`lockAnnotations()`). */
+  /** `lockAnnotations()` */
   annotations: Record<string, string>;
   timeoutMs: number;
   /** `--lock-lease-duration`. @default {15} */
@@ -60,7 +58,7 @@ export interface TakeOptions {
   signal?: AbortSignal;
   onProgress?: (progress: WaitProgress) => void;
   onQueued?: (ticket: string) => void;
-  /** Says once what the user should know (a missing RBAC verb, a lost place). */
+  /** Says once what the user should fix or know (a missing RBAC verb, a lost place). */
   warn?: (line: string) => void;
   /** The Lease requests (unit tests put a fake API server here). */
   api?: LeaseApi;
@@ -367,7 +365,6 @@ class Taking {
     }
   }
 
-  /** What the queue and the lock say now, and what to do about it (`queue_view.ts`). */
   #view(now: number): QueueView {
     const cache = this.#cache;
     const [tickets, mine] = [this.#tickets(), this.#mine.name];
@@ -398,20 +395,14 @@ class Taking {
   #timeout(why?: string): HelmLockError {
     const lock = this.#cache.get(this.#lock);
     const holder = lock?.spec?.holderIdentity ? holderInfo(lock) : undefined;
-    return timeoutError(
-      this.#where,
-      this.#lock,
-      this.#ctx.clock.now() - this.#startedAt,
-      holder,
-      why,
-    );
+    const waited = this.#ctx.clock.now() - this.#startedAt;
+    return timeoutError(this.#where, this.#lock, waited, holder, why);
   }
 }
 
 /**
- * Creates `namespace` when it does not exist, as `helm --create-namespace` would; whether it
- * did. A user who may not read namespaces is left alone: the namespace may exist, and taking
- * the lock will say clearly if it does not.
+ * Creates `namespace` when it does not exist, as `helm --create-namespace` would; whether it did.
+ * Without `get` on namespaces it does nothing: taking the lock says if the namespace is missing.
  */
 export async function ensureNamespace(client: KubeClient, namespace: string): Promise<boolean> {
   try {

@@ -30,11 +30,8 @@ export async function unlock(
   release: string,
   opts: { force: boolean; info(line: string): void },
 ): Promise<void> {
-  const api = namingFailures(kubeLeaseApi(client, namespace), {
-    namespace,
-    user: client.user,
-    server: client.server,
-  });
+  const who = { namespace, user: client.user, server: client.server };
+  const api = namingFailures(kubeLeaseApi(client, namespace), who);
   const found = await readLeases(client, namespace, release, api);
   // Tickets of helm-locks older than the release label.
   const older = (await api.list(`${PREFIX}queue=${release}`)).items;
