@@ -76,14 +76,11 @@ export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
   const one = (name: string) => `${leases}/${encodeURIComponent(name)}`;
   return {
     list: (labelSelector) => listLeases(client, leases, labelSelector, timeoutMs),
-    async get(name) {
-      try {
-        return await client.request<V1Lease>("GET", one(name), { timeoutMs });
-      } catch (err) {
+    get: (name) =>
+      client.request<V1Lease>("GET", one(name), { timeoutMs }).catch((err) => {
         if (isStatus(err, 404)) return undefined;
         throw err;
-      }
-    },
+      }),
     create: (body) => client.request<V1Lease>("POST", leases, { body, timeoutMs }),
     replace: (body) =>
       client.request<V1Lease>("PUT", one(body.metadata?.name ?? ""), { body, timeoutMs }),

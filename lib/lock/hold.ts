@@ -241,8 +241,7 @@ export class Held implements HeldLock {
       if (!this.#isOurs(lease)) return;
     }
     for (let attempt = 0;; attempt++) {
-      const uid = lease.metadata?.uid ?? "";
-      const resourceVersion = lease.metadata?.resourceVersion ?? "";
+      const { uid = "", resourceVersion = "" } = lease.metadata ?? {};
       try {
         await within(this.#ctx, api.delete(this.#name, { uid, resourceVersion }));
         this.#ctx.cache.drop(this.#name);

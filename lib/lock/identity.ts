@@ -12,10 +12,7 @@ export const Annotation = {
   host: `${PREFIX}host`,
   command: `${PREFIX}command`,
   startedAt: `${PREFIX}started-at`,
-  /**
-   * Written with the cleared holder by a holder's own release: older helm-locks take such a
-   * Lease at once, but wait out one whose holder vanished without it.
-   */
+  /** A holder's own release: older helm-locks take it at once, wait out a vanished holder's. */
   released: `${PREFIX}released`,
 } as const;
 
@@ -40,8 +37,7 @@ export function holderIdentity(): string {
 /** The URL of the CI job running us, by docs/ci.md's table (`CI_JOB_URL` first). */
 function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
   const v = (name: string) => env[name] || undefined;
-  const gitlab = v("CI_JOB_URL");
-  if (gitlab) return gitlab;
+  if (v("CI_JOB_URL")) return v("CI_JOB_URL");
   const [runId, repository] = [v("GITHUB_RUN_ID"), v("GITHUB_REPOSITORY")];
   if (runId && repository) {
     const server = trimSlashes(v("GITHUB_SERVER_URL") ?? "https://github.com");
@@ -56,8 +52,7 @@ function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
     return `${trimSlashes(collection)}/${encodeURIComponent(project)}/_build/results?buildId=` +
       `${encodeURIComponent(buildId)}${jobId ? `&view=logs&j=${encodeURIComponent(jobId)}` : ""}`;
   }
-  const circle = v("CIRCLE_BUILD_URL");
-  if (circle) return circle;
+  if (v("CIRCLE_BUILD_URL")) return v("CIRCLE_BUILD_URL");
   const buildkite = v("BUILDKITE_BUILD_URL");
   if (buildkite) {
     const job = v("BUILDKITE_JOB_ID");

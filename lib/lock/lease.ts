@@ -47,8 +47,7 @@ export function holdTimings(durationSeconds: number) {
 }
 
 /**
- * Bounds a request on the injected clock. Like std's `deadline()`, it does not cancel it.
- *
+ * Bounds a request on the injected clock; like std's `deadline()`, it does not cancel it.
  * @throws {DOMException} named `TimeoutError` ("no answer within 10 s") after `limitMs`.
  */
 export async function within<T>(t: Timing, p: Promise<T>, limitMs = REQUEST_LIMIT_MS): Promise<T> {

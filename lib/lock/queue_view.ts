@@ -31,7 +31,6 @@ interface QueueState {
   tickets: readonly Ticket[];
   /** Our ticket's name ("" before we queue). */
   mine: string;
-  /** Our ticket was deleted (by a job that judged us gone). */
   mineDeleted: boolean;
   identity: string;
   mode: QueueMode;
@@ -49,17 +48,15 @@ interface QueueState {
 /** What to do about it. */
 export interface QueueView {
   lock: V1Lease | undefined;
-  /** Take the lock now (we are the head and it is free). */
   take: boolean;
   /** It looks expired but no watch was open: list again before taking it. */
   confirm: boolean;
   /** A lock that only an older helm-lock can have written: label it so that our watch sees it. */
   adopt: boolean;
-  /** `--lock-queue newest`: a newer job holds the lock. */
   newerHolder: HolderInfo | undefined;
   /** Our ticket was removed: rejoin at the back. */
   gone: boolean;
-  /** The head judged gone: its ticket is to be deleted. */
+  /** Its ticket is to be deleted. */
   headGone: Ticket | undefined;
   /** When something may change without an event (local ms). */
   wakeAt: number;
@@ -163,7 +160,6 @@ export function describeWait(p: WaitProgress): string {
   return parts.join(", ");
 }
 
-/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
 function ordinal(n: number): string {
   const teen = n % 100 >= 11 && n % 100 <= 13;
   return `${n}${teen ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th"}`;

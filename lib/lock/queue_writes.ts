@@ -52,10 +52,7 @@ export class OwnTicket {
     );
   }
 
-  /**
-   * Creates the ticket, or takes over `spare`: its new resourceVersion is as much the server's
-   * order. Throws the API server's error (409: another job took the spare first).
-   */
+  /** Creates the ticket, or takes over `spare` (its new resourceVersion orders it as well). */
   async create(spare?: V1Lease): Promise<V1Lease> {
     const { api, clock, namespace, release, identity } = this.#ctx;
     const body = ticketBody({ ...this.#spec, namespace, release, identity }, clock.date());
@@ -103,7 +100,6 @@ export class OwnTicket {
     }
   }
 
-  /** Forgets the ticket and returns it. */
   drop(): V1Lease | undefined {
     const mine = this.#lease;
     this.#lease = undefined;
@@ -121,10 +117,8 @@ export class OwnTicket {
       // Renewed in between: delete the version that is there, if it is still ours.
       const fresh = await api.get(name).catch(() => undefined);
       if (fresh?.spec?.holderIdentity !== identity) return;
-      await api.delete(name, {
-        uid: fresh.metadata?.uid ?? "",
-        resourceVersion: fresh.metadata?.resourceVersion ?? "",
-      }).catch(() => {});
+      const { uid: freshUid = "", resourceVersion: freshVersion = "" } = fresh.metadata ?? {};
+      await api.delete(name, { uid: freshUid, resourceVersion: freshVersion }).catch(() => {});
     });
   }
 }
@@ -136,7 +130,6 @@ export class OwnTicket {
  */
 export class Sweeper {
   readonly #ctx: HoldContext;
-  /** Deletes already sent, by name and resourceVersion. */
   readonly #sent = new Set<string>();
   #noDelete = false;
 

@@ -18,10 +18,7 @@ import {
 import { RecordAnnotation } from "./record.ts";
 import { isStale, queueOrder, readTicket, type Ticket } from "./tickets.ts";
 
-/**
- * One waiting job: `since` it joined (its own clock), `ageSeconds` since the API server last saw
- * its ticket written.
- */
+/** One waiting job; `ageSeconds`: since the API server last saw its ticket written. */
 export interface QueueEntry {
   place: number;
   ticket: string;
@@ -165,7 +162,5 @@ export async function listReleases(
     if (!releases.has(key)) releases.set(key, leasesOf(namespace, release, serverTime));
     file(releases.get(key)!, lease);
   }
-  return [...releases.values()].sort((a, b) =>
-    `${a.namespace}/${a.release}`.localeCompare(`${b.namespace}/${b.release}`)
-  );
+  return [...releases].sort(([a], [b]) => a.localeCompare(b)).map(([, leases]) => leases);
 }
