@@ -45,7 +45,7 @@ export interface LeaseApi {
   ): Promise<{ ended: Promise<void> }>;
 }
 
-/** Lists Leases at `path` (one namespace's, or all); `timeoutMs` @default the client's. */
+/** Lists Leases at `path` (one namespace's, or all); without `timeoutMs`, the client's limit. */
 export async function listLeases(
   client: KubeClient,
   path: string,
