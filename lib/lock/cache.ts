@@ -1,15 +1,11 @@
 /**
- * The release's Leases (its lock, tickets and deploy record): the requests on them, behind a
- * small interface so that unit tests can put a fake API server there, and what the API server
- * says of them, kept current by one list and one watch by label, like client-go's informer. The
- * wait for the lock and the hold of it read this, so a whole run opens one watch; while the
- * watch is down, the Leases are listed again after a backoff: that is the fallback poll.
- *
+ * The release's Leases: the requests on them, and an informer-like cache kept by one list and
+ * one watch by label (docs/design.md §2).
  * @module
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
-import { apiError, isStatus } from "../kube/api_error.ts";
+import { type ApiAction, apiError, isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
 
 /** A watch event: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR` (then a `Status`). */
@@ -18,7 +14,7 @@ export interface LeaseEvent {
   object: V1Lease & { code?: number };
 }
 
-/** A list: its resourceVersion (to watch from), the server's clock (`Date` header, epoch ms). */
+/** `serverTime`: the server's clock (`Date` header, epoch ms). */
 export interface LeaseList {
   items: V1Lease[];
   resourceVersion: string;
@@ -40,9 +36,19 @@ export const REQUEST_LIMIT_MS = 10_000;
 
 const timeoutMs = REQUEST_LIMIT_MS;
 
+/** Who makes a Lease request, as an error names it. */
+export interface Actor {
+  namespace: string;
+  user: string;
+  server: string;
+}
+
+export function action(who: Actor, verb: string): ApiAction {
+  return { verb, resource: "leases", ...who };
+}
+
 /** Lease requests on one namespace; failures are `ApiStatusError`s (`code`) or network errors. */
 export interface LeaseApi {
-  /** The Leases matching `labelSelector`. */
   list(labelSelector: string): Promise<LeaseList>;
   /** The Lease `name`, or `undefined` when there is none. */
   get(name: string): Promise<V1Lease | undefined>;
@@ -64,10 +70,7 @@ export interface LeaseApi {
   ): Promise<{ ended: Promise<void> }>;
 }
 
-/**
- * Lists Leases at `path` (one namespace's, or all) by `labelSelector`, with the server's clock.
- * Without `timeoutMs` the client's own limit applies.
- */
+/** Lists Leases at `path` (one namespace's, or all); without `timeoutMs`, the client's limit. */
 export async function listLeases(
   client: KubeClient,
   path: string,
@@ -98,14 +101,11 @@ export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
   const one = (name: string) => `${leases}/${encodeURIComponent(name)}`;
   return {
     list: (labelSelector) => listLeases(client, leases, labelSelector, timeoutMs),
-    async get(name) {
-      try {
-        return await client.request<V1Lease>("GET", one(name), { timeoutMs });
-      } catch (err) {
+    get: (name) =>
+      client.request<V1Lease>("GET", one(name), { timeoutMs }).catch((err) => {
         if (isStatus(err, 404)) return undefined;
         throw err;
-      }
-    },
+      }),
     create: (body) => client.request<V1Lease>("POST", leases, { body, timeoutMs }),
     replace: (body) =>
       client.request<V1Lease>("PUT", one(body.metadata?.name ?? ""), { body, timeoutMs }),
@@ -130,20 +130,16 @@ export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
   };
 }
 
-/**
- * `api` whose failures name their verb (`apiError()`: "Cannot delete leases ... forbidden"),
- * for helm-lock's own commands, which make several kinds of request. 404 and 409 pass as they
- * are: the callers handle them.
- */
+/** `api` whose failures name their verb ("Cannot delete leases ..."), but for 404 and 409. */
 export function namingFailures(
   api: LeaseApi,
-  who: { namespace: string; user: string; server: string },
+  who: Actor,
 ): Pick<LeaseApi, "list" | "get" | "delete"> {
   const named =
     <A extends unknown[], T>(verb: string, f: (...a: A) => Promise<T>) => (...a: A): Promise<T> =>
       f(...a).catch((err) => {
         if (isStatus(err, 404) || isStatus(err, 409)) throw err;
-        throw apiError(err, { verb, resource: "leases", ...who });
+        throw apiError(err, action(who, verb));
       });
   return {
     list: named("list", api.list),
@@ -157,11 +153,7 @@ const RETRY_MS = [1_000, 2_000, 5_000, 10_000, 15_000];
 /** A watch that ends sooner than this without events counts as failed (backs off). */
 const MIN_USEFUL_MS = 5_000;
 
-/**
- * Compares two resourceVersions: the API server's are etcd revisions, increasing integers
- * (comparable by contract since Kubernetes 1.35, KEP-5504; every etcd-backed API server has
- * always made them so). `undefined` when either is not one.
- */
+/** Compares resourceVersions as integers (docs/design.md §2); `undefined` if either is not. */
 export function compareVersions(a: string | undefined, b: string | undefined): number | undefined {
   const int = /^[1-9][0-9]*$/;
   if (!a || !b || !int.test(a) || !int.test(b)) return undefined;
@@ -193,7 +185,6 @@ export class LeaseCache {
     this.#t = timing;
   }
 
-  /** Lists the Leases now, replacing what is known. */
   async list(): Promise<void> {
     this.load(await this.#api.list(this.#selector));
   }
@@ -217,7 +208,7 @@ export class LeaseCache {
     this.#notify();
   }
 
-  /** Starts the watch (from the last list) and keeps it open until {@linkcode stop}. */
+  /** Watches from the last list until {@linkcode stop}. */
   start(): void {
     this.#loop ??= this.#run();
   }
@@ -244,7 +235,6 @@ export class LeaseCache {
     return [...this.#objects.values()].map((e) => e.lease);
   }
 
-  /** Whether the watch is open (else the fallback list refreshes what is known). */
   get watching(): boolean {
     return this.#watching;
   }

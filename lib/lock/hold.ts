@@ -1,9 +1,6 @@
 /**
- * Holding the lock (DESIGN §2; docs/design.md "Holding the lock" and "5. Release"): renewals
- * like client-go's leader election, loss detection (no renewal within the renew deadline, the
- * Lease deleted or taken over as the release's watch shows, a refused renewal) and a guarded
- * release that never removes a Lease that is no longer ours.
- *
+ * Holding the lock: renewals, loss detection and a guarded release (docs/design.md "Holding
+ * the lock" and §5).
  * @module
  */
 
@@ -12,19 +9,15 @@ import { roughDuration } from "../duration.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import { MicroTime } from "../kube/micro_time.ts";
-import type { LeaseApi, LeaseCache, Timing } from "./cache.ts";
+import { action, type Actor, type LeaseApi, type LeaseCache, type Timing } from "./cache.ts";
 import { Annotation } from "./identity.ts";
-import { action, type Actor, holderInfo, holdTimings, isTransient, within } from "./lease.ts";
+import { holderInfo, holdTimings, isTransient, within } from "./lease.ts";
 import { lockName } from "./names.ts";
 
-/** A lock we hold. */
 export interface HeldLock {
   /** Aborts, with a {@linkcode HelmLockError} reason, if the lock is lost. */
   readonly lost: AbortSignal;
-  /**
-   * Until when (monotonic ms of the injected clock) the lock is certainly ours: the send time
-   * of the last successful renewal plus the renew deadline. `-Infinity` once lost or released.
-   */
+  /** Until when the lock is certainly ours (docs/design.md "The fence"); `-Infinity` once lost. */
   validUntil(): number;
   /** Releases the lock. Idempotent; never removes a Lease that is no longer ours. */
   release(): Promise<void>;
@@ -43,7 +36,6 @@ export interface HoldContext extends Timing, Actor {
 
 type Outcome = "ok" | "again" | "timeout" | "retry" | "lost";
 
-/** The holding side: renewals, loss detection and release. */
 export class Held implements HeldLock {
   readonly #ctx: HoldContext;
   readonly #t: ReturnType<typeof holdTimings>;
@@ -241,8 +233,7 @@ export class Held implements HeldLock {
       if (!this.#isOurs(lease)) return;
     }
     for (let attempt = 0;; attempt++) {
-      const uid = lease.metadata?.uid ?? "";
-      const resourceVersion = lease.metadata?.resourceVersion ?? "";
+      const { uid = "", resourceVersion = "" } = lease.metadata ?? {};
       try {
         await within(this.#ctx, api.delete(this.#name, { uid, resourceVersion }));
         this.#ctx.cache.drop(this.#name);
@@ -293,7 +284,6 @@ export class Held implements HeldLock {
     );
   }
 
-  /** Our Lease, still held by us. */
   #isOurs(lease: V1Lease | undefined): lease is V1Lease {
     return !!lease && lease.metadata?.uid === this.#lease.metadata?.uid &&
       lease.spec?.holderIdentity === this.#ctx.identity;
@@ -308,7 +298,7 @@ export class Held implements HeldLock {
     return await this.#retrying("update", () => this.#ctx.api.replace(body));
   }
 
-  /** A request retried through transient failures (five tries), mapped on failure. */
+  /** Five tries through transient failures. */
   async #retrying<T>(verb: string, call: () => Promise<T>): Promise<T> {
     for (let attempt = 0;; attempt++) {
       try {

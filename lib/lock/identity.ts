@@ -1,28 +1,21 @@
 /**
- * Who holds the lock: the holder identity written to the Lease and the annotations that
- * tell waiters which job holds it, for how long, and where to look.
- *
+ * Who holds the lock: the holder identity and the annotations waiters read.
  * @module
  */
 
 import { redactUrls } from "../redact.ts";
 import { PREFIX } from "./names.ts";
 
-/** Annotation keys helm-lock writes on its Lease. */
 export const Annotation = {
   ciJobUrl: `${PREFIX}ci-job-url`,
   user: `${PREFIX}user`,
   host: `${PREFIX}host`,
   command: `${PREFIX}command`,
   startedAt: `${PREFIX}started-at`,
-  /**
-   * Written with the cleared holder by a holder's own release: older helm-locks take such a
-   * Lease at once, but wait out one whose holder vanished without it.
-   */
+  /** A holder's own release: older helm-locks take it at once, wait out a vanished holder's. */
   released: `${PREFIX}released`,
 } as const;
 
-/** The host name (in Kubernetes the pod name), else `HOSTNAME`. */
 function hostName(env: Record<string, string | undefined>): string {
   try {
     return Deno.hostname();
@@ -41,17 +34,10 @@ export function holderIdentity(): string {
   return `${hostName(Deno.env.toObject())}-${Deno.pid}-${hex}`;
 }
 
-/**
- * The URL of the CI job running this process, from the variables its CI system documents
- * (docs/ci.md has the table); `undefined` outside a known CI system. `CI_JOB_URL` comes first:
- * GitLab's, and the variable any other system (Tekton, which sets none; GitHub, for a
- * job-level link) can be given the URL in.
- */
+/** The URL of the CI job running us, by docs/ci.md's table (`CI_JOB_URL` first). */
 function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
   const v = (name: string) => env[name] || undefined;
-  const gitlab = v("CI_JOB_URL");
-  if (gitlab) return gitlab;
-  // GitHub: the run attempt; the job's id (`job.check_run_id`) is in no default variable.
+  if (v("CI_JOB_URL")) return v("CI_JOB_URL");
   const [runId, repository] = [v("GITHUB_RUN_ID"), v("GITHUB_REPOSITORY")];
   if (runId && repository) {
     const server = trimSlashes(v("GITHUB_SERVER_URL") ?? "https://github.com");
@@ -59,7 +45,6 @@ function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
     const attempt = v("GITHUB_RUN_ATTEMPT");
     return attempt ? `${run}/attempts/${attempt}` : run;
   }
-  // Azure Pipelines: the build's results page, at the job's log when System.JobId is set.
   const collection = v("SYSTEM_COLLECTIONURI") ?? v("SYSTEM_TEAMFOUNDATIONCOLLECTIONURI");
   const [project, buildId] = [v("SYSTEM_TEAMPROJECT"), v("BUILD_BUILDID")];
   if (collection && project && buildId) {
@@ -67,14 +52,12 @@ function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
     return `${trimSlashes(collection)}/${encodeURIComponent(project)}/_build/results?buildId=` +
       `${encodeURIComponent(buildId)}${jobId ? `&view=logs&j=${encodeURIComponent(jobId)}` : ""}`;
   }
-  const circle = v("CIRCLE_BUILD_URL");
-  if (circle) return circle;
+  if (v("CIRCLE_BUILD_URL")) return v("CIRCLE_BUILD_URL");
   const buildkite = v("BUILDKITE_BUILD_URL");
   if (buildkite) {
     const job = v("BUILDKITE_JOB_ID");
     return job ? `${buildkite}#${job}` : buildkite;
   }
-  // Bitbucket Pipelines sets no URL: the pipeline's page from workspace, repository, build.
   const [workspace, slug, build] = [
     v("BITBUCKET_WORKSPACE"),
     v("BITBUCKET_REPO_SLUG"),
@@ -85,7 +68,7 @@ function ciJobUrl(env: Record<string, string | undefined>): string | undefined {
     return `https://bitbucket.org/${workspace}/${slug}/pipelines/results/${build}` +
       (step ? `/steps/${encodeURIComponent(step)}` : "");
   }
-  // Woodpecker: the step, else the pipeline (GitLab also sets CI_PIPELINE_URL, hence the check).
+  // GitLab also sets CI_PIPELINE_URL: only Woodpecker's counts.
   if (v("CI") === "woodpecker") {
     const woodpecker = v("CI_STEP_URL") ?? v("CI_PIPELINE_URL");
     if (woodpecker) return woodpecker;
@@ -101,13 +84,9 @@ function trimSlashes(url: string): string {
 }
 
 /**
- * The annotations helm-lock writes on its Lease: `ci-job-url` (only when known), `user`,
- * `host` and `command` (the helm command line, secrets already redacted); `started-at` is
- * added when the lock is taken (`holderLease()`). `env` defaults to `Deno.env.toObject()`.
- *
- * Anyone who may read Leases in the namespace reads these, so the user info of every URL in
- * them is hidden (`https://ci:pass@ci.example.com/job/7` is stored as
- * `https://***@ci.example.com/job/7`), whatever variable it came from.
+ * The annotations helm-lock writes on its Lease (`started-at` comes with the lock), every URL's
+ * user info hidden: anyone who may read Leases reads them (docs/ci.md). `env` defaults to
+ * `Deno.env.toObject()`.
  */
 export function lockAnnotations(
   options: { command: string; env?: Record<string, string | undefined> },

@@ -1,15 +1,12 @@
 /**
- * The lock Lease itself (DESIGN §2): the body a holder writes, what a reader may take from it
- * (untrusted: any tenant who may write Leases can write this one), the holder's timing, and
- * what the waiting and holding sides share (injected time, bounded requests, retries).
- *
+ * The lock Lease (docs/design.md §2): what a holder writes, what a reader may trust of it, and
+ * the timing and request helpers the waiting and holding sides share.
  * @module
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
 import { MicroTime } from "../kube/micro_time.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import type { ApiAction } from "../kube/api_error.ts";
 import { Annotation } from "./identity.ts";
 import { type LeaseApi, REQUEST_LIMIT_MS, type Timing } from "./cache.ts";
 import { lockName, PREFIX, RELEASE_LABEL, releaseLabels } from "./names.ts";
@@ -18,16 +15,12 @@ import { lockName, PREFIX, RELEASE_LABEL, releaseLabels } from "./names.ts";
 export const DEFAULT_LEASE_SECONDS = 15;
 
 /**
- * The longest `--lock-lease-duration`, and the longest lease a waiter waits out or
- * `lock-unlock` watches: a killed job's lock blocks the release that long, and a tampered
- * Lease asking for decades must not.
+ * The longest `--lock-lease-duration`, and the longest lease a waiter waits out or `lock-unlock`
+ * watches: a tampered Lease asking for decades must not block the release that long.
  */
 export const MAX_LEASE_DURATION_MS = 3_600_000;
 
-/**
- * The holder's timing, scaled from the lease duration like client-go's leader election (15 s
- * lease, 10 s renew deadline, 2 s retry period; docs/design.md "Holding the lock").
- */
+/** The holder's timing, scaled like client-go's leader election (docs/design.md). */
 export function holdTimings(durationSeconds: number) {
   const durationMs = durationSeconds * 1000;
   const renewDeadlineMs = (durationMs * 2) / 3;
@@ -40,9 +33,8 @@ export function holdTimings(durationSeconds: number) {
 }
 
 /**
- * Bounds a request on the injected clock: a stalled connection must not stall renewals or the
- * wait. Like std's `deadline()`, it does not cancel the request; it rejects with a
- * `DOMException` named `TimeoutError` ("no answer within 10 s", never "refused").
+ * Bounds a request on the injected clock; like std's `deadline()`, it does not cancel it.
+ * @throws {DOMException} named `TimeoutError` ("no answer within 10 s") after `limitMs`.
  */
 export async function within<T>(t: Timing, p: Promise<T>, limitMs = REQUEST_LIMIT_MS): Promise<T> {
   const settled = new AbortController();
@@ -62,9 +54,8 @@ export async function within<T>(t: Timing, p: Promise<T>, limitMs = REQUEST_LIMI
 }
 
 /**
- * Whether an error is worth retrying: a network failure, a timeout, 429 or a 5xx. Only an API
- * server's answer can be a refusal: other errors carry numeric codes of their own (a timeout's
- * `DOMException` has code 23) that say nothing about the server.
+ * A network failure, a timeout, 429 or a 5xx. Only an API server's answer can be a refusal: a
+ * timeout's `DOMException` has a numeric code (23) of its own.
  */
 export function isTransient(err: unknown): boolean {
   if (err instanceof HelmLockError) return false;
@@ -74,21 +65,7 @@ export function isTransient(err: unknown): boolean {
   return !answered || code === 429 || (code as number) >= 500;
 }
 
-/** Who a lock's request acts as, for messages ({@linkcode action}). */
-export interface Actor {
-  namespace: string;
-  user: string;
-  server: string;
-}
-
-export function action(who: Actor, verb: string): ApiAction {
-  return { verb, resource: "leases", ...who };
-}
-
-/**
- * A release namespace that does not exist: the lock is taken before helm could create it.
- * `hint`: suggest `--create-namespace` (helm's install and upgrade have it).
- */
+/** The lock is taken before helm could create the namespace; `hint`: `--create-namespace`. */
 export function missingNamespace(
   release: string,
   namespace: string,
@@ -104,7 +81,7 @@ export function missingNamespace(
   );
 }
 
-/** Who holds a lock (or waits in a ticket), from its Lease: bounded, as anyone may write it. */
+/** Who holds a lock (or waits in a ticket): bounded, as anyone may write its Lease. */
 export interface HolderInfo {
   identity: string;
   ciJobUrl?: string;
@@ -121,17 +98,13 @@ export function bounded(value: unknown, max = 256): string | undefined {
   return value.length > max ? `${value.slice(0, max - 1)}…` : value;
 }
 
-/** A date from a Lease field; `undefined` when absent or not a date. */
 export function dateOf(value: unknown): Date | undefined {
   if (value === undefined || value === null || value === "") return undefined;
   const date = value instanceof Date ? value : new Date(String(value).slice(0, 64));
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-/**
- * When the API server last wrote a Lease, by its own clock (epoch ms): its creation or its
- * newest `managedFields` entry (whole seconds).
- */
+/** When the API server last wrote a Lease, by its clock (epoch ms; `managedFields` times). */
 export function writtenAt(lease: V1Lease): number | undefined {
   const { creationTimestamp, managedFields = [] } = lease.metadata ?? {};
   const times = [creationTimestamp, ...managedFields.map((f) => f.time)]
@@ -139,7 +112,6 @@ export function writtenAt(lease: V1Lease): number | undefined {
   return times.length > 0 ? Math.max(...times) : undefined;
 }
 
-/** Reads the holder and its annotations from a lock or ticket Lease. */
 export function holderInfo(lease: V1Lease): HolderInfo {
   const a = lease.metadata?.annotations ?? {};
   const info: HolderInfo = { identity: bounded(lease.spec?.holderIdentity) ?? "" };
@@ -152,10 +124,7 @@ export function holderInfo(lease: V1Lease): HolderInfo {
   return info;
 }
 
-/**
- * The lease duration a Lease asks for, in ms: ours (`fallbackSeconds`) when it is not a positive
- * whole number, and at most {@linkcode MAX_LEASE_DURATION_MS}.
- */
+/** A Lease's duration (ms), sanitized: ours (`fallbackSeconds`) when invalid, capped. */
 export function leaseMs(lease: V1Lease, fallbackSeconds: number): number {
   const s = lease.spec?.leaseDurationSeconds;
   const seconds = typeof s === "number" && Number.isInteger(s) && s > 0 ? s : fallbackSeconds;
@@ -172,13 +141,10 @@ interface HolderSpec {
   position?: string;
 }
 
-/** Annotation: the queue position (a ticket's creation resourceVersion) the holder came from. */
+/** The queue position (a ticket's creation resourceVersion) the holder came from. */
 export const POSITION = `${PREFIX}position`;
 
-/**
- * A lock Lease that makes us the holder, based on `base` (a released or expired lock) or new,
- * stamped `started-at` now. Renewals keep that stamp: they rewrite only `renewTime`.
- */
+/** A lock Lease that makes us the holder, from `base` (a released or expired lock) or new. */
 export function holderLease(spec: HolderSpec, base: V1Lease | undefined, now: Date): V1Lease {
   const time = new MicroTime(now.getTime());
   const { managedFields: _m, ...meta } = base?.metadata ?? {};
@@ -214,19 +180,13 @@ export function holderLease(spec: HolderSpec, base: V1Lease | undefined, now: Da
   };
 }
 
-/**
- * The waits after failed requests (ms): 1 s, doubling up to 15 s, each jittered by ±25 % so
- * that a burst of jobs that failed together does not retry together.
- */
+/** Waits after failed requests (ms): 1 s doubling to 15 s, ±25 % so a burst spreads out. */
 export function backoff(random: () => number): () => number {
   let failures = 0;
   return () => Math.min(1_000 * 2 ** Math.min(failures++, 16), 15_000) * (0.75 + 0.5 * random());
 }
 
-/**
- * Labels the lock of a helm-lock older than the release label, so that a watch by label sees
- * it (older holders renew on past the new resourceVersion: they re-read on a conflict).
- */
+/** Labels an older helm-lock's lock so our watch sees it (its holder re-reads on conflict). */
 export async function adoptOlderLock(
   ctx: Timing & { api: LeaseApi; cache: { put(lease: V1Lease): void }; release: string },
 ): Promise<void> {

@@ -1,9 +1,5 @@
 /**
- * The CI system's pipeline number, when the environment has one: waiting jobs of a later
- * pipeline of a release never deploy before a waiting job of an earlier one, even when they
- * reach the API server out of order (`tickets.ts`). Unlike `--lock-order-key`, an older deploy
- * is never refused for it. Numbers of different series (GitLab projects, ...) are not compared.
- *
+ * The CI system's pipeline number as a queue order key (README "Order of deploys", docs/ci.md).
  * @module
  */
 
@@ -20,9 +16,8 @@ function githubWorkflow(env: Env): string | undefined {
 }
 
 /**
- * Each CI system, in the order tried (docs/ci.md): when it runs us, the variable that counts,
- * and the series it counts in. GitLab's count per project, GitHub's per workflow file; Azure's
- * BUILD_BUILDID counts across the organization (BUILD_BUILDNUMBER is a name, not a number).
+ * Each CI system, in the order tried (docs/ci.md): when it runs us, its number, its series.
+ * Azure's BUILD_BUILDNUMBER is a name, not a number: BUILD_BUILDID counts per organization.
  */
 const SERIES: readonly [string, (e: Env) => boolean, string, (e: Env) => string | undefined][] = [
   [
@@ -65,10 +60,7 @@ const SERIES: readonly [string, (e: Env) => boolean, string, (e: Env) => string 
   ["drone", (e) => e.DRONE === "true", "DRONE_BUILD_NUMBER", (e) => e.DRONE_REPO],
 ];
 
-/**
- * The pipeline number of the CI system running us, as a queue order (`key` and its `scope`);
- * `undefined` outside a known CI system, or when its number is missing or not a whole number.
- */
+/** The CI pipeline's number as a queue order; `undefined` without a whole number. */
 export function pipelineOrder(env: Env): Pick<Order, "key" | "scope"> | undefined {
   for (const [system, detect, number, scopeOf] of SERIES) {
     if (!detect(env)) continue;

@@ -1,12 +1,6 @@
 /**
- * What a waiting job makes of its release's Leases at one moment (`take.ts` asks after every
- * change and wake-up): may it take the lock now, must it look again, is it superseded, was its
- * ticket removed, when to wake next; what it says every 10 s; and the errors it ends with.
- * Pure: every time is the caller's (local monotonic ms, or the API server's clock for tickets).
- * The rules are docs/design.md §2's: only the head takes a free lock (no holder, ours, or not
- * seen renewed for a lease duration by our clock); a head that does not take it within a lease
- * duration is judged gone; dead tickets are not in line.
- *
+ * What a waiting job makes of its release's Leases at one moment, what it reports and the errors
+ * it ends with. Pure: every time is the caller's (local monotonic ms, or the server's for tickets).
  * @module
  */
 
@@ -37,7 +31,6 @@ interface QueueState {
   tickets: readonly Ticket[];
   /** Our ticket's name ("" before we queue). */
   mine: string;
-  /** Our ticket was deleted (by a job that judged us gone). */
   mineDeleted: boolean;
   identity: string;
   mode: QueueMode;
@@ -55,17 +48,15 @@ interface QueueState {
 /** What to do about it. */
 export interface QueueView {
   lock: V1Lease | undefined;
-  /** Take the lock now (we are the head and it is free). */
   take: boolean;
   /** It looks expired but no watch was open: list again before taking it. */
   confirm: boolean;
   /** A lock that only an older helm-lock can have written: label it so that our watch sees it. */
   adopt: boolean;
-  /** `--lock-queue newest`: a newer job holds the lock. */
   newerHolder: HolderInfo | undefined;
   /** Our ticket was removed: rejoin at the back. */
   gone: boolean;
-  /** The head judged gone: its ticket is to be deleted. */
+  /** Its ticket is to be deleted. */
   headGone: Ticket | undefined;
   /** When something may change without an event (local ms). */
   wakeAt: number;
@@ -76,7 +67,7 @@ export interface QueueView {
   conflictAt: number | undefined;
 }
 
-/** Judges the queue at `s.now`; see the module doc. */
+/** Judges the queue at `s.now` (docs/design.md §2's rules). */
 export function queueView(s: QueueState): QueueView {
   const { now, lock, serverNow } = s;
   const live = s.tickets.filter((t) => t.name === s.mine || !isStale(t, serverNow));
@@ -131,11 +122,7 @@ export function queueView(s: QueueState): QueueView {
   };
 }
 
-/**
- * What a waiter reports, at once and about every 10 s: the lock's holder (none while it is free),
- * how long we waited and it held the lock (by its own clock), our place (1: next) and who is
- * right ahead.
- */
+/** What a waiter reports, at once and about every 10 s; `heldForMs` by the holder's clock. */
 export interface WaitProgress {
   holder?: HolderInfo;
   waitedMs: number;
@@ -173,7 +160,6 @@ export function describeWait(p: WaitProgress): string {
   return parts.join(", ");
 }
 
-/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
 function ordinal(n: number): string {
   const teen = n % 100 >= 11 && n % 100 <= 13;
   return `${n}${teen ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
@@ -189,7 +175,6 @@ export function isSuperseded(err: unknown): err is HelmLockError {
   return typeof err === "object" && err !== null && SUPERSEDED.has(err);
 }
 
-/** "CI job <url>" when known, else the identity (and user). */
 function describeJob(info: HolderInfo): string {
   if (info.ciJobUrl) return `CI job ${info.ciJobUrl}`;
   return `"${info.identity}"${info.user ? ` (user ${info.user})` : ""}`;
@@ -206,9 +191,7 @@ export function supersededError(where: string, by: HolderInfo): HelmLockError {
   return err;
 }
 
-/**
- * Exit 3: the lock was not taken within `waitedMs`, because of `holder` (when held) or `why`.
- */
+/** Exit 3: the lock was not taken within `waitedMs`, because of `holder` or `why`. */
 export function timeoutError(
   where: string,
   lease: string,

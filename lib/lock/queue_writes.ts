@@ -1,16 +1,13 @@
 /**
- * The queue's writes of one waiting job (`take.ts`): its own ticket, created at the back of the
- * queue, written every 20 s so the API server sees it alive, deleted when the job takes the lock
- * or gives up (one that cannot be deleted goes stale: the next job removes it); and the removal
- * of what is dead (`Sweeper`).
- *
+ * The queue's writes of one waiting job: its own ticket, and the removal of dead ones.
  * @module
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { HoldContext } from "./hold.ts";
-import { action, isTransient, within } from "./lease.ts";
+import { action } from "./cache.ts";
+import { isTransient, within } from "./lease.ts";
 import { isTicketName } from "./names.ts";
 import {
   isStale,
@@ -21,7 +18,7 @@ import {
   TicketTimings,
 } from "./tickets.ts";
 
-/** Our ticket: its Lease as last written, its place, and when it is next written. */
+/** Our ticket, written every 20 s so the API server sees it alive. */
 export class OwnTicket {
   readonly #ctx: HoldContext;
   readonly #spec: Order & { annotations: Record<string, string> };
@@ -35,7 +32,7 @@ export class OwnTicket {
     this.#spec = spec;
   }
 
-  /** The ticket's name, "" when we hold none. */
+  /** "" when we hold none. */
   get name(): string {
     return this.#lease?.metadata?.name ?? "";
   }
@@ -44,7 +41,6 @@ export class OwnTicket {
     return this.#position;
   }
 
-  /** When the ticket is next to be written (local ms; Infinity without one). */
   get renewAt(): number {
     return this.#lease ? this.#renewAt : Infinity;
   }
@@ -57,11 +53,7 @@ export class OwnTicket {
     );
   }
 
-  /**
-   * Creates the ticket (at the back of the queue: its order is the server's), or takes over
-   * `spare` ({@linkcode Sweeper}): its new resourceVersion is as much the server's order.
-   * Throws the API server's error (409: another job took the spare first).
-   */
+  /** Creates the ticket, or takes over `spare` (its new resourceVersion orders it as well). */
   async create(spare?: V1Lease): Promise<V1Lease> {
     const { api, clock, namespace, release, identity } = this.#ctx;
     const body = ticketBody({ ...this.#spec, namespace, release, identity }, clock.date());
@@ -109,14 +101,13 @@ export class OwnTicket {
     }
   }
 
-  /** Forgets the ticket (it was removed by a job that judged us gone) and returns it. */
   drop(): V1Lease | undefined {
     const mine = this.#lease;
     this.#lease = undefined;
     return mine;
   }
 
-  /** Deletes the ticket (guarded) when we give up waiting; a failure leaves it to go stale. */
+  /** Deletes the ticket when we give up waiting; a failure leaves it to go stale. */
   async leave(): Promise<void> {
     const mine = this.drop();
     if (!mine) return;
@@ -127,25 +118,19 @@ export class OwnTicket {
       // Renewed in between: delete the version that is there, if it is still ours.
       const fresh = await api.get(name).catch(() => undefined);
       if (fresh?.spec?.holderIdentity !== identity) return;
-      await api.delete(name, {
-        uid: fresh.metadata?.uid ?? "",
-        resourceVersion: fresh.metadata?.resourceVersion ?? "",
-      }).catch(() => {});
+      const { uid: freshUid = "", resourceVersion: freshVersion = "" } = fresh.metadata ?? {};
+      await api.delete(name, { uid: freshUid, resourceVersion: freshVersion }).catch(() => {});
     });
   }
 }
 
 /**
- * Removes what is dead from the queue: tickets the API server has not seen written for their
- * lifetime, a head judged gone, our own strays, and our ticket once we hold the lock. Each
- * delete is guarded by uid and resourceVersion, sent once per version and never waited for.
- * Without the `delete` verb (said once) a ticket is cleared instead: its holder emptied, it is
- * no ticket any more, and the next job that must wait takes it over ({@linkcode OwnTicket}),
- * so a release keeps one spare ticket, not a growing pile.
+ * Removes what is dead from the queue, each delete guarded, sent once per version and never
+ * waited for. Without the `delete` verb a ticket is cleared instead (its holder emptied), and
+ * the next job that must wait takes it over: a release keeps one spare, not a growing pile.
  */
 export class Sweeper {
   readonly #ctx: HoldContext;
-  /** Deletes already sent, by name and resourceVersion. */
   readonly #sent = new Set<string>();
   #noDelete = false;
 

@@ -1,10 +1,5 @@
 /**
- * The deploy record of `--lock-order-key` (DESIGN §2 "Order"): the Lease
- * `helm-lock.state.<release>` remembers the key of the last successful deploy, so a later job
- * with a lower key (an older pipeline that was slow to start) is refused with exit 8 instead of
- * rolling the release back. Only jobs with `--lock-order-key` read or write it; it goes when the
- * release is uninstalled through helm-lock (or with `lock-unlock --force`).
- *
+ * The deploy record of `--lock-order-key` (docs/design.md §2 "An order key is checked twice").
  * @module
  */
 
@@ -16,7 +11,6 @@ import { bounded, within } from "./lease.ts";
 import { PREFIX, releaseLabels, stateName } from "./names.ts";
 import { int } from "./tickets.ts";
 
-/** Annotations of the deploy record. */
 export const RecordAnnotation = {
   deployedKey: `${PREFIX}deployed-order-key`,
   deployedBy: `${PREFIX}deployed-by`,
@@ -26,10 +20,7 @@ export const RecordAnnotation = {
 const keyOf = (state: V1Lease | undefined) =>
   int(state?.metadata?.annotations?.[RecordAnnotation.deployedKey]);
 
-/**
- * The refusal of a deploy whose order key is lower than the last successful one's, or
- * `undefined` when it may go.
- */
+/** The refusal (exit 8) of a key lower than the last successful deploy's, else `undefined`. */
 export function outdated(
   state: V1Lease | undefined,
   key: number | undefined,
@@ -47,11 +38,7 @@ export function outdated(
   );
 }
 
-/**
- * What a held lock does with the release's deploy record: `record()` after a successful
- * deploy (only with `--lock-order-key`; compare-and-swap, a few tries), `forget()` after an
- * uninstall (the record goes with the release).
- */
+/** `record()` after a successful deploy (compare-and-swap), `forget()` after an uninstall. */
 export function deployRecord(
   ctx: HoldContext,
   o: { refuseOutdated: boolean; key: number | undefined; jobUrl: string | undefined },

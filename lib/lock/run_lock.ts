@@ -1,8 +1,6 @@
 /**
- * The lock stage of a run (DESIGN §7): `take()` opens the API server helm uses, creates the
- * namespace when helm is to create it, takes the lock through the queue and records the lock's
- * life as Events; `release()` records a deploy and gives the lock back.
- *
+ * The lock stage of a run: take the lock (creating the namespace when helm would), record its
+ * life as Events, and give it back.
  * @module
  */
 
@@ -152,10 +150,7 @@ export async function take(
   };
 }
 
-/**
- * Gives the lock back, on every path. A successful deploy (`exitCode` 0, no `--dry-run`) is
- * recorded first (`--lock-order-key`); an uninstall takes the record along.
- */
+/** Gives the lock back, on every path, after updating the deploy record of a success. */
 export async function release(
   lock: RunLock,
   cmd: Pick<LockCommand, "command" | "dryRun" | "leaseDurationSeconds">,

@@ -1,8 +1,5 @@
 /**
- * What helm-lock keeps for a release, as people and scripts read it (`lock-status`,
- * `lock-list`, `lock-unlock`): the lock, the queue behind it (each waiter's place, CI job, age,
- * and whether it looks dead by the API server's own clock) and the deploy record.
- *
+ * What helm-lock keeps for a release, as `lock-status`, `lock-list` and `lock-unlock` read it.
  * @module
  */
 
@@ -21,10 +18,7 @@ import {
 import { RecordAnnotation } from "./record.ts";
 import { isStale, queueOrder, readTicket, type Ticket } from "./tickets.ts";
 
-/**
- * One waiting job: its place (1: next), ticket Lease, when it joined (RFC 3339, its own clock),
- * seconds since the API server last saw it written, and whether that is over a minute (dead).
- */
+/** One waiting job; `ageSeconds`: since the API server last saw its ticket written. */
 export interface QueueEntry {
   place: number;
   ticket: string;
@@ -36,10 +30,7 @@ export interface QueueEntry {
   looksDead: boolean;
 }
 
-/**
- * A release's lock (`none`: no lock Lease, only a queue or record; times are RFC 3339 by the
- * holder's clock), the jobs waiting (first in line first) and the deploy record.
- */
+/** A release's lock (`none`: no lock Lease; times by the holder's clock), queue and record. */
 export interface LockInfo {
   namespace: string;
   release: string;
@@ -84,7 +75,6 @@ function entry(t: Ticket, place: number, serverTime: number | undefined): QueueE
   return e;
 }
 
-/** What a release's Leases say. */
 export function lockInfo(leases: ReleaseLeases): LockInfo {
   const { lock, release, namespace } = leases;
   const info: LockInfo = {
@@ -134,10 +124,7 @@ function leasesOf(namespace: string, release: string, serverTime?: number): Rele
   return { namespace, release, tickets: [], ...(serverTime === undefined ? {} : { serverTime }) };
 }
 
-/**
- * The Leases of one release: by its label, and its lock by name when an older helm-lock wrote it
- * without the label.
- */
+/** The Leases of one release: by label, and its lock by name (an older helm-lock's has none). */
 export async function readLeases(
   client: KubeClient,
   namespace: string,
@@ -175,7 +162,5 @@ export async function listReleases(
     if (!releases.has(key)) releases.set(key, leasesOf(namespace, release, serverTime));
     file(releases.get(key)!, lease);
   }
-  return [...releases.values()].sort((a, b) =>
-    `${a.namespace}/${a.release}`.localeCompare(`${b.namespace}/${b.release}`)
-  );
+  return [...releases].sort(([a], [b]) => a.localeCompare(b)).map(([, leases]) => leases);
 }

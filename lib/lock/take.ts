@@ -1,10 +1,5 @@
 /**
- * Taking the lock through the release's queue (DESIGN §2; docs/design.md §2 tells the story):
- * one list of the release's Leases; nobody holds the lock and nobody waits: create it (most
- * deploys: 4 requests in all, with the watch and the release); else create a ticket
- * (`queue_writes.ts`), watch the release's Leases, and take the lock as the head of the queue
- * when it frees. Holding (`hold.ts`) goes on with the same watch.
- *
+ * Taking the lock through the release's queue (docs/design.md §2).
  * @module
  */
 
@@ -13,11 +8,10 @@ import { delay } from "../async.ts";
 import type { HelmLockError } from "../errors.ts";
 import { apiError, isStatus } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
-import { kubeLeaseApi, type LeaseApi, LeaseCache, type Timing } from "./cache.ts";
+import { action, kubeLeaseApi, type LeaseApi, LeaseCache, type Timing } from "./cache.ts";
 import { Held, type HeldLock, type HoldContext } from "./hold.ts";
 import { Annotation } from "./identity.ts";
 import {
-  action,
   adoptOlderLock,
   backoff,
   DEFAULT_LEASE_SECONDS,
@@ -38,18 +32,16 @@ import {
   waitProgress,
 } from "./queue_view.ts";
 import { OwnTicket, Sweeper } from "./queue_writes.ts";
-
 import { deployRecord, outdated } from "./record.ts";
 import { isStale, type Order, orderAnnotations, readTicket, type Ticket } from "./tickets.ts";
 
-/** Options for {@linkcode takeLock}. */
 export interface TakeOptions {
   client: KubeClient;
   namespace: string;
   release: string;
-  /** This process's holder identity (`holderIdentity()`). */
+  /** `holderIdentity()` */
   identity: string;
-  /** Who we are, for waiters and `lock-status` (`lockAnnotations()`). */
+  /** `lockAnnotations()` */
   annotations: Record<string, string>;
   timeoutMs: number;
   /** `--lock-lease-duration`. @default {15} */
@@ -64,7 +56,7 @@ export interface TakeOptions {
   signal?: AbortSignal;
   onProgress?: (progress: WaitProgress) => void;
   onQueued?: (ticket: string) => void;
-  /** Says once what the user should know (a missing RBAC verb, a lost place). */
+  /** Says once what the user should fix or know (a missing RBAC verb, a lost place). */
   warn?: (line: string) => void;
   /** The Lease requests (unit tests put a fake API server here). */
   api?: LeaseApi;
@@ -371,7 +363,6 @@ class Taking {
     }
   }
 
-  /** What the queue and the lock say now, and what to do about it (`queue_view.ts`). */
   #view(now: number): QueueView {
     const cache = this.#cache;
     const [tickets, mine] = [this.#tickets(), this.#mine.name];
@@ -402,20 +393,14 @@ class Taking {
   #timeout(why?: string): HelmLockError {
     const lock = this.#cache.get(this.#lock);
     const holder = lock?.spec?.holderIdentity ? holderInfo(lock) : undefined;
-    return timeoutError(
-      this.#where,
-      this.#lock,
-      this.#ctx.clock.now() - this.#startedAt,
-      holder,
-      why,
-    );
+    const waited = this.#ctx.clock.now() - this.#startedAt;
+    return timeoutError(this.#where, this.#lock, waited, holder, why);
   }
 }
 
 /**
- * Creates `namespace` when it does not exist, as `helm --create-namespace` would; whether it
- * did. A user who may not read namespaces is left alone: the namespace may exist, and taking
- * the lock will say clearly if it does not.
+ * Creates `namespace` when it does not exist, as `helm --create-namespace` would; whether it did.
+ * Without `get` on namespaces it does nothing: taking the lock says if the namespace is missing.
  */
 export async function ensureNamespace(client: KubeClient, namespace: string): Promise<boolean> {
   try {

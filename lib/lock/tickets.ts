@@ -1,10 +1,5 @@
 /**
- * The deploy queue's tickets (DESIGN §2 "Order"): one Lease per waiting job, and the order in
- * which waiters may take the lock (the rules: docs/design.md §2 "The queue"). Arrival order is
- * the API server's (a ticket's creation resourceVersion), an order key comes first, and a
- * ticket the server has not seen written for a minute by its own clock is dead. Pure: no
- * requests here (`take.ts` makes them).
- *
+ * The queue's tickets and their order (docs/design.md §2 "The queue"). Pure: no requests.
  * @module
  */
 
@@ -17,7 +12,7 @@ import { isTicketName, PREFIX, releaseLabels, ticketPrefix } from "./names.ts";
 /** `--lock-queue`: who gets the lock when it frees. */
 export type QueueMode = "fifo" | "newest";
 
-/** A ticket's annotations (also the holder's); a key's scope: `order-key`, or a CI series. */
+/** A ticket's annotations (also the holder's). */
 const QueueAnnotation = {
   mode: `${PREFIX}queue`,
   orderKey: `${PREFIX}order-key`,
@@ -25,25 +20,21 @@ const QueueAnnotation = {
   position: POSITION,
 } as const;
 
-/**
- * A waiter writes its ticket every `renewMs`; one the server has not seen written for `staleMs`
- * is dead; the server's clock read from whole-second headers and fields may be off by `marginMs`.
- */
+/** `marginMs`: the server's clock is read from whole-second headers and fields. */
 export const TicketTimings = { renewMs: 20_000, staleMs: 60_000, marginMs: 2_000 } as const;
 
-/** A job's place in the order: its key, if any, and its arrival. */
 export interface Order {
   mode: QueueMode;
   key?: number;
+  /** `order-key`, or a CI series: keys of different scopes are not compared. */
   scope?: string;
 }
 
-/** A ticket as the queue reads it. */
 export interface Ticket extends Order {
   name: string;
   /** The creation resourceVersion (the arrival order). */
   position: string;
-  /** `metadata.creationTimestamp`, for ordering when resourceVersions are not integers. */
+  /** For ordering when resourceVersions are not integers. */
   created: string;
   info: HolderInfo;
   /** When the API server last saw it written, by its own clock (epoch ms). */
@@ -51,14 +42,12 @@ export interface Ticket extends Order {
   lease: V1Lease;
 }
 
-/** A whole number annotation (an order key), or `undefined`. */
 export function int(value: string | undefined): number | undefined {
   if (value === undefined || !/^-?\d{1,16}$/.test(value)) return undefined;
   const n = Number(value);
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-/** The queue annotations of a job: its mode, key and scope. */
 export function orderAnnotations(order: Order): Record<string, string> {
   return {
     [QueueAnnotation.mode]: order.mode,
@@ -67,7 +56,6 @@ export function orderAnnotations(order: Order): Record<string, string> {
   };
 }
 
-/** The order a lock or ticket Lease records. */
 function readOrder(lease: V1Lease): Order {
   const a = lease.metadata?.annotations ?? {};
   const key = int(a[QueueAnnotation.orderKey]);
@@ -105,7 +93,6 @@ export function isStale(ticket: { writtenAt?: number | undefined }, serverNow?: 
   return serverNow - ticket.writtenAt > TicketTimings.staleMs + TicketTimings.marginMs;
 }
 
-/** Arrival order: creation resourceVersion, else creation time, then name. */
 function arrival(a: Ticket, b: Ticket): number {
   return compareVersions(a.position, b.position) ?? (a.created.localeCompare(b.created) ||
     a.name.localeCompare(b.name));
@@ -127,10 +114,7 @@ function sortKeys(tickets: readonly Ticket[]): Map<Ticket, [number, number]> {
 
 const before = (a: [number, number], b: [number, number]) => a[0] - b[0] || a[1] - b[1];
 
-/**
- * The tickets in the order they may take the lock. A `newest` ticket with any ticket behind it
- * yields: it goes after all others (newest first), waiting to be superseded.
- */
+/** The tickets in the order they may take the lock (docs/design.md §2 "The queue"). */
 export function queueOrder(tickets: readonly Ticket[]): Ticket[] {
   const keys = sortKeys(tickets);
   const sorted = [...tickets].sort((a, b) => before(keys.get(a)!, keys.get(b)!));
@@ -142,9 +126,8 @@ export function queueOrder(tickets: readonly Ticket[]): Ticket[] {
 }
 
 /**
- * Whether the holder of `lock` came after `me` (a `newest` ticket is then superseded): its
- * key is higher, or, without keys, its queue position is later. A holder that took the lock
- * without queueing found the queue empty, so came before every ticket.
+ * Whether the holder of `lock` came after `me`: a higher key, else a later position. One that
+ * took the lock without queueing found the queue empty, so came before every ticket.
  */
 export function heldByNewer(lock: V1Lease, me: Ticket): boolean {
   const position = lock.metadata?.annotations?.[QueueAnnotation.position];
@@ -158,7 +141,6 @@ export function heldByNewer(lock: V1Lease, me: Ticket): boolean {
   return (compareVersions(position, me.position) ?? 0) > 0;
 }
 
-/** A new ticket (its name comes from the server: `generateName`). */
 export function ticketBody(
   spec: Order & {
     release: string;
@@ -187,7 +169,7 @@ export function ticketBody(
   };
 }
 
-/** Our ticket renewed: a new `renewTime`, and its creation resourceVersion kept as its position. */
+/** Our ticket renewed, its creation resourceVersion kept as its position. */
 export function renewedTicket(lease: V1Lease, position: string, now: Date): V1Lease {
   const { managedFields: _m, ...meta } = lease.metadata ?? {};
   return {

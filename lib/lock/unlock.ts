@@ -1,11 +1,7 @@
 /**
- * `lock-unlock` (README "lock-unlock"): removes what helm-lock left of a release whose jobs are
- * gone. A held lock goes only when its holder no longer renews it, judged by the API server's
- * own clock (its `Date` header against the Lease's `managedFields` times) and watched for at
- * most its lease duration (over an hour, helm-lock's longest, is refused); dead tickets go, also
- * those of older helm-locks (`helm-lock.ticket-<n>.<release>`); `--force` removes everything.
- * Every delete is guarded by uid and resourceVersion.
- *
+ * `lock-unlock` (README "Lock status, list and unlock"). A held lock goes only once the API
+ * server's own clock says it is not renewed; dead tickets of older helm-locks
+ * (`helm-lock.ticket-<n>.<release>`) go too.
  * @module
  */
 
@@ -34,11 +30,8 @@ export async function unlock(
   release: string,
   opts: { force: boolean; info(line: string): void },
 ): Promise<void> {
-  const api = namingFailures(kubeLeaseApi(client, namespace), {
-    namespace,
-    user: client.user,
-    server: client.server,
-  });
+  const who = { namespace, user: client.user, server: client.server };
+  const api = namingFailures(kubeLeaseApi(client, namespace), who);
   const found = await readLeases(client, namespace, release, api);
   // Tickets of helm-locks older than the release label.
   const older = (await api.list(`${PREFIX}queue=${release}`)).items;
