@@ -34,8 +34,6 @@ export interface Timing {
 /** A request is abandoned after this long, so a dead connection does not stall renewals. */
 export const REQUEST_LIMIT_MS = 10_000;
 
-const timeoutMs = REQUEST_LIMIT_MS;
-
 /** Who makes a Lease request, as an error names it. */
 export interface Actor {
   namespace: string;
@@ -99,6 +97,7 @@ export async function listLeases(
 export function kubeLeaseApi(client: KubeClient, namespace: string): LeaseApi {
   const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
   const one = (name: string) => `${leases}/${encodeURIComponent(name)}`;
+  const timeoutMs = REQUEST_LIMIT_MS;
   return {
     list: (labelSelector) => listLeases(client, leases, labelSelector, timeoutMs),
     get: (name) =>
