@@ -60,8 +60,9 @@ for (const [kind, said] of KINDS) {
     const watchdog = tree.find((p) => p !== helm)!;
     child.kill("SIGKILL");
     await child.status;
-    const took = await until("helm gone", () => !alive(helm), 2_000);
-    assert.ok(took < 2_000);
+    // helm sleeps 30 s: gone well before that, it was stopped (the line below says by whom).
+    // No tighter bound: on a loaded machine the watchdog's start alone can take seconds.
+    await until("helm gone", () => !alive(helm), 20_000);
     await until("watchdog gone", () => tree.every((p) => !alive(p)), 5_000);
     await child.stdin.close().catch(() => {});
     assert.match(await stderr, said(helm));
