@@ -7,6 +7,7 @@
  * @module
  */
 
+import { statusCode } from "../kube/api_error.ts";
 import type { KubeClient } from "../kube/rest.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { helmCapture, type HelmCaptureOptions } from "./exec.ts";
@@ -210,7 +211,7 @@ export async function markFailed(
       release: await encodeRelease(json),
     });
   } catch (err) {
-    if (errorCode(err) === 409 || errorCode(err) === 404) {
+    if (statusCode(err) === 409 || statusCode(err) === 404) {
       throw fail(
         `expected its record ${name} unchanged since it was read, found it changed by another writer`,
         err,
@@ -222,7 +223,7 @@ export async function markFailed(
 
 function apiFailure(what: string, err: unknown): HelmLockError {
   if (err instanceof HelmLockError) return err;
-  const code = errorCode(err);
+  const code = statusCode(err);
   const detail = (err instanceof Error ? err.message : String(err)).split("\n")[0];
   return new HelmLockError(
     code === 401 || code === 403 ? ExitCode.Forbidden : ExitCode.RecoveryFailed,
@@ -230,12 +231,6 @@ function apiFailure(what: string, err: unknown): HelmLockError {
       (code === undefined ? `no answer (${detail})` : `status ${code}`),
     { cause: err },
   );
-}
-
-function errorCode(err: unknown): number | undefined {
-  if (err instanceof DOMException) return undefined; // a timeout's legacy code is no status
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "number" ? code : undefined;
 }
 
 /** helm's `decodeRelease`: base64, then gunzip when it is gzip (else plain JSON). */
@@ -344,7 +339,7 @@ export function kubeRecords(
         const release = secret ? new TextDecoder().decode(Uint8Array.fromBase64(data)) : data;
         return { ...meta(o), release };
       } catch (err) {
-        if (errorCode(err) === 404) return undefined;
+        if (statusCode(err) === 404) return undefined;
         throw err;
       }
     },

@@ -55,9 +55,14 @@ function statusMessage({ body }: StatusError): string | undefined {
   return typeof message === "string" ? message : undefined;
 }
 
+/** The HTTP status of an API answer; `undefined` for no answer (a network error, a timeout). */
+export function statusCode(err: unknown): number | undefined {
+  return isStatusError(err) ? err.code : undefined;
+}
+
 /** Whether `err` is an API response with the given HTTP status. */
 export function isStatus(err: unknown, code: number): boolean {
-  return isStatusError(err) && err.code === code;
+  return statusCode(err) === code;
 }
 
 /**

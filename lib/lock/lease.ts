@@ -5,6 +5,7 @@
  */
 
 import type { V1Lease } from "@kubernetes/client-node";
+import { statusCode } from "../kube/api_error.ts";
 import { MicroTime } from "../kube/micro_time.ts";
 import { ExitCode, HelmLockError } from "../errors.ts";
 import { Annotation } from "./identity.ts";
@@ -53,16 +54,11 @@ export async function within<T>(t: Timing, p: Promise<T>, limitMs = REQUEST_LIMI
   }
 }
 
-/**
- * A network failure, a timeout, 429 or a 5xx. Only an API server's answer can be a refusal: a
- * timeout's `DOMException` has a numeric code (23) of its own.
- */
+/** A network failure, a timeout, 429 or a 5xx: anything but the API server's refusal. */
 export function isTransient(err: unknown): boolean {
   if (err instanceof HelmLockError) return false;
-  const code = (err as { code?: unknown } | undefined)?.code;
-  const answered = err instanceof Error && !(err instanceof DOMException) &&
-    typeof code === "number";
-  return !answered || code === 429 || (code as number) >= 500;
+  const code = statusCode(err);
+  return code === undefined || code === 429 || code >= 500;
 }
 
 /** The lock is taken before helm could create the namespace; `hint`: `--create-namespace`. */
