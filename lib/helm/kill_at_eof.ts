@@ -8,6 +8,7 @@
  */
 
 import { firstOnPath } from "./nesting.ts";
+import { spawnGuard } from "./watchdog.ts";
 
 export interface KillTools {
   xargs: string;
@@ -31,23 +32,13 @@ export function findKillTools(path = Deno.env.get("PATH") ?? ""): KillTools | un
  * @returns `stop`, or `undefined` when xargs cannot be started (helm runs unguarded).
  */
 export function killAtEof(tools: KillTools, pid: number): (() => void) | undefined {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(tools.xargs, {
-      // -r: nothing at an empty end-of-file; -t: the command, on stderr, before it runs.
-      args: ["-r", "-t", tools.kill, "-s", "TERM"],
-      stdin: "piped",
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-  } catch {
-    return undefined;
-  }
-  const writer = child.stdin.getWriter();
+  // -r: nothing at an empty end-of-file; -t: the command, on stderr, before it runs.
+  const guard = spawnGuard(tools.xargs, ["-r", "-t", tools.kill, "-s", "TERM"]);
+  if (!guard) return undefined;
+  const { child, writer } = guard;
   // Its end is reaped by Deno; nothing waits for it on helm-lock's way out.
   child.unref();
   child.status.catch(() => {});
-  writer.closed.catch(() => {});
   writer.write(new TextEncoder().encode(`${pid}\n`)).catch(() => {});
   let stopped = false;
   return () => {
