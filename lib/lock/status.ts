@@ -18,7 +18,7 @@ import {
 import { RecordAnnotation } from "./record.ts";
 import { isStale, queueOrder, readTicket, type Ticket } from "./tickets.ts";
 
-/** One waiting job; `ageSeconds`: since the API server last saw its ticket written. */
+/** One waiting job. */
 export interface QueueEntry {
   place: number;
   ticket: string;
@@ -26,7 +26,6 @@ export interface QueueEntry {
   ciJobUrl?: string;
   user?: string;
   since?: string;
-  ageSeconds?: number;
   looksDead: boolean;
 }
 
@@ -69,9 +68,6 @@ function entry(t: Ticket, place: number, serverTime: number | undefined): QueueE
   if (t.info.user) e.user = t.info.user;
   const since = dateOf(t.lease.spec?.acquireTime);
   if (since) e.since = since.toISOString();
-  if (serverTime !== undefined && t.writtenAt !== undefined) {
-    e.ageSeconds = Math.max(0, Math.round((serverTime - t.writtenAt) / 1000));
-  }
   return e;
 }
 

@@ -128,7 +128,6 @@ Deno.test("queueItems() keeps the queue's places, tickets and the server's judge
       ticket: "helm-lock.ticket.app-aaaaa",
       identity: "a",
       since: "2026-05-04T09:08:00Z",
-      ageSeconds: 5,
       looksDead: false,
     },
     {
@@ -137,7 +136,6 @@ Deno.test("queueItems() keeps the queue's places, tickets and the server's judge
       identity: "b",
       ciJobUrl: "https://ci/2",
       user: "bob",
-      ageSeconds: 75,
       looksDead: true,
     },
     // A waiter's clock ahead of ours.

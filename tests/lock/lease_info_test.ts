@@ -55,16 +55,21 @@ Deno.test("readLeases() and lockInfo() list the queue in order, dead jobs judged
   assert.equal(info.holder, "job-0");
   assert.equal(info.ciJobUrl, "https://ci.example/jobs/0");
   assert.equal(info.since, "2026-03-01T11:59:00.000Z");
+  // Written 65 s and 35 s ago by the server's clock: only the first is past a minute.
   assert.deepEqual(
-    info.queue.map((q) => [q.place, q.ticket, q.identity, q.ageSeconds, q.looksDead]),
+    info.queue.map((q) => [q.place, q.ticket, q.identity, q.looksDead]),
     [
-      [1, `${ticketPrefix("app")}aaaaa`, "job-1", 65, true],
-      [2, `${ticketPrefix("app")}bbbbb`, "job-2", 35, false],
-      [3, `${ticketPrefix("app")}ccccc`, "job-3", 35, false],
+      [1, `${ticketPrefix("app")}aaaaa`, "job-1", true],
+      [2, `${ticketPrefix("app")}bbbbb`, "job-2", false],
+      [3, `${ticketPrefix("app")}ccccc`, "job-3", false],
     ],
   );
   assert.equal(info.queue[1]?.ciJobUrl, "https://ci.example/jobs/2");
   assert.equal(info.queue[1]?.since, "2026-03-01T12:00:00.000Z");
+  // 30 s later the other two are 65 s old too.
+  await clock.advance(30_000);
+  const later = lockInfo(await readLeases(unusedClient, "prod", "app", api));
+  assert.deepEqual(later.queue.map((q) => q.looksDead), [true, true, true]);
 });
 
 Deno.test("lockInfo() orders keyed tickets by key and reads the deploy record", async () => {
