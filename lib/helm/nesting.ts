@@ -9,7 +9,7 @@
 
 import { ExitCode, HelmLockError } from "../errors.ts";
 
-export const NESTING_ENV = "HELM_LOCK_NESTING";
+const NESTING_ENV = "HELM_LOCK_NESTING";
 
 /** After this many helm-locks each started as helm by the previous one, give up. */
 const MAX_DEPTH = 8;
@@ -34,7 +34,7 @@ interface Nesting {
 }
 
 /** A missing or unreadable marker means "not nested". */
-export function readNesting(env: Record<string, string | undefined>): Nesting {
+function readNesting(env: Record<string, string | undefined>): Nesting {
   try {
     const raw = JSON.parse(env[NESTING_ENV] || "{}");
     const nesting: Nesting = {
@@ -76,7 +76,7 @@ export function self(): { nesting: Nesting; paths: Set<string> } {
 }
 
 /** Where `name` is found on `PATH`, every match in order (as `exec` would try them). */
-export function onPath(name: string, pathVar: string | undefined): string[] {
+function onPath(name: string, pathVar: string | undefined): string[] {
   return [...candidates(name, pathVar)];
 }
 

@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  firstOnPath,
-  NESTING_ENV,
-  onPath,
-  readNesting,
-  resolveHelm,
-} from "../../lib/helm/nesting.ts";
+import { firstOnPath, resolveHelm } from "../../lib/helm/nesting.ts";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 
 async function executable(path: string): Promise<string> {
@@ -44,7 +38,7 @@ Deno.test("resolveHelm() skips a $HELM_BIN and a PATH helm that lead back to hel
   );
 });
 
-Deno.test("firstOnPath() is onPath()'s first match: executable files only, in PATH order", async () => {
+Deno.test("firstOnPath() and resolveHelm() find executable files only, in PATH order", async () => {
   const dir = await Deno.makeTempDir();
   for (const d of ["none", "dir", "plain", "one", "two"]) await Deno.mkdir(join(dir, d));
   await Deno.mkdir(join(dir, "dir", "tool"));
@@ -53,15 +47,37 @@ Deno.test("firstOnPath() is onPath()'s first match: executable files only, in PA
   const two = await executable(join(dir, "two", "tool"));
   const PATH = ["none", "dir", "plain", "one", "two"].map((d) => join(dir, d)).join(":");
   assert.equal(firstOnPath("tool", PATH), one);
-  assert.deepEqual(onPath("tool", PATH), [one, two]);
+  // Every match, in order: the second when the first is helm-lock, none after it.
+  const [realOne, realTwo] = [await Deno.realPath(one), await Deno.realPath(two)];
+  assert.equal(resolveHelm({ HELM_BIN: "tool", PATH }, new Set([realOne])), two);
+  assert.throws(
+    () => resolveHelm({ HELM_BIN: "tool", PATH }, new Set([realOne, realTwo])),
+    (err) => err instanceof HelmLockError && err.code === ExitCode.HelmNotFound,
+  );
   assert.equal(firstOnPath("absent", PATH), undefined);
   assert.equal(firstOnPath("tool", undefined), undefined);
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("readNesting() reads the marker and treats a broken one as absent", () => {
-  assert.deepEqual(readNesting({}), { self: [], depth: 0 });
-  assert.deepEqual(readNesting({ [NESTING_ENV]: "{not json" }), { self: [], depth: 0 });
+/** `self().nesting` in a new process (it is read once) whose `HELM_LOCK_NESTING` is `marker`. */
+async function nestingOf(marker?: string): Promise<unknown> {
+  const nesting = new URL("../../lib/helm/nesting.ts", import.meta.url).href;
+  const code = `import { self } from "${nesting}"; console.log(JSON.stringify(self().nesting));`;
+  const { HELM_LOCK_NESTING: _, ...env } = Deno.env.toObject();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    env: marker === undefined ? env : { ...env, HELM_LOCK_NESTING: marker },
+    clearEnv: true,
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("self() reads the marker from the environment and treats a broken one as absent", async () => {
+  assert.deepEqual(await nestingOf(), { self: [], depth: 0 });
+  assert.deepEqual(await nestingOf(""), { self: [], depth: 0 });
+  assert.deepEqual(await nestingOf("{not json"), { self: [], depth: 0 });
   const marker = {
     spawner: 42,
     helm: "/usr/local/bin/helm",
@@ -69,9 +85,11 @@ Deno.test("readNesting() reads the marker and treats a broken one as absent", ()
     depth: 1,
     lock: { namespace: "prod", release: "web", identity: "runner-1-42-00" },
   };
-  assert.deepEqual(readNesting({ [NESTING_ENV]: JSON.stringify(marker) }), marker);
-  assert.equal(
-    readNesting({ [NESTING_ENV]: JSON.stringify({ ...marker, lock: { release: "web" } }) }).lock,
-    undefined,
+  assert.deepEqual(await nestingOf(JSON.stringify(marker)), marker);
+  // A lock without all its fields is no lock.
+  const { lock: _, ...unlocked } = marker;
+  assert.deepEqual(
+    await nestingOf(JSON.stringify({ ...marker, lock: { release: "web" } })),
+    unlocked,
   );
 });
