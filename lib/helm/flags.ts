@@ -14,7 +14,7 @@
 /** Whether a flag consumes the argument after it: never (`bool`, `optional`) or always. */
 export type FlagKind = "bool" | "value" | "optional";
 
-export type HelmMajor = 3 | 4;
+type HelmMajor = 3 | 4;
 
 /** The helm commands helm-lock takes a lock for, by their canonical name. */
 export const LOCKABLE_COMMANDS = ["install", "upgrade", "rollback", "uninstall", "test"] as const;
@@ -85,7 +85,7 @@ const SPECS: Readonly<Record<HelmMajor, Readonly<Record<TableName, string>>>> = 
 };
 
 /** The flags of `command` (or `"global"`) as one helm major version documents them. */
-export function helmFlags(major: HelmMajor, command: TableName): FlagTable {
+function helmFlags(major: HelmMajor, command: TableName): FlagTable {
   const long = new Map<string, FlagKind>();
   const short = new Map<string, string>();
   for (const word of SPECS[major][command].split(/\s+/).filter(Boolean)) {
