@@ -153,11 +153,6 @@ export interface ReleaseRecordsApi {
   replace(record: ReleaseRecord): Promise<void>;
 }
 
-/** The name of a revision's record, the same for both drivers. */
-export function recordName(release: string, revision: number): string {
-  return `sh.helm.release.v1.${release}.v${revision}`;
-}
-
 async function readRevisions(api: ReleaseRecordsApi, release: string): Promise<ReleaseRevision[]> {
   // helm's own query, so the same records count.
   const records = await api.list(`name=${release},owner=helm`);
@@ -186,7 +181,7 @@ export async function markFailed(
   revision: number,
   expected: ReleaseStatus,
 ): Promise<void> {
-  const name = recordName(release, revision);
+  const name = `sh.helm.release.v1.${release}.v${revision}`; // the same for both drivers
   const what = `mark revision ${revision} of release "${release}" failed`;
   const fail = (why: string, cause?: unknown) =>
     new HelmLockError(ExitCode.RecoveryFailed, `Cannot ${what}: ${why}`, { cause });
@@ -234,7 +229,7 @@ function apiFailure(what: string, err: unknown): HelmLockError {
 }
 
 /** helm's `decodeRelease`: base64, then gunzip when it is gzip (else plain JSON). */
-export async function decodeRelease(data: string): Promise<string> {
+async function decodeRelease(data: string): Promise<string> {
   const bytes = Uint8Array.fromBase64(data);
   if (!(bytes.length > 3 && bytes[0] === 0x1f && bytes[1] === 0x8b && bytes[2] === 0x08)) {
     return new TextDecoder().decode(bytes);
@@ -244,7 +239,7 @@ export async function decodeRelease(data: string): Promise<string> {
 }
 
 /** helm's `encodeRelease`: gzip, then base64. */
-export async function encodeRelease(json: string): Promise<string> {
+async function encodeRelease(json: string): Promise<string> {
   const stream = new Blob([json]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer()).toBase64();
 }
@@ -256,7 +251,7 @@ export async function encodeRelease(json: string): Promise<string> {
  * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when the JSON has no
  *   `info.status` string.
  */
-export function setInfoStatus(json: string, status: string, description: string): string {
+function setInfoStatus(json: string, status: string, description: string): string {
   // The members of `info`: where each key and its (string or bare) value start and end.
   const info = new Map<string, { key: number; start: number; end: number }>();
   let inInfo = false;

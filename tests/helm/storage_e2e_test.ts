@@ -8,11 +8,9 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import {
-  decodeRelease,
   kubeRecords,
   markFailed,
   readRelease,
-  recordName,
   type StorageDriver,
 } from "../../lib/helm/storage.ts";
 import {
@@ -24,8 +22,12 @@ import {
 } from "../support/cluster.ts";
 import { SHAPES } from "../support/charts.ts";
 import { killWhen, releaseStatus, run } from "../support/helm.ts";
+import { helmRecordJson } from "../support/release_records.ts";
 
 const DRIVERS: StorageDriver[] = ["secret", "configmap"];
+
+/** helm's name of the record of revision 2 of release "app", in both drivers. */
+const APP_V2 = "sh.helm.release.v1.app.v2";
 
 /** Runs `fn` for both drivers at once: the cases mostly wait for helm and the API server. */
 function eachDriver(fn: (driver: StorageDriver) => Promise<void>): Promise<void> {
@@ -144,19 +146,19 @@ for (const { name, bin } of helms) {
       );
 
       const records = kubeRecords(kubeClientFor(), namespace, driver);
-      const before = await records.read(recordName("app", 2));
+      const before = await records.read(APP_V2);
       assert(before);
       // Only the status moves; a number no JavaScript number holds survives byte for byte.
-      assert.match(await decodeRelease(before.release), /"big":9007199254740993/);
+      assert.match(await helmRecordJson(before.release), /"big":9007199254740993/);
       await markFailed(records, "app", 2, "pending-upgrade");
-      const after = await records.read(recordName("app", 2));
+      const after = await records.read(APP_V2);
       assert(after);
       assert.equal(after.labels.status, "failed");
-      const json = await decodeRelease(after.release);
+      const json = await helmRecordJson(after.release);
       assert.match(json, /"big":9007199254740993/);
       assert.equal(
         json,
-        (await decodeRelease(before.release))
+        (await helmRecordJson(before.release))
           .replace(
             /"description":"[^"]*"/,
             () =>

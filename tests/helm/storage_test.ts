@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import {
-  decodeRelease,
-  encodeRelease,
   markFailed,
   readRelease,
   type ReleaseRecord,
   type ReleaseRecordsApi,
-  setInfoStatus,
   storageDriver,
 } from "../../lib/helm/storage.ts";
+import { helmRecordData, helmRecordJson } from "../support/release_records.ts";
 
 // The shape Helm 4 writes (no "deleted"); Helm 3 adds `"deleted":""` before "description".
 const RELEASE_JSON = '{"name":"web","info":{"first_deployed":"2026-11-25T18:42:38Z",' +
@@ -18,46 +16,17 @@ const RELEASE_JSON = '{"name":"web","info":{"first_deployed":"2026-11-25T18:42:3
   '"config":{"status":"pending-upgrade","big":9007199254740993},"manifest":"","version":2,' +
   '"namespace":"prod"}';
 
+const UNLOCKED = "Release unlocked by helm-lock from stale 'pending-upgrade' state";
+
+/** {@linkcode RELEASE_JSON} unlocked: only info.status and info.description changed. */
+const RELEASE_JSON_FAILED = RELEASE_JSON
+  .replace('"description":"Preparing upgrade"', `"description":"${UNLOCKED}"`)
+  .replace('"status":"pending-upgrade","notes"', '"status":"failed","notes"');
+
 Deno.test("storageDriver() knows helm's spellings of the secret and configmap drivers", () => {
   for (const v of [undefined, "", "secret", "secrets"]) assert.equal(storageDriver(v), "secret");
   for (const v of ["configmap", "configmaps"]) assert.equal(storageDriver(v), "configmap");
   for (const v of ["sql", "memory", "Secret", "other"]) assert.equal(storageDriver(v), undefined);
-});
-
-Deno.test("setInfoStatus() changes info.status and info.description only", () => {
-  const out = setInfoStatus(RELEASE_JSON, "failed", "unlocked");
-  assert.equal(
-    out,
-    RELEASE_JSON.replace('"description":"Preparing upgrade"', '"description":"unlocked"')
-      .replace('"status":"pending-upgrade","notes"', '"status":"failed","notes"'),
-  );
-  // The values' own "status" and a number beyond 2^53 stay as they were.
-  assert.match(out, /"config":\{"status":"pending-upgrade","big":9007199254740993\}/);
-});
-
-Deno.test("setInfoStatus() adds a description when the release has none", () => {
-  const json = '{"info":{"status":"pending-install"},"version":1}';
-  assert.equal(
-    setInfoStatus(json, "failed", "why"),
-    '{"info":{"description":"why","status":"failed"},"version":1}',
-  );
-});
-
-Deno.test("setInfoStatus() refuses a JSON without info.status", () => {
-  for (const json of ['{"name":"web"}', '{"info":{"description":"x"}}', '{"info":"x"}']) {
-    assert.throws(
-      () => setInfoStatus(json, "failed", "why"),
-      (e: unknown) => e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed,
-    );
-  }
-});
-
-Deno.test("decodeRelease() reads gzip and plain JSON, encodeRelease() writes what it reads", async () => {
-  const encoded = await encodeRelease(RELEASE_JSON);
-  assert.match(encoded, /^H4sI/); // base64 of the gzip magic, as in helm's records
-  assert.equal(await decodeRelease(encoded), RELEASE_JSON);
-  // helm's decodeRelease also takes base64 of plain JSON (records of old helm versions).
-  assert.equal(await decodeRelease(new TextEncoder().encode("{}").toBase64()), "{}");
 });
 
 /** An in-memory {@linkcode ReleaseRecordsApi} that checks resourceVersion as the API does. */
@@ -85,14 +54,56 @@ function memoryRecords(records: ReleaseRecord[]) {
   return api;
 }
 
-async function record(revision: number, status: string): Promise<ReleaseRecord> {
+/** Revision `revision` of release "web", its `release` data `data` (else a small JSON's). */
+async function record(revision: number, status: string, data?: string): Promise<ReleaseRecord> {
   const json = `{"name":"web","info":{"status":"${status}"},"version":${revision}}`;
   return {
     name: `sh.helm.release.v1.web.v${revision}`,
     labels: { name: "web", owner: "helm", status, version: String(revision) },
-    release: await encodeRelease(json),
+    release: data ?? await helmRecordData(json),
   };
 }
+
+/** The release JSON of revision 2 after {@linkcode markFailed} unlocked it from `data`. */
+async function unlocked(data: string): Promise<string> {
+  const api = memoryRecords([await record(2, "pending-upgrade", data)]);
+  await markFailed(api, "web", 2, "pending-upgrade");
+  const after = api.byName.get("sh.helm.release.v1.web.v2")!.release;
+  assert.match(after, /^H4sI/); // base64 of the gzip magic, as in helm's records
+  return await helmRecordJson(after);
+}
+
+Deno.test("markFailed() changes info.status and info.description only", async () => {
+  const out = await unlocked(await helmRecordData(RELEASE_JSON));
+  assert.equal(out, RELEASE_JSON_FAILED);
+  // The values' own "status" and a number beyond 2^53 stay as they were.
+  assert.match(out, /"config":\{"status":"pending-upgrade","big":9007199254740993\}/);
+});
+
+Deno.test("markFailed() adds a description when the release has none", async () => {
+  const json = '{"info":{"status":"pending-upgrade"},"version":2}';
+  assert.equal(
+    await unlocked(await helmRecordData(json)),
+    `{"info":{"description":"${UNLOCKED}","status":"failed"},"version":2}`,
+  );
+});
+
+Deno.test("markFailed() refuses a release JSON without info.status and writes nothing", async () => {
+  for (const json of ['{"name":"web"}', '{"info":{"description":"x"}}', '{"info":"x"}']) {
+    const api = memoryRecords([await record(2, "pending-upgrade", await helmRecordData(json))]);
+    await assert.rejects(
+      markFailed(api, "web", 2, "pending-upgrade"),
+      (e: unknown) => e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed,
+    );
+    assert.equal(api.byName.get("sh.helm.release.v1.web.v2")!.resourceVersion, "1");
+  }
+});
+
+Deno.test("markFailed() reads gzip and plain JSON records and writes gzip, as helm does", async () => {
+  // helm's decodeRelease also takes base64 of plain JSON (records of old helm versions).
+  const plain = new TextEncoder().encode(RELEASE_JSON).toBase64();
+  assert.equal(await unlocked(plain), RELEASE_JSON_FAILED);
+});
 
 Deno.test("readRelease() reads revision and status from the records' labels, oldest first", async () => {
   const api = memoryRecords([
@@ -126,7 +137,7 @@ Deno.test("markFailed() sets the label and the JSON status, guarded by resourceV
   assert.equal(after.labels.status, "failed");
   assert.match(after.labels.modifiedAt ?? "", /^\d+$/);
   assert.equal(
-    await decodeRelease(after.release),
+    await helmRecordJson(after.release),
     `{"name":"web","info":{"description":"Release unlocked by helm-lock from stale ` +
       `'pending-upgrade' state","status":"failed"},"version":2}`,
   );
