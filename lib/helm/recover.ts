@@ -93,7 +93,7 @@ export interface RecoveryCommand {
  *
  * @returns The plan; an `error` plan's message is meant for the user as is.
  */
-export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): RecoveryPlan {
+function planRecovery(state: ReleaseState, cmd: RecoveryCommand): RecoveryPlan {
   const name = cmd.release === undefined ? "the release" : `release "${cmd.release}"`;
   const where = cmd.namespace === undefined ? "" : ` in namespace "${cmd.namespace}"`;
   const Name = name.charAt(0).toUpperCase() + name.slice(1);
@@ -168,7 +168,7 @@ export function planRecovery(state: ReleaseState, cmd: RecoveryCommand): Recover
  * @throws {HelmLockError} {@linkcode ExitCode.RecoveryFailed} when helm fails (with helm's
  *   error), or for an `error` plan (with its message).
  */
-export async function recoverRelease(
+async function recoverRelease(
   release: string,
   plan: RecoveryPlan,
   globalArgs: string[],

@@ -1,12 +1,11 @@
 /**
- * `readRelease` and `recoverRelease` against the real API server with real Helm 3 and Helm 4:
- * every state of DESIGN §3 is produced the way it happens in CI (a killed helm, a manifest
- * the API server rejects), then read, planned for and recovered.
+ * `readRelease` and `recover` against the real API server with real Helm 3 and Helm 4: every
+ * state of DESIGN §3 is produced the way it happens in CI (a killed helm, a manifest the API
+ * server rejects), then read, planned for and recovered.
  */
 import assert from "node:assert/strict";
 import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { helmCapture, helmSpawn } from "../../lib/helm/exec.ts";
-import { planRecovery, recoverRelease } from "../../lib/helm/recover.ts";
 import {
   adminKubeconfig,
   createNamespace,
@@ -17,7 +16,8 @@ import {
 } from "../support/cluster.ts";
 import { FAST, SHAPES, SLOW, slowUpgradeArgs } from "../support/charts.ts";
 import { killWhen, releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
-import { kubeRecords, readRelease } from "../../lib/helm/storage.ts";
+import { recoverAs, type RecoveryCase } from "../support/recovery.ts";
+import { readRelease } from "../../lib/helm/storage.ts";
 
 /** A fresh namespace and helm environment (with `HELM_BIN`) for one case. */
 async function setup(bin: string, prefix: string) {
@@ -28,8 +28,35 @@ async function setup(bin: string, prefix: string) {
     assert.equal(out.code, 0, `helm ${args.join(" ")}: ${out.stderr}`);
     return out;
   };
-  return { namespace, env, helm, globalArgs: ["-n", namespace], opts: { namespace, env } };
+  /** recover() of release "app" for `cmd`, helm-lock's API calls as the admin. */
+  const recovery = (cmd: Omit<RecoveryCase, "release">, helmEnv: Record<string, string> = env) =>
+    recoverAs({ ...cmd, release: "app" }, namespace, kubeClientFor(), helmEnv);
+  return {
+    namespace,
+    env,
+    helm,
+    recovery,
+    globalArgs: ["-n", namespace],
+    opts: { namespace, env },
+  };
 }
+
+const upgrade = { command: "upgrade", install: false };
+
+/**
+ * A helm whose `rollback` fails before it writes anything (as helm refusing a revision it does
+ * not have); every other command runs `$REAL_HELM`.
+ */
+const refusingRollback = (async () => {
+  const path = await Deno.makeTempFile({ suffix: "-helm" });
+  await Deno.writeTextFile(
+    path,
+    '#!/bin/sh\n[ "$1" = rollback ] && { echo "Error: rollback refused by the test" >&2; exit 1; }\n' +
+      'exec "$REAL_HELM" "$@"\n',
+  );
+  await Deno.chmod(path, 0o755);
+  return path;
+})();
 
 function statuses(history: { status: string }[]): string[] {
   return history.map((r) => r.status);
@@ -41,8 +68,11 @@ for (const { name, bin } of helms) {
     assert.deepEqual(await readRelease("absent", globalArgs, opts), { found: false, history: [] });
   });
 
-  Deno.test(`${name}: readRelease() reads a deployed release and planRecovery() proceeds`, async () => {
-    const { helm, globalArgs, opts } = await setup(bin, `rel-deployed-${name}`);
+  Deno.test(`${name}: readRelease() reads a deployed release and recover() proceeds`, async () => {
+    const { namespace, helm, recovery, globalArgs, opts } = await setup(
+      bin,
+      `rel-deployed-${name}`,
+    );
     await helm("install", "app", FAST);
     await helm("upgrade", "app", FAST, "--set", "tag=v2");
     const state = await readRelease("app", globalArgs, opts);
@@ -53,11 +83,17 @@ for (const { name, bin } of helms) {
     );
     assert.deepEqual(state.current, state.history[1]);
     assert.match(state.current?.updated ?? "", /^\d{4}-\d\d-\d\dT/);
-    assert.equal(planRecovery(state, { command: "upgrade", install: false }).action, "proceed");
+    assert.deepEqual(await recovery(upgrade), {
+      lines: [`release "app" in namespace "${namespace}" is deployed at revision 2`],
+      events: [],
+    });
   });
 
   Deno.test(`${name}: a killed upgrade is pending-upgrade and a rollback lets plain helm upgrade again`, async () => {
-    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-pending-up-${name}`);
+    const { namespace, env, helm, recovery, globalArgs, opts } = await setup(
+      bin,
+      `rel-pending-up-${name}`,
+    );
     await helm("install", "app", SLOW);
     const child = await startStuckUpgrade(bin, "app", namespace, env, "pending-upgrade");
     child.kill("SIGKILL");
@@ -66,16 +102,8 @@ for (const { name, bin } of helms) {
     const state = await readRelease("app", globalArgs, opts);
     assert.deepEqual(statuses(state.history), ["deployed", "pending-upgrade"]);
     assert.equal(state.current?.revision, 2);
-    const plan = planRecovery(state, {
-      command: "upgrade",
-      install: false,
-      release: "app",
-      namespace,
-    });
-    assert.equal(plan.action === "rollback" && plan.toRevision, 1);
 
-    const lines: string[] = [];
-    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), opts);
+    const { lines } = await recovery(upgrade);
     assert.deepEqual(lines, [
       `release "app" in namespace "${namespace}" is pending-upgrade at revision 2; the last good revision is 1`,
       `rolled back release "app" in namespace "${namespace}" to revision 1`,
@@ -98,40 +126,32 @@ for (const { name, bin } of helms) {
       "superseded",
       "deployed",
     ]);
-    assert.equal(planRecovery(after, { command: "upgrade", install: false }).action, "proceed");
+    assert.deepEqual(await recovery(upgrade), {
+      lines: [`release "app" in namespace "${namespace}" is deployed at revision 4`],
+      events: [],
+    });
   });
 
   Deno.test(`${name}: a killed first install is pending-install, uninstalled for --install only`, async () => {
-    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-pending-in-${name}`);
+    const { namespace, env, helm, recovery, globalArgs, opts } = await setup(
+      bin,
+      `rel-pending-in-${name}`,
+    );
     const child = await startStuckUpgrade(bin, "app", namespace, env, "pending-install");
     child.kill("SIGKILL");
     await child.status;
 
     const state = await readRelease("app", globalArgs, opts);
     assert.deepEqual(state.history.map((r) => [r.revision, r.status]), [[1, "pending-install"]]);
-    const plain = planRecovery(state, {
-      command: "upgrade",
-      install: false,
-      release: "app",
-      namespace,
-    });
-    assert.equal(plain.action, "error");
-    assert.match(plain.action === "error" ? plain.message : "", /pending-install.*--install/);
-    // The error plan is refused by recoverRelease too, with the recovery exit code.
+    // Refused with the recovery exit code for a plain upgrade.
     await assert.rejects(
-      recoverRelease("app", plain, globalArgs, () => {}, opts),
-      (e: unknown) => e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed,
+      recovery(upgrade),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
+        /pending-install.*--install/.test(e.message),
     );
 
-    const plan = planRecovery(state, {
-      command: "upgrade",
-      install: true,
-      release: "app",
-      namespace,
-    });
-    assert.equal(plan.action, "uninstall");
-    const lines: string[] = [];
-    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), opts);
+    const { lines } = await recovery({ command: "upgrade", install: true });
     assert.equal(lines[1], `uninstalled the stale release "app" in namespace "${namespace}"`);
     assert.deepEqual(await readRelease("app", globalArgs, opts), { found: false, history: [] });
 
@@ -143,7 +163,10 @@ for (const { name, bin } of helms) {
   });
 
   Deno.test(`${name}: a failed upgrade is left to helm, which upgrades it`, async () => {
-    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-failed-${name}`);
+    const { namespace, env, helm, recovery, globalArgs, opts } = await setup(
+      bin,
+      `rel-failed-${name}`,
+    );
     await helm("install", "app", FAST);
     await helm("upgrade", "app", FAST, "--set", "tag=v2");
     const bad = await run(
@@ -156,8 +179,13 @@ for (const { name, bin } of helms) {
     const state = await readRelease("app", globalArgs, opts);
     assert.deepEqual(statuses(state.history), ["superseded", "deployed", "failed"]);
     for (const install of [false, true]) {
-      const plan = planRecovery(state, { command: "upgrade", install });
-      assert.equal(plan.action, "proceed");
+      assert.deepEqual(await recovery({ command: "upgrade", install }), {
+        lines: [
+          `release "app" in namespace "${namespace}" is failed at revision 3, which does not ` +
+          "block helm upgrade",
+        ],
+        events: [],
+      });
     }
     await helm("upgrade", "app", FAST, "--set", "tag=v3");
     assert.deepEqual(statuses((await readRelease("app", globalArgs, opts)).history), [
@@ -169,7 +197,10 @@ for (const { name, bin } of helms) {
   });
 
   Deno.test(`${name}: a failed first install is uninstalled, then installs`, async () => {
-    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-failed-1st-${name}`);
+    const { namespace, env, helm, recovery, globalArgs, opts } = await setup(
+      bin,
+      `rel-failed-1st-${name}`,
+    );
     const bad = await run(
       bin,
       ["install", "app", FAST, "-n", namespace, "--set", "fail=true"],
@@ -179,9 +210,8 @@ for (const { name, bin } of helms) {
 
     const state = await readRelease("app", globalArgs, opts);
     assert.deepEqual(state.history.map((r) => [r.revision, r.status]), [[1, "failed"]]);
-    const plan = planRecovery(state, { command: "install", install: false });
-    assert.equal(plan.action, "uninstall");
-    await recoverRelease("app", plan, globalArgs, () => {}, opts);
+    const { lines } = await recovery({ command: "install", install: false });
+    assert.equal(lines[1], `uninstalled the stale release "app" in namespace "${namespace}"`);
     await helm("install", "app", FAST);
     assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
       status: "deployed",
@@ -190,9 +220,10 @@ for (const { name, bin } of helms) {
   });
 
   Deno.test(`${name}: a rollback that leaves the release pending is unlocked, or exit 5 without the records`, async () => {
-    // A rollback helm refuses before it writes anything (no such revision) leaves the
-    // release pending-upgrade: only an unlock in helm's storage lets helm proceed.
-    const { namespace, env, globalArgs, opts } = await setup(bin, `rel-rb-fail-${name}`);
+    // A rollback that fails before helm writes anything (here a helm that refuses every
+    // rollback) leaves the release pending-upgrade: only an unlock in helm's storage lets helm
+    // proceed.
+    const { namespace, env, recovery } = await setup(bin, `rel-rb-fail-${name}`);
     assert.equal((await run(bin, ["install", "app", SHAPES, "-n", namespace], env)).code, 0);
     await killWhen(
       bin,
@@ -202,19 +233,19 @@ for (const { name, bin } of helms) {
       namespace,
       "pending-upgrade",
     );
-    const plan = {
-      action: "rollback",
-      toRevision: 9,
-      reason: "test",
-    } as const;
-    // Without the records (a driver such as sql): exit 5 naming the state and helm's error.
+    const refusing = { ...env, HELM_BIN: await refusingRollback, REAL_HELM: bin };
+    // Without the records (a driver such as sql; helm itself keeps using Secrets): exit 5
+    // naming the state and helm's error.
     await assert.rejects(
-      recoverRelease("app", plan, globalArgs, () => {}, opts),
+      withEnv(
+        { HELM_DRIVER: "sql" },
+        () => recovery(upgrade, { ...refusing, HELM_DRIVER: "secret" }),
+      ),
       (e: unknown) =>
         e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
         e.message.startsWith(
           `Cannot recover release "app" in namespace "${namespace}" from state ` +
-            `"pending-upgrade" at revision 2: "helm rollback" to revision 9 failed: `,
+            `"pending-upgrade" at revision 2: "helm rollback" to revision 1 failed: `,
         ) && e.message.endsWith(
           `; helm-lock unlocks a stale revision only in the "secret" and "configmap" storage ` +
             `drivers`,
@@ -222,13 +253,11 @@ for (const { name, bin } of helms) {
     );
     assert.equal((await releaseStatus(bin, "app", namespace, env))?.status, "pending-upgrade");
 
-    const records = kubeRecords(kubeClientFor(), namespace, "secret");
-    const lines: string[] = [];
-    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), { ...opts, records });
+    const { lines } = await recovery(upgrade, refusing);
     assert.equal(lines.length, 2);
     assert.match(
       lines[1]!,
-      /^could not roll back to revision 9 \(helm: .+\); marked the stale pending-upgrade revision 2 failed in helm's storage, so helm can proceed$/,
+      /^could not roll back to revision 1 \(helm: .+\); marked the stale pending-upgrade revision 2 failed in helm's storage, so helm can proceed$/,
     );
     assert.deepEqual(await releaseStatus(bin, "app", namespace, env), {
       status: "failed",
@@ -241,8 +270,7 @@ for (const { name, bin } of helms) {
   Deno.test(`${name}: a rollback that fails the way of helm/helm#13437 ends pending and proceeds`, async () => {
     // helm's failed rollback is recorded and already ends the pending state, so helm-lock
     // proceeds without touching the records (which it has).
-    const { namespace, env, globalArgs, opts } = await setup(bin, `rel-rb-13437-${name}`);
-    const records = kubeRecords(kubeClientFor(), namespace, "secret");
+    const { namespace, env, recovery } = await setup(bin, `rel-rb-13437-${name}`);
     assert.equal((await run(bin, ["install", "app", SHAPES, "-n", namespace], env)).code, 0);
     await killWhen(
       bin,
@@ -252,10 +280,7 @@ for (const { name, bin } of helms) {
       namespace,
       "pending-upgrade",
     );
-    const state = await readRelease("app", globalArgs, opts);
-    const plan = planRecovery(state, { command: "upgrade", install: false });
-    const lines: string[] = [];
-    await recoverRelease("app", plan, globalArgs, (l) => lines.push(l), { ...opts, records });
+    const { lines } = await recovery(upgrade);
     assert.match(
       lines[1] ?? "",
       /^could not roll back to revision 1 \(helm: .*app-config.*\); release "app" in namespace "[^"]+" is now failed at revision 3, which does not block helm: proceeding$/,
@@ -332,7 +357,10 @@ spec:
 
 for (const { name, bin } of helms) {
   Deno.test(`${name}: readRelease() sees a killed rollback and a killed uninstall`, async () => {
-    const { namespace, env, helm, globalArgs, opts } = await setup(bin, `rel-hooks-${name}`);
+    const { namespace, env, helm, recovery, globalArgs, opts } = await setup(
+      bin,
+      `rel-hooks-${name}`,
+    );
     const chart = await hooksChart();
     await helm("install", "app", chart);
     await helm("upgrade", "app", chart, "--set", "tag=v2");
@@ -340,29 +368,51 @@ for (const { name, bin } of helms) {
     await killWhen(bin, ["rollback", "app", "1"], env, "app", namespace, "pending-rollback");
     const rolling = await readRelease("app", globalArgs, opts);
     assert.deepEqual(statuses(rolling.history), ["superseded", "deployed", "pending-rollback"]);
-    const plan = planRecovery(rolling, { command: "upgrade", install: false });
-    assert.equal(plan.action === "rollback" && plan.toRevision, 2);
+    // recover() rolls back to revision 2, here with a helm that refuses (the chart's hook would
+    // hold a real rollback) and without the records, so that the release stays as it is.
+    const refusing = { ...env, HELM_BIN: await refusingRollback, REAL_HELM: bin };
+    await assert.rejects(
+      withEnv(
+        { HELM_DRIVER: "sql" },
+        () => recovery(upgrade, { ...refusing, HELM_DRIVER: "secret" }),
+      ),
+      (e: unknown) =>
+        e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
+        e.message.startsWith(
+          `Cannot recover release "app" in namespace "${namespace}" from state ` +
+            `"pending-rollback" at revision 3: "helm rollback" to revision 2 failed: `,
+        ),
+    );
 
     // helm uninstall marks the newest revision, pending or not, uninstalling.
     await killWhen(bin, ["uninstall", "app"], env, "app", namespace, "uninstalling");
     const removing = await readRelease("app", globalArgs, opts);
     assert.deepEqual(statuses(removing.history), ["superseded", "deployed", "uninstalling"]);
     for (const install of [false, true]) {
-      const refused = planRecovery(removing, { command: "upgrade", install, release: "app" });
-      assert.equal(refused.action, "error");
+      await assert.rejects(
+        recovery({ command: "upgrade", install }),
+        (e: unknown) =>
+          e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
+          /is stuck in state "uninstalling"/.test(e.message),
+      );
     }
   });
 }
 
-/** Runs `fn` with `$HELM_BIN` set to `bin`, as the plugin system would set it. */
-async function withHelmBin<T>(bin: string, fn: () => Promise<T>): Promise<T> {
-  const saved = Deno.env.get("HELM_BIN");
-  Deno.env.set("HELM_BIN", bin);
+/**
+ * Runs `fn` with `vars` set in helm-lock's own environment (`HELM_BIN` as the plugin system
+ * sets it).
+ */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.keys(vars).map((name) => [name, Deno.env.get(name)] as const);
+  for (const [name, value] of Object.entries(vars)) Deno.env.set(name, value);
   try {
     return await fn();
   } finally {
-    if (saved === undefined) Deno.env.delete("HELM_BIN");
-    else Deno.env.set("HELM_BIN", saved);
+    for (const [name, value] of saved) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
   }
 }
 
@@ -374,8 +424,8 @@ for (const { name, bin } of helms) {
     const savedKubeconfig = Deno.env.get("KUBECONFIG");
     Deno.env.set("KUBECONFIG", adminKubeconfig());
     try {
-      const child = await withHelmBin(
-        bin,
+      const child = await withEnv(
+        { HELM_BIN: bin },
         () => Promise.resolve(helmSpawn([...slowUpgradeArgs("app", namespace), "--set", "tag=v2"])),
       );
       await waitForStatus(bin, "app", namespace, env, "pending-upgrade");
@@ -400,7 +450,7 @@ Deno.test("helmSpawn() and helmCapture() name a helm that cannot be started and 
     e instanceof HelmLockError && e.code === ExitCode.HelmNotFound &&
     e.message === `Cannot run helm as "${missing}": it was not found; install helm or set ` +
         "$HELM_BIN to its path";
-  await withHelmBin(missing, () => {
+  await withEnv({ HELM_BIN: missing }, () => {
     assert.throws(() => helmSpawn(["version"]), isSpawnError);
     return Promise.resolve();
   });

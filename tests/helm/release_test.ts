@@ -2,19 +2,86 @@ import assert from "node:assert/strict";
 import { ExitCode } from "../../lib/errors.ts";
 import { HelmLockError } from "../../lib/errors.ts";
 import { helmCapture } from "../../lib/helm/exec.ts";
-import { planRecovery } from "../../lib/helm/recover.ts";
 import {
   readRelease,
   type ReleaseRevision,
   type ReleaseState,
   type ReleaseStatus,
 } from "../../lib/helm/storage.ts";
+import { unusedClient } from "../support/fake_api.ts";
+import { recoverAs, type Recovered } from "../support/recovery.ts";
 
 /** A found release whose revisions have these statuses, revision 1 first. */
 function release(...statuses: ReleaseStatus[]): ReleaseState {
   const history: ReleaseRevision[] = statuses.map((status, i) => ({ revision: i + 1, status }));
   const current = history[history.length - 1];
   return current === undefined ? { found: false, history } : { found: true, current, history };
+}
+
+/**
+ * A helm that prints `$FAKE_OUT` and `$FAKE_ERR` and exits with `$FAKE_CODE`; with
+ * `$FAKE_HISTORY` set, `helm history` prints that instead.
+ */
+const fakeHelm = (async () => {
+  const path = await Deno.makeTempFile({ suffix: "-helm" });
+  await Deno.writeTextFile(
+    path,
+    '#!/bin/sh\n[ "$1" = history ] && [ -n "$FAKE_HISTORY" ] && { printf %s "$FAKE_HISTORY"; exit; }\n' +
+      'printf %s "$FAKE_OUT"; printf %s "$FAKE_ERR" >&2; exit "${FAKE_CODE:-0}"\n',
+  );
+  await Deno.chmod(path, 0o755);
+  return path;
+})();
+
+async function fake(out: { stdout?: string; stderr?: string; code?: number }) {
+  return {
+    env: {
+      HELM_BIN: await fakeHelm,
+      FAKE_OUT: out.stdout ?? "",
+      FAKE_ERR: out.stderr ?? "",
+      FAKE_CODE: String(out.code ?? 0),
+    },
+  };
+}
+
+type Command = { command: string; install: boolean };
+
+/**
+ * What recover() says for `cmd` of release "web" in namespace "prod" when helm history shows
+ * `state` (the client has no records: as with the sql driver), helm's rollback and uninstall
+ * succeeding.
+ */
+async function recoverFrom(state: ReleaseState, cmd: Command): Promise<Recovered> {
+  const env = { HELM_BIN: await fakeHelm, FAKE_HISTORY: JSON.stringify(state.history) };
+  return await recoverAs({ ...cmd, release: "web" }, "prod", unusedClient, env);
+}
+
+/** What recover() does: proceed, roll back to a revision, uninstall, or refuse (exit 5). */
+async function outcome(
+  state: ReleaseState,
+  cmd: Command,
+): Promise<"proceed" | "uninstall" | "error" | number> {
+  let said: Recovered;
+  try {
+    said = await recoverFrom(state, cmd);
+  } catch (e) {
+    // Refused as planned, not for a failure to read the release.
+    const refused = /no good revision to roll back to|is stuck in state/;
+    if (
+      e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed && refused.test(e.message)
+    ) {
+      return "error";
+    }
+    throw e;
+  }
+  const last = said.lines[said.lines.length - 1] ?? "";
+  const rolledBack = / to revision (\d+)$/.exec(last);
+  if (rolledBack && last.startsWith("rolled back ")) return Number(rolledBack[1]);
+  if (last.startsWith("uninstalled the stale ")) return "uninstall";
+  // Only the state found said, and nothing done.
+  assert.equal(said.lines.length, 1, JSON.stringify(said));
+  assert.deepEqual(said.events, []);
+  return "proceed";
 }
 
 const upgrade = { command: "upgrade", install: false };
@@ -187,68 +254,55 @@ const TABLE: {
 ];
 
 for (const c of TABLE) {
-  Deno.test(`planRecovery() for ${c.name}: ${c.want}`, () => {
-    const plan = planRecovery(c.state, c.cmd);
-    if (typeof c.want === "number") {
-      assert.deepEqual(
-        plan.action === "rollback" ? { action: plan.action, to: plan.toRevision } : plan,
-        { action: "rollback", to: c.want },
-      );
-    } else {
-      assert.equal(plan.action, c.want, JSON.stringify(plan));
-    }
+  Deno.test(`recover() for ${c.name}: ${c.want}`, async () => {
+    assert.equal(await outcome(c.state, c.cmd), c.want);
   });
 }
 
-Deno.test("planRecovery() proceeds without looking for commands other than install and upgrade", () => {
+Deno.test("recover() leaves the release alone for commands other than install and upgrade", async () => {
   for (const command of ["rollback", "uninstall", "status", "template"]) {
-    const plan = planRecovery(release("pending-upgrade"), { command, install: false });
-    assert.equal(plan.action, "proceed", command);
+    const said = await recoverFrom(release("pending-upgrade"), { command, install: false });
+    assert.deepEqual(said, { lines: [], events: [] }, command);
   }
 });
 
-Deno.test("planRecovery() names the state, release, namespace and --install in its error", () => {
-  const plan = planRecovery(release("pending-install"), {
-    ...upgrade,
-    release: "web",
-    namespace: "prod",
-  });
-  assert.deepEqual(plan, {
-    action: "error",
+Deno.test("recover() names the state, release, namespace and --install in its error", async () => {
+  await assert.rejects(recoverFrom(release("pending-install"), upgrade), {
+    name: "HelmLockError",
+    code: ExitCode.RecoveryFailed,
     message: 'Cannot upgrade release "web" in namespace "prod": it is pending-install at ' +
       "revision 1 with no good revision to roll back to; add --install to let helm-lock " +
       "uninstall the stale release and install it again",
   });
 });
 
-Deno.test("planRecovery() tells how to finish a stuck uninstall", () => {
-  const plan = planRecovery(release("uninstalling"), { ...upgrade, release: "web" });
-  assert.equal(plan.action, "error");
-  assert.match(
-    plan.action === "error" ? plan.message : "",
-    /^Release "web" is stuck in state "uninstalling" at revision 1: finish it with "helm uninstall web"/,
+Deno.test("recover() tells how to finish a stuck uninstall", async () => {
+  await assert.rejects(
+    recoverFrom(release("uninstalling"), upgrade),
+    (e: unknown) =>
+      e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
+      /^Release "web" in namespace "prod" is stuck in state "uninstalling" at revision 1: finish it with "helm uninstall web"/
+        .test(e.message),
   );
 });
 
-Deno.test("planRecovery() reason says what was found and the revision to go back to", () => {
-  const plan = planRecovery(release("deployed", "pending-upgrade"), {
-    ...upgrade,
-    release: "web",
-    namespace: "prod",
-  });
-  assert.deepEqual(plan, {
-    action: "rollback",
-    toRevision: 1,
-    reason: 'release "web" in namespace "prod" is pending-upgrade at revision 2; ' +
-      "the last good revision is 1",
+Deno.test("recover() says what was found and the revision it went back to", async () => {
+  const reason = 'release "web" in namespace "prod" is pending-upgrade at revision 2; ' +
+    "the last good revision is 1";
+  const done = 'rolled back release "web" in namespace "prod" to revision 1';
+  assert.deepEqual(await recoverFrom(release("deployed", "pending-upgrade"), upgrade), {
+    lines: [reason, done],
+    events: [`Recovered: ${reason}; ${done}`],
   });
 });
 
-Deno.test("planRecovery() reason says a failed release does not block the command", () => {
-  const plan = planRecovery(release("deployed", "failed"), { ...upgrade, release: "web" });
-  assert.deepEqual(plan, {
-    action: "proceed",
-    reason: 'release "web" is failed at revision 2, which does not block helm upgrade',
+Deno.test("recover() says a failed release does not block the command", async () => {
+  assert.deepEqual(await recoverFrom(release("deployed", "failed"), upgrade), {
+    lines: [
+      'release "web" in namespace "prod" is failed at revision 2, which does not block ' +
+      "helm upgrade",
+    ],
+    events: [],
   });
 });
 
@@ -256,28 +310,6 @@ Deno.test("planRecovery() reason says a failed release does not block the comman
 const HISTORY_JSON =
   '[{"revision":1,"updated":"2026-11-25T14:18:33.081048655Z","status":"deployed","chart":"slow-0.1.0","app_version":"","description":"Install complete"},' +
   '{"revision":2,"updated":"2026-11-25T14:18:33.166458411Z","status":"pending-upgrade","chart":"slow-0.1.0","app_version":"","description":"Preparing upgrade"}]';
-
-/** A helm that prints `$FAKE_OUT` and `$FAKE_ERR` and exits with `$FAKE_CODE`. */
-const fakeHelm = (async () => {
-  const path = await Deno.makeTempFile({ suffix: "-helm" });
-  await Deno.writeTextFile(
-    path,
-    '#!/bin/sh\nprintf %s "$FAKE_OUT"; printf %s "$FAKE_ERR" >&2; exit "${FAKE_CODE:-0}"\n',
-  );
-  await Deno.chmod(path, 0o755);
-  return path;
-})();
-
-async function fake(out: { stdout?: string; stderr?: string; code?: number }) {
-  return {
-    env: {
-      HELM_BIN: await fakeHelm,
-      FAKE_OUT: out.stdout ?? "",
-      FAKE_ERR: out.stderr ?? "",
-      FAKE_CODE: String(out.code ?? 0),
-    },
-  };
-}
 
 Deno.test("readRelease() reads helm history's JSON", async () => {
   const history = [
@@ -412,8 +444,8 @@ const README_ROWS: Record<string, ReleaseState[]> = {
   "`uninstalling`": [release("deployed", "uninstalling")],
 };
 
-Deno.test("planRecovery() does what the README's recovery table says", () => {
-  const readme = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
+Deno.test("recover() does what the README's recovery table says", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
   const rows = readme.split("\n").map((l) => l.trim())
     .filter((l) => l.startsWith("|"))
     .map((l) => l.slice(1, -1).split("|").map((c) => c.trim()));
@@ -422,11 +454,15 @@ Deno.test("planRecovery() does what the README's recovery table says", () => {
   const table = rows.slice(header + 2, header + 2 + Object.keys(README_ROWS).length);
   assert.deepEqual(table.map((r) => r[0]), Object.keys(README_ROWS));
   const action = (word: string) => word === "exit 5" ? "error" : word;
+  const did = async (s: ReleaseState, cmd: Command) => {
+    const done = await outcome(s, cmd);
+    return typeof done === "number" ? "rollback" : done;
+  };
   for (const [state, plain, creating] of table) {
     for (const s of README_ROWS[state!]!) {
-      assert.equal(planRecovery(s, upgrade).action, action(plain!), `${state}, upgrade`);
+      assert.equal(await did(s, upgrade), action(plain!), `${state}, upgrade`);
       for (const cmd of [install, upgradeInstall]) {
-        assert.equal(planRecovery(s, cmd).action, action(creating!), `${state}, ${cmd.command}`);
+        assert.equal(await did(s, cmd), action(creating!), `${state}, ${cmd.command}`);
       }
     }
   }
