@@ -19,7 +19,10 @@ import {
 } from "./storage.ts";
 
 /** The user's command as recovery needs it. */
-export interface RecoverCommand extends RecoveryCommand {
+export interface RecoverCommand {
+  command: string;
+  /** Whether the command can create the release (`upgrade --install`; implied by `install`). */
+  install: boolean;
   release: string;
   dryRun: boolean;
   /** `false` with `--lock-no-recover`. */
@@ -56,7 +59,7 @@ export async function recover(
   };
   try {
     const state = await readRelease(cmd.release, cmd.globalArgs, opts);
-    const plan = planRecovery(state, { ...cmd, namespace });
+    const plan = planRecovery(state, cmd, namespace);
     if (plan.action === "proceed") return report.info(plan.reason);
     const done: string[] = [];
     await recoverRelease(cmd.release, plan, cmd.globalArgs, (line) => {
@@ -71,40 +74,25 @@ export async function recover(
 }
 
 /** What to do before running the user's command. */
-export type RecoveryPlan =
+type RecoveryPlan =
   | { action: "proceed"; reason: string }
   | { action: "rollback"; toRevision: number; reason: string }
   | { action: "uninstall"; reason: string }
   | { action: "error"; message: string };
 
-/** The user's command as {@linkcode planRecovery} needs it. */
-export interface RecoveryCommand {
-  command: string;
-  /** Whether the command can create the release (`upgrade --install`; implied by `install`). */
-  install: boolean;
-  /** Named in messages when given, as is `namespace`. */
-  release?: string;
-  namespace?: string;
-}
-
 /**
- * Decides what to do before the user's command: the README's table (a test holds the two
+ * Decides what to do before `install` or `upgrade`: the README's table (a test holds the two
  * together), argued in DESIGN §3.
  *
  * @returns The plan; an `error` plan's message is meant for the user as is.
  */
-function planRecovery(state: ReleaseState, cmd: RecoveryCommand): RecoveryPlan {
-  const name = cmd.release === undefined ? "the release" : `release "${cmd.release}"`;
-  const where = cmd.namespace === undefined ? "" : ` in namespace "${cmd.namespace}"`;
-  const Name = name.charAt(0).toUpperCase() + name.slice(1);
+function planRecovery(state: ReleaseState, cmd: RecoverCommand, namespace: string): RecoveryPlan {
+  const name = `release "${cmd.release}" in namespace "${namespace}"`;
   const current = state.current;
-  if (cmd.command !== "install" && cmd.command !== "upgrade") {
-    return { action: "proceed", reason: `no release check for "helm ${cmd.command}"` };
-  }
   if (!state.found || current === undefined) {
-    return { action: "proceed", reason: `${name}${where} does not exist yet` };
+    return { action: "proceed", reason: `${name} does not exist yet` };
   }
-  const at = `${name}${where} is ${current.status} at revision ${current.revision}`;
+  const at = `${name} is ${current.status} at revision ${current.revision}`;
   const canCreate = cmd.install || cmd.command === "install";
   // helm also marks failed revisions `superseded` (the base of a later upgrade or of a failed
   // rollback): one newer than the last `deployed` revision was not a good one.
@@ -121,9 +109,9 @@ function planRecovery(state: ReleaseState, cmd: RecoveryCommand): RecoveryPlan {
     case "uninstalling":
       return {
         action: "error",
-        message: `${Name}${where} is stuck in state "uninstalling" at revision ` +
-          `${current.revision}: finish it with "helm uninstall ${cmd.release ?? "<release>"}", ` +
-          `then run the command again`,
+        message: `Release "${cmd.release}" in namespace "${namespace}" is stuck in state ` +
+          `"uninstalling" at revision ${current.revision}: finish it with "helm uninstall ` +
+          `${cmd.release}", then run the command again`,
       };
     case "failed":
       // helm upgrades from the last deployed revision; a rollback first could fail where the
@@ -153,7 +141,7 @@ function planRecovery(state: ReleaseState, cmd: RecoveryCommand): RecoveryPlan {
   }
   return {
     action: "error",
-    message: `Cannot upgrade ${name}${where}: it is ${current.status} at revision ` +
+    message: `Cannot upgrade ${name}: it is ${current.status} at revision ` +
       `${current.revision} with no good revision to roll back to; add --install to let ` +
       `helm-lock uninstall the stale release and install it again`,
   };
