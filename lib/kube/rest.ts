@@ -7,7 +7,7 @@
 
 import { HelmLockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { Authenticator, decodeBase64 } from "./auth.ts";
+import { Authenticator, decodeBase64, readFile } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
 
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
@@ -104,7 +104,7 @@ function lazily<T>(
 function caPem(conn: KubeConnection): string | undefined {
   const c = conn.cluster;
   if (c.skipTLSVerify) return undefined;
-  return c.caData ? decodeBase64(c.caData) : c.caFile && Deno.readTextFileSync(c.caFile);
+  return c.caData ? decodeBase64(c.caData) : c.caFile && readFile(c.caFile, "CA file");
 }
 
 /** A node-like reason from Deno's fetch error ("connect ECONNREFUSED 127.0.0.1:6443"). */
@@ -300,6 +300,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       return await transport.fetch(url, init, auth);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
+      if (err instanceof HelmLockError) throw err; // a file the kubeconfig names, unreadable
       throw new KubeNetworkError(networkMessage(err, base), { cause: err });
     }
   }
