@@ -16,7 +16,6 @@ export class ApiStatusError extends Error {
     readonly code: number,
     /** A `Status` object when the server sent one, else the text. */
     readonly body: unknown,
-    readonly headers: Record<string, string>,
   ) {
     const message = (body as { message?: unknown } | undefined)?.message;
     super(`HTTP ${code}${typeof message === "string" ? `: ${message}` : ""}`);
@@ -305,8 +304,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
     }
   }
 
-  const statusError = (resp: Response, body: unknown) =>
-    new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
+  const statusError = (resp: Response, body: unknown) => new ApiStatusError(resp.status, body);
 
   return {
     server: conn.server,
