@@ -27,8 +27,7 @@ export function decodeBase64(base64: string): string {
   return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
 }
 
-/** A file the kubeconfig names, or a one-line error naming it. */
-export function readFile(path: string, what: string): string {
+function readFile(path: string, what: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (err) {

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { HelmLockError } from "../errors.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { Authenticator, decodeBase64, readFile } from "./auth.ts";
+import { Authenticator, decodeBase64 } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
 
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
@@ -103,7 +103,16 @@ function lazily<T>(
 function caPem(conn: KubeConnection): string | undefined {
   const c = conn.cluster;
   if (c.skipTLSVerify) return undefined;
-  return c.caData ? decodeBase64(c.caData) : c.caFile && readFile(c.caFile, "CA file");
+  if (c.caData) return decodeBase64(c.caData);
+  if (!c.caFile) return undefined;
+  try {
+    return Deno.readTextFileSync(c.caFile);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new HelmLockError(ExitCode.Unreachable, `Cannot read the CA file "${c.caFile}": ${why}`, {
+      cause: err,
+    });
+  }
 }
 
 /** A node-like reason from Deno's fetch error ("connect ECONNREFUSED 127.0.0.1:6443"). */
