@@ -5,7 +5,7 @@
  * @module
  */
 
-import { HelmLockError } from "../errors.ts";
+import { ExitCode, HelmLockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { Authenticator, decodeBase64 } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
@@ -16,7 +16,6 @@ export class ApiStatusError extends Error {
     readonly code: number,
     /** A `Status` object when the server sent one, else the text. */
     readonly body: unknown,
-    readonly headers: Record<string, string>,
   ) {
     const message = (body as { message?: unknown } | undefined)?.message;
     super(`HTTP ${code}${typeof message === "string" ? `: ${message}` : ""}`);
@@ -104,7 +103,16 @@ function lazily<T>(
 function caPem(conn: KubeConnection): string | undefined {
   const c = conn.cluster;
   if (c.skipTLSVerify) return undefined;
-  return c.caData ? decodeBase64(c.caData) : c.caFile && Deno.readTextFileSync(c.caFile);
+  if (c.caData) return decodeBase64(c.caData);
+  if (!c.caFile) return undefined;
+  try {
+    return Deno.readTextFileSync(c.caFile);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new HelmLockError(ExitCode.Unreachable, `Cannot read the CA file "${c.caFile}": ${why}`, {
+      cause: err,
+    });
+  }
 }
 
 /** A node-like reason from Deno's fetch error ("connect ECONNREFUSED 127.0.0.1:6443"). */
@@ -300,12 +308,12 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       return await transport.fetch(url, init, auth);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
+      if (err instanceof HelmLockError) throw err; // a file the kubeconfig names, unreadable
       throw new KubeNetworkError(networkMessage(err, base), { cause: err });
     }
   }
 
-  const statusError = (resp: Response, body: unknown) =>
-    new ApiStatusError(resp.status, body, Object.fromEntries(resp.headers));
+  const statusError = (resp: Response, body: unknown) => new ApiStatusError(resp.status, body);
 
   return {
     server: conn.server,

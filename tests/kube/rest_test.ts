@@ -123,3 +123,38 @@ Deno.test("kubeClient() watch() delivers each JSON line and ends with the stream
     srv.close();
   }
 });
+
+Deno.test("kubeClient() names a certificate file the kubeconfig points at that cannot be read, not the network", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const [field, what] of [
+        ["certificate-authority", "CA file"],
+        ["client-certificate", "client certificate"],
+      ] as const
+    ) {
+      const kubeconfig = `${dir}/config`;
+      const cluster = field === "certificate-authority"
+        ? `{"server":"https://127.0.0.1:9","certificate-authority":"${dir}/missing"}`
+        : `{"server":"https://127.0.0.1:9","insecure-skip-tls-verify":true}`;
+      const user = field === "client-certificate"
+        ? `{"client-certificate":"${dir}/missing","client-key":"${dir}/missing"}`
+        : `{"token":"t"}`;
+      await Deno.writeTextFile(
+        kubeconfig,
+        `{"apiVersion":"v1","kind":"Config","current-context":"x",` +
+          `"clusters":[{"name":"c","cluster":${cluster}}],"users":[{"name":"u","user":${user}}],` +
+          `"contexts":[{"name":"x","context":{"cluster":"c","user":"u"}}]}`,
+      );
+      const c = kubeClient(connect({}, { KUBECONFIG: kubeconfig }, "/nonexistent"));
+      await assert.rejects(c.request("GET", "/api"), (err: Error) => {
+        assert.equal(err.name, "HelmLockError");
+        assert.match(err.message, new RegExp(`^Cannot read the ${what} "${dir}/missing": `));
+        return true;
+      });
+      c.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -76,7 +76,7 @@ export class FakeClock implements Clock {
 
 /** An answer of the fake server other than 2xx. */
 export function status(code: number, message = `HTTP ${code}`): ApiStatusError {
-  return new ApiStatusError(code, { kind: "Status", code, message }, {});
+  return new ApiStatusError(code, { kind: "Status", code, message });
 }
 
 /** A network failure like Deno's fetch's. */
