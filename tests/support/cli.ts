@@ -30,7 +30,7 @@ export class LockProcess {
   readonly stderrLines: Array<{ at: number; line: string }> = [];
   readonly #stdout: Promise<string>;
   readonly #stderrDone: Promise<void>;
-  readonly #waiters: Array<{ re: RegExp; resolve: (at: number) => void }> = [];
+  readonly #waiters: Array<PromiseWithResolvers<number> & { re: RegExp }> = [];
 
   constructor(args: string[], env: Record<string, string>) {
     const child = new Deno.Command(Deno.execPath(), {
@@ -51,14 +51,24 @@ export class LockProcess {
           w.resolve(at);
         }
       }
+      // A line that never came fails its test now, not at the test runner's timeout.
+      const last = this.stderrLines.slice(-5).map((l) => l.line).join("\n");
+      for (const w of this.#waiters.splice(0)) {
+        w.reject(new Error(`helm-lock ended without a line matching ${w.re}; its last:\n${last}`));
+      }
     })();
   }
 
-  /** Resolves with the arrival time of the first stderr line matching `re`. */
+  /**
+   * Resolves with the arrival time of the first stderr line matching `re`; rejects if helm-lock's
+   * stderr ends without one.
+   */
   waitForLine(re: RegExp): Promise<number> {
     const seen = this.stderrLines.find((l) => re.test(l.line));
     if (seen) return Promise.resolve(seen.at);
-    return new Promise((resolve) => this.#waiters.push({ re, resolve }));
+    const waiter = { re, ...Promise.withResolvers<number>() };
+    this.#waiters.push(waiter);
+    return waiter.promise;
   }
 
   /** When the first stderr line matching `re` arrived, if one did. */
