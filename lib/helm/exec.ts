@@ -8,45 +8,19 @@
 import { ExitCode, HelmLockError } from "../errors.ts";
 import type { RunLock } from "../lock/run_lock.ts";
 import { redactCommandLine, redactText, secretValues } from "../redact.ts";
-import { findKillTools, killAtEof, type KillTools } from "./kill_at_eof.ts";
 import { firstOnPath, type HeldBy, nestingEnv, resolveHelm, self } from "./nesting.ts";
 import type { Interrupts } from "./signals.ts";
 import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
-/** What stops helm when helm-lock dies. */
-export type GuardKind = "xargs" | "process";
-
-/** The guard of the helm processes started while a lock is held. */
+/** The watchdog of the helm processes started while a lock is held. */
 let active: Watchdog | undefined;
-
-function startGuard(kind: GuardKind | undefined): Watchdog | undefined {
-  if (kind === "process" || Deno.build.os === "windows") return startWatchdog();
-  // The tools are looked up when the first helm has started, not on the way to starting it.
-  let tools: KillTools | undefined | null = null;
-  let fallback: Watchdog | undefined;
-  return {
-    watch(pid, exited) {
-      if (tools === null) tools = findKillTools();
-      const stop = tools && killAtEof(tools, pid);
-      if (stop) {
-        exited.finally(stop).catch(() => {});
-        return;
-      }
-      fallback ??= startWatchdog();
-      fallback?.watch(pid, exited);
-    },
-    close: () => fallback?.close() ?? Promise.resolve(),
-  };
-}
 
 /**
  * From now until disposed, every helm started here is stopped with SIGTERM if helm-lock dies
  * (SIGKILL, the OOM killer). Dispose it once every helm started under it has exited.
- *
- * @param kind `xargs` where the tools are found, else `process`. @default {"xargs"}
  */
-export function guardHelm(kind?: GuardKind): AsyncDisposable {
-  const started = active ??= startGuard(kind);
+export function guardHelm(): AsyncDisposable {
+  const started = active ??= startWatchdog();
   return {
     async [Symbol.asyncDispose]() {
       if (!started || active !== started) return;

@@ -1,6 +1,6 @@
 /**
- * The watchdog process where `xargs` and `kill` are missing (DESIGN §4, "Signals and the
- * watchdog"): helm-lock writes `+<pid>` / `-<pid>` lines to its stdin, and at end-of-file it
+ * helm's guard when helm-lock dies (DESIGN §4, "Signals and the watchdog"): a watchdog process
+ * whose stdin is a pipe only helm-lock writes, `+<pid>` / `-<pid>` lines; at end-of-file it
  * stops every helm still registered. It imports nothing, so it starts fast.
  *
  * @module
@@ -72,33 +72,6 @@ export interface Watchdog {
   close(): Promise<void>;
 }
 
-/**
- * Starts a guard process that reads helm-lock's pipe on its stdin and shares its stderr;
- * `undefined` when it cannot start (then helm runs unguarded).
- */
-export function spawnGuard(
-  command: string,
-  args: string[],
-  env?: Record<string, string>,
-): { child: Deno.ChildProcess; writer: WritableStreamDefaultWriter<Uint8Array> } | undefined {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(command, {
-      args,
-      ...(env ? { env } : {}),
-      stdin: "piped",
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-  } catch {
-    return undefined;
-  }
-  const writer = child.stdin.getWriter();
-  // A guard that could not start or died is no reason to fail the job.
-  writer.closed.catch(() => {});
-  return { child, writer };
-}
-
 /** Starts the watchdog process; `undefined` when it cannot (then helm runs unguarded). */
 export function startWatchdog(): Watchdog | undefined {
   const self = new URL(import.meta.url);
@@ -110,9 +83,21 @@ export function startWatchdog(): Watchdog | undefined {
     "--allow-run",
     self.protocol === "file:" ? self.pathname : self.href,
   ];
-  const guard = spawnGuard(Deno.execPath(), args, { [WATCHDOG_ENV]: "1" });
-  if (!guard) return undefined;
-  const { child, writer } = guard;
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(Deno.execPath(), {
+      args,
+      env: { [WATCHDOG_ENV]: "1" },
+      stdin: "piped",
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+  } catch {
+    return undefined;
+  }
+  const writer = child.stdin.getWriter();
+  // A watchdog that could not start or died is no reason to fail the job.
+  writer.closed.catch(() => {});
   const encoder = new TextEncoder();
   const send = (line: string) => writer.write(encoder.encode(`${line}\n`)).catch(() => {});
   let closed: Promise<void> | undefined;

@@ -1,13 +1,12 @@
 /**
- * Both watchdogs (lib/helm/kill_at_eof.ts, lib/helm/watchdog.ts) with real processes:
- * helm-lock SIGKILLed means helm gets SIGTERM at once; a normal end signals nothing.
+ * The watchdog (lib/helm/watchdog.ts) with real processes, started as the run path starts it
+ * (`guardHelm()`, then helm through helmSpawn): helm-lock SIGKILLed means helm gets SIGTERM at
+ * once; a normal end signals nothing.
  * `/bin/sleep` stands in for helm.
  */
 import assert from "node:assert/strict";
 import { lines } from "../support/lines.ts";
 import { childPids } from "../support/cli.ts";
-import type { GuardKind } from "../../lib/helm/exec.ts";
-import { findKillTools } from "../../lib/helm/kill_at_eof.ts";
 
 const SCRIPT = new URL("../support/guarded_helm.ts", import.meta.url).pathname;
 
@@ -29,10 +28,10 @@ async function until(what: string, check: () => boolean, ms: number): Promise<nu
   return performance.now() - start;
 }
 
-function startGuarded(kind: GuardKind, args: string[]) {
+function startGuarded(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", SCRIPT, ...args],
-    env: { HELM_BIN: "/bin/sleep", TEST_GUARD_KIND: kind },
+    env: { HELM_BIN: "/bin/sleep" },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -42,62 +41,38 @@ function startGuarded(kind: GuardKind, args: string[]) {
   return { child, out, stderr };
 }
 
-/** Each watchdog, and the line it writes when it stops `helm`. */
-const KINDS: Array<[GuardKind, (helm: number) => RegExp]> = [
-  ["xargs", (helm) => new RegExp(`^/\\S*kill -s TERM ${helm}$`, "m")],
-  [
-    "process",
-    (helm) => new RegExp(`helm-lock is gone: stopping helm \\(pid ${helm}\\) with SIGTERM`),
-  ],
-];
-
-for (const [kind, said] of KINDS) {
-  Deno.test(`${kind} watchdog: helm gets SIGTERM at once when helm-lock is SIGKILLed`, async () => {
-    const { child, out, stderr } = startGuarded(kind, ["30"]);
-    const { helm } = JSON.parse((await out.next()).value);
-    const tree = await childPids(child.pid);
-    assert.equal(tree.length, 2, "helm and the watchdog");
-    const watchdog = tree.find((p) => p !== helm)!;
-    child.kill("SIGKILL");
-    await child.status;
-    // helm sleeps 30 s: gone well before that, it was stopped (the line below says by whom).
-    // No tighter bound: on a loaded machine the watchdog's start alone can take seconds.
-    await until("helm gone", () => !alive(helm), 20_000);
-    await until("watchdog gone", () => tree.every((p) => !alive(p)), 5_000);
-    await child.stdin.close().catch(() => {});
-    assert.match(await stderr, said(helm));
-    assert.equal(alive(watchdog), false);
-  });
-
-  Deno.test(`${kind} watchdog: signals nothing and ends when helm-lock ends normally`, async () => {
-    const { child, out, stderr } = startGuarded(kind, ["0.2"]);
-    const { helm } = JSON.parse((await out.next()).value);
-    const tree = await childPids(child.pid);
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode("go\n"));
-    await writer.close();
-    assert.equal((await child.status).code, 0);
-    await until("watchdog gone", () => tree.every((p) => !alive(p)), 5_000);
-    assert.equal(alive(helm), false);
-    assert.doesNotMatch(await stderr, said(helm));
-    assert.doesNotMatch(await stderr, /kill|stopping/);
-  });
+/** The line the watchdog writes when it stops `helm`. */
+function said(helm: number): RegExp {
+  return new RegExp(`helm-lock is gone: stopping helm \\(pid ${helm}\\) with SIGTERM`);
 }
 
-Deno.test("the xargs watchdog's tools: the first executable on PATH, then /usr/bin and /bin", () => {
-  const dir = Deno.makeTempDirSync();
-  try {
-    for (const name of ["xargs", "kill"]) {
-      Deno.writeTextFileSync(`${dir}/${name}`, "");
-      Deno.chmodSync(`${dir}/${name}`, 0o755);
-    }
-    assert.deepEqual(findKillTools(`relative:${dir}:/usr/bin`), {
-      xargs: `${dir}/xargs`,
-      kill: `${dir}/kill`,
-    });
-    Deno.chmodSync(`${dir}/kill`, 0o644); // Not executable: skipped.
-    assert.notEqual(findKillTools(dir)?.kill, `${dir}/kill`);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+Deno.test("guardHelm(): helm gets SIGTERM at once when helm-lock is SIGKILLed", async () => {
+  const { child, out, stderr } = startGuarded(["30"]);
+  const { helm } = JSON.parse((await out.next()).value);
+  const tree = await childPids(child.pid);
+  assert.equal(tree.length, 2, "helm and the watchdog");
+  const watchdog = tree.find((p) => p !== helm)!;
+  child.kill("SIGKILL");
+  await child.status;
+  // helm sleeps 30 s: gone well before that, it was stopped (the line below says by whom).
+  // No tighter bound: on a loaded machine the watchdog's start alone can take seconds.
+  await until("helm gone", () => !alive(helm), 20_000);
+  await until("watchdog gone", () => tree.every((p) => !alive(p)), 5_000);
+  await child.stdin.close().catch(() => {});
+  assert.match(await stderr, said(helm));
+  assert.equal(alive(watchdog), false);
+});
+
+Deno.test("guardHelm(): signals nothing and ends when helm-lock ends normally", async () => {
+  const { child, out, stderr } = startGuarded(["0.2"]);
+  const { helm } = JSON.parse((await out.next()).value);
+  const tree = await childPids(child.pid);
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("go\n"));
+  await writer.close();
+  assert.equal((await child.status).code, 0);
+  await until("watchdog gone", () => tree.every((p) => !alive(p)), 5_000);
+  assert.equal(alive(helm), false);
+  assert.doesNotMatch(await stderr, said(helm));
+  assert.doesNotMatch(await stderr, /kill|stopping/);
 });

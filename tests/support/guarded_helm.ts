@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { guardHelm, type GuardKind, helmSpawn } from "../../lib/helm/exec.ts";
+import { guardHelm, helmSpawn } from "../../lib/helm/exec.ts";
 
-const guard = guardHelm(Deno.env.get("TEST_GUARD_KIND") as GuardKind | undefined);
+const guard = guardHelm();
 const helm = helmSpawn(Deno.args);
 console.log(JSON.stringify({ helm: helm.pid }));
 await Deno.stdin.readable.getReader().read();
