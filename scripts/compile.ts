@@ -94,7 +94,6 @@ export const LATER_MODULES: readonly string[] = [
   "lib/cli/lock_status.ts",
   "lib/cli/lock_unlock.ts",
   "lib/kube/client_node.ts",
-  "lib/kube/js_yaml.ts",
 ];
 
 /** `deno compile`'s arguments for `triple`, writing the executable to `output`. */
