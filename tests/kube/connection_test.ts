@@ -365,6 +365,26 @@ Deno.test("connect() impersonates several groups, one header each, as helm reads
   assert.deepEqual(await groupsOf(both), ["x"], "the flag replaces the variable");
 });
 
+Deno.test("connect() sends an auth provider's token, as client-node gives it", async () => {
+  const part = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, "");
+  const idToken = `${part({ alg: "none" })}.${part({ exp: 4102444800 })}.sig`;
+  const path = join(dir, "oidc.yaml");
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      clusters: [{ name: "c", cluster: { server: "https://c.example" } }],
+      users: [{
+        name: "u",
+        user: { "auth-provider": { name: "oidc", config: { "id-token": idToken } } },
+      }],
+      contexts: [{ name: "c", context: { cluster: "c", user: "u" } }],
+      "current-context": "c",
+    }),
+  );
+  const conn = connect({ kubeconfig: path }, {}, NO_SA);
+  assert.equal((await headers(conn))["Authorization"], `Bearer ${idToken}`);
+});
+
 Deno.test("connect() uses the in-cluster ServiceAccount when there is no kubeconfig", () => {
   const sa = join(dir, "sa");
   Deno.mkdirSync(sa, { recursive: true });
