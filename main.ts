@@ -11,35 +11,23 @@ import type { CommandIO } from "./lib/cli/own_args.ts";
 import { runHelmDirectly } from "./lib/helm/exec.ts";
 import { run } from "./lib/cli/run.ts";
 import { ExitCode, HelmLockError } from "./lib/errors.ts";
-import { importLater } from "./lib/import_later.ts";
 import { runWatchdog, WATCHDOG_ENV } from "./lib/helm/watchdog.ts";
 import { redactText, redactUrls, secretValues } from "./lib/redact.ts";
 import type { Reporter } from "./lib/report.ts";
 import { printable, printableBlock } from "./lib/sanitize.ts";
 import { VERSION } from "./lib/version.ts";
 
-// helm-lock's own commands, its help and the completion are loaded when they run, not on every
-// helm command's path (lib/import_later.ts).
-/** helm-lock's own commands by name. */
+/** helm-lock's own commands by name, each loaded when it runs. */
 const ownCommands: Readonly<
   Record<Subcommand, (args: string[], io: CommandIO) => Promise<number>>
 > = {
   "lock-status": async (args, io) =>
-    await (await importLater<typeof import("./lib/cli/lock_status.ts")>(
-      new URL("./lib/cli/lock_status.ts", import.meta.url),
-    )).lockStatus(args, io),
-  "lock-list": async (args, io) =>
-    await (await importLater<typeof import("./lib/cli/lock_list.ts")>(
-      new URL("./lib/cli/lock_list.ts", import.meta.url),
-    )).lockList(args, io),
+    (await import("./lib/cli/lock_status.ts")).lockStatus(args, io),
+  "lock-list": async (args, io) => (await import("./lib/cli/lock_list.ts")).lockList(args, io),
   "lock-unlock": async (args, io) =>
-    await (await importLater<typeof import("./lib/cli/lock_unlock.ts")>(
-      new URL("./lib/cli/lock_unlock.ts", import.meta.url),
-    )).lockUnlock(args, io),
+    (await import("./lib/cli/lock_unlock.ts")).lockUnlock(args, io),
   "lock-completion": async (args, io) =>
-    await (await importLater<typeof import("./lib/cli/completion.ts")>(
-      new URL("./lib/cli/completion.ts", import.meta.url),
-    )).lockCompletion(args, io),
+    (await import("./lib/cli/completion.ts")).lockCompletion(args, io),
 };
 
 /** `HELM_DEBUG` as helm reads it (Go's strconv.ParseBool). */
@@ -80,19 +68,16 @@ async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
   switch (parsed.kind) {
     case "help":
-      console.log(
-        (await importLater<typeof import("./lib/cli/help.ts")>(
-          new URL("./lib/cli/help.ts", import.meta.url),
-        )).mainHelp(),
-      );
+      console.log((await import("./lib/cli/help.ts")).mainHelp());
       return 0;
     case "version":
       console.log(`helm-lock ${VERSION}`);
       return 0;
     case "complete":
-      return await (await importLater<typeof import("./lib/cli/complete.ts")>(
-        new URL("./lib/cli/complete.ts", import.meta.url),
-      )).runComplete(parsed.words, (line) => console.log(line));
+      return await (await import("./lib/cli/complete.ts")).runComplete(
+        parsed.words,
+        (line) => console.log(line),
+      );
     case "passthrough":
       return await runHelmDirectly(parsed.helmArgs);
     case "run": {

@@ -81,22 +81,6 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-write=/tmp",
 ];
 
-/**
- * The modules imported through `importLater` (lib/import_later.ts), which `deno compile` cannot
- * find by itself; with each comes what it imports. tests/layout/layout_test.ts keeps this list
- * equal to the calls.
- */
-export const LATER_MODULES: readonly string[] = [
-  "lib/cli/complete.ts",
-  "lib/cli/completion.ts",
-  "lib/cli/help.ts",
-  "lib/cli/lock_list.ts",
-  "lib/cli/lock_status.ts",
-  "lib/cli/lock_unlock.ts",
-  "lib/kube/client_node.ts",
-  "lib/kube/js_yaml.ts",
-];
-
 /** `deno compile`'s arguments for `triple`, writing the executable to `output`. */
 export function compileArgs(triple: string, output: string): string[] {
   return [
@@ -107,7 +91,6 @@ export function compileArgs(triple: string, output: string): string[] {
     "--output",
     output,
     ...PERMISSIONS,
-    ...LATER_MODULES.flatMap((module) => ["--include", module]),
     "main.ts",
   ];
 }

@@ -19,7 +19,7 @@ export async function lockList(argv: string[], io: CommandIO): Promise<number> {
   const format = args.format();
   if (args.positionals.length > 0) throw args.misused("no arguments");
   const all = args.on("all-namespaces");
-  const { conn, client } = await connectFor(args, io);
+  const { conn, client } = connectFor(args, io);
   const leases = await listReleases(client, all ? undefined : conn.namespace).catch((err) => {
     const namespace = all ? "(all namespaces)" : conn.namespace;
     const { user, server } = conn;

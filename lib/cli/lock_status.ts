@@ -108,7 +108,7 @@ export async function lockStatus(argv: string[], io: CommandIO): Promise<number>
   const format = args.format();
   const [release, extra] = args.positionals;
   if (release === undefined || extra !== undefined) throw args.misused("one release name");
-  const { conn, client } = await connectFor(args, io);
+  const { conn, client } = connectFor(args, io);
   // Each refusal names its verb (list, or get for an older build's lock).
   const api = namingFailures(kubeLeaseApi(client, conn.namespace), conn);
   const info = lockInfo(await readLeases(client, conn.namespace, release, api));

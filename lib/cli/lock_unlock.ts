@@ -15,7 +15,7 @@ export async function lockUnlock(argv: string[], io: CommandIO): Promise<number>
   if (!args) return 0;
   const [release, extra] = args.positionals;
   if (release === undefined || extra !== undefined) throw args.misused("one release name");
-  const { conn, client } = await connectFor(args, io);
+  const { conn, client } = connectFor(args, io);
   // Each refusal names its verb (list, get or delete).
   await unlock(client, conn.namespace, release, { force: args.on("force"), info: io.info });
   return 0;

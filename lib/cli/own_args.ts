@@ -11,7 +11,7 @@ import type { Reporter } from "../report.ts";
 import { type FlagUse, parseBool, splitInline } from "../helm/argv.ts";
 import { flagTable } from "../helm/flags.ts";
 import type { ClusterFlags } from "../kube/cluster_flags.ts";
-import { connectLoading } from "../kube/connection.ts";
+import { connect } from "../kube/connection.ts";
 import { kubeClient } from "../kube/rest.ts";
 import { clusterFlags, programName } from "./args.ts";
 import { commandHelp, HELP_FLAG, type OwnCommand } from "./help.ts";
@@ -142,8 +142,8 @@ export function ownArgs(
 }
 
 /** The API server of an own command: one connection for its few requests. */
-export async function connectFor(args: OwnArgs, io: CommandIO) {
-  const conn = await connectLoading(args.cluster);
+export function connectFor(args: OwnArgs, io: CommandIO) {
+  const conn = connect(args.cluster);
   const client = kubeClient(conn);
   io.debug(`API server ${conn.server} as ${conn.user}`);
   return { conn, client };

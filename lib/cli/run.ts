@@ -7,7 +7,7 @@
  */
 
 import type { Invocation } from "./args.ts";
-import { connectLoading } from "../kube/connection.ts";
+import { connect } from "../kube/connection.ts";
 import { findHelm, guardHelm, runHelm, runHelmDirectly } from "../helm/exec.ts";
 import { fenceHelm } from "../helm/fence.ts";
 import { heldByAncestor } from "../helm/nesting.ts";
@@ -26,7 +26,7 @@ import type { Reporter } from "../report.ts";
  */
 export async function run(inv: Invocation, say: Omit<Reporter, "event">): Promise<number> {
   const helm = findHelm();
-  const conn = await connectLoading(inv.cluster);
+  const conn = connect(inv.cluster);
   say.debug(`API server ${conn.server} as ${conn.user}`);
   const ancestor = heldByAncestor(conn.namespace, inv.release);
   if (ancestor) {

@@ -4,7 +4,6 @@
  */
 
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { importLater } from "../import_later.ts";
 import type { KubeConnection } from "./connection.ts";
 
 /** The TLS client identity (PEM). */
@@ -230,9 +229,7 @@ async function runExecPlugin(conn: KubeConnection): Promise<ExecResult> {
 async function providerAuth(
   { auth: user, cluster }: KubeConnection,
 ): Promise<(url: string) => Promise<string | undefined>> {
-  const k8s = await importLater<typeof import("./client_node.ts")>(
-    new URL("./client_node.ts", import.meta.url),
-  );
+  const k8s = await import("@kubernetes/client-node");
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [{

@@ -7,7 +7,6 @@ import { ExitCode, HelmLockError } from "../errors.ts";
 import type { ClusterFlags } from "./cluster_flags.ts";
 import { type ClusterConfig, mergeKubeconfigs, type UserConfig } from "./kubeconfig.ts";
 import { proxyFromEnvironment } from "./proxy.ts";
-import { FullYamlNeeded, loadFullYaml } from "./yaml.ts";
 import { redactUrls } from "../redact.ts";
 
 type Env = Record<string, string | undefined>;
@@ -118,24 +117,12 @@ function inCluster(env: Env, saDir: string): Selected | undefined {
   };
 }
 
-/** {@linkcode connect}, loading js-yaml first for a kubeconfig `yaml.ts` declines. */
-export async function connectLoading(flags: ClusterFlags): Promise<KubeConnection> {
-  try {
-    return connect(flags);
-  } catch (err) {
-    if (!(err instanceof FullYamlNeeded)) throw err;
-    await loadFullYaml();
-    return connect(flags);
-  }
-}
-
 /**
  * Resolves the connection exactly as helm does (docs/design.md §1), deciding the proxy once.
  *
  * @param saDir Where to look for ServiceAccount credentials (tests point it elsewhere).
  * @throws {HelmLockError} `Unreachable` when no cluster is configured or the kubeconfig cannot be
  * used; `Usage` for a bad server URL or namespace name.
- * @throws {FullYamlNeeded} when a kubeconfig needs js-yaml, not yet loaded (`connectLoading`).
  */
 export function connect(
   flags: ClusterFlags,

@@ -4,9 +4,9 @@
  * @module
  */
 
+import { dirname, isAbsolute, join } from "node:path";
+import { load } from "js-yaml";
 import { ExitCode, HelmLockError } from "../errors.ts";
-import { dirname, isAbsolute, joinPath } from "./local_path.ts";
-import { FullYamlNeeded, parseYaml } from "./yaml.ts";
 
 /** A kubeconfig `clusters[].cluster` entry; `*Data` fields are base64 PEM as in the file. */
 export interface ClusterConfig {
@@ -84,7 +84,7 @@ function put<T extends object, K extends keyof T>(target: T, key: K, value: T[K]
 
 /** client-go's ResolveLocalPaths: relative file references are relative to the file. */
 function resolvePath(dir: string, path: string | undefined): string | undefined {
-  return path === undefined || isAbsolute(path) ? path : joinPath(dir, path);
+  return path === undefined || isAbsolute(path) ? path : join(dir, path);
 }
 
 function cluster(name: string, c: Obj, dir: string): ClusterConfig {
@@ -144,9 +144,8 @@ function user(name: string, u: Obj, dir: string): UserConfig {
 function readKubeconfig(path: string): Kubeconfig {
   let doc: Obj;
   try {
-    doc = obj(parseYaml(Deno.readTextFileSync(path)));
+    doc = obj(load(Deno.readTextFileSync(path)));
   } catch (err) {
-    if (err instanceof FullYamlNeeded) throw err;
     const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
     throw new HelmLockError(
       ExitCode.Unreachable,

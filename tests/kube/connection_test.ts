@@ -126,6 +126,47 @@ users:
   }
 });
 
+Deno.test("connect() reads YAML that kubectl does not write: flow maps, quotes, anchors", () => {
+  const path = join(dir, "flow.yaml");
+  Deno.writeTextFileSync(
+    path,
+    `clusters:
+  - {name: c, cluster: {server: "https://10.0.0.1", certificate-authority-data: 'LS0t'}}
+contexts: [{name: c, context: {cluster: c, user: "it's me", namespace: &ns ci}}]
+current-context: c
+users:
+  - name: "it's me"
+    user:
+      token: "abc\\tdef"
+      as: *ns
+      as-groups: [system:masters, "ops: team"]
+`,
+  );
+  const conn = connect({ kubeconfig: path }, {}, NO_SA);
+  assert.equal(conn.server, "https://10.0.0.1");
+  assert.equal(conn.namespace, "ci");
+  assert.equal(conn.auth.token, "abc\tdef");
+  assert.equal(conn.user, "ci");
+  assert.deepEqual(conn.impersonateGroups, ["system:masters", "ops: team"]);
+});
+
+Deno.test("connect() refuses a kubeconfig that is not YAML, naming the file and why", () => {
+  for (
+    const [name, text, why] of [
+      ["duplicate", "a: 1\na: 2\n", "duplicated mapping key (2:1)"],
+      ["empty", "", "expected a document, but the input is empty"],
+      ["json", '{"clusters": [', "unexpected end of the stream within a flow collection (1:15)"],
+    ]
+  ) {
+    const path = join(dir, `bad-${name}.yaml`);
+    Deno.writeTextFileSync(path, text!);
+    assert.throws(() => connect({ kubeconfig: path }, {}, NO_SA), {
+      code: ExitCode.Unreachable,
+      message: `Cannot load kubeconfig "${path}": ${why}`,
+    });
+  }
+});
+
 Deno.test("connect() merges the KUBECONFIG list, the first file winning", () => {
   const env = { KUBECONFIG: [join(dir, "missing.yaml"), second, main].join(":") };
   const conn = connect({}, env, NO_SA);
@@ -322,6 +363,26 @@ Deno.test("connect() impersonates several groups, one header each, as helm reads
     HELM_KUBEASGROUPS: "a,b",
   }, NO_SA);
   assert.deepEqual(await groupsOf(both), ["x"], "the flag replaces the variable");
+});
+
+Deno.test("connect() sends an auth provider's token, as client-node gives it", async () => {
+  const part = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, "");
+  const idToken = `${part({ alg: "none" })}.${part({ exp: 4102444800 })}.sig`;
+  const path = join(dir, "oidc.yaml");
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      clusters: [{ name: "c", cluster: { server: "https://c.example" } }],
+      users: [{
+        name: "u",
+        user: { "auth-provider": { name: "oidc", config: { "id-token": idToken } } },
+      }],
+      contexts: [{ name: "c", context: { cluster: "c", user: "u" } }],
+      "current-context": "c",
+    }),
+  );
+  const conn = connect({ kubeconfig: path }, {}, NO_SA);
+  assert.equal((await headers(conn))["Authorization"], `Bearer ${idToken}`);
 });
 
 Deno.test("connect() uses the in-cluster ServiceAccount when there is no kubeconfig", () => {

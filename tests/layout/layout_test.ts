@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join, relative } from "node:path";
-import { LATER_MODULES } from "../../scripts/compile.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const LIB = join(ROOT, "lib");
@@ -88,17 +87,4 @@ Deno.test("lib/ has no import cycle", () => {
   };
   for (const file of graph.keys()) visit(file, []);
   assert.deepEqual(cycles, []);
-});
-
-Deno.test("LATER_MODULES names exactly the modules importLater() loads (deno compile embeds them)", () => {
-  const loaded = new Set<string>();
-  for (const file of [...libFiles(), join(ROOT, "main.ts")]) {
-    // Calls, not the examples in doc comments.
-    const text = Deno.readTextFileSync(file).replace(/\/\*[\s\S]*?\*\//g, "");
-    for (const m of text.matchAll(/importLater<[^>]*>\(\s*new URL\("(\.{1,2}\/[^"]+)"/g)) {
-      loaded.add(relative(ROOT, join(dirname(file), m[1]!)));
-    }
-  }
-  assert.ok(loaded.size > 0, "some module is loaded later");
-  assert.deepEqual([...loaded].sort(), [...LATER_MODULES].sort());
 });
