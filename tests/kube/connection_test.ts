@@ -369,7 +369,7 @@ Deno.test("connect() sends an auth provider's token, as client-node gives it", a
   const part = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, "");
   const idToken = `${part({ alg: "none" })}.${part({ exp: 4102444800 })}.sig`;
   const path = join(dir, "oidc.yaml");
-  Deno.writeTextFileSync(
+  await Deno.writeTextFile(
     path,
     JSON.stringify({
       clusters: [{ name: "c", cluster: { server: "https://c.example" } }],
