@@ -215,13 +215,17 @@ while [ -L "$self" ]; do
     *) self=$(dirname -- "$self")/$link ;;
   esac
 done
-rt=$(CDPATH='' cd -- "$(dirname -- "$self")" && pwd)/${RUNTIME_DIR} || exit 1
+here=$(CDPATH='' cd -- "$(dirname -- "$self")" && pwd) || exit 1
+rt=$here/${RUNTIME_DIR}
 if [ ! -f "$rt/${loader}" ]; then
   printf 'helm-lock: error: Cannot start helm-lock: expected the glibc loader at %s, found none: reinstall helm-lock from helm-lock-<version>-${
     targetName(target)
   }.tar.gz\\n' "$rt/${loader}" >&2
   exit 127
 fi
+# How helm-lock starts itself again (its watchdog): it sees the loader as its own executable.
+HELM_LOCK_LAUNCHER=$here/$(basename -- "$self")
+export HELM_LOCK_LAUNCHER
 exec "$rt/${loader}" --library-path "$rt" "$rt/helm-lock"${extra} "$@"
 `;
 }

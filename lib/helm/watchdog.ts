@@ -72,20 +72,20 @@ export interface Watchdog {
   close(): Promise<void>;
 }
 
+/** Set by the musl launcher (scripts/compile.ts): how to start helm-lock again. */
+const LAUNCHER_ENV = "HELM_LOCK_LAUNCHER";
+
 /** Starts the watchdog process; `undefined` when it cannot (then helm runs unguarded). */
 export function startWatchdog(): Watchdog | undefined {
-  const self = new URL(import.meta.url);
-  const args = Deno.build.standalone ? [] : [
-    "run",
-    "--quiet",
-    "--no-prompt",
-    "--no-config",
-    "--allow-run",
-    self.protocol === "file:" ? self.pathname : self.href,
-  ];
+  // Started through the musl launcher, Deno's own executable is the glibc loader.
+  const loader = /^ld-linux/.test(Deno.execPath().split("/").pop() ?? "");
+  const launcher = loader ? Deno.env.get(LAUNCHER_ENV) : undefined;
+  const args = launcher || Deno.build.standalone
+    ? []
+    : ["run", "--quiet", "--no-prompt", "--no-config", "--allow-run", import.meta.url];
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(Deno.execPath(), {
+    child = new Deno.Command(launcher ?? Deno.execPath(), {
       args,
       env: { [WATCHDOG_ENV]: "1" },
       stdin: "piped",

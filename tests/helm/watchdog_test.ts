@@ -76,3 +76,32 @@ Deno.test("guardHelm(): signals nothing and ends when helm-lock ends normally", 
   assert.doesNotMatch(await stderr, said(helm));
   assert.doesNotMatch(await stderr, /kill|stopping/);
 });
+
+Deno.test("startWatchdog() from source at a path with a space and non-ASCII letters still guards", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "helm-lock wächter " });
+  try {
+    const copy = `${dir}/watchdog.ts`;
+    await Deno.copyFile(new URL("../../lib/helm/watchdog.ts", import.meta.url), copy);
+    // A process that starts the watchdog from the copy, hands it a sleep, and exits without
+    // closing it (as when helm-lock is SIGKILLed: the watchdog's input ends).
+    const script =
+      `import { startWatchdog } from ${JSON.stringify(new URL(`file://${copy}`).href)};\n` +
+      `const sleep = new Deno.Command("/bin/sleep", { args: ["30"] }).spawn();\n` +
+      `startWatchdog()!.watch(sleep.pid, sleep.status);\n` +
+      `console.log(sleep.pid);\n` +
+      `await new Promise((r) => setTimeout(r, 500));\n` +
+      `Deno.exit(0);\n`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    const pid = Number(new TextDecoder().decode(out.stdout).trim());
+    assert.ok(pid > 0, stderr);
+    await until("the sleep stopped by the watchdog", () => !alive(pid), 10_000);
+    assert.match(stderr, /helm-lock is gone: stopping helm \(pid \d+\) with SIGTERM/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -113,6 +113,35 @@ Deno.test({
       assert.equal(version.stdout, `helm-lock ${VERSION}\n`);
       assert.ok(await exists(join(fs, "plugin", "bin", RUNTIME_DIR, "NOTICE")));
 
+      // helm's watchdog is helm-lock started again through the launcher (its own executable is
+      // the glibc loader here). A locked run starts it before taking the lock; this one ends at
+      // the refusing API server, with nothing but its own error on stderr.
+      await Deno.writeTextFile(
+        join(fs, "root", "kubeconfig"),
+        JSON.stringify({
+          clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:9" } }],
+          users: [{ name: "u", user: { token: "t" } }],
+          contexts: [{ name: "c", context: { cluster: "c", user: "u" } }],
+          "current-context": "c",
+        }),
+      );
+      const locked = await inChroot(
+        fs,
+        ["/plugin/bin/helm-lock", "upgrade", "app", "/opt", "--kubeconfig", "/root/kubeconfig"],
+        { ...env, HELM_BIN: "/bin/true" },
+      );
+      assert.equal(locked.code, 6, both(locked));
+      assert.match(locked.stderr, /^helm-lock: Cannot reach the Kubernetes API server [^\n]*\n$/);
+      // The watchdog itself, as the run starts it: at the end of its input it stops the helm it
+      // was given.
+      const watchdog = await inChroot(fs, [
+        "/bin/sh",
+        "-c",
+        "sleep 30 & printf '+%s\\n' $! | /plugin/bin/helm-lock; wait $!; echo \"sleep: $?\"",
+      ], { ...env, HELM_LOCK_INTERNAL_WATCHDOG: "1" });
+      assert.match(watchdog.stderr, /helm-lock is gone: stopping helm \(pid \d+\) with SIGTERM/);
+      assert.equal(watchdog.stdout, "sleep: 143\n", both(watchdog));
+
       // An archive whose loader bundle is missing: the update fails saying so, and keeps the
       // working install.
       const broken = join(work, "broken");
