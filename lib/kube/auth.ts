@@ -229,7 +229,11 @@ async function runExecPlugin(conn: KubeConnection): Promise<ExecResult> {
 async function providerAuth(
   { auth: user, cluster }: KubeConnection,
 ): Promise<(url: string) => Promise<string | undefined>> {
-  const k8s = await import("@kubernetes/client-node");
+  // By URL: Deno downloads the npm packages of a literal import() before any run from source,
+  // and client-node (~84 MB with its dependencies) is needed for auth providers only.
+  const k8s: typeof import("./client_node.ts") = await import(
+    new URL("./client_node.ts", import.meta.url).href
+  );
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [{
