@@ -125,7 +125,7 @@ Deno.test("kubeClient() watch() delivers each JSON line and ends with the stream
   }
 });
 
-Deno.test("kubeClient() names a certificate or key file the kubeconfig points at that cannot be read, not the network", async () => {
+Deno.test("kubeClient() names a certificate, key or token file the kubeconfig points at that cannot be read, not the network", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const missing = `${dir}/missing`;
@@ -140,6 +140,7 @@ Deno.test("kubeClient() names a certificate or key file the kubeconfig points at
         `{"client-certificate":"${missing}","client-key":"${cert}"}`,
       ],
       ["client key", insecure, `{"client-certificate":"${cert}","client-key":"${missing}"}`],
+      ["token file", insecure, `{"tokenFile":"${missing}"}`],
     ];
     for (const [what, cluster, user] of cases) {
       const kubeconfig = `${dir}/config`;
