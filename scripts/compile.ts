@@ -91,6 +91,9 @@ export function compileArgs(triple: string, output: string): string[] {
     "--output",
     output,
     ...PERMISSIONS,
+    // Imported by URL (lib/kube/auth.ts), which deno compile does not follow by itself.
+    "--include",
+    "lib/kube/client_node.ts",
     "main.ts",
   ];
 }

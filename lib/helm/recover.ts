@@ -1,6 +1,6 @@
 /**
- * The release check and recovery stage (DESIGN §3): {@linkcode planRecovery} decides (pure),
- * {@linkcode recoverRelease} acts.
+ * The release check and recovery stage (DESIGN §3): {@linkcode recover} reads the release, decides
+ * what to do (`planRecovery`, pure) and does it (`recoverRelease`).
  *
  * @module
  */
@@ -158,14 +158,12 @@ function planRecovery(state: ReleaseState, cmd: RecoverCommand, namespace: strin
  */
 async function recoverRelease(
   release: string,
-  plan: RecoveryPlan,
+  plan: Exclude<RecoveryPlan, { action: "proceed" }>,
   globalArgs: string[],
   log: (line: string) => void,
-  opts: ReleaseOptions = {},
+  opts: ReleaseOptions & { namespace: string },
 ): Promise<void> {
-  const where = `release "${release}"` +
-    (opts.namespace === undefined ? "" : ` in namespace "${opts.namespace}"`);
-  if (plan.action === "proceed") return;
+  const where = `release "${release}" in namespace "${opts.namespace}"`;
   if (plan.action === "error") throw new HelmLockError(ExitCode.RecoveryFailed, plan.message);
   log(plan.reason);
   const rev = plan.action === "rollback" ? String(plan.toRevision) : "";

@@ -26,15 +26,20 @@ export function decodeBase64(base64: string): string {
   return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
 }
 
+/** A file the kubeconfig names that cannot be read: exit 6, as when no cluster can be reached. */
+function unreadable(path: string, what: string, err: unknown): HelmLockError {
+  return new HelmLockError(
+    ExitCode.Unreachable,
+    `Cannot read the ${what} "${path}": ${reason(err)}`,
+    { cause: err },
+  );
+}
+
 function readFile(path: string, what: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (err) {
-    throw new HelmLockError(
-      ExitCode.Unreachable,
-      `Cannot read the ${what} "${path}": ${reason(err)}`,
-      { cause: err },
-    );
+    throw unreadable(path, what, err);
   }
 }
 
@@ -52,11 +57,7 @@ class TokenFile {
       stat = Deno.statSync(this.path);
     } catch (err) {
       if (this.#token) return this.#token; // a rotation in progress: keep the last one
-      throw new HelmLockError(
-        ExitCode.Forbidden,
-        `Cannot read the token file "${this.path}": ${reason(err)}`,
-        { cause: err },
-      );
+      throw unreadable(this.path, "token file", err);
     }
     const mtime = stat.mtime?.getTime();
     if (mtime !== this.#mtime || stat.size !== this.#size || !this.#token) {
@@ -229,7 +230,11 @@ async function runExecPlugin(conn: KubeConnection): Promise<ExecResult> {
 async function providerAuth(
   { auth: user, cluster }: KubeConnection,
 ): Promise<(url: string) => Promise<string | undefined>> {
-  const k8s = await import("@kubernetes/client-node");
+  // By URL: Deno downloads the npm packages of a literal import() before any run from source,
+  // and client-node (~84 MB with its dependencies) is needed for auth providers only.
+  const k8s: typeof import("./client_node.ts") = await import(
+    new URL("./client_node.ts", import.meta.url).href
+  );
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [{

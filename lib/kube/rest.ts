@@ -308,7 +308,9 @@ export function kubeClient(conn: KubeConnection): KubeClient {
       return await transport.fetch(url, init, auth);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
-      if (err instanceof HelmLockError) throw err; // a file the kubeconfig names, unreadable
+      // helm-lock's own errors (an unreadable file the kubeconfig names, a failed exec plugin)
+      // pass as they are: they are not the network's.
+      if (err instanceof HelmLockError) throw err;
       throw new KubeNetworkError(networkMessage(err, base), { cause: err });
     }
   }

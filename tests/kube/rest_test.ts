@@ -1,5 +1,6 @@
 /** The native-fetch HTTP layer against a tiny HTTP/1.1 server on loopback. */
 import assert from "node:assert/strict";
+import { ExitCode, HelmLockError } from "../../lib/errors.ts";
 import { connect } from "../../lib/kube/connection.ts";
 import { ApiStatusError, kubeClient } from "../../lib/kube/rest.ts";
 
@@ -124,22 +125,25 @@ Deno.test("kubeClient() watch() delivers each JSON line and ends with the stream
   }
 });
 
-Deno.test("kubeClient() names a certificate file the kubeconfig points at that cannot be read, not the network", async () => {
+Deno.test("kubeClient() names a certificate, key or token file the kubeconfig points at that cannot be read, not the network", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    for (
-      const [field, what] of [
-        ["certificate-authority", "CA file"],
-        ["client-certificate", "client certificate"],
-      ] as const
-    ) {
+    const missing = `${dir}/missing`;
+    const cert = `${dir}/client.crt`;
+    await Deno.writeTextFile(cert, "-----BEGIN CERTIFICATE-----\n");
+    const insecure = `{"server":"https://127.0.0.1:9","insecure-skip-tls-verify":true}`;
+    const cases: Array<[what: string, cluster: string, user: string]> = [
+      ["CA file", `{"server":"https://127.0.0.1:9","certificate-authority":"${missing}"}`, `{}`],
+      [
+        "client certificate",
+        insecure,
+        `{"client-certificate":"${missing}","client-key":"${cert}"}`,
+      ],
+      ["client key", insecure, `{"client-certificate":"${cert}","client-key":"${missing}"}`],
+      ["token file", insecure, `{"tokenFile":"${missing}"}`],
+    ];
+    for (const [what, cluster, user] of cases) {
       const kubeconfig = `${dir}/config`;
-      const cluster = field === "certificate-authority"
-        ? `{"server":"https://127.0.0.1:9","certificate-authority":"${dir}/missing"}`
-        : `{"server":"https://127.0.0.1:9","insecure-skip-tls-verify":true}`;
-      const user = field === "client-certificate"
-        ? `{"client-certificate":"${dir}/missing","client-key":"${dir}/missing"}`
-        : `{"token":"t"}`;
       await Deno.writeTextFile(
         kubeconfig,
         `{"apiVersion":"v1","kind":"Config","current-context":"x",` +
@@ -148,8 +152,9 @@ Deno.test("kubeClient() names a certificate file the kubeconfig points at that c
       );
       const c = kubeClient(connect({}, { KUBECONFIG: kubeconfig }, "/nonexistent"));
       await assert.rejects(c.request("GET", "/api"), (err: Error) => {
-        assert.equal(err.name, "HelmLockError");
-        assert.match(err.message, new RegExp(`^Cannot read the ${what} "${dir}/missing": `));
+        assert.ok(err instanceof HelmLockError, String(err));
+        assert.equal(err.code, ExitCode.Unreachable, what);
+        assert.match(err.message, new RegExp(`^Cannot read the ${what} "${missing}": `));
         return true;
       });
       c.close();

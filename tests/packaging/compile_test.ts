@@ -189,8 +189,8 @@ Deno.test({
   },
 });
 
-/** The modules that `main.ts` and `lib/` import with a literal `import("…")`, by specifier. */
-function dynamicImports(): Map<string, string> {
+/** `main.ts` and the modules of `lib/`, as absolute paths. */
+function sources(): string[] {
   const files = [`${root}main.ts`];
   const walk = (dir: string) => {
     for (const e of Deno.readDirSync(dir)) {
@@ -199,14 +199,31 @@ function dynamicImports(): Map<string, string> {
     }
   };
   walk(`${root}lib`);
+  return files;
+}
+
+/** The modules that `main.ts` and `lib/` import with a literal `import("…")`, by specifier. */
+function dynamicImports(): Map<string, string> {
   const found = new Map<string, string>();
-  for (const file of files) {
+  for (const file of sources()) {
     const text = Deno.readTextFileSync(file).replace(/typeof import\(/g, "");
     for (const [, name] of text.matchAll(/\bimport\("([^"]+)"\)/g)) {
       if (!name!.startsWith("node:")) found.set(name!, file.slice(root.length));
     }
   }
   return found;
+}
+
+/** The modules that `main.ts` and `lib/` import by URL (`import(new URL("./x.ts", …))`), by path. */
+function urlImports(): string[] {
+  const found = new Set<string>();
+  for (const file of sources()) {
+    const text = Deno.readTextFileSync(file);
+    for (const [, name] of text.matchAll(/\bimport\(\s*new URL\("([^"]+)"/g)) {
+      found.add(new URL(name!, `file://${file}`).pathname.slice(root.length));
+    }
+  }
+  return [...found].sort();
 }
 
 Deno.test("deno compile embeds the modules lib/ imports only when needed, and what they import", async () => {
@@ -219,17 +236,23 @@ Deno.test("deno compile embeds the modules lib/ imports only when needed, and wh
     const path = new URL(name, `file://${root}${importer}`).pathname;
     return /^\/\*\*\n \* (.+)$/m.exec(Deno.readTextFileSync(path))?.[1];
   };
-  const later = [...dynamicImports()].map(([name, importer]) => ({
-    name,
-    marker: marker(name, importer),
-  }));
+  const byUrl = urlImports();
+  const later = [
+    ...[...dynamicImports()].map(([name, importer]) => ({ name, marker: marker(name, importer) })),
+    // Imported by URL, which deno compile follows only through --include.
+    ...byUrl.map((path) => ({ name: path, marker: marker(`./${path}`, "main.ts") })),
+  ];
   // Found by the scan: this test checks something (and a new package needs its marker here).
   assert.ok(later.length > 0, "lib/ imports some module with import()");
+  // Imported by lib/kube/client_node.ts alone.
+  later.push({ name: "@kubernetes/client-node", marker: npm["@kubernetes/client-node"] });
   assert.deepEqual(later.filter((m) => !m.marker), [], "each module imported later has a marker");
   // The deno binary stands in for denort (no download); the executable is not run here.
   const dir = await Deno.makeTempDir({ prefix: "helm-lock-compile-test-" });
   try {
     const args = compileArgs(Deno.build.target, `${dir}/helm-lock`);
+    const included = args.filter((_, i) => args[i - 1] === "--include");
+    assert.deepEqual(included.sort(), byUrl, "each module imported by URL is --include'd");
     const out = await new Deno.Command(Deno.execPath(), {
       args,
       cwd: root,

@@ -31,6 +31,8 @@ export class LockProcess {
   readonly #stdout: Promise<string>;
   readonly #stderrDone: Promise<void>;
   readonly #waiters: Array<PromiseWithResolvers<number> & { re: RegExp }> = [];
+  /** Whether stderr has ended: no line will come any more. */
+  #ended = false;
 
   constructor(args: string[], env: Record<string, string>) {
     const child = new Deno.Command(Deno.execPath(), {
@@ -43,29 +45,36 @@ export class LockProcess {
     this.child = child;
     this.#stdout = new Response(child.stdout).text();
     this.#stderrDone = (async () => {
-      for await (const line of lines(child.stderr)) {
-        const at = performance.now();
-        this.stderrLines.push({ at, line });
-        for (const w of this.#waiters.filter((w) => w.re.test(line))) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(at);
+      try {
+        for await (const line of lines(child.stderr)) {
+          const at = performance.now();
+          this.stderrLines.push({ at, line });
+          for (const w of this.#waiters.filter((w) => w.re.test(line))) {
+            this.#waiters.splice(this.#waiters.indexOf(w), 1);
+            w.resolve(at);
+          }
         }
-      }
-      // A line that never came fails its test now, not at the test runner's timeout.
-      const last = this.stderrLines.slice(-5).map((l) => l.line).join("\n");
-      for (const w of this.#waiters.splice(0)) {
-        w.reject(new Error(`helm-lock ended without a line matching ${w.re}; its last:\n${last}`));
+      } finally {
+        // A line that never came fails its test now, not at the test runner's timeout.
+        this.#ended = true;
+        for (const w of this.#waiters.splice(0)) w.reject(this.#missing(w.re));
       }
     })();
   }
 
+  #missing(re: RegExp): Error {
+    const last = this.stderrLines.slice(-5).map((l) => l.line).join("\n");
+    return new Error(`helm-lock ended without a line matching ${re}; its last:\n${last}`);
+  }
+
   /**
    * Resolves with the arrival time of the first stderr line matching `re`; rejects if helm-lock's
-   * stderr ends without one.
+   * stderr ends, or has ended, without one.
    */
   waitForLine(re: RegExp): Promise<number> {
     const seen = this.stderrLines.find((l) => re.test(l.line));
     if (seen) return Promise.resolve(seen.at);
+    if (this.#ended) return Promise.reject(this.#missing(re));
     const waiter = { re, ...Promise.withResolvers<number>() };
     this.#waiters.push(waiter);
     return waiter.promise;
