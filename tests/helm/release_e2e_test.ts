@@ -17,6 +17,7 @@ import {
 import { FAST, SHAPES, SLOW, slowUpgradeArgs } from "../support/charts.ts";
 import { killWhen, releaseStatus, run, startStuckUpgrade, waitForStatus } from "../support/helm.ts";
 import { recoverAs, type RecoveryCase } from "../support/recovery.ts";
+import { shellScript } from "../support/temp.ts";
 import { readRelease } from "../../lib/helm/storage.ts";
 
 /** A fresh namespace and helm environment (with `HELM_BIN`) for one case. */
@@ -31,11 +32,36 @@ async function setup(bin: string, prefix: string) {
   /** recover() of release "app" for `cmd`, helm-lock's API calls as the admin. */
   const recovery = (cmd: Omit<RecoveryCase, "release">, helmEnv: Record<string, string> = env) =>
     recoverAs({ ...cmd, release: "app" }, namespace, kubeClientFor(), helmEnv);
+  /**
+   * recover() with a helm that refuses rollbacks, helm-lock without the records (a driver such as
+   * sql; helm itself keeps using Secrets): rejects with exit 5 from `state`, naming the rollback.
+   */
+  const refusedRollback = async (
+    cmd: Omit<RecoveryCase, "release">,
+    state: string,
+    toRevision: number,
+  ): Promise<HelmLockError> => {
+    const refusing = { ...env, HELM_BIN: await refusingRollback, REAL_HELM: bin };
+    const err = await withEnv(
+      { HELM_DRIVER: "sql" },
+      () => recovery(cmd, { ...refusing, HELM_DRIVER: "secret" }),
+    ).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof HelmLockError && err.code === ExitCode.RecoveryFailed, String(err));
+    assert.ok(
+      err.message.startsWith(
+        `Cannot recover release "app" in namespace "${namespace}" from state ${state}: ` +
+          `"helm rollback" to revision ${toRevision} failed: `,
+      ),
+      err.message,
+    );
+    return err;
+  };
   return {
     namespace,
     env,
     helm,
     recovery,
+    refusedRollback,
     globalArgs: ["-n", namespace],
     opts: { namespace, env },
   };
@@ -47,16 +73,10 @@ const upgrade = { command: "upgrade", install: false };
  * A helm whose `rollback` fails before it writes anything (as helm refusing a revision it does
  * not have); every other command runs `$REAL_HELM`.
  */
-const refusingRollback = (async () => {
-  const path = await Deno.makeTempFile({ suffix: "-helm" });
-  await Deno.writeTextFile(
-    path,
-    '#!/bin/sh\n[ "$1" = rollback ] && { echo "Error: rollback refused by the test" >&2; exit 1; }\n' +
-      'exec "$REAL_HELM" "$@"\n',
-  );
-  await Deno.chmod(path, 0o755);
-  return path;
-})();
+const refusingRollback = shellScript(
+  '[ "$1" = rollback ] && { echo "Error: rollback refused by the test" >&2; exit 1; }\n' +
+    'exec "$REAL_HELM" "$@"\n',
+);
 
 function statuses(history: { status: string }[]): string[] {
   return history.map((r) => r.status);
@@ -223,7 +243,7 @@ for (const { name, bin } of helms) {
     // A rollback that fails before helm writes anything (here a helm that refuses every
     // rollback) leaves the release pending-upgrade: only an unlock in helm's storage lets helm
     // proceed.
-    const { namespace, env, recovery } = await setup(bin, `rel-rb-fail-${name}`);
+    const { namespace, env, recovery, refusedRollback } = await setup(bin, `rel-rb-fail-${name}`);
     assert.equal((await run(bin, ["install", "app", SHAPES, "-n", namespace], env)).code, 0);
     await killWhen(
       bin,
@@ -234,22 +254,14 @@ for (const { name, bin } of helms) {
       "pending-upgrade",
     );
     const refusing = { ...env, HELM_BIN: await refusingRollback, REAL_HELM: bin };
-    // Without the records (a driver such as sql; helm itself keeps using Secrets): exit 5
-    // naming the state and helm's error.
-    await assert.rejects(
-      withEnv(
-        { HELM_DRIVER: "sql" },
-        () => recovery(upgrade, { ...refusing, HELM_DRIVER: "secret" }),
-      ),
-      (e: unknown) =>
-        e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
-        e.message.startsWith(
-          `Cannot recover release "app" in namespace "${namespace}" from state ` +
-            `"pending-upgrade" at revision 2: "helm rollback" to revision 1 failed: `,
-        ) && e.message.endsWith(
-          `; helm-lock unlocks a stale revision only in the "secret" and "configmap" storage ` +
-            `drivers`,
-        ) && !e.message.includes("\n"),
+    // Without the records: exit 5 naming the state and helm's error, on one line.
+    const err = await refusedRollback(upgrade, '"pending-upgrade" at revision 2', 1);
+    assert.ok(
+      err.message.endsWith(
+        `; helm-lock unlocks a stale revision only in the "secret" and "configmap" storage ` +
+          `drivers`,
+      ) && !err.message.includes("\n"),
+      err.message,
     );
     assert.equal((await releaseStatus(bin, "app", namespace, env))?.status, "pending-upgrade");
 
@@ -357,7 +369,7 @@ spec:
 
 for (const { name, bin } of helms) {
   Deno.test(`${name}: readRelease() sees a killed rollback and a killed uninstall`, async () => {
-    const { namespace, env, helm, recovery, globalArgs, opts } = await setup(
+    const { namespace, env, helm, recovery, refusedRollback, globalArgs, opts } = await setup(
       bin,
       `rel-hooks-${name}`,
     );
@@ -370,19 +382,7 @@ for (const { name, bin } of helms) {
     assert.deepEqual(statuses(rolling.history), ["superseded", "deployed", "pending-rollback"]);
     // recover() rolls back to revision 2, here with a helm that refuses (the chart's hook would
     // hold a real rollback) and without the records, so that the release stays as it is.
-    const refusing = { ...env, HELM_BIN: await refusingRollback, REAL_HELM: bin };
-    await assert.rejects(
-      withEnv(
-        { HELM_DRIVER: "sql" },
-        () => recovery(upgrade, { ...refusing, HELM_DRIVER: "secret" }),
-      ),
-      (e: unknown) =>
-        e instanceof HelmLockError && e.code === ExitCode.RecoveryFailed &&
-        e.message.startsWith(
-          `Cannot recover release "app" in namespace "${namespace}" from state ` +
-            `"pending-rollback" at revision 3: "helm rollback" to revision 2 failed: `,
-        ),
-    );
+    await refusedRollback(upgrade, '"pending-rollback" at revision 3', 2);
 
     // helm uninstall marks the newest revision, pending or not, uninstalling.
     await killWhen(bin, ["uninstall", "app"], env, "app", namespace, "uninstalling");

@@ -10,6 +10,7 @@ import {
 } from "../../lib/helm/storage.ts";
 import { unusedClient } from "../support/fake_api.ts";
 import { recoverAs, type Recovered } from "../support/recovery.ts";
+import { shellScript } from "../support/temp.ts";
 
 /** A found release whose revisions have these statuses, revision 1 first. */
 function release(...statuses: ReleaseStatus[]): ReleaseState {
@@ -22,16 +23,10 @@ function release(...statuses: ReleaseStatus[]): ReleaseState {
  * A helm that prints `$FAKE_OUT` and `$FAKE_ERR` and exits with `$FAKE_CODE`; with
  * `$FAKE_HISTORY` set, `helm history` prints that instead.
  */
-const fakeHelm = (async () => {
-  const path = await Deno.makeTempFile({ suffix: "-helm" });
-  await Deno.writeTextFile(
-    path,
-    '#!/bin/sh\n[ "$1" = history ] && [ -n "$FAKE_HISTORY" ] && { printf %s "$FAKE_HISTORY"; exit; }\n' +
-      'printf %s "$FAKE_OUT"; printf %s "$FAKE_ERR" >&2; exit "${FAKE_CODE:-0}"\n',
-  );
-  await Deno.chmod(path, 0o755);
-  return path;
-})();
+const fakeHelm = shellScript(
+  '[ "$1" = history ] && [ -n "$FAKE_HISTORY" ] && { printf %s "$FAKE_HISTORY"; exit; }\n' +
+    'printf %s "$FAKE_OUT"; printf %s "$FAKE_ERR" >&2; exit "${FAKE_CODE:-0}"\n',
+);
 
 async function fake(out: { stdout?: string; stderr?: string; code?: number }) {
   return {

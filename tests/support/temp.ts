@@ -19,3 +19,11 @@ export async function withTempDir<T>(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/** A temporary `#!/bin/sh` script with `body` (a fake helm, say), executable; its path. */
+export async function shellScript(body: string): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: "-helm" });
+  await Deno.writeTextFile(path, `#!/bin/sh\n${body}`);
+  await Deno.chmod(path, 0o755);
+  return path;
+}
