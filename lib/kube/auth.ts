@@ -22,7 +22,7 @@ interface ExecResult {
 const reason = (err: unknown) => err instanceof Error ? err.message : String(err);
 
 /** Base64 (kubeconfig `*-data` fields) to text. */
-export function decodeBase64(base64: string): string {
+function decodeBase64(base64: string): string {
   return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
 }
 
@@ -80,6 +80,13 @@ export class Authenticator {
   constructor(conn: KubeConnection) {
     this.#conn = conn;
     this.#tokenFile = conn.auth.tokenFile ? new TokenFile(conn.auth.tokenFile) : undefined;
+  }
+
+  /** The CA to trust (PEM), unless TLS verification is skipped or the system's CAs are used. */
+  caPem(): string | undefined {
+    const c = this.#conn.cluster;
+    if (c.skipTLSVerify) return undefined;
+    return c.caData ? decodeBase64(c.caData) : c.caFile && readFile(c.caFile, "CA file");
   }
 
   /** The static client certificate, or the exec plugin's. */

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { ExitCode, HelmLockError } from "../errors.ts";
+import { HelmLockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { Authenticator, decodeBase64 } from "./auth.ts";
+import { Authenticator } from "./auth.ts";
 import type { KubeConnection } from "./connection.ts";
 
 /** An answer of the API server other than 2xx (the shape of client-node's ApiException). */
@@ -100,21 +100,6 @@ function lazily<T>(
   };
 }
 
-function caPem(conn: KubeConnection): string | undefined {
-  const c = conn.cluster;
-  if (c.skipTLSVerify) return undefined;
-  if (c.caData) return decodeBase64(c.caData);
-  if (!c.caFile) return undefined;
-  try {
-    return Deno.readTextFileSync(c.caFile);
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new HelmLockError(ExitCode.Unreachable, `Cannot read the CA file "${c.caFile}": ${why}`, {
-      cause: err,
-    });
-  }
-}
-
 /** A node-like reason from Deno's fetch error ("connect ECONNREFUSED 127.0.0.1:6443"). */
 function networkMessage(err: unknown, url: URL): string {
   const text = err instanceof Error
@@ -138,11 +123,11 @@ const proxyCredentials = (proxy: URL) => ({
 });
 
 /** Deno's native fetch with one HTTP client for the connection. */
-function nativeFetch(conn: KubeConnection, proxy?: URL): Transport {
+function nativeFetch(proxy?: URL): Transport {
   return lazily(
     async (auth) => {
       const options: Deno.CreateHttpClientOptions = {};
-      const ca = caPem(conn);
+      const ca = auth.caPem();
       if (ca) options.caCerts = [ca];
       const cert = await auth.clientCert();
       if (cert) Object.assign(options, { cert: cert.cert, key: cert.key });
@@ -208,7 +193,7 @@ function nodeFetch(conn: KubeConnection, proxy?: URL): Transport {
   return lazily(
     async (auth) => {
       const https = await import("node:https");
-      const ca = caPem(conn);
+      const ca = auth.caPem();
       const cert = await auth.clientCert();
       if (proxy && /^(https|socks5h?):$/.test(proxy.protocol)) {
         throw new KubeNetworkError(
@@ -289,7 +274,7 @@ export function kubeClient(conn: KubeConnection): KubeClient {
     .some(([name, value]) => value && /^(HTTPS?|ALL)_PROXY$|^(https?|all)_proxy$/.test(name));
   const needsNode = conn.cluster.skipTLSVerify || conn.cluster.tlsServerName !== undefined ||
     conn.impersonateGroups.length > 1 || (!proxy && proxyVars);
-  const transport = needsNode ? nodeFetch(conn, proxy) : nativeFetch(conn, proxy);
+  const transport = needsNode ? nodeFetch(conn, proxy) : nativeFetch(proxy);
   const auth = new Authenticator(conn);
   const userAgent = `helm-lock/${VERSION} (${Deno.build.os}/${Deno.build.arch})`;
 
