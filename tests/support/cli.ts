@@ -72,8 +72,8 @@ export class LockProcess {
    * stderr ends, or has ended, without one.
    */
   waitForLine(re: RegExp): Promise<number> {
-    const seen = this.stderrLines.find((l) => re.test(l.line));
-    if (seen) return Promise.resolve(seen.at);
+    const seen = this.lineAt(re);
+    if (seen !== undefined) return Promise.resolve(seen);
     if (this.#ended) return Promise.reject(this.#missing(re));
     const waiter = { re, ...Promise.withResolvers<number>() };
     this.#waiters.push(waiter);
